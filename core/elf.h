@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Native-binary facts: what a file is by its magic bytes (ELF, Mach-O, PE,
+ * ar), and for ELF, what the loader will need (libelf, read only).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum lp_binfmt {
+	LP_BIN_NONE = 0,
+	LP_BIN_ELF,
+	LP_BIN_MACHO,		/* thin Mach-O, either endianness, 32 or 64 bit */
+	LP_BIN_MACHO_FAT,	/* universal binary */
+	LP_BIN_PE,		/* MZ + PE\0\0 */
+	LP_BIN_AR,		/* static archive (!<arch>) */
+};
+
+enum lp_arch {
+	LP_ARCH_UNKNOWN = 0,
+	LP_ARCH_X86_64,
+	LP_ARCH_ARM64,
+	LP_ARCH_X86,
+	LP_ARCH_ARM,
+	LP_ARCH_OTHER,
+};
+
+enum lp_os {
+	LP_OS_UNKNOWN = 0,
+	LP_OS_LINUX,		/* ELF (any OSABI we accept on Linux) */
+	LP_OS_MACOS,
+	LP_OS_WINDOWS,
+	LP_OS_OTHER,		/* e.g. FreeBSD-branded ELF */
+};
+
+struct lp_binfo {
+	enum lp_binfmt fmt;
+	enum lp_os os;
+	enum lp_arch arch;	/* for fat Mach-O: the first slice */
+	unsigned arch_mask;	/* bit (1u << enum lp_arch) for every slice / the one arch */
+
+	/* ELF only below. */
+	uint8_t elf_class;	/* 1 = 32-bit, 2 = 64-bit */
+	uint8_t elf_data;	/* 1 = little, 2 = big endian */
+	uint8_t elf_osabi;
+	uint16_t e_machine;
+	uint16_t e_type;	/* ET_REL, ET_EXEC, ET_DYN, ... */
+	bool has_shdrs;		/* section header table present */
+	bool is_pie_or_exec;	/* has PT_INTERP (an executable the loader runs) */
+	unsigned glibc_major;	/* highest GLIBC_x.y required (0.0: none) */
+	unsigned glibc_minor;
+	char **needed;		/* DT_NEEDED, in order */
+	size_t n_needed;
+	char *soname;		/* DT_SONAME or NULL */
+	char *rpath;		/* DT_RPATH or NULL */
+	char *runpath;		/* DT_RUNPATH or NULL */
+	char *interp;		/* PT_INTERP or NULL */
+	uint64_t debug_bytes;	/* .debug_*, .zdebug_*, .gnu_debuglink, .gnu_debugdata */
+	uint64_t symtab_bytes;	/* .symtab + .strtab (+ .symtab_shndx) */
+};
+
+/* Classify by magic bytes; buf holds the first n bytes (64 is enough; 4096 is better for PE). */
+enum lp_binfmt lp_bin_sniff(const void *buf, size_t n);
+
+/* Parse facts from a whole file held in memory (for ELF, uses elf_memory). */
+int lp_binfo_read_mem(const void *buf, size_t n, struct lp_binfo **ret);
+
+/* Parse facts from an open file descriptor (reads only what it needs). */
+int lp_binfo_read_fd(int fd, struct lp_binfo **ret);
+
+void lp_binfo_free(struct lp_binfo *bi);
+
+/* "x86_64", "arm64", ... as Lambda names them; "unknown" otherwise. */
+const char *lp_arch_name(enum lp_arch arch);
+
+/* Parse "x86_64"/"amd64" or "arm64"/"aarch64"; LP_ARCH_UNKNOWN if neither. */
+enum lp_arch lp_arch_parse(const char *s);
+
+/* "ELF", "Mach-O", "Mach-O universal", "PE", "ar archive", "none". */
+const char *lp_binfmt_name(enum lp_binfmt fmt);

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File system helpers. Outputs are written to a temporary name beside the
+ * destination and renamed into place only when complete, so a failed or
+ * interrupted run never leaves a half-written artifact at the output path.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct lp_outfile {
+	char *path;		/* final destination */
+	char *tmp;		/* temporary sibling being written */
+	int fd;
+};
+
+/* Create "<dir>/.<name>.XXXXXX" beside path, mode 0644. */
+int lp_outfile_open(struct lp_outfile *o, const char *path);
+/* fsync, close and rename over path. On failure the temp file is removed. */
+int lp_outfile_commit(struct lp_outfile *o);
+/* Close and unlink the temp file (safe to call twice, or after commit). */
+void lp_outfile_abort(struct lp_outfile *o);
+
+/* Same idea for a directory output (an OCI layout). */
+struct lp_outdir {
+	char *path;
+	char *tmp;
+};
+int lp_outdir_open(struct lp_outdir *o, const char *path);
+/* Replace path with the finished directory (an existing one is removed). */
+int lp_outdir_commit(struct lp_outdir *o);
+void lp_outdir_abort(struct lp_outdir *o);
+
+/* A private temporary directory under $TMPDIR (or /tmp). */
+int lp_tmpdir_create(const char *tag, char **ret);
+
+/* Remove a tree (no symlink following). Missing is not an error. */
+int lp_rm_rf(const char *path);
+
+/* mkdir -p relative to nothing (absolute or cwd-relative). */
+int lp_mkdir_p(const char *path, mode_t mode);
+
+/* write(2) until done, retrying on EINTR / short writes. */
+int lp_write_all(int fd, const void *buf, size_t n);
+/* pread(2) exactly n bytes (short read at EOF is -EIO). */
+int lp_pread_all(int fd, void *buf, size_t n, off_t off);
+
+/* Copy a file's bytes to a new file (mode 0644). */
+int lp_copy_file(const char *from, const char *to);
+
+/* Read a whole (small) file into a malloc'd, NUL-terminated buffer. */
+int lp_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/*
+ * Paths to remove if the process is killed by SIGINT/SIGTERM/SIGHUP. The
+ * front end installs the handler; library code registers what it creates.
+ */
+void lp_cleanup_register(const char *path, bool is_dir);
+void lp_cleanup_unregister(const char *path);
+void lp_cleanup_run(void);

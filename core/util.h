@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* Small shared helpers: human sizes, glob matching, path normalization. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "1.5 MiB" style, 1024-based; buf of at least 16 bytes. Returns buf. */
+char *lp_human_size(uint64_t n, char *buf, size_t len);
+
+/* Parse "250M", "52428800", "1.5G", "10GB", "512k" (1024-based units). */
+int lp_parse_size(const char *s, uint64_t *ret);
+
+/*
+ * gitignore-flavoured glob match over a whole relative path:
+ * '*' matches within one component, '**' across components, '?' one char,
+ * [abc] classes. A pattern without '/' matches the last component (basename)
+ * anywhere; a pattern with '/' is anchored at the root. A trailing '/' means
+ * "directories only" and is handled by the caller (see lp_ignore).
+ */
+bool lp_glob_match(const char *pattern, const char *path);
+
+/*
+ * Normalize an archive entry name or a user prefix into artifact form:
+ * strips leading "./", collapses "//" and "/./", drops a trailing '/'.
+ * Fails with LP_E_UNSAFEPATH for absolute names, ".." components, empty
+ * names or backslashes-as-separators. out must be at least strlen(in)+1.
+ */
+int lp_path_clean(const char *in, char *out);
+
+/* Join prefix ("" allowed) and rel into a malloc'd artifact path. */
+char *lp_path_join(const char *prefix, const char *rel);
+
+/* A growable list of strings (patterns, layer names). */
+struct lp_strv {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+int lp_strv_push(struct lp_strv *sv, const char *s);
+void lp_strv_free(struct lp_strv *sv);
+
+/* Monotonic seconds, for progress and reports. */
+double lp_now(void);
