@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pack pipeline, shared by `pack` and `container`:
+ *   sources -> entries (load) -> classify -> optimize -> check -> emit.
+ * lp_pack_prepare() does everything up to the emitter; the caller then
+ * writes the entry list as a zip (lp_pack_write_zip) or as an OCI image.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/elf.h"
+#include "core/entry.h"
+#include "core/input.h"
+#include "core/limits.h"
+#include "core/report.h"
+#include "core/util.h"
+
+enum lp_dedupe_mode {
+	LP_DEDUPE_OFF = 0,
+	LP_DEDUPE_BINARIES,	/* native binaries and large data files (the default with -O) */
+	LP_DEDUPE_ALL,
+};
+
+enum lp_fallback {
+	LP_FALLBACK_CONTAINER = 0,	/* over 250 MB: write an OCI image instead */
+	LP_FALLBACK_NONE,		/* over 250 MB: fail */
+};
+
+struct lp_pack_opts {
+	/* Inputs. */
+	struct lp_source *sources;
+	size_t n_sources;
+	struct lp_input_opts input;	/* excludes, ignore file, link policy */
+	bool overwrite;			/* later source wins on duplicate paths */
+
+	/* Optimizers (issue #3). */
+	bool strip;
+	enum lp_dedupe_mode dedupe;
+	bool prune_foreign;
+	bool prune_junk;
+	struct lp_strv junk_patterns;	/* extra --prune-pattern globs */
+	const char *cache_dir;		/* strip cache; NULL = none */
+
+	/* Target. */
+	const char *runtime_name;	/* --runtime, may be NULL */
+	const struct lp_runtime *runtime;
+	enum lp_arch arch;		/* LP_ARCH_UNKNOWN = detect */
+	bool no_check;			/* downgrade check errors to warnings */
+
+	/* Output. */
+	const char *output;		/* -o */
+	const char *json_path;		/* --json */
+	struct lp_strv layers;		/* --with-layer zips */
+	enum lp_fallback fallback;
+	int level;			/* deflate level 1..9 (libdeflate scale up to 12) */
+	unsigned threads;		/* 0 = online CPUs */
+	int64_t epoch;			/* fixed timestamp (SOURCE_DATE_EPOCH or default) */
+};
+
+/* Defaults: level 6, dedupe off, fallback container, epoch from SOURCE_DATE_EPOCH or 1980-01-01. */
+void lp_pack_opts_init(struct lp_pack_opts *o);
+void lp_pack_opts_free(struct lp_pack_opts *o);
+
+/* Everything the pipeline learned, for the summary and the JSON report. */
+struct lp_pack_state {
+	struct lp_entries entries;
+	struct lp_report report;
+	char *stage_dir;		/* temp dir for extracted/stripped copies (removed by free) */
+	enum lp_arch arch;		/* target arch (given or detected) */
+	uint64_t input_bytes;		/* unzipped size before optimization */
+	uint64_t layers_unzipped;	/* sum over --with-layer zips */
+	double t_load, t_optimize;	/* seconds */
+};
+
+void lp_pack_state_init(struct lp_pack_state *st);
+void lp_pack_state_free(struct lp_pack_state *st);
+
+/* Load, classify, optimize and check. Returns 0, or -errno / -LP_E_*. */
+int lp_pack_prepare(const struct lp_pack_opts *o, struct lp_pack_state *st);
