@@ -97,6 +97,8 @@ awk -v unz="$unz" '
 		dz = 100 * (sz["lambdapack"] / sz["zip"] - 1)
 		printf "\nspeed vs zip:      %.2fx  (floor >= 3x)      %s\n", sp, (sp >= 3 ? "PASS" : "FAIL")
 		printf "speed vs zipfile:  %.2fx\n", best["zipfile"] / best["lambdapack"]
+		printf "CPU time vs zip:   %.2fx less (user+sys of the best runs)\n",
+			(u["zip"] + s["zip"]) / (u["lambdapack"] + s["lambdapack"])
 		printf "size vs zip:       %+.2f%% (floor <= +0.5%%)   %s\n", dz, (dz <= 0.5 ? "PASS" : "FAIL")
 		printf "size vs zipfile:   %+.2f%%\n", 100 * (sz["lambdapack"] / sz["zipfile"] - 1)
 		printf "peak RSS:          %.1f MiB (floor < 256)  %s\n", rss["lambdapack"] / 1024,

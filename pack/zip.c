@@ -976,10 +976,15 @@ int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o
 		 struct lp_zip_result *res)
 {
 	struct zw w;
+	struct lp_zip_opts def;
 	struct libdeflate_compressor *c = NULL;
 	struct stat st;
 	int r;
 
+	if (!o) {
+		lp_zip_opts_init(&def);
+		o = &def;
+	}
 	lp_errmsg_clear();
 	r = zw_init(&w, l, fd, o);
 	if (r < 0)

@@ -71,12 +71,13 @@ struct lp_zip_result {
 void lp_zip_opts_init(struct lp_zip_opts *o);
 
 /*
- * Write the (sorted) entry list as a zip to fd, which must be a seekable
- * file positioned where the archive starts (headers are patched with
- * pwrite). Entries flagged LP_F_REMOVED are skipped. On failure returns
- * -errno or -LP_E_* with a detail in lp_errmsg() naming the file; what was
- * written to fd is then garbage (the caller discards its temp file).
- * The file is truncated at the end of the archive on success.
+ * Write the (sorted) entry list as a zip to fd (o may be NULL for the
+ * defaults). fd must be a seekable file positioned where the archive
+ * starts (headers are patched with pwrite). Entries flagged LP_F_REMOVED
+ * are skipped. On failure returns -errno or -LP_E_* with a detail in
+ * lp_errmsg() naming the file; what was written to fd is then garbage (the
+ * caller discards its temp file). On success the file is truncated at the
+ * end of the archive and the file offset left there.
  */
 int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o,
 		 struct lp_zip_result *res);
