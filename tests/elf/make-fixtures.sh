@@ -10,6 +10,7 @@ set -eu
 
 out=$1
 stamp=${2:-}
+case $stamp in ''|/*) ;; *) stamp=$(pwd)/$stamp ;; esac
 mkdir -p "$out"
 cd "$out"
 
