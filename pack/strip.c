@@ -1186,6 +1186,16 @@ int lp_strip_cached(const char *in_path, const uint8_t *in_digest, const char *c
 
 		if (lp_strip_verify(in_path, out_path, why, sizeof(why)) == 0 && stat(out_path, &cs) == 0 &&
 		    chmod(out_path, st.st_mode & 0777) == 0 && lp_sha256_file(out_path, res->digest) == 0) {
+			struct lp_strip_result plan;
+
+			/* Counts and notes come from a plan: parsing only, no writing. */
+			if (lp_strip_file(in_path, NULL, opts, &plan) == 0 && plan.outcome == LP_STRIP_OK) {
+				res->removed = plan.removed;
+				res->debug_removed = plan.debug_removed;
+				res->symtab_removed = plan.symtab_removed;
+				res->kept_unknown = plan.kept_unknown;
+				memcpy(res->kept_note, plan.kept_note, sizeof(res->kept_note));
+			}
 			res->outcome = LP_STRIP_OK;
 			res->cached = true;
 			res->has_digest = true;

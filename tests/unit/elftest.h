@@ -112,3 +112,47 @@ static UNUSED void *slurp(const char *path, size_t *len)
 	assert_int_equal(lp_read_file(path, 1u << 30, &buf, len), 0);
 	return buf;
 }
+
+#include "core/elf.h"
+#include "core/entry.h"
+
+/* Append a regular-file entry read from src (NULL: no bytes, size given). */
+static UNUSED struct lp_entry *add_file(struct lp_entries *l, const char *path, const char *src, uint64_t size)
+{
+	struct lp_entry *e = lp_entries_push(l, path, LP_FILE);
+	unsigned char head[4096];
+
+	assert_non_null(e);
+	if (src) {
+		FILE *f = fopen(src, "rb");
+		size_t n;
+
+		assert_non_null(f);
+		n = fread(head, 1, sizeof(head), f);
+		fclose(f);
+		e->src = strdup(src);
+		e->size = fsize(src);
+		e->binfmt = (uint8_t)lp_bin_sniff(head, n);
+	} else {
+		e->size = size;
+	}
+	e->orig_size = e->size;
+	e->flags |= LP_F_SNIFFED;
+	return e;
+}
+
+static UNUSED void add_dir(struct lp_entries *l, const char *path)
+{
+	assert_non_null(lp_entries_push(l, path, LP_DIR));
+}
+
+/* Write len bytes of a repeating pattern seeded by seed. */
+static UNUSED void write_pattern(const char *path, size_t len, unsigned seed)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	for (size_t i = 0; i < len; i++)
+		fputc((int)((i * 131 + seed * 7919 + (i >> 9)) & 0xff), f);
+	fclose(f);
+}
