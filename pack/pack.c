@@ -107,34 +107,38 @@ out:
 
 /* ---- pipeline --------------------------------------------------------- */
 
-/* Target arch when not given: the arch of most ELF bytes, else x86_64. */
-static enum lp_arch detect_arch(const struct lp_entries *l)
-{
-	uint64_t bytes[LP_ARCH_OTHER + 1] = { 0 };
-	enum lp_arch best = LP_ARCH_X86_64;
-
-	for (size_t i = 0; i < l->n; i++) {
-		const struct lp_entry *e = &l->v[i];
-
-		if (e->bin && e->bin->fmt == LP_BIN_ELF && e->bin->arch <= LP_ARCH_OTHER)
-			bytes[e->bin->arch] += e->size;
-	}
-	for (int a = LP_ARCH_X86_64; a <= LP_ARCH_ARM; a++)
-		if (bytes[a] > bytes[best])
-			best = (enum lp_arch)a;
-	return best;
-}
-
 static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
+	char stage[4096];
+	int r;
+
 	if (st->arch == LP_ARCH_UNKNOWN)
-		st->arch = detect_arch(&st->entries);
+		st->arch = lp_detect_arch(&st->entries);
+	/* Order matters: prune first (less to strip), strip before dedupe so
+	 * libraries that differ only in debug data become identical. */
+	if (o->prune_foreign && (r = lp_opt_prune_foreign(&st->entries, st->arch, &st->report)) < 0)
+		return r;
+	if (o->prune_junk && (r = lp_opt_prune_junk(&st->entries, &o->junk_patterns, &st->report)) < 0)
+		return r;
+	lp_entries_compact(&st->entries);
+	if (o->strip) {
+		snprintf(stage, sizeof(stage), "%s/strip", st->stage_dir);
+		if (mkdir(stage, 0700) < 0 && errno != EEXIST)
+			return lp_fail(-errno, stage, "cannot create staging directory: %s", strerror(errno));
+		r = lp_opt_strip(&st->entries, stage, o->cache_dir, o->threads ? o->threads : lp_ncpus(), &st->report);
+		if (r < 0)
+			return r;
+	}
+	if (o->dedupe != LP_DEDUPE_OFF && (r = lp_opt_dedupe(&st->entries, o->dedupe, &st->report)) < 0)
+		return r;
 	return 0;
 }
 
 static int lp_pack_check(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
-	return 0;
+	struct lp_check_opts co = { .runtime = o->runtime, .arch = st->arch, .warn_only = o->no_check };
+
+	return lp_check_entries(&st->entries, &co, &st->report);
 }
 
 int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
