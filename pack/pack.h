@@ -28,6 +28,13 @@ enum lp_fallback {
 	LP_FALLBACK_NONE,		/* over 250 MB: fail */
 };
 
+enum {
+	LP_OPT_STRIP = 1u << 0,
+	LP_OPT_DEDUPE = 1u << 1,
+	LP_OPT_PRUNE_FOREIGN = 1u << 2,
+	LP_OPT_PRUNE_JUNK = 1u << 3,
+};
+
 struct lp_pack_opts {
 	/* Inputs. */
 	struct lp_source *sources;
@@ -35,7 +42,9 @@ struct lp_pack_opts {
 	struct lp_input_opts input;	/* excludes, ignore file, link policy */
 	bool overwrite;			/* later source wins on duplicate paths */
 
-	/* Optimizers (issue #3). */
+	/* Optimizers (issue #3). -O turns on every one not explicitly set. */
+	bool optimize;
+	unsigned explicit_opts;		/* LP_OPT_* bits the user set one way or the other */
 	bool strip;
 	enum lp_dedupe_mode dedupe;
 	bool prune_foreign;
@@ -77,5 +86,60 @@ struct lp_pack_state {
 void lp_pack_state_init(struct lp_pack_state *st);
 void lp_pack_state_free(struct lp_pack_state *st);
 
-/* Load, classify, optimize and check. Returns 0, or -errno / -LP_E_*. */
-int lp_pack_prepare(const struct lp_pack_opts *o, struct lp_pack_state *st);
+/* Apply -O to the optimizers the user did not set explicitly. */
+void lp_pack_opts_resolve(struct lp_pack_opts *o);
+
+/*
+ * Load, classify, optimize and check. Returns 0, or -errno / -LP_E_*.
+ * Check failures are findings in st->report (errors unless no_check), not
+ * an error return: the caller decides what they mean for the exit code.
+ */
+int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st);
+
+/* Sum of the uncompressed sizes in a zip (e.g. a --with-layer), from its directory. */
+int lp_zip_unzipped_size(const char *path, uint64_t *ret);
+
+/* Top contributors for reports: the n largest files and groups (packages / top dirs). */
+struct lp_contrib {
+	char *name;		/* owned */
+	uint64_t bytes;
+	size_t count;
+};
+int lp_pack_top_files(const struct lp_entries *l, size_t n, struct lp_contrib **ret, size_t *ret_n);
+int lp_pack_top_groups(const struct lp_entries *l, size_t n, struct lp_contrib **ret, size_t *ret_n);
+void lp_contrib_free(struct lp_contrib *c, size_t n);
+
+/*
+ * The group a path belongs to, for size reports: node_modules/<pkg> (and
+ * node_modules/@scope/<pkg>), a Python package under site-packages or
+ * python/, vendor/<pkg>, else the first path component. Writes into buf.
+ */
+const char *lp_group_key(const char *path, char *buf, size_t len);
+
+/* What the emitter produced, for the summary and the JSON report. */
+struct lp_pack_result {
+	const char *artifact;		/* "zip" or "oci" */
+	const char *path;
+	uint64_t entries;
+	uint64_t unzipped;		/* sum of uncompressed entry sizes (what Lambda counts) */
+	uint64_t zipped;		/* bytes of the zip (or image blobs) */
+	char code_sha256[48];		/* base64 of the raw SHA-256 (zip), or the manifest digest (oci) */
+	char sha256_hex[72];
+	struct lp_budget unzipped_budget;
+	struct lp_budget zipped_budget;
+	const char *fallback_reason;	/* why an image was written instead of a zip, or NULL */
+	double t_write;
+};
+
+/* Build the pack JSON report (schema in README "JSON report"). */
+struct cJSON;
+int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
+		 const struct lp_pack_result *res, struct cJSON **ret);
+
+/*
+ * pack's way out when the function outgrows 250 MB: write the same entries
+ * as an OCI image layout (path: image_output, or OUTPUT minus ".zip" plus
+ * ".oci"). Fills res (artifact "oci").
+ */
+int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
+			   const char *image_output, struct lp_pack_result *res);
