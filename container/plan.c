@@ -427,6 +427,7 @@ int lp_oci_plan_layers(const struct lp_entries *l, const struct lp_oci_opts *o, 
 	}
 	*ret = p;
 	p.v = NULL;
+	p.n = 0;
 	r = 0;
 out:
 	free(code.idx);
