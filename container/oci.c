@@ -360,9 +360,8 @@ static int too_big(const struct lp_entries *l, const struct lp_oci_base *base, u
 
 		if (e->kind == LP_DIR || (e->flags & LP_F_REMOVED))
 			continue;
-		/* "node_modules/aws-sdk", "opt/python", "app.py" */
-		if (s && strchr(s + 1, '/'))
-			s = strchr(s + 1, '/');
+		/* The first two components: "node_modules/aws-sdk", "opt/python", "models/w.bin". */
+		s = s ? strchr(s + 1, '/') : NULL;
 		c[n].label = s ? strndup(e->path, (size_t)(s - e->path)) : strdup(e->path);
 		c[n++].bytes = e->size;
 	}
