@@ -399,7 +399,6 @@ static int import_oci(const char *dir, const char *tag, const char *want_arch, c
 	path = path_join3(dir, "index.json", "");
 	if (!path)
 		return -ENOMEM;
-	path[strlen(path) - 1] = '\0';
 	{
 		char *buf;
 		size_t len;
@@ -473,7 +472,6 @@ static int import_oci(const char *dir, const char *tag, const char *want_arch, c
 			r = -ENOMEM;
 			goto out;
 		}
-		dst[strlen(dst) - 1] = '\0';
 		/* Same file system: share the blob's inode; else copy while reading it anyway. */
 		if (link(src, dst) < 0 && errno != EEXIST) {
 			outfd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -596,7 +594,6 @@ static int import_member(struct archive *a, const char *file, const char *blobdi
 	tpath = path_join3(blobdir, tmp, "");
 	if (!tpath)
 		return -ENOMEM;
-	tpath[strlen(tpath) - 1] = '\0';
 	fd = open(tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		r = lp_fail(-errno, tpath, "cannot create: %s", strerror(errno));
@@ -646,7 +643,6 @@ static int import_member(struct archive *a, const char *file, const char *blobdi
 		r = -ENOMEM;
 		goto out;
 	}
-	fpath[strlen(fpath) - 1] = '\0';
 	if (rename(tpath, fpath) < 0)
 		r = lp_fail(-errno, fpath, "cannot rename: %s", strerror(errno));
 out:

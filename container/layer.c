@@ -15,6 +15,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -562,16 +563,36 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 	struct item *it = NULL;
 	size_t n = 0;
 	struct archive *a = NULL;
+	locale_t utf8, old_loc = (locale_t)0;
 	struct sink s;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
+	/*
+	 * libarchive converts names through the calling thread's locale and
+	 * crashes on a non-ASCII name in the C locale; names are UTF-8, so
+	 * write under C.UTF-8 for this thread only, whatever the process uses.
+	 */
+	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if (utf8)
+		old_loc = uselocale(utf8);
 	r = sink_open(&s, o, threads, fd);
 	if (r < 0)
 		goto out;
 	r = build_items(l, lp, o, &it, &n);
 	if (r < 0)
 		goto out;
+	if (!utf8) {
+		for (size_t i = 0; i < n; i++) {
+			for (const unsigned char *p = (const unsigned char *)it[i].ipath; *p; p++) {
+				if (*p >= 0x80) {
+					r = lp_fail(-LP_E_UNSAFEPATH, it[i].ipath,
+						    "non-ASCII name, and no C.UTF-8 locale to write it with");
+					goto out;
+				}
+			}
+		}
+	}
 	a = archive_write_new();
 	if (!a) {
 		r = -ENOMEM;
@@ -615,5 +636,9 @@ out:
 		free(it[i].ipath);
 	free(it);
 	sink_free(&s);
+	if (utf8) {
+		uselocale(old_loc);
+		freelocale(utf8);
+	}
 	return r;
 }
