@@ -105,7 +105,7 @@ static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const st
 static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
 {
 	struct lp_outfile of;
-	struct lp_zip_opts zo = { 0 };
+	struct lp_zip_opts zo;
 	struct lp_zip_result zr = { 0 };
 	uint8_t d[32];
 	double t0 = lp_now();
@@ -114,6 +114,7 @@ static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, str
 	r = lp_outfile_open(&of, o->output);
 	if (r < 0)
 		return r;
+	lp_zip_opts_init(&zo);
 	zo.level = o->level;
 	zo.threads = o->threads;
 	zo.epoch = o->epoch;

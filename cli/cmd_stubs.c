@@ -1,18 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Commands whose implementation has not landed on this branch yet (pack's
- * cmd_pack.c needs pack/zip.h, still on main's way in).
- */
+/* Commands whose implementation has not landed on this branch yet. */
 #include "cli/cli.h"
 
 int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 {
 	lp_cli_error(cli, 0, "analyze is not available in this build yet");
-	return LP_EXIT_ERROR;
-}
-
-int cmd_pack(int argc, char **argv, struct lp_cli *cli)
-{
-	lp_cli_error(cli, 0, "pack is not available in this build yet");
 	return LP_EXIT_ERROR;
 }

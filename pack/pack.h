@@ -123,7 +123,7 @@ struct lp_pack_result {
 	uint64_t entries;
 	uint64_t unzipped;		/* sum of uncompressed entry sizes (what Lambda counts) */
 	uint64_t zipped;		/* bytes of the zip (or image blobs) */
-	char code_sha256[48];		/* base64 of the raw SHA-256 (zip), or the manifest digest (oci) */
+	char code_sha256[80];		/* base64 of the raw SHA-256 (zip), or the manifest digest hex (oci) */
 	char sha256_hex[72];
 	struct lp_budget unzipped_budget;
 	struct lp_budget zipped_budget;

@@ -56,7 +56,7 @@ if [[ -x build-asan/cli/lambdapack ]]; then
     count_meson build-asan
 fi
 
-if command -v clang >/dev/null; then
+if command -v clang >/dev/null && [[ -f fuzz/meson.build ]]; then
     step "build (fuzz)" env CC=clang bash -c 'if [[ -d build-fuzz ]]; then meson setup --reconfigure build-fuzz -Dfuzz=true -Db_lundef=false -Dtests=disabled >/dev/null; else meson setup build-fuzz -Dfuzz=true -Db_lundef=false -Dtests=disabled >/dev/null; fi && ninja -C build-fuzz'
     for f in tests/*/run-fuzz.sh; do
         [[ -f $f ]] || continue

@@ -384,6 +384,32 @@ def test_zipped_over_50mb_warns_to_use_s3():
         assert zf.getinfo("random.bin").compress_type == zipfile.ZIP_STORED
 
 
+def test_interrupted_run_leaves_nothing():
+    import signal
+    import time
+    d = tmpdir("int")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    for i in range(6):
+        with open(os.path.join(src, "r%d.bin" % i), "wb") as f:
+            f.write(os.urandom(32 << 20))
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    tmp = os.path.join(d, "tmp")
+    os.mkdir(tmp)
+    p = subprocess.Popen([LP, "pack", src, "-o", os.path.join(out, "f.zip"), "-j", "1"],
+                         stderr=subprocess.PIPE, env=dict(os.environ, TMPDIR=tmp))
+    # Wait until the temp output exists, then interrupt mid-write.
+    deadline = time.time() + 20
+    while time.time() < deadline and not os.listdir(out):
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=30)
+    assert p.returncode != 0
+    assert os.listdir(out) == [], os.listdir(out)
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+
+
 def test_help_and_version():
     p = run([LP, "--version"])
     assert p.stdout.startswith("lambdapack ")
