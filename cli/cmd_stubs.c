@@ -7,9 +7,3 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	lp_cli_error(cli, 0, "analyze is not available in this build yet");
 	return LP_EXIT_ERROR;
 }
-
-int cmd_container(int argc, char **argv, struct lp_cli *cli)
-{
-	lp_cli_error(cli, 0, "container is not available in this build yet");
-	return LP_EXIT_ERROR;
-}

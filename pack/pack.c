@@ -2,6 +2,7 @@
 #include "pack/pack.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "container/oci.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -322,5 +323,47 @@ void lp_contrib_free(struct lp_contrib *c, size_t n)
 int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
 			   const char *image_output, struct lp_pack_result *res)
 {
-	return lp_fail(-LP_E_TOOBIG, NULL, "over the 262,144,000-byte unzipped limit, and the container fallback is not in this build");
+	static _Thread_local char path[4096], reason[160];
+	struct lp_oci_opts oo;
+	struct lp_oci_result orr;
+	struct lp_budget b;
+	double t0 = lp_now();
+	size_t len;
+	int r;
+
+	if (image_output) {
+		snprintf(path, sizeof(path), "%s", image_output);
+	} else {
+		/* function.zip -> function.oci (an OCI layout directory) */
+		len = strlen(o->output);
+		if (len > 4 && strcmp(o->output + len - 4, ".zip") == 0)
+			len -= 4;
+		snprintf(path, sizeof(path), "%.*s.oci", (int)len, o->output);
+	}
+	lp_budget_unzipped(lp_entries_unzipped_size(&st->entries), st->layers_unzipped, &b);
+	snprintf(reason, sizeof(reason), "unzipped size %llu bytes is not smaller than %llu",
+		 (unsigned long long)b.used, (unsigned long long)b.limit);
+	lp_oci_opts_init(&oo);
+	oo.output = path;
+	oo.arch = st->arch;
+	oo.threads = o->threads;
+	oo.epoch = o->epoch;
+	oo.report = &st->report;
+	memset(&orr, 0, sizeof(orr));
+	r = lp_oci_write(&st->entries, &oo, &orr);
+	if (r < 0)
+		return r;
+	res->artifact = "oci";
+	res->path = path;
+	res->entries = st->entries.n;
+	res->unzipped = orr.usize;
+	res->zipped = orr.csize;
+	snprintf(res->code_sha256, sizeof(res->code_sha256), "%s", orr.manifest_digest);
+	snprintf(res->sha256_hex, sizeof(res->sha256_hex), "%s", orr.manifest_digest);
+	res->unzipped_budget = orr.budget;
+	lp_budget_zipped(0, &res->zipped_budget);
+	res->fallback_reason = reason;
+	res->t_write = lp_now() - t0;
+	lp_oci_result_free(&orr);
+	return 0;
 }
