@@ -1241,7 +1241,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 			blob_close(&b);
 			return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s", archive_error_string(ar));
 		}
-		if (b.pren && b.pre[0] == '{' && size >= 0 && size <= (int64_t)MAX_JSON) {
+		if (b.pren && (b.pre[0] == '{' || b.pre[0] == '[') && size >= 0 && size <= (int64_t)MAX_JSON) {
 			struct jblob *j;
 
 			if (im->n_json == im->cap_json) {
@@ -1479,6 +1479,118 @@ static int merge_layers(struct lp_analysis *a)
 	return rc;
 }
 
+/* ---- zip central directory -------------------------------------------- */
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/*
+ * Lambda (and unzip -l) count the sizes in the central directory; libarchive
+ * reads the local headers and the data. A zip whose central directory
+ * disagrees with its data is lying about its size: refuse it.
+ */
+static int zip_check_central(const char *path, const struct lp_entries *l)
+{
+	uint8_t tail[65557], *cd = NULL;
+	uint64_t cdoff, cdsize, fsize;
+	struct stat st;
+	size_t tn, i, eocd = SIZE_MAX;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = lp_fail(-errno, path, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	fsize = (uint64_t)st.st_size;
+	tn = fsize < sizeof(tail) ? (size_t)fsize : sizeof(tail);
+	if (tn < 22 || lp_pread_all(fd, tail, tn, (off_t)(fsize - tn)) < 0)
+		goto bad;
+	for (i = tn - 22 + 1; i-- > 0;)
+		if (le32(tail + i) == 0x06054b50) {
+			eocd = i;
+			break;
+		}
+	if (eocd == SIZE_MAX)
+		goto bad;
+	cdsize = le32(tail + eocd + 12);
+	cdoff = le32(tail + eocd + 16);
+	if ((cdoff == 0xffffffffu || cdsize == 0xffffffffu) && eocd >= 20 && le32(tail + eocd - 20) == 0x07064b50) {
+		uint8_t z64[56];
+		uint64_t zoff = le64(tail + eocd - 20 + 8);
+
+		if (zoff > fsize - 56 || lp_pread_all(fd, z64, 56, (off_t)zoff) < 0 || le32(z64) != 0x06064b50)
+			goto bad;
+		cdsize = le64(z64 + 40);
+		cdoff = le64(z64 + 48);
+	}
+	if (cdsize > (256u << 20) || cdoff > fsize || cdsize > fsize - cdoff)
+		goto bad;
+	if (!(cd = malloc(cdsize ? cdsize : 1))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (cdsize && lp_pread_all(fd, cd, cdsize, (off_t)cdoff) < 0)
+		goto bad;
+	for (uint64_t off = 0; off + 46 <= cdsize;) {
+		const uint8_t *h = cd + off;
+		size_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
+		uint64_t usize = le32(h + 24);
+		char name[PATH_MAX], clean[PATH_MAX];
+		const struct lp_entry *e;
+
+		if (le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
+			goto bad;
+		if (usize == 0xffffffffu) {
+			/* zip64 extra: the uncompressed size comes first when it is escaped. */
+			for (size_t x = 0; x + 4 <= xl;) {
+				const uint8_t *xp = h + 46 + nl + x;
+				size_t len = le16(xp + 2);
+
+				if (le16(xp) == 1 && len >= 8) {
+					usize = le64(xp + 4);
+					break;
+				}
+				x += 4 + len;
+			}
+		}
+		if (nl && nl < sizeof(name)) {
+			memcpy(name, h + 46, nl);
+			name[nl] = '\0';
+			if (name[nl - 1] != '/' && lp_path_clean(name, clean) == 0 && (e = lp_entries_find(l, clean)) &&
+			    e->kind == LP_FILE && e->size != usize) {
+				char where[PATH_MAX + 64];
+
+				snprintf(where, sizeof(where), "%s: entry '%s'", path, name);
+				rc = lp_fail(-LP_E_BADARCHIVE, where,
+					     "central directory says %llu bytes, the data has %llu (lying size)",
+					     (unsigned long long)usize, (unsigned long long)e->size);
+				goto out;
+			}
+		}
+		off += 46 + nl + xl + cl;
+	}
+	goto out;
+bad:
+	rc = lp_fail(-LP_E_BADARCHIVE, path, "corrupt zip central directory");
+out:
+	free(cd);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* ---- entry point -------------------------------------------------------- */
 
 int lp_analyze_detect(const char *path, enum lp_ana_kind *ret)
@@ -1573,6 +1685,8 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 			lp_entries_sort(&a->entries);
 			rc = lp_entries_unique(&a->entries, true);
 		}
+		if (rc == 0 && a->kind == LP_ANA_ZIP)
+			rc = zip_check_central(path, &a->entries);
 		if (rc == 0)
 			rc = lp_entries_add_parents(&a->entries);
 		break;
