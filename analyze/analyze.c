@@ -210,7 +210,7 @@ static int owners_build(struct owners *ow, const struct lp_analysis *a)
 		const char *rp = x->records[i].path;
 		const char *di = strstr(rp, ".dist-info/RECORD");
 		const char *dstart, *dash;
-		char base[PATH_MAX], key[PATH_MAX];
+		char base[PATH_MAX], key[PATH_MAX * 2 + 2];
 		size_t blen, gi;
 
 		if (!di)
