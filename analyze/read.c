@@ -470,13 +470,13 @@ static int rd_data(struct rd *r, struct archive *ar, const char *what, const cha
 			break;
 		r->expanded += (uint64_t)got;
 		if (r->expanded > r->max) {
-			rc = rd_fail(r, -LP_E_TOOBIG, what, name,
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, name,
 				     "archive expands beyond the expansion cap (zip bomb?)");
 			break;
 		}
 		if (!r->o->max_expand && r->expanded > BOMB_FLOOR && r->raw_size &&
 		    r->expanded / r->raw_size > BOMB_RATIO) {
-			rc = rd_fail(r, -LP_E_TOOBIG, what, name,
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, name,
 				     "archive expands more than 200 times its size (zip bomb?)");
 			break;
 		}
@@ -513,7 +513,7 @@ static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct 
 		int c;
 
 		if (++r->members > MAX_MEMBERS) {
-			rc = rd_fail(r, -LP_E_TOOBIG, what, NULL, "more than 4,000,000 entries");
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "more than 4,000,000 entries");
 			break;
 		}
 		if (!name) {
@@ -1218,7 +1218,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 		int c;
 
 		if (++r->members > MAX_MEMBERS)
-			return lp_fail(-LP_E_TOOBIG, r->target, "more than 4,000,000 entries");
+			return lp_fail(-LP_E_BADARCHIVE, r->target, "more than 4,000,000 entries");
 		if (!name)
 			return lp_fail(-LP_E_BADARCHIVE, r->target, "entry without a name");
 		c = clean_name(name, false, clean, sizeof(clean));
@@ -1288,7 +1288,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 
 			if (im->n_layers >= MAX_LAYERS) {
 				blob_close(&b);
-				return lp_fail(-LP_E_TOOBIG, r->target, "more than 1000 layer blobs");
+				return lp_fail(-LP_E_BADARCHIVE, r->target, "more than 1000 layer blobs");
 			}
 			if (im->n_layers == im->cap_layers) {
 				size_t cap = im->cap_layers ? im->cap_layers * 2 : 8;

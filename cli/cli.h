@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <getopt.h>
 #include <stdio.h>
 
 #include "pack/pack.h"
@@ -63,3 +64,11 @@ extern const char lp_cli_source_help[];
 
 /* Write a report's findings/changes to stderr for people. */
 void lp_cli_print_findings(struct lp_cli *cli, const struct lp_report *rep, bool verbose);
+
+/* Turn the remaining arguments into sources (prints and returns -LP_E_USAGE on error). */
+int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack_opts *o);
+
+/* A "still working" line on stderr for runs longer than a second (TTY only). */
+void lp_progress_start(struct lp_cli *cli, const char *phase);
+void lp_progress_phase(const char *phase);
+void lp_progress_stop(void);

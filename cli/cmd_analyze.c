@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `lambdapack analyze`: the size audit's front end (issue #5). */
 #include "analyze/analyze.h"
-#include <getopt.h>	/* cli.h uses struct option */
-
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/fsutil.h"
@@ -372,7 +370,7 @@ static int parse(struct lp_cli *cli, int argc, char **argv, struct aopts *ao)
 		if (i > 0 && !strcmp(argv[i], "--diff")) {
 			if (i + 2 >= argc) {
 				free(av);
-				lp_cli_error(cli, -LP_E_USAGE, "--diff needs two targets: --diff OLD NEW");
+				lp_cli_error(cli, 0, "--diff needs two targets: --diff OLD NEW");
 				return -LP_E_USAGE;
 			}
 			ao->diff_old = argv[i + 1];
@@ -398,14 +396,14 @@ static int parse_opts(struct lp_cli *cli, int argc, char **argv, struct aopts *a
 		case OPT_RUNTIME:
 			ao->ana.runtime = lp_runtime_find(optarg);
 			if (!ao->ana.runtime) {
-				lp_cli_error(cli, -LP_E_USAGE, "unknown runtime '%s' (python3.12, nodejs20.x, provided.al2023, ...)", optarg);
+				lp_cli_error(cli, 0, "unknown runtime '%s' (python3.12, nodejs20.x, provided.al2023, ...)", optarg);
 				return -LP_E_USAGE;
 			}
 			break;
 		case OPT_ARCH:
 			ao->ana.arch = lp_arch_parse(optarg);
 			if (ao->ana.arch == LP_ARCH_UNKNOWN) {
-				lp_cli_error(cli, -LP_E_USAGE, "--arch must be x86_64 or arm64, not '%s'", optarg);
+				lp_cli_error(cli, 0, "--arch must be x86_64 or arm64, not '%s'", optarg);
 				return -LP_E_USAGE;
 			}
 			break;
@@ -422,7 +420,7 @@ static int parse_opts(struct lp_cli *cli, int argc, char **argv, struct aopts *a
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || v < 0 || end == optarg) {
-				lp_cli_error(cli, -LP_E_USAGE, "--top needs a number >= 0, not '%s'", optarg);
+				lp_cli_error(cli, 0, "--top needs a number >= 0, not '%s'", optarg);
 				return -LP_E_USAGE;
 			}
 			ao->out.top = (size_t)v;
@@ -439,7 +437,7 @@ static int parse_opts(struct lp_cli *cli, int argc, char **argv, struct aopts *a
 			uint64_t v;
 
 			if (lp_parse_size(optarg, &v) < 0 || v == 0) {
-				lp_cli_error(cli, -LP_E_USAGE, "%s needs a size like 200M or 52428800, not '%s'",
+				lp_cli_error(cli, 0, "%s needs a size like 200M or 52428800, not '%s'",
 					     c == OPT_MAX_UNZIPPED ? "--max-unzipped" : "--max-zipped", optarg);
 				return -LP_E_USAGE;
 			}
@@ -454,7 +452,7 @@ static int parse_opts(struct lp_cli *cli, int argc, char **argv, struct aopts *a
 			double v = strtod(optarg, &end);
 
 			if (*end || end == optarg || v < 0 || v > 1) {
-				lp_cli_error(cli, -LP_E_USAGE, "--min-efficiency needs a ratio between 0 and 1, not '%s'", optarg);
+				lp_cli_error(cli, 0, "--min-efficiency needs a ratio between 0 and 1, not '%s'", optarg);
 				return -LP_E_USAGE;
 			}
 			ao->out.min_efficiency = v;
@@ -466,7 +464,7 @@ static int parse_opts(struct lp_cli *cli, int argc, char **argv, struct aopts *a
 			} else if (!strcmp(optarg, "warning")) {
 				ao->fail_on = LP_SEV_WARNING;
 			} else {
-				lp_cli_error(cli, -LP_E_USAGE, "--fail-on must be error or warning, not '%s'", optarg);
+				lp_cli_error(cli, 0, "--fail-on must be error or warning, not '%s'", optarg);
 				return -LP_E_USAGE;
 			}
 			break;
@@ -477,19 +475,19 @@ static int parse_opts(struct lp_cli *cli, int argc, char **argv, struct aopts *a
 			fputs(usage, stdout);
 			return 1;
 		default:
-			lp_cli_error(cli, -LP_E_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+			lp_cli_error(cli, 0, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
 			return -LP_E_USAGE;
 		}
 	}
 	if (ao->diff_old) {
 		if (optind != argc) {
-			lp_cli_error(cli, -LP_E_USAGE, "--diff takes no other TARGET");
+			lp_cli_error(cli, 0, "--diff takes no other TARGET");
 			return -LP_E_USAGE;
 		}
 		return 0;
 	}
 	if (optind != argc - 1) {
-		lp_cli_error(cli, -LP_E_USAGE, optind == argc ? "no TARGET given (see --help)" : "more than one TARGET given");
+		lp_cli_error(cli, 0, optind == argc ? "no TARGET given (see --help)" : "more than one TARGET given");
 		return -LP_E_USAGE;
 	}
 	ao->target = argv[optind];
@@ -516,6 +514,7 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	cJSON *doc = NULL;
 	int r, ret = LP_EXIT_OK, failed;
 
+	lp_errmsg_clear();
 	memset(&ao, 0, sizeof(ao));
 	lp_ana_opts_init(&ao.ana);
 	ao.out.top = 10;

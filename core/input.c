@@ -447,18 +447,54 @@ struct arc {
 	void *buf;
 };
 
+static uint64_t rd(const uint8_t *p, int size, bool be)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < size; i++)
+		v |= (uint64_t)p[be ? size - 1 - i : i] << (8 * i);
+	return v;
+}
+
+/*
+ * Is this ELF something the loader runs (ET_EXEC, or a PIE: ET_DYN with a
+ * PT_INTERP)? Decided from the first bytes alone, so a binary that lost its
+ * x bit (a Windows checkout, a zip without Unix modes) still gets 0755.
+ */
+static bool elf_head_is_program(const uint8_t *p, size_t n)
+{
+	bool be = p[5] == 2, is64 = p[4] == 2;
+	unsigned et = (unsigned)rd(p + 16, 2, be);
+	uint64_t phoff;
+	unsigned phentsize, phnum;
+
+	if (et == 2)
+		return true;
+	if (et != 3 || (is64 && n < 64))
+		return false;
+	phoff = is64 ? rd(p + 32, 8, be) : rd(p + 28, 4, be);
+	phentsize = (unsigned)(is64 ? rd(p + 54, 2, be) : rd(p + 42, 2, be));
+	phnum = (unsigned)(is64 ? rd(p + 56, 2, be) : rd(p + 44, 2, be));
+	if (phentsize < 4)
+		return false;
+	for (unsigned i = 0; i < phnum; i++) {
+		uint64_t off = phoff + (uint64_t)i * phentsize;
+
+		if (off + 4 > n)
+			break;
+		if (rd(p + off, 4, be) == 3)	/* PT_INTERP */
+			return true;
+	}
+	return false;
+}
+
 static int sniff_flags(const uint8_t *p, size_t n, struct lp_entry *e)
 {
 	e->binfmt = (uint8_t)lp_bin_sniff(p, n);
 	if (n >= 2 && p[0] == '#' && p[1] == '!')
 		e->flags |= LP_F_SCRIPT | LP_F_EXEC;
-	if (e->binfmt == LP_BIN_ELF && n >= 18) {
-		/* e_type sits at offset 16 in either class; ET_EXEC is always run directly. */
-		unsigned et = p[5] == 2 ? (unsigned)p[16] << 8 | p[17] : (unsigned)p[17] << 8 | p[16];
-
-		if (et == 2)
-			e->flags |= LP_F_EXEC;
-	}
+	if (e->binfmt == LP_BIN_ELF && n >= 52 && elf_head_is_program(p, n))
+		e->flags |= LP_F_EXEC;
 	return 0;
 }
 

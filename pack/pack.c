@@ -314,3 +314,9 @@ void lp_contrib_free(struct lp_contrib *c, size_t n)
 		free(c[i].name);
 	free(c);
 }
+
+int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
+			   const char *image_output, struct lp_pack_result *res)
+{
+	return lp_fail(-LP_E_TOOBIG, NULL, "over the 262,144,000-byte unzipped limit, and the container fallback is not in this build");
+}

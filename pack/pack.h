@@ -115,3 +115,31 @@ void lp_contrib_free(struct lp_contrib *c, size_t n);
  * python/, vendor/<pkg>, else the first path component. Writes into buf.
  */
 const char *lp_group_key(const char *path, char *buf, size_t len);
+
+/* What the emitter produced, for the summary and the JSON report. */
+struct lp_pack_result {
+	const char *artifact;		/* "zip" or "oci" */
+	const char *path;
+	uint64_t entries;
+	uint64_t unzipped;		/* sum of uncompressed entry sizes (what Lambda counts) */
+	uint64_t zipped;		/* bytes of the zip (or image blobs) */
+	char code_sha256[80];		/* base64 of the raw SHA-256 (zip), or the manifest digest hex (oci) */
+	char sha256_hex[72];
+	struct lp_budget unzipped_budget;
+	struct lp_budget zipped_budget;
+	const char *fallback_reason;	/* why an image was written instead of a zip, or NULL */
+	double t_write;
+};
+
+/* Build the pack JSON report (schema in README "JSON report"). */
+struct cJSON;
+int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
+		 const struct lp_pack_result *res, struct cJSON **ret);
+
+/*
+ * pack's way out when the function outgrows 250 MB: write the same entries
+ * as an OCI image layout (path: image_output, or OUTPUT minus ".zip" plus
+ * ".oci"). Fills res (artifact "oci").
+ */
+int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
+			   const char *image_output, struct lp_pack_result *res);
