@@ -130,6 +130,20 @@ def test_golden_and_zip(tmp, update):
     fl = lambda d: [(c["name"], c["bytes"]) for c in d["contributors"]["files"]]
     check("dir vs zip file contributors", fl(doc) == fl(zdoc), f"{fl(doc)[:5]} vs {fl(zdoc)[:5]}")
     check("dir vs zip packages", doc["contributors"]["packages"] == zdoc["contributors"]["packages"])
+    # The zip `lambdapack pack` makes: same files, and the estimate is about its size.
+    pz = os.path.join(tmp, "fn-pack.zip")
+    p = subprocess.run([BIN, "pack", root, "-o", pz, "-q", "--no-check"], capture_output=True)
+    if p.returncode != 0:
+        p = subprocess.run([BIN, "pack", root, "-o", pz, "-q"], capture_output=True)
+    if os.path.exists(pz):
+        rc, out, err = run(pz, "--json", "-", "-q", "--top", "0", "--arch", "x86_64")
+        check("pack zip rc", rc == 0, err)
+        pdoc = json.loads(out)
+        check("dir vs pack zip file contributors", fl(doc) == fl(pdoc), f"{fl(doc)[:5]} vs {fl(pdoc)[:5]}")
+        check("estimate vs pack zip within 10%", abs(est - os.path.getsize(pz)) <= 0.10 * os.path.getsize(pz),
+              f"est {est} pack {os.path.getsize(pz)}")
+    else:
+        print(f"SKIP pack zip: pack failed: {p.stderr.decode()[:200]}", file=sys.stderr)
     # Also as a tar.gz and as a single-layer docker image: the same files.
     tgz = os.path.join(tmp, "fn.tgz")
     with tarfile.open(tgz, "w:gz") as t:
