@@ -299,6 +299,15 @@ int lp_check_entries(const struct lp_entries *l, const struct lp_check_opts *o, 
 			}
 			bi = tmp;
 		}
+		if (!bi && (e->binfmt == LP_BIN_MACHO || e->binfmt == LP_BIN_MACHO_FAT || e->binfmt == LP_BIN_PE)) {
+			/* The magic bytes alone are enough to know Lambda cannot load it. */
+			r = lp_report_finding(rep, err_sev(o), "foreign-binary", e->path,
+					      "%s binary in a Linux package: loading it fails with \"invalid ELF header\"",
+					      lp_binfmt_name((enum lp_binfmt)e->binfmt));
+			if (r < 0)
+				goto out;
+			continue;
+		}
 		if (!bi)
 			continue;
 		r = check_one(&ix, e, bi, o, arch, rep);
