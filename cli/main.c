@@ -1,3 +1,112 @@
 /* SPDX-License-Identifier: MIT */
-#include <stdio.h>
-int main(void) { puts("lambdapack"); return 0; }
+/* lambdapack: the front end. A git-style table of subcommands. */
+#include "cli/cli.h"
+#include "core/fsutil.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int cmd_version(int argc, char **argv, struct lp_cli *cli);
+static int cmd_help(int argc, char **argv, struct lp_cli *cli);
+
+static const struct lp_cmd commands[] = {
+	{ "pack", cmd_pack, "build a deterministic Lambda .zip from directories and archives" },
+	{ "analyze", cmd_analyze, "size audit of a directory, zip or OCI image: what to cut, what will break" },
+	{ "container", cmd_container, "build a reproducible OCI image layout (Lambda container image)" },
+	{ "version", cmd_version, "print the version" },
+	{ "help", cmd_help, "show help for a command" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: lambdapack [--version] [--help] <command> [<args>]\n\ncommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "   %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'lambdapack <command> --help' for a command's options.\n"
+		   "Exit codes: 0 ok, 1 error, 2 usage, 3 over a Lambda size limit, 4 compatibility check failed,\n"
+		   "            5 analyze budget gate failed, 6 pack wrote an OCI image instead of a zip, 130 interrupted.\n");
+}
+
+static int cmd_version(int argc, char **argv, struct lp_cli *cli)
+{
+	printf("lambdapack %s\n", LP_VERSION);
+	return fflush(stdout) == 0 ? LP_EXIT_OK : LP_EXIT_ERROR;
+}
+
+static const struct lp_cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int cmd_help(int argc, char **argv, struct lp_cli *cli)
+{
+	const struct lp_cmd *c;
+	char *args[] = { NULL, (char *)"--help", NULL };
+
+	if (argc < 2) {
+		usage(stdout);
+		return LP_EXIT_OK;
+	}
+	c = find_cmd(argv[1]);
+	if (!c || c->fn == cmd_help) {
+		fprintf(stderr, "lambdapack: '%s' is not a lambdapack command. See 'lambdapack --help'.\n", argv[1]);
+		return LP_EXIT_USAGE;
+	}
+	args[0] = argv[1];
+	return c->fn(2, args, cli);
+}
+
+static void on_signal(int sig)
+{
+	/* Leave nothing half-written behind: temp outputs and staging dirs go. */
+	lp_cleanup_run();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int main(int argc, char **argv)
+{
+	struct lp_cli cli = { .prog = "lambdapack" };
+	const struct lp_cmd *c;
+	const char *nc = getenv("NO_COLOR");
+	int r;
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	/* Past RLIMIT_FSIZE we want EFBIG from write(), not a silent kill. */
+	signal(SIGXFSZ, SIG_IGN);
+
+	cli.tty = isatty(STDERR_FILENO);
+	cli.color = cli.tty && !(nc && *nc) && !(getenv("TERM") && !strcmp(getenv("TERM"), "dumb"));
+
+	if (argc < 2) {
+		usage(stderr);
+		return LP_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return cmd_version(argc - 1, argv + 1, &cli);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return LP_EXIT_OK;
+	}
+	c = find_cmd(argv[1]);
+	if (!c) {
+		fprintf(stderr, "lambdapack: '%s' is not a lambdapack command. See 'lambdapack --help'.\n", argv[1]);
+		return LP_EXIT_USAGE;
+	}
+	r = c->fn(argc - 1, argv + 1, &cli);
+	/* Like git: a failed write to stdout is an error, not silence. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "lambdapack: write error on standard output\n");
+		return LP_EXIT_ERROR;
+	}
+	return r;
+}

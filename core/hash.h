@@ -31,3 +31,6 @@ void lp_base64(const uint8_t *d, size_t n, char *out);
 
 /* "ni" when the SHA extensions are in use, else "portable" (for bench output). */
 const char *lp_sha256_impl(void);
+
+/* Tests: force the portable code path (1) or go back to auto-detection (0). */
+void lp_sha256_force_portable(int on);

@@ -98,7 +98,8 @@ void lp_budget_zipped(uint64_t used, struct lp_budget *ret)
 
 void lp_budget_image(uint64_t used, struct lp_budget *ret)
 {
-	budget(used + 1, LP_LIMIT_IMAGE + 1, ret);
+	/* "up to 10 GB": the limit itself is allowed. */
+	budget(used, LP_LIMIT_IMAGE + 1, ret);
 	ret->used = used;
 	ret->limit = LP_LIMIT_IMAGE;
 	ret->pct = (double)used * 100.0 / (double)LP_LIMIT_IMAGE;

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The front end: a git-style table of subcommands. Only code under cli/
+ * prints to the user or decides exit codes.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "pack/pack.h"
+
+/* Documented exit codes (README "Exit codes"). */
+enum lp_exit {
+	LP_EXIT_OK = 0,		/* artifact written, checks passed */
+	LP_EXIT_ERROR = 1,	/* bad input, I/O error, anything unexpected */
+	LP_EXIT_USAGE = 2,	/* bad command line */
+	LP_EXIT_TOOBIG = 3,	/* over a Lambda size limit; no artifact written */
+	LP_EXIT_CHECK = 4,	/* compatibility check failed (glibc, arch, foreign binary) */
+	LP_EXIT_BUDGET = 5,	/* analyze: a --max-* / --min-efficiency / --fail-on gate failed */
+	LP_EXIT_IMAGE = 6,	/* pack: too big for a zip, an OCI image was written instead */
+	LP_EXIT_INTERRUPTED = 130,
+};
+
+struct lp_cli {
+	const char *prog;	/* argv[0] basename */
+	bool quiet;		/* -q: no human summary */
+	bool color;		/* stderr is a TTY and NO_COLOR is unset */
+	bool tty;		/* stderr is a TTY (progress line allowed) */
+};
+
+struct lp_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv, struct lp_cli *cli);
+	const char *summary;
+};
+
+int cmd_pack(int argc, char **argv, struct lp_cli *cli);
+int cmd_analyze(int argc, char **argv, struct lp_cli *cli);
+int cmd_container(int argc, char **argv, struct lp_cli *cli);
+
+/* Print "lambdapack: <msg>" (+ the library's detail) to stderr. */
+void lp_cli_error(struct lp_cli *cli, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void lp_cli_warn(struct lp_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Map a library error code to an exit code. */
+int lp_cli_exit_for(int err);
+
+/*
+ * Shared option handling for commands that take SOURCE... (pack, container):
+ * parse one option if it is a source/optimizer option. Returns 1 if it was
+ * consumed, 0 if not ours, or -LP_E_USAGE with a message printed.
+ */
+int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pack_opts *o);
+
+/* The getopt_long entries lp_cli_source_opt() understands; NULL-terminated. */
+extern const struct option lp_cli_source_longopts[];
+
+/* Help text lines for the shared options. */
+extern const char lp_cli_source_help[];
+
+/* Write a report's findings/changes to stderr for people. */
+void lp_cli_print_findings(struct lp_cli *cli, const struct lp_report *rep, bool verbose);
+
+/* Turn the remaining arguments into sources (prints and returns -LP_E_USAGE on error). */
+int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack_opts *o);
+
+/* A "still working" line on stderr for runs longer than a second (TTY only). */
+void lp_progress_start(struct lp_cli *cli, const char *phase);
+void lp_progress_phase(const char *phase);
+void lp_progress_stop(void);

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/* lambdapack pack: sources in, one deterministic Lambda zip out. */
+#include "cli/cli.h"
+#include "core/err.h"
+#include "core/fsutil.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "pack/zip.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char pack_usage[] =
+	"usage: lambdapack pack [options] SOURCE... -o function.zip\n"
+	"\n"
+	"Build a deterministic Lambda deployment zip: entries sorted, fixed timestamps,\n"
+	"modes 0644/0755 (Unix), symlinks kept, measured against Lambda's limits.\n"
+	"\n"
+	"Output:\n"
+	"  -o, --output FILE         the zip to write (written to a temp file, then renamed)\n"
+	"  --json FILE               machine-readable report (FILE or - for stdout)\n"
+	"  --with-layer ZIP          a layer the function uses; its unzipped size counts\n"
+	"                            against the 262,144,000-byte limit (repeatable, at most 5)\n"
+	"  --fallback=container|none over the limit: write an OCI image instead (default), or fail\n"
+	"  --image-output DIR        where the fallback image goes (default: OUTPUT without .zip + .oci)\n"
+	"  -l, --level N             deflate level 1-12 (default 6; libdeflate scale)\n"
+	"  -q, --quiet               no summary on stderr\n"
+	"  -v, --verbose             list every optimization and informational finding\n"
+	"\n";
+
+enum {
+	OPT_JSON = 2000,
+	OPT_WITH_LAYER,
+	OPT_FALLBACK,
+	OPT_IMAGE_OUTPUT,
+};
+
+static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const struct lp_pack_state *st,
+		    const struct lp_pack_result *res, bool verbose)
+{
+	char a[32], b[32], c[32];
+	size_t files, dirs, links;
+
+	lp_entries_count(&st->entries, &files, &dirs, &links);
+	fprintf(stderr, "%s: wrote %s (%s)\n", cli->prog, res->path, res->artifact);
+	fprintf(stderr, "  entries     %" PRIu64 " (%zu files, %zu directories, %zu symlinks)\n",
+		res->entries, files, dirs, links);
+	fprintf(stderr, "  unzipped    %s (%" PRIu64 " bytes) = %.1f%% of %s%s\n",
+		lp_human_size(res->unzipped, a, sizeof(a)), res->unzipped, res->unzipped_budget.pct,
+		lp_human_size(res->unzipped_budget.limit, b, sizeof(b)),
+		st->layers_unzipped ? " (262,144,000 minus layers)" : "");
+	fprintf(stderr, "  zipped      %s (%" PRIu64 " bytes) = %.1f%% of the %s direct-upload limit\n",
+		lp_human_size(res->zipped, a, sizeof(a)), res->zipped, res->zipped_budget.pct,
+		lp_human_size(LP_LIMIT_ZIPPED, c, sizeof(c)));
+	if (st->input_bytes > res->unzipped)
+		fprintf(stderr, "  optimized   saved %s of %s\n",
+			lp_human_size(st->input_bytes - res->unzipped, a, sizeof(a)),
+			lp_human_size(st->input_bytes, b, sizeof(b)));
+	fprintf(stderr, "  CodeSha256  %s\n", res->code_sha256);
+	if (verbose)
+		for (size_t i = 0; i < st->report.n_changes; i++) {
+			const struct lp_change *ch = &st->report.changes[i];
+
+			fprintf(stderr, "  %-14s %s %s%s%s\n", ch->action, ch->path ? ch->path : "",
+				ch->saved ? lp_human_size(ch->saved, a, sizeof(a)) : "",
+				ch->detail ? " " : "", ch->detail ? ch->detail : "");
+		}
+	if (res->zipped_budget.over)
+		lp_cli_warn(cli, "%s is %s over the 52,428,800-byte direct-upload limit: upload it through S3 "
+			    "(Lambda accepts up to 262,144,000 bytes unzipped from S3)",
+			    res->path, lp_human_size(res->zipped_budget.over_by, a, sizeof(a)));
+}
+
+/* The over-limit message: the limit, the size, how far over, the 10 largest contributors. */
+static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const struct lp_budget *b)
+{
+	struct lp_contrib *top = NULL, *groups = NULL;
+	size_t ntop = 0, ngroups = 0;
+	char x[32], y[32], z[32];
+
+	fprintf(stderr, "%s: error: unzipped size %" PRIu64 " bytes (%s) is over Lambda's limit: must be smaller than %" PRIu64
+		" bytes%s; %s over\n", cli->prog, b->used, lp_human_size(b->used, x, sizeof(x)), b->limit,
+		st->layers_unzipped ? " (262,144,000 minus the layers' unzipped size)" : "",
+		lp_human_size(b->over_by, y, sizeof(y)));
+	if (lp_pack_top_groups(&st->entries, 10, &groups, &ngroups) == 0) {
+		fprintf(stderr, "largest directories/packages:\n");
+		for (size_t i = 0; i < ngroups; i++)
+			fprintf(stderr, "  %10s  %5.1f%%  %s\n", lp_human_size(groups[i].bytes, z, sizeof(z)),
+				b->used ? 100.0 * (double)groups[i].bytes / (double)b->used : 0.0, groups[i].name);
+	}
+	if (lp_pack_top_files(&st->entries, 10, &top, &ntop) == 0) {
+		fprintf(stderr, "largest files:\n");
+		for (size_t i = 0; i < ntop; i++)
+			fprintf(stderr, "  %10s  %5.1f%%  %s\n", lp_human_size(top[i].bytes, z, sizeof(z)),
+				b->used ? 100.0 * (double)top[i].bytes / (double)b->used : 0.0, top[i].name);
+	}
+	fprintf(stderr, "hint: try -O (strip, dedupe, prune), or --fallback=container for a container image (up to 10 GiB)\n");
+	lp_contrib_free(top, ntop);
+	lp_contrib_free(groups, ngroups);
+}
+
+static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
+{
+	struct lp_outfile of;
+	struct lp_zip_opts zo;
+	struct lp_zip_result zr = { 0 };
+	uint8_t d[32];
+	double t0 = lp_now();
+	int r;
+
+	r = lp_outfile_open(&of, o->output);
+	if (r < 0)
+		return r;
+	lp_zip_opts_init(&zo);
+	zo.level = o->level;
+	zo.threads = o->threads;
+	zo.epoch = o->epoch;
+	r = lp_zip_write(&st->entries, of.fd, &zo, &zr);
+	if (r < 0) {
+		lp_outfile_abort(&of);
+		return r;
+	}
+	/* CodeSha256 is over the exact bytes Lambda receives: hash the file we wrote. */
+	r = lp_sha256_file(of.tmp, d);
+	if (r < 0) {
+		lp_outfile_abort(&of);
+		return r;
+	}
+	r = lp_outfile_commit(&of);
+	if (r < 0)
+		return r;
+	res->artifact = "zip";
+	res->path = o->output;
+	res->entries = zr.entries;
+	res->unzipped = zr.unzipped;
+	res->zipped = zr.zipped;
+	lp_base64(d, 32, res->code_sha256);
+	lp_hex(d, 32, res->sha256_hex);
+	lp_budget_unzipped(res->unzipped, st->layers_unzipped, &res->unzipped_budget);
+	lp_budget_zipped(res->zipped, &res->zipped_budget);
+	res->t_write = lp_now() - t0;
+	return 0;
+}
+
+int cmd_pack(int argc, char **argv, struct lp_cli *cli)
+{
+	static const struct option own[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "json", required_argument, NULL, OPT_JSON },
+		{ "with-layer", required_argument, NULL, OPT_WITH_LAYER },
+		{ "fallback", required_argument, NULL, OPT_FALLBACK },
+		{ "image-output", required_argument, NULL, OPT_IMAGE_OUTPUT },
+		{ "level", required_argument, NULL, 'l' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	struct option longopts[64];
+	struct lp_pack_opts o;
+	struct lp_pack_state st;
+	struct lp_pack_result res = { 0 };
+	struct lp_budget b;
+	const char *image_output = NULL;
+	bool verbose = false;
+	size_t nl = 0;
+	int c, r, ret = LP_EXIT_ERROR;
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		longopts[nl++] = own[i];
+	for (size_t i = 0; lp_cli_source_longopts[i].name; i++)
+		longopts[nl++] = lp_cli_source_longopts[i];
+	memset(&longopts[nl], 0, sizeof(longopts[nl]));
+
+	lp_pack_opts_init(&o);
+	lp_pack_state_init(&st);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:l:qvhOj:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case OPT_JSON:
+			o.json_path = optarg;
+			break;
+		case OPT_WITH_LAYER:
+			if (o.layers.n >= LP_MAX_LAYERS) {
+				lp_cli_error(cli, 0, "at most %d layers (--with-layer) can be attached to a function", LP_MAX_LAYERS);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			if (lp_strv_push(&o.layers, optarg) < 0)
+				goto out;
+			break;
+		case OPT_FALLBACK:
+			if (!strcmp(optarg, "container")) {
+				o.fallback = LP_FALLBACK_CONTAINER;
+			} else if (!strcmp(optarg, "none")) {
+				o.fallback = LP_FALLBACK_NONE;
+			} else {
+				lp_cli_error(cli, 0, "--fallback takes 'container' or 'none', not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case OPT_IMAGE_OUTPUT:
+			image_output = optarg;
+			break;
+		case 'l': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > 12) {
+				lp_cli_error(cli, 0, "--level takes 1 to 12, not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			o.level = (int)v;
+			break;
+		}
+		case 'q':
+			cli->quiet = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			fputs(pack_usage, stdout);
+			fputs(lp_cli_source_help, stdout);
+			ret = LP_EXIT_OK;
+			goto out;
+		case ':':
+			lp_cli_error(cli, 0, "option '%s' needs a value", argv[optind - 1]);
+			ret = LP_EXIT_USAGE;
+			goto out;
+		case '?':
+			lp_cli_error(cli, 0, "unknown option '%s' (see 'lambdapack pack --help')", argv[optind - 1]);
+			ret = LP_EXIT_USAGE;
+			goto out;
+		default:
+			r = lp_cli_source_opt(cli, c, optarg, &o);
+			if (r <= 0) {
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+		}
+	}
+	if (!o.output) {
+		lp_cli_error(cli, 0, "no output given (-o function.zip)");
+		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	if (lp_cli_add_sources(cli, argc - optind, argv + optind, &o) < 0) {
+		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+
+	lp_progress_start(cli, "reading sources");
+	lp_errmsg_clear();
+	r = lp_pack_prepare(&o, &st);
+	if (r < 0) {
+		lp_progress_stop();
+		lp_cli_error(cli, r, NULL);
+		ret = lp_cli_exit_for(r);
+		goto out;
+	}
+	if (lp_report_count(&st.report, LP_SEV_ERROR) > 0) {
+		lp_progress_stop();
+		fprintf(stderr, "%s: compatibility check failed; no artifact written:\n", cli->prog);
+		lp_cli_print_findings(cli, &st.report, verbose);
+		fprintf(stderr, "hint: --no-check reports these as warnings and packs anyway\n");
+		ret = LP_EXIT_CHECK;
+		goto out;
+	}
+
+	lp_budget_unzipped(lp_entries_unzipped_size(&st.entries), st.layers_unzipped, &b);
+	if (b.over) {
+		lp_progress_stop();
+		if (o.fallback == LP_FALLBACK_NONE || o.layers.n) {
+			too_big(cli, &st, &b);
+			ret = LP_EXIT_TOOBIG;
+			goto out;
+		}
+		lp_progress_start(cli, "writing container image");
+		r = lp_pack_fallback_image(&o, &st, image_output, &res);
+		lp_progress_stop();
+		if (r < 0) {
+			lp_cli_error(cli, r, "fallback container image");
+			ret = lp_cli_exit_for(r);
+			goto out;
+		}
+		ret = LP_EXIT_IMAGE;
+	} else {
+		lp_progress_phase("writing zip");
+		r = write_zip(&o, &st, &res);
+		lp_progress_stop();
+		if (r < 0) {
+			lp_cli_error(cli, r, "cannot write %s", o.output);
+			ret = lp_cli_exit_for(r);
+			goto out;
+		}
+		ret = LP_EXIT_OK;
+	}
+
+	if (!cli->quiet) {
+		if (ret == LP_EXIT_IMAGE)
+			fprintf(stderr, "%s: the function is too big for a zip (%s); wrote an OCI image layout to %s instead "
+				"(deploy it as a container image, up to 10 GiB)\n", cli->prog, res.fallback_reason, res.path);
+		else
+			summary(cli, &o, &st, &res, verbose);
+		lp_cli_print_findings(cli, &st.report, verbose);
+	}
+	if (o.json_path) {
+		cJSON *root = NULL;
+
+		r = lp_pack_json(&o, &st, &res, &root);
+		if (r == 0)
+			r = lp_json_write(root, o.json_path, stdout);
+		cJSON_Delete(root);
+		if (r < 0) {
+			lp_cli_error(cli, r, "cannot write JSON report %s", o.json_path);
+			ret = LP_EXIT_ERROR;
+		}
+	}
+out:
+	lp_progress_stop();
+	lp_pack_state_free(&st);
+	lp_pack_opts_free(&o);
+	return ret;
+}

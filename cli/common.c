@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/* Front-end helpers shared by the subcommands: messages, exit codes, options. */
+#include "cli/cli.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lp_cli_error(struct lp_cli *cli, int err, const char *fmt, ...)
+{
+	const char *detail = lp_errmsg();
+	va_list ap;
+
+	fprintf(stderr, "%s: %serror:%s ", cli->prog, cli->color ? "\033[1;31m" : "", cli->color ? "\033[0m" : "");
+	if (fmt) {
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+	}
+	if (detail && *detail)
+		fprintf(stderr, "%s%s", fmt ? ": " : "", detail);
+	else if (err)
+		fprintf(stderr, "%s%s", fmt ? ": " : "", lp_strerror(err));
+	fputc('\n', stderr);
+}
+
+void lp_cli_warn(struct lp_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %swarning:%s ", cli->prog, cli->color ? "\033[1;33m" : "", cli->color ? "\033[0m" : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int lp_cli_exit_for(int err)
+{
+	if (err >= 0)
+		return LP_EXIT_OK;
+	switch (-err) {
+	case LP_E_USAGE:
+		return LP_EXIT_USAGE;
+	case LP_E_TOOBIG:
+		return LP_EXIT_TOOBIG;
+	case LP_E_CHECK:
+		return LP_EXIT_CHECK;
+	case EINTR:
+		return LP_EXIT_INTERRUPTED;
+	default:
+		return LP_EXIT_ERROR;
+	}
+}
+
+enum {
+	OPT_EXCLUDE = 1000,
+	OPT_NO_DEFAULT_EXCLUDES,
+	OPT_NO_IGNORE_FILE,
+	OPT_LINKS,
+	OPT_OVERWRITE,
+	OPT_STRIP,
+	OPT_NO_STRIP,
+	OPT_DEDUPE,
+	OPT_PRUNE_FOREIGN,
+	OPT_NO_PRUNE_FOREIGN,
+	OPT_PRUNE_JUNK,
+	OPT_NO_PRUNE_JUNK,
+	OPT_PRUNE_PATTERN,
+	OPT_ARCH,
+	OPT_RUNTIME,
+	OPT_NO_CHECK,
+	OPT_CACHE_DIR,
+	OPT_MAX_EXPAND,
+};
+
+const struct option lp_cli_source_longopts[] = {
+	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "no-default-excludes", no_argument, NULL, OPT_NO_DEFAULT_EXCLUDES },
+	{ "no-ignore-file", no_argument, NULL, OPT_NO_IGNORE_FILE },
+	{ "links", required_argument, NULL, OPT_LINKS },
+	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
+	{ "optimize", no_argument, NULL, 'O' },
+	{ "strip", no_argument, NULL, OPT_STRIP },
+	{ "no-strip", no_argument, NULL, OPT_NO_STRIP },
+	{ "dedupe", required_argument, NULL, OPT_DEDUPE },
+	{ "prune-foreign", no_argument, NULL, OPT_PRUNE_FOREIGN },
+	{ "no-prune-foreign", no_argument, NULL, OPT_NO_PRUNE_FOREIGN },
+	{ "prune-junk", no_argument, NULL, OPT_PRUNE_JUNK },
+	{ "no-prune-junk", no_argument, NULL, OPT_NO_PRUNE_JUNK },
+	{ "prune-pattern", required_argument, NULL, OPT_PRUNE_PATTERN },
+	{ "arch", required_argument, NULL, OPT_ARCH },
+	{ "runtime", required_argument, NULL, OPT_RUNTIME },
+	{ "no-check", no_argument, NULL, OPT_NO_CHECK },
+	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+	{ "max-expand", required_argument, NULL, OPT_MAX_EXPAND },
+	{ "threads", required_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const char lp_cli_source_help[] =
+	"Sources:\n"
+	"  SOURCE                    a directory or an archive (zip, wheel, jar, tar, tar.gz, tgz, tar.zst)\n"
+	"  SOURCE=PREFIX/            place the source under PREFIX/ in the artifact (e.g. deps/=python/)\n"
+	"  --exclude GLOB            leave out matching paths (gitignore-like; repeatable)\n"
+	"  --no-default-excludes     keep .git/, .DS_Store, editor and OS junk (excluded by default)\n"
+	"  --no-ignore-file          do not read .lambdapackignore in a directory source's root\n"
+	"  --links=materialize|refuse  a symlink leaving the package: store its target's bytes (default) or fail\n"
+	"  --overwrite               on a path given by two sources, the later source wins (default: error)\n"
+	"  --max-expand SIZE         refuse archives that expand beyond SIZE (default 16G)\n"
+	"Optimization:\n"
+	"  -O, --optimize            --strip --dedupe=binaries --prune-foreign --prune-junk\n"
+	"  --strip / --no-strip      strip debug data and symbol tables from ELF files (libelf, verified)\n"
+	"  --dedupe=off|binaries|all store identical files once (as symlinks); 'binaries' never touches\n"
+	"                            .js/.json modules, whose resolution depends on their real path\n"
+	"  --prune-foreign / --no-prune-foreign  drop binaries for another OS or architecture\n"
+	"  --prune-junk / --no-prune-junk        drop caches, tests, docs, source maps inside dependencies\n"
+	"  --prune-pattern GLOB      more paths for --prune-junk (repeatable)\n"
+	"  --cache-dir DIR           cache stripped files by content digest\n"
+	"Target:\n"
+	"  --arch x86_64|arm64       target architecture (default: detected from the binaries, else x86_64)\n"
+	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries)\n"
+	"  --no-check                report compatibility errors as warnings\n"
+	"  -j, --threads N           worker threads (default: online CPUs; output is the same for any N)\n";
+
+static int add_source_arg(struct lp_pack_opts *o, const char *arg)
+{
+	struct lp_source *v = realloc(o->sources, (o->n_sources + 1) * sizeof(*v));
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	o->sources = v;
+	r = lp_source_parse(arg, (uint16_t)o->n_sources, &o->sources[o->n_sources]);
+	if (r < 0)
+		return r;
+	o->n_sources++;
+	return 0;
+}
+
+int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack_opts *o)
+{
+	for (int i = 0; i < argc; i++) {
+		int r = add_source_arg(o, argv[i]);
+
+		if (r < 0) {
+			lp_cli_error(cli, r, "bad SOURCE '%s'", argv[i]);
+			return -LP_E_USAGE;
+		}
+	}
+	if (o->n_sources == 0) {
+		lp_cli_error(cli, 0, "no SOURCE given");
+		return -LP_E_USAGE;
+	}
+	return 0;
+}
+
+int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pack_opts *o)
+{
+	int r = 0;
+
+	lp_errmsg_clear();
+	switch (opt) {
+	case OPT_EXCLUDE:
+		r = lp_strv_push(&o->input.excludes, arg);
+		break;
+	case OPT_NO_DEFAULT_EXCLUDES:
+		o->input.no_default_excludes = true;
+		break;
+	case OPT_NO_IGNORE_FILE:
+		o->input.no_ignore_file = true;
+		break;
+	case OPT_LINKS:
+		if (!strcmp(arg, "materialize"))
+			o->input.links = LP_LINKS_MATERIALIZE;
+		else if (!strcmp(arg, "refuse"))
+			o->input.links = LP_LINKS_REFUSE;
+		else
+			goto bad;
+		break;
+	case OPT_OVERWRITE:
+		o->overwrite = true;
+		break;
+	case 'O':
+		o->optimize = true;
+		break;
+	case OPT_STRIP:
+	case OPT_NO_STRIP:
+		o->strip = opt == OPT_STRIP;
+		o->explicit_opts |= LP_OPT_STRIP;
+		break;
+	case OPT_DEDUPE:
+		if (lp_dedupe_mode_parse(arg, &o->dedupe) < 0)
+			goto bad;
+		o->explicit_opts |= LP_OPT_DEDUPE;
+		break;
+	case OPT_PRUNE_FOREIGN:
+	case OPT_NO_PRUNE_FOREIGN:
+		o->prune_foreign = opt == OPT_PRUNE_FOREIGN;
+		o->explicit_opts |= LP_OPT_PRUNE_FOREIGN;
+		break;
+	case OPT_PRUNE_JUNK:
+	case OPT_NO_PRUNE_JUNK:
+		o->prune_junk = opt == OPT_PRUNE_JUNK;
+		o->explicit_opts |= LP_OPT_PRUNE_JUNK;
+		break;
+	case OPT_PRUNE_PATTERN:
+		r = lp_strv_push(&o->junk_patterns, arg);
+		break;
+	case OPT_ARCH:
+		o->arch = lp_arch_parse(arg);
+		if (o->arch == LP_ARCH_UNKNOWN)
+			goto bad;
+		break;
+	case OPT_RUNTIME:
+		o->runtime = lp_runtime_find(arg);
+		o->runtime_name = arg;
+		if (!o->runtime) {
+			lp_cli_error(cli, 0, "unknown runtime '%s' (e.g. python3.12, nodejs20.x, provided.al2023)", arg);
+			return -LP_E_USAGE;
+		}
+		break;
+	case OPT_NO_CHECK:
+		o->no_check = true;
+		break;
+	case OPT_CACHE_DIR:
+		o->cache_dir = arg;
+		break;
+	case OPT_MAX_EXPAND:
+		if (lp_parse_size(arg, &o->input.max_expand) < 0)
+			goto bad;
+		break;
+	case 'j': {
+		char *end;
+		long v = strtol(arg, &end, 10);
+
+		if (*end || v < 1 || v > 64)
+			goto bad;
+		o->threads = (unsigned)v;
+		break;
+	}
+	default:
+		return 0;
+	}
+	if (r < 0) {
+		lp_cli_error(cli, r, NULL);
+		return r;
+	}
+	return 1;
+bad:
+	lp_cli_error(cli, 0, "invalid value '%s' for an option (see --help)", arg);
+	return -LP_E_USAGE;
+}
+
+void lp_cli_print_findings(struct lp_cli *cli, const struct lp_report *rep, bool verbose)
+{
+	for (size_t i = 0; i < rep->n_findings; i++) {
+		const struct lp_finding *f = &rep->findings[i];
+		const char *col = f->sev == LP_SEV_ERROR ? "\033[1;31m" : f->sev == LP_SEV_WARNING ? "\033[1;33m" : "";
+
+		if (f->sev == LP_SEV_INFO && !verbose)
+			continue;
+		fprintf(stderr, "  %s%-7s%s %s%s%s [%s]\n", cli->color ? col : "", lp_severity_name(f->sev),
+			cli->color ? "\033[0m" : "", f->path ? f->path : "", f->path ? ": " : "", f->message, f->code);
+	}
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inputs: directory trees and archives (zip, wheel, jar, tar, tar.gz, tgz,
+ * tar.zst ... anything libarchive reads) become entries. Names are checked
+ * (no "..", no absolute paths, no escaping symlinks), excludes applied,
+ * modes normalized. Archive members are extracted into a staging directory
+ * when the caller wants their bytes later (pack), or only hashed and
+ * inspected in one pass (analyze).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/entry.h"
+#include "core/util.h"
+
+/* One SOURCE argument: "path" or "path=prefix/" (prefix inside the artifact). */
+struct lp_source {
+	char *path;
+	char *prefix;		/* normalized, "" for the root */
+	uint16_t index;
+};
+
+/* Parse "dir", "deps/=python/", "build.zip=lib/". */
+int lp_source_parse(const char *arg, uint16_t index, struct lp_source *ret);
+void lp_source_free(struct lp_source *s);
+
+enum lp_link_policy {
+	LP_LINKS_MATERIALIZE = 0,	/* a link leaving the root is stored as its target's bytes */
+	LP_LINKS_REFUSE,		/* a link leaving the root is an error */
+};
+
+struct lp_input_opts {
+	struct lp_strv excludes;	/* --exclude GLOB (gitignore-like) */
+	bool no_default_excludes;	/* keep .git, .DS_Store, ... */
+	bool no_ignore_file;		/* do not read .lambdapackignore */
+	enum lp_link_policy links;
+	const char *stage_dir;		/* extract archive members here; NULL = don't stage */
+	bool digest;			/* SHA-256 every file while reading */
+	bool binfo;			/* parse native-binary facts of every file */
+	uint64_t max_expand;		/* refuse archives that expand beyond this; 0 = 16 GiB */
+};
+
+/* The default exclude patterns, NULL-terminated (documented in the README). */
+extern const char *const lp_default_excludes[];
+
+/* Name of the ignore file read from a directory source's root. */
+#define LP_IGNORE_FILE ".lambdapackignore"
+
+/* Is path a directory, or a file libarchive should read? */
+bool lp_source_is_dir(const struct lp_source *s);
+
+/*
+ * Load one source, appending its entries (origin = src->index) to out.
+ * Entries are not sorted or de-duplicated here; lp_input_load_all does that.
+ */
+int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, struct lp_entries *out);
+
+/* Load every source, sort, resolve duplicates (overwrite policy), add parents. */
+int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_input_opts *o,
+		      bool overwrite, struct lp_entries *out);
+
+/*
+ * Classify every file entry that has a src and is not yet LP_F_SNIFFED:
+ * read it once, compute its SHA-256 (if want_digest), detect native code by
+ * magic bytes, parse ELF facts (if want_binfo), and set the mode (0755 for
+ * an x bit in the source, an ELF executable or a #! script, else 0644).
+ * Runs on nthreads threads (0 = online CPUs).
+ */
+int lp_entries_classify(struct lp_entries *l, bool want_digest, bool want_binfo, unsigned nthreads);
+
+/* Run fn(i, ctx) for i in [0, n) on up to nthreads threads; first error wins. */
+int lp_parallel_for(size_t n, unsigned nthreads, int (*fn)(size_t i, void *ctx), void *ctx);
+
+/* Online CPUs, at least 1. */
+unsigned lp_ncpus(void);

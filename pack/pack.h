@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pack pipeline, shared by `pack` and `container`:
+ *   sources -> entries (load) -> classify -> optimize -> check -> emit.
+ * lp_pack_prepare() does everything up to the emitter; the caller then
+ * writes the entry list as a zip (lp_pack_write_zip) or as an OCI image.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/elf.h"
+#include "core/entry.h"
+#include "core/input.h"
+#include "core/limits.h"
+#include "core/report.h"
+#include "core/util.h"
+#include "pack/check.h"
+#include "pack/optimize.h"
+
+enum lp_fallback {
+	LP_FALLBACK_CONTAINER = 0,	/* over 250 MB: write an OCI image instead */
+	LP_FALLBACK_NONE,		/* over 250 MB: fail */
+};
+
+enum {
+	LP_OPT_STRIP = 1u << 0,
+	LP_OPT_DEDUPE = 1u << 1,
+	LP_OPT_PRUNE_FOREIGN = 1u << 2,
+	LP_OPT_PRUNE_JUNK = 1u << 3,
+};
+
+struct lp_pack_opts {
+	/* Inputs. */
+	struct lp_source *sources;
+	size_t n_sources;
+	struct lp_input_opts input;	/* excludes, ignore file, link policy */
+	bool overwrite;			/* later source wins on duplicate paths */
+
+	/* Optimizers (issue #3). -O turns on every one not explicitly set. */
+	bool optimize;
+	unsigned explicit_opts;		/* LP_OPT_* bits the user set one way or the other */
+	bool strip;
+	enum lp_dedupe_mode dedupe;
+	bool prune_foreign;
+	bool prune_junk;
+	struct lp_strv junk_patterns;	/* extra --prune-pattern globs */
+	const char *cache_dir;		/* strip cache; NULL = none */
+
+	/* Target. */
+	const char *runtime_name;	/* --runtime, may be NULL */
+	const struct lp_runtime *runtime;
+	enum lp_arch arch;		/* LP_ARCH_UNKNOWN = detect */
+	bool no_check;			/* downgrade check errors to warnings */
+
+	/* Output. */
+	const char *output;		/* -o */
+	const char *json_path;		/* --json */
+	struct lp_strv layers;		/* --with-layer zips */
+	enum lp_fallback fallback;
+	int level;			/* deflate level 1..9 (libdeflate scale up to 12) */
+	unsigned threads;		/* 0 = online CPUs */
+	int64_t epoch;			/* fixed timestamp (SOURCE_DATE_EPOCH or default) */
+};
+
+/* Defaults: level 6, dedupe off, fallback container, epoch from SOURCE_DATE_EPOCH or 1980-01-01. */
+void lp_pack_opts_init(struct lp_pack_opts *o);
+void lp_pack_opts_free(struct lp_pack_opts *o);
+
+/* Everything the pipeline learned, for the summary and the JSON report. */
+struct lp_pack_state {
+	struct lp_entries entries;
+	struct lp_report report;
+	char *stage_dir;		/* temp dir for extracted/stripped copies (removed by free) */
+	enum lp_arch arch;		/* target arch (given or detected) */
+	uint64_t input_bytes;		/* unzipped size before optimization */
+	uint64_t layers_unzipped;	/* sum over --with-layer zips */
+	double t_load, t_optimize;	/* seconds */
+};
+
+void lp_pack_state_init(struct lp_pack_state *st);
+void lp_pack_state_free(struct lp_pack_state *st);
+
+/* Apply -O to the optimizers the user did not set explicitly. */
+void lp_pack_opts_resolve(struct lp_pack_opts *o);
+
+/*
+ * Load, classify, optimize and check. Returns 0, or -errno / -LP_E_*.
+ * Check failures are findings in st->report (errors unless no_check), not
+ * an error return: the caller decides what they mean for the exit code.
+ */
+int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st);
+
+/* Sum of the uncompressed sizes in a zip (e.g. a --with-layer), from its directory. */
+int lp_zip_unzipped_size(const char *path, uint64_t *ret);
+
+/* Top contributors for reports: the n largest files and groups (packages / top dirs). */
+struct lp_contrib {
+	char *name;		/* owned */
+	uint64_t bytes;
+	size_t count;
+};
+int lp_pack_top_files(const struct lp_entries *l, size_t n, struct lp_contrib **ret, size_t *ret_n);
+int lp_pack_top_groups(const struct lp_entries *l, size_t n, struct lp_contrib **ret, size_t *ret_n);
+void lp_contrib_free(struct lp_contrib *c, size_t n);
+
+/*
+ * The group a path belongs to, for size reports: node_modules/<pkg> (and
+ * node_modules/@scope/<pkg>), a Python package under site-packages or
+ * python/, vendor/<pkg>, else the first path component. Writes into buf.
+ */
+const char *lp_group_key(const char *path, char *buf, size_t len);
+
+/* What the emitter produced, for the summary and the JSON report. */
+struct lp_pack_result {
+	const char *artifact;		/* "zip" or "oci" */
+	const char *path;
+	uint64_t entries;
+	uint64_t unzipped;		/* sum of uncompressed entry sizes (what Lambda counts) */
+	uint64_t zipped;		/* bytes of the zip (or image blobs) */
+	char code_sha256[80];		/* base64 of the raw SHA-256 (zip), or the manifest digest hex (oci) */
+	char sha256_hex[72];
+	struct lp_budget unzipped_budget;
+	struct lp_budget zipped_budget;
+	const char *fallback_reason;	/* why an image was written instead of a zip, or NULL */
+	double t_write;
+};
+
+/* Build the pack JSON report (schema in README "JSON report"). */
+struct cJSON;
+int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
+		 const struct lp_pack_result *res, struct cJSON **ret);
+
+/*
+ * pack's way out when the function outgrows 250 MB: write the same entries
+ * as an OCI image layout (path: image_output, or OUTPUT minus ".zip" plus
+ * ".oci"). Fills res (artifact "oci").
+ */
+int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
+			   const char *image_output, struct lp_pack_result *res);

@@ -1,0 +1,1 @@
+"""Helper package for the sample handler."""

@@ -1,0 +1,496 @@
+"""End-to-end tests of `lambdapack pack`, checked with independent readers."""
+import base64
+import hashlib
+import json
+import os
+import resource
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lptest import main, run, tmpdir  # noqa: E402
+
+LP = os.path.abspath(sys.argv[1])
+SRC = os.environ.get("LP_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+SAMPLES = os.path.join(SRC, "samples")
+
+
+def pack(*args, check=True, **kw):
+    return run([LP, "pack", *map(str, args)], check=check, **kw)
+
+
+def copy_sample(name, dest):
+    shutil.copytree(os.path.join(SAMPLES, name), dest, symlinks=True)
+    return dest
+
+
+def tree_of(root):
+    """path -> (kind, mode, bytes or link target) for every entry below root."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", None, os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", None, None)
+            else:
+                with open(p, "rb") as f:
+                    out[rel] = ("file", stat.S_IMODE(st.st_mode), f.read())
+    return out
+
+
+def verify_zip_readers(z):
+    run(["unzip", "-tq", z])
+    run(["7z", "t", z])
+    run([sys.executable, "-m", "zipfile", "-t", z])
+    run(["bsdtar", "-tvf", z])
+
+
+def test_python_sample_verified_by_four_readers_and_extracts_identically():
+    d = tmpdir("py")
+    src = copy_sample("python-app", os.path.join(d, "src"))
+    os.chmod(os.path.join(src, "app.py"), 0o600)  # Lambda needs world-readable
+    z = os.path.join(d, "function.zip")
+    pack(src, "-o", z)
+    verify_zip_readers(z)
+    ex = os.path.join(d, "ex")
+    run(["unzip", "-q", z, "-d", ex])
+    got, want = tree_of(ex), tree_of(src)
+    assert set(got) == set(want), (set(got) ^ set(want))
+    for rel, (kind, mode, data) in want.items():
+        assert got[rel][0] == kind, rel
+        if kind == "file":
+            assert got[rel][2] == data, rel
+            assert got[rel][1] == 0o644, (rel, oct(got[rel][1]))
+    with zipfile.ZipFile(z) as zf:
+        for info in zf.infolist():
+            assert info.create_system == 3, info.filename  # Unix
+            mode = info.external_attr >> 16
+            if info.is_dir():
+                assert stat.S_IMODE(mode) == 0o755 and stat.S_ISDIR(mode), info.filename
+            else:
+                assert stat.S_IMODE(mode) in (0o644, 0o755), (info.filename, oct(mode))
+        names = [i.filename for i in zf.infolist()]
+        assert names == sorted(names, key=lambda s: s.rstrip("/").encode()), names
+
+
+def test_code_sha256_matches_openssl():
+    d = tmpdir("sha")
+    z = os.path.join(d, "f.zip")
+    j = os.path.join(d, "r.json")
+    p = pack(os.path.join(SAMPLES, "python-app"), "-o", z, "--json", j)
+    dgst = subprocess.run(["openssl", "dgst", "-sha256", "-binary", z], capture_output=True, check=True).stdout
+    want = base64.b64encode(dgst).decode()
+    assert want == base64.b64encode(hashlib.sha256(open(z, "rb").read()).digest()).decode()
+    assert ("CodeSha256  " + want) in p.stderr, p.stderr
+    rep = json.load(open(j))
+    assert rep["artifact"]["code_sha256"] == want
+    assert rep["artifact"]["bytes"] == os.path.getsize(z)
+    with zipfile.ZipFile(z) as zf:
+        assert rep["sizes"]["unzipped"] == sum(i.file_size for i in zf.infolist())
+        assert rep["counts"]["entries"] == len(zf.infolist())
+    assert rep["limits"]["unzipped"]["limit"] == 262144000
+    assert rep["limits"]["zipped"]["limit"] == 52428800
+    assert rep["limits"]["unzipped"]["fits"] is True
+
+
+def _touch_all(root, t):
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            os.utime(os.path.join(dirpath, n), (t, t), follow_symlinks=False)
+
+
+def test_deterministic_across_mtimes_umask_threads_and_order():
+    d = tmpdir("det")
+    a = copy_sample("node-app", os.path.join(d, "a"))
+    _touch_all(a, 1_000_000_000)
+    old = os.umask(0o077)
+    try:
+        b = copy_sample("node-app", os.path.join(d, "b"))
+    finally:
+        os.umask(old)
+    _touch_all(b, 1_700_000_000)
+    outs = []
+    for src, threads in ((a, 1), (b, 2), (b, 4)):
+        z = os.path.join(d, "o%d.zip" % len(outs))
+        pack(src, "-o", z, "-j", threads)
+        outs.append(open(z, "rb").read())
+    assert outs[0] == outs[1] == outs[2]
+    # SOURCE_DATE_EPOCH changes the timestamps and so the bytes, deterministically.
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+    z1, z2 = os.path.join(d, "e1.zip"), os.path.join(d, "e2.zip")
+    pack(a, "-o", z1, env=env)
+    pack(b, "-o", z2, env=env)
+    assert open(z1, "rb").read() == open(z2, "rb").read() != outs[0]
+
+
+def test_node_sample_symlinks_kept_and_handler_runs():
+    d = tmpdir("node")
+    z = os.path.join(d, "f.zip")
+    pack(os.path.join(SAMPLES, "node-app"), "-o", z)
+    verify_zip_readers(z)
+    with zipfile.ZipFile(z) as zf:
+        info = zf.getinfo("node_modules/is-odd")
+        assert stat.S_ISLNK(info.external_attr >> 16)
+        assert zf.read(info) == b".pnpm/is-odd@3.0.1/node_modules/is-odd"
+        assert stat.S_ISLNK(zf.getinfo("node_modules/.bin/left-pad").external_attr >> 16)
+        cli = zf.getinfo("node_modules/left-pad/cli.js")
+        assert stat.S_IMODE(cli.external_attr >> 16) == 0o755
+    task = os.path.join(d, "task")
+    os.mkdir(task)
+    run(["unzip", "-q", z, "-d", task])
+    if shutil.which("node"):
+        p = run(["node", "-e", "require(process.env.LAMBDA_TASK_ROOT + '/index.js').handler({n: 7})"
+                 ".then(r => console.log(JSON.stringify(r)))"],
+                cwd=task, env=dict(os.environ, LAMBDA_TASK_ROOT=task))
+        body = json.loads(json.loads(p.stdout)["body"])
+        assert body == {"padded": "00007", "odd": True}, body
+    else:
+        raise AssertionError("node is not installed (scripts/install-deps.sh --test installs nodejs)")
+
+
+def test_python_handler_runs_like_the_runtime():
+    d = tmpdir("pyrun")
+    z = os.path.join(d, "f.zip")
+    pack(os.path.join(SAMPLES, "python-app"), "-o", z)
+    task = os.path.join(d, "task")
+    os.mkdir(task)
+    run(["unzip", "-q", z, "-d", task])
+    p = run([sys.executable, "-c",
+             "import sys, os; sys.path.insert(0, os.environ['LAMBDA_TASK_ROOT']); "
+             "import app, json; print(json.dumps(app.handler({'name': 'lambda'}, None)))"],
+            cwd="/", env=dict(os.environ, LAMBDA_TASK_ROOT=task))
+    assert json.loads(json.loads(p.stdout)["body"]) == {"message": "hello, lambda"}
+
+
+def test_custom_runtime_bootstrap_is_executable_and_runs():
+    d = tmpdir("custom")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    run(["cc", "-O2", "-o", os.path.join(src, "bootstrap"), os.path.join(SAMPLES, "custom-runtime", "bootstrap.c")])
+    os.chmod(os.path.join(src, "bootstrap"), 0o644)  # lost x bit, as from a Windows checkout
+    z = os.path.join(d, "f.zip")
+    pack(src, "-o", z)
+    with zipfile.ZipFile(z) as zf:
+        assert stat.S_IMODE(zf.getinfo("bootstrap").external_attr >> 16) == 0o755
+    task = os.path.join(d, "task")
+    run(["unzip", "-q", z, "-d", task])
+    p = run([os.path.join(task, "bootstrap"), '{"x":1}'])
+    assert "bootstrap got 7 bytes" in p.stdout
+
+
+def test_archive_sources_with_prefix_and_duplicates():
+    d = tmpdir("arc")
+    deps = os.path.join(d, "deps.zip")
+    with zipfile.ZipFile(deps, "w") as zf:
+        zf.writestr("requests/__init__.py", "VERSION = 1\n")
+        zf.writestr("app.py", "shadow\n")
+    whl = os.path.join(d, "x-1.0-py3-none-any.whl")
+    with zipfile.ZipFile(whl, "w") as zf:
+        zf.writestr("x/__init__.py", "X = 1\n")
+    tgz = os.path.join(d, "lib.tar.gz")
+    libdir = os.path.join(d, "libsrc")
+    os.makedirs(os.path.join(libdir, "lib"))
+    with open(os.path.join(libdir, "lib", "data.txt"), "w") as f:
+        f.write("data\n")
+    run(["tar", "-czf", tgz, "-C", libdir, "lib"])
+    z = os.path.join(d, "f.zip")
+    pack(os.path.join(SAMPLES, "python-app"), deps + "=python/", whl, tgz, "-o", z)
+    with zipfile.ZipFile(z) as zf:
+        names = set(zf.namelist())
+    assert {"python/requests/__init__.py", "python/app.py", "x/__init__.py", "lib/data.txt", "app.py"} <= names
+    # The same path from two sources is an error naming it, unless --overwrite.
+    p = pack(os.path.join(SAMPLES, "python-app"), deps, "-o", os.path.join(d, "dup.zip"), check=False)
+    assert p.returncode == 1 and "app.py" in p.stderr and "--overwrite" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(d, "dup.zip"))
+    pack(os.path.join(SAMPLES, "python-app"), deps, "-o", os.path.join(d, "dup.zip"), "--overwrite")
+    with zipfile.ZipFile(os.path.join(d, "dup.zip")) as zf:
+        assert zf.read("app.py") == b"shadow\n"
+
+
+def test_excludes_and_ignore_file():
+    d = tmpdir("ex")
+    src = copy_sample("python-app", os.path.join(d, "src"))
+    os.makedirs(os.path.join(src, ".git"))
+    open(os.path.join(src, ".git", "HEAD"), "w").write("ref: x\n")
+    open(os.path.join(src, ".DS_Store"), "w").write("junk")
+    open(os.path.join(src, "notes.txt"), "w").write("n")
+    open(os.path.join(src, ".lambdapackignore"), "w").write("*.md\n")
+    z = os.path.join(d, "f.zip")
+    pack(src, "-o", z, "--exclude", "notes.txt")
+    names = set(zipfile.ZipFile(z).namelist())
+    assert "app.py" in names
+    for bad in (".git/HEAD", ".DS_Store", "notes.txt", "README.md", ".lambdapackignore"):
+        assert bad not in names, bad
+
+
+def _expect_error(args, code, *needles, out=None, **kw):
+    p = pack(*args, check=False, **kw)
+    assert p.returncode == code, (p.returncode, p.stderr)
+    line = p.stderr.strip().splitlines()[0] if p.stderr.strip() else ""
+    for n in needles:
+        assert n in p.stderr, (n, p.stderr)
+    if out:
+        assert not os.path.exists(out), out
+        leftovers = [f for f in os.listdir(os.path.dirname(out)) if f.startswith("." + os.path.basename(out))]
+        assert not leftovers, leftovers
+    return line
+
+
+def test_bad_inputs_give_clear_errors_and_no_output():
+    d = tmpdir("bad")
+    out = os.path.join(d, "out.zip")
+    _expect_error([os.path.join(d, "missing"), "-o", out], 1, "missing", out=out)
+    src = os.path.join(d, "fifo")
+    os.mkdir(src)
+    os.mkfifo(os.path.join(src, "pipe"))
+    _expect_error([src, "-o", out], 1, "pipe", "FIFO", out=out)
+    src = os.path.join(d, "loop")
+    os.mkdir(src)
+    os.symlink("b", os.path.join(src, "a"))
+    os.symlink("a", os.path.join(src, "b"))
+    _expect_error([src, "-o", out], 1, "loop", out=out)
+    src = os.path.join(d, "dangling")
+    os.mkdir(src)
+    os.symlink("nothing-here", os.path.join(src, "x"))
+    _expect_error([src, "-o", out], 1, "dangling", out=out)
+    src = os.path.join(d, "escape")
+    os.mkdir(src)
+    open(os.path.join(d, "secret"), "w").write("s")
+    os.symlink("../secret", os.path.join(src, "s"))
+    _expect_error([src, "--links=refuse", "-o", out], 1, "outside the package", out=out)
+    # Materialized by default: the target's bytes are stored.
+    pack(src, "-o", out)
+    assert zipfile.ZipFile(out).read("s") == b"s"
+    os.unlink(out)
+    evil = os.path.join(d, "evil.zip")
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../etc/evil", "x")
+    _expect_error([evil, "-o", out], 1, "evil.zip", "../../etc/evil", "unsafe", out=out)
+    _expect_error([os.path.join(SAMPLES, "python-app"), "-o", os.path.join(d, "nodir", "x.zip")], 1, "nodir")
+    _expect_error([os.path.join(SAMPLES, "python-app")], 2, "-o")
+    _expect_error([os.path.join(SAMPLES, "python-app"), "-o", out, "--bogus"], 2, "--bogus", out=out)
+
+
+def _as_nobody():
+    def pre():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    return pre
+
+
+def test_unreadable_file_and_readonly_output_dir():
+    if os.geteuid() != 0:
+        raise AssertionError("needs root to switch to an unprivileged user for this test")
+    d = tmpdir("perm")
+    os.chmod(d, 0o755)
+    src = copy_sample("python-app", os.path.join(d, "src"))
+    secret = os.path.join(src, "secret.txt")
+    open(secret, "w").write("x")
+    os.chmod(secret, 0o000)
+    outdir = os.path.join(d, "out")
+    os.mkdir(outdir)
+    os.chmod(outdir, 0o777)
+    out = os.path.join(outdir, "f.zip")
+    p = subprocess.run([LP, "pack", src, "-o", out], capture_output=True, text=True, preexec_fn=_as_nobody())
+    assert p.returncode == 1 and "secret.txt" in p.stderr and "ermission denied" in p.stderr, p.stderr
+    assert os.listdir(outdir) == [], os.listdir(outdir)
+    os.chmod(secret, 0o644)
+    ro = os.path.join(d, "ro")
+    os.mkdir(ro)
+    os.chmod(ro, 0o555)
+    p = subprocess.run([LP, "pack", src, "-o", os.path.join(ro, "f.zip")], capture_output=True, text=True,
+                       preexec_fn=_as_nobody())
+    assert p.returncode == 1 and "ro/f.zip" in p.stderr, p.stderr
+    assert os.listdir(ro) == []
+
+
+def test_write_failing_midway_leaves_nothing():
+    d = tmpdir("fsize")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    with open(os.path.join(src, "big.bin"), "wb") as f:
+        f.write(os.urandom(4 << 20))
+    out = os.path.join(d, "f.zip")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    p = subprocess.run([LP, "pack", src, "-o", out], capture_output=True, text=True, preexec_fn=limit)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "f.zip" in p.stderr and "too large" in p.stderr.lower(), p.stderr
+    assert os.listdir(d) == ["src"], os.listdir(d)
+
+
+def test_over_the_limit_names_contributors_and_writes_nothing():
+    d = tmpdir("big")
+    src = os.path.join(d, "src")
+    os.makedirs(os.path.join(src, "node_modules", "huge"))
+    os.makedirs(os.path.join(src, "node_modules", "small"))
+    # Sparse files: real sizes for the limit, cheap on disk, fast to deflate.
+    with open(os.path.join(src, "node_modules", "huge", "blob.bin"), "wb") as f:
+        f.truncate(200_000_000)
+    with open(os.path.join(src, "node_modules", "small", "blob.bin"), "wb") as f:
+        f.truncate(62_144_000)
+    open(os.path.join(src, "index.js"), "w").write("")
+    out = os.path.join(d, "f.zip")
+    # Exactly 262,144,000 bytes: Lambda wants "smaller than", so one byte over.
+    p = pack(src, "-o", out, "--fallback=none", check=False)
+    assert p.returncode == 3, (p.returncode, p.stderr)
+    assert "262144000" in p.stderr and "node_modules/huge" in p.stderr and "blob.bin" in p.stderr, p.stderr
+    assert "1 B over" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    # One byte less fits.
+    os.truncate(os.path.join(src, "node_modules", "small", "blob.bin"), 62_143_999)
+    pack(src, "-o", out, "--fallback=none", "--json", os.path.join(d, "r.json"))
+    rep = json.load(open(os.path.join(d, "r.json")))
+    assert rep["sizes"]["unzipped"] == 262_143_999, rep["sizes"]
+    assert rep["limits"]["unzipped"]["fits"] is True
+    assert rep["limits"]["unzipped"]["headroom"] == 0
+
+
+def test_layers_reduce_the_budget():
+    d = tmpdir("layers")
+    layer = os.path.join(d, "layer.zip")
+    with zipfile.ZipFile(layer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("python/big.bin", b"\0" * 10_000_000)
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    with open(os.path.join(src, "data.bin"), "wb") as f:
+        f.truncate(262_144_000 - 10_000_000)
+    out = os.path.join(d, "f.zip")
+    p = pack(src, "-o", out, "--with-layer", layer, check=False)
+    assert p.returncode == 3, (p.returncode, p.stderr)
+    assert "252144000" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+
+
+def test_zipped_over_50mb_warns_to_use_s3():
+    d = tmpdir("s3")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    with open(os.path.join(src, "random.bin"), "wb") as f:
+        f.write(os.urandom(53 * 1024 * 1024))
+    out = os.path.join(d, "f.zip")
+    p = pack(src, "-o", out)
+    assert "52,428,800" in p.stderr and "S3" in p.stderr, p.stderr
+    with zipfile.ZipFile(out) as zf:
+        assert zf.getinfo("random.bin").compress_type == zipfile.ZIP_STORED
+
+
+def test_interrupted_run_leaves_nothing():
+    import signal
+    import time
+    d = tmpdir("int")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    for i in range(6):
+        with open(os.path.join(src, "r%d.bin" % i), "wb") as f:
+            f.write(os.urandom(32 << 20))
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    tmp = os.path.join(d, "tmp")
+    os.mkdir(tmp)
+    p = subprocess.Popen([LP, "pack", src, "-o", os.path.join(out, "f.zip"), "-j", "1"],
+                         stderr=subprocess.PIPE, env=dict(os.environ, TMPDIR=tmp))
+    # Wait until the temp output exists, then interrupt mid-write.
+    deadline = time.time() + 20
+    while time.time() < deadline and not os.listdir(out):
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=30)
+    assert p.returncode != 0
+    assert os.listdir(out) == [], os.listdir(out)
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+
+
+def _digests(root):
+    out = {}
+    for dirpath, _, filenames in os.walk(root):
+        for n in filenames:
+            p = os.path.join(dirpath, n)
+            if not os.path.islink(p):
+                out[p] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def test_optimize_strips_dedupes_and_keeps_inputs_untouched():
+    d = tmpdir("opt")
+    src = os.path.join(d, "src")
+    os.makedirs(os.path.join(src, "a"))
+    os.makedirs(os.path.join(src, "b"))
+    c = os.path.join(d, "lib.c")
+    with open(c, "w") as f:
+        f.write("int lp_answer(void) { return 42; }\n" + "".join(
+            "int f%d(int x) { return x * %d + lp_answer(); }\n" % (i, i) for i in range(300)))
+    run(["cc", "-g", "-O1", "-shared", "-fPIC", "-o", os.path.join(src, "a", "libx.so"), c])
+    shutil.copy(os.path.join(src, "a", "libx.so"), os.path.join(src, "b", "libx.so"))
+    open(os.path.join(src, "handler.py"), "w").write("def handler(e, c):\n    return 1\n")
+    before = _digests(src)
+    z = os.path.join(d, "f.zip")
+    j = os.path.join(d, "r.json")
+    pack(src, "-O", "-o", z, "--json", j, "--runtime", "python3.12")
+    assert _digests(src) == before
+    rep = json.load(open(j))
+    actions = {ch["action"] for ch in rep["changes"]}
+    assert "strip" in actions and "dedupe" in actions, rep["changes"]
+    orig = os.path.getsize(os.path.join(src, "a", "libx.so"))
+    with zipfile.ZipFile(z) as zf:
+        a, b = zf.getinfo("a/libx.so"), zf.getinfo("b/libx.so")
+        assert a.file_size < orig, (a.file_size, orig)
+        assert stat.S_ISLNK(b.external_attr >> 16) and zf.read(b) == b"../a/libx.so"
+    task = os.path.join(d, "task")
+    run(["unzip", "-q", z, "-d", task])
+    # The stripped library still loads and works, through the dedupe symlink too.
+    run([sys.executable, "-c", "import ctypes,sys; l=ctypes.CDLL(sys.argv[1]); assert l.lp_answer()==42; "
+         "assert ctypes.CDLL(sys.argv[2]).f3(1)==45", os.path.join(task, "a", "libx.so"),
+         os.path.join(task, "b", "libx.so")])
+    assert rep["sizes"]["saved"] > 0
+
+
+def test_runtime_checks_glibc_and_foreign_binaries():
+    d = tmpdir("chk")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    c = os.path.join(d, "new.c")
+    with open(c, "w") as f:
+        f.write("#define _GNU_SOURCE\n#include <unistd.h>\n#include <stdio.h>\n"
+                "int main(void) { printf(\"%zd\\n\", copy_file_range(0, 0, 1, 0, 0, 0)); return 0; }\n")
+    run(["cc", "-O1", "-o", os.path.join(src, "bootstrap"), c])
+    out = os.path.join(d, "f.zip")
+    p = pack(src, "-o", out, "--runtime", "provided.al2", check=False)
+    assert p.returncode == 4, (p.returncode, p.stderr)
+    # Debian 12's own libc start-up symbol already needs 2.34, past Amazon Linux 2's 2.26.
+    assert "GLIBC_2.34" in p.stderr and "bootstrap" in p.stderr and "2.26" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    pack(src, "-o", out, "--runtime", "provided.al2023")
+    os.unlink(out)
+    p = pack(src, "-o", out, "--runtime", "provided.al2", "--no-check")
+    assert p.returncode == 0 and "GLIBC_2.34" in p.stderr
+    os.unlink(out)
+    # A Mach-O object (a macOS native module) would fail with "invalid ELF header".
+    with open(os.path.join(src, "sharp.node"), "wb") as f:
+        f.write(bytes.fromhex("cffaedfe0c000001") + b"\0" * 120)
+    p = pack(src, "-o", out, "--runtime", "provided.al2023", check=False)
+    assert p.returncode == 4 and "sharp.node" in p.stderr and "invalid ELF header" in p.stderr, p.stderr
+    pack(src, "-o", out, "--runtime", "provided.al2023", "--prune-foreign")
+    assert "sharp.node" not in zipfile.ZipFile(out).namelist()
+
+
+def test_help_and_version():
+    p = run([LP, "--version"])
+    assert p.stdout.startswith("lambdapack ")
+    p = run([LP, "pack", "--help"])
+    assert "--with-layer" in p.stdout and "--optimize" in p.stdout
+    p = run([LP, "nonsense"], check=False)
+    assert p.returncode == 2 and "not a lambdapack command" in p.stderr
+
+
+if __name__ == "__main__":
+    main(globals())

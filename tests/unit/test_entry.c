@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/entry.h"
+#include "core/err.h"
+#include "pack/pack.h"
+
+static struct lp_entry *add(struct lp_entries *l, const char *p, enum lp_kind k, uint64_t size, uint16_t origin)
+{
+	struct lp_entry *e = lp_entries_push(l, p, k);
+
+	assert_non_null(e);
+	e->size = size;
+	e->origin = origin;
+	return e;
+}
+
+static void test_sort_is_bytewise(void **state)
+{
+	struct lp_entries l;
+
+	lp_entries_init(&l);
+	add(&l, "b", LP_FILE, 1, 0);
+	add(&l, "a/b", LP_FILE, 1, 0);
+	add(&l, "a-b", LP_FILE, 1, 0);
+	add(&l, "A", LP_FILE, 1, 0);
+	lp_entries_sort(&l);
+	assert_string_equal(l.v[0].path, "A");
+	assert_string_equal(l.v[1].path, "a-b");
+	assert_string_equal(l.v[2].path, "a/b");
+	assert_string_equal(l.v[3].path, "b");
+	assert_non_null(lp_entries_find(&l, "a/b"));
+	assert_null(lp_entries_find(&l, "a"));
+	lp_entries_free(&l);
+}
+
+static void test_unique_duplicate_is_error_unless_overwrite(void **state)
+{
+	struct lp_entries l;
+
+	lp_entries_init(&l);
+	add(&l, "x.py", LP_FILE, 1, 0);
+	add(&l, "x.py", LP_FILE, 2, 1);
+	lp_entries_sort(&l);
+	assert_int_equal(lp_entries_unique(&l, false), -LP_E_DUPLICATE);
+	assert_non_null(strstr(lp_errmsg(), "x.py"));
+	assert_int_equal(lp_entries_unique(&l, true), 0);
+	assert_int_equal(l.n, 1);
+	/* The later source wins. */
+	assert_int_equal(l.v[0].size, 2);
+	assert_int_equal(l.v[0].origin, 1);
+	lp_entries_free(&l);
+}
+
+static void test_unique_merges_directories(void **state)
+{
+	struct lp_entries l;
+
+	lp_entries_init(&l);
+	add(&l, "lib", LP_DIR, 0, 0)->flags |= LP_F_IMPLICIT;
+	add(&l, "lib", LP_DIR, 0, 1);
+	lp_entries_sort(&l);
+	assert_int_equal(lp_entries_unique(&l, false), 0);
+	assert_int_equal(l.n, 1);
+	assert_false(l.v[0].flags & LP_F_IMPLICIT);
+	lp_entries_free(&l);
+}
+
+static void test_add_parents(void **state)
+{
+	struct lp_entries l;
+
+	lp_entries_init(&l);
+	add(&l, "a/b/c.txt", LP_FILE, 1, 0);
+	add(&l, "a/b/d.txt", LP_FILE, 1, 0);
+	add(&l, "a/e/f.txt", LP_FILE, 1, 0);
+	add(&l, "top.txt", LP_FILE, 1, 0);
+	assert_int_equal(lp_entries_add_parents(&l), 0);
+	assert_int_equal(l.n, 7);
+	assert_string_equal(l.v[0].path, "a");
+	assert_int_equal(l.v[0].kind, LP_DIR);
+	assert_string_equal(l.v[1].path, "a/b");
+	assert_string_equal(l.v[4].path, "a/e");
+	assert_string_equal(l.v[6].path, "top.txt");
+	lp_entries_free(&l);
+}
+
+static void test_relative_links(void **state)
+{
+	char *r;
+
+	r = lp_path_relative("a/b/x.so", "a/c/y.so");
+	assert_string_equal(r, "../c/y.so");
+	free(r);
+	r = lp_path_relative("x.so", "lib/y.so");
+	assert_string_equal(r, "lib/y.so");
+	free(r);
+	r = lp_path_relative("lib/x.so", "lib/y.so");
+	assert_string_equal(r, "y.so");
+	free(r);
+	r = lp_path_relative("a/b/c/x", "y");
+	assert_string_equal(r, "../../../y");
+	free(r);
+	/* Common prefix must stop at a component boundary. */
+	r = lp_path_relative("abc/x", "abd/y");
+	assert_string_equal(r, "../abd/y");
+	free(r);
+}
+
+static void test_unzipped_size_counts_links_and_duplicates(void **state)
+{
+	struct lp_entries l;
+	struct lp_entry *e;
+
+	lp_entries_init(&l);
+	add(&l, "d", LP_DIR, 0, 0);
+	add(&l, "f", LP_FILE, 1000, 0);
+	e = add(&l, "lnk", LP_SYMLINK, 1, 0);
+	e->target = strdup("f");
+	e = add(&l, "lib/dup.so", LP_FILE, 1000, 0);
+	e->flags |= LP_F_DUPLICATE;
+	e->target = strdup("f");
+	/* 1000 + 1 (link text "f") + strlen("../f") */
+	assert_int_equal(lp_entries_unzipped_size(&l), 1000 + 1 + 4);
+	lp_entries_free(&l);
+}
+
+static void test_compact(void **state)
+{
+	struct lp_entries l;
+
+	lp_entries_init(&l);
+	add(&l, "a", LP_FILE, 1, 0);
+	add(&l, "b", LP_FILE, 1, 0)->flags |= LP_F_REMOVED;
+	add(&l, "c", LP_FILE, 1, 0);
+	lp_entries_compact(&l);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[1].path, "c");
+	lp_entries_free(&l);
+}
+
+static void test_group_keys(void **state)
+{
+	char buf[256];
+
+	assert_string_equal(lp_group_key("node_modules/lodash/index.js", buf, sizeof(buf)), "node_modules/lodash");
+	assert_string_equal(lp_group_key("node_modules/@aws-sdk/client-s3/dist/x.js", buf, sizeof(buf)),
+			    "node_modules/@aws-sdk/client-s3");
+	assert_string_equal(lp_group_key("node_modules/a/node_modules/b/x.js", buf, sizeof(buf)),
+			    "node_modules/a/node_modules/b");
+	assert_string_equal(lp_group_key("python/numpy/core/x.so", buf, sizeof(buf)), "python/numpy");
+	assert_string_equal(lp_group_key("python/lib/python3.12/site-packages/pandas/x.py", buf, sizeof(buf)),
+			    "python/lib/python3.12/site-packages/pandas");
+	assert_string_equal(lp_group_key("app.py", buf, sizeof(buf)), "app.py");
+	assert_string_equal(lp_group_key("src/handler.js", buf, sizeof(buf)), "src");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sort_is_bytewise),
+		cmocka_unit_test(test_unique_duplicate_is_error_unless_overwrite),
+		cmocka_unit_test(test_unique_merges_directories),
+		cmocka_unit_test(test_add_parents),
+		cmocka_unit_test(test_relative_links),
+		cmocka_unit_test(test_unzipped_size_counts_links_and_duplicates),
+		cmocka_unit_test(test_compact),
+		cmocka_unit_test(test_group_keys),
+	};
+
+	return cmocka_run_group_tests_name("entry", tests, NULL, NULL);
+}
