@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Bench `lambdapack analyze` on a ~250 MB generated tree and on its zip
+# (made with zip -qr) against the tools that give the same information:
+#   floor 1: within 2x of sha256sum over the same files (each byte read once)
+#   floor 2: faster than `du -ab | sort -n` plus `fdupes -r`
+#   peak RSS under 256 MiB
+# usage: bench/bench-analyze.sh [LAMBDAPACK] [WORKDIR]
+# Warm page cache: every command runs once untimed, then best of 3.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+lp=${1:-$src/build/cli/lambdapack}
+work=${2:-$src/bench/out/analyze}
+tree=$work/tree
+zipf=$work/tree.zip
+mkdir -p "$work"
+
+if [ ! -f "$work/.tree-done" ]; then
+	rm -rf "$tree"
+	python3 - "$tree" <<'PY'
+import os, random, sys
+root = sys.argv[1]
+rnd = random.Random(5)
+def put(p, data):
+    p = os.path.join(root, p)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as f:
+        f.write(data)
+words = [b"function", b"return", b"const", b"module", b"exports", b"require", b"async", b"await",
+         b"this", b"value", b"object", b"string", b"number", b"null", b"undefined", b"=>", b"{", b"}"]
+def text(n):
+    out = bytearray()
+    while len(out) < n:
+        out += b" ".join(rnd.choice(words) for _ in range(12)) + b";\n"
+    return bytes(out[:n])
+# ~70 MB of JS in 3500 files across 120 packages
+for i in range(3500):
+    put(f"node_modules/pkg{i % 120}/lib/f{i}.js", text(20000))
+# ~40 MB of Python in 2000 files
+for i in range(2000):
+    put(f"python/lib/python3.12/site-packages/mod{i % 40}/m{i}.py", text(20000))
+# ~90 MB of incompressible binaries
+for i in range(18):
+    put(f"bin/tool{i}.bin", rnd.randbytes(5 << 20))
+# ~50 MB of duplicates: one 5 MiB file, ten copies
+dup = rnd.randbytes(5 << 20)
+for i in range(10):
+    put(f"vendor/copy{i}/blob.bin", dup)
+PY
+	(cd "$tree" && rm -f "$zipf" && zip -qr "$zipf" .)
+	touch "$work/.tree-done"
+fi
+
+bytes=$(du -sb "$tree" | cut -f1)
+nfiles=$(find "$tree" -type f | wc -l)
+
+# best of 3 wall seconds and the peak RSS (KiB) of that command
+measure() {
+	local best=999999 rss=0 t m
+	bash -c "$1" >/dev/null 2>&1 || true
+	for _ in 1 2 3; do
+		/usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$1" >/dev/null 2>&1 || true
+		read -r t m < "$work/time.txt"
+		if awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+		[ "$m" -gt "$rss" ] && rss=$m
+	done
+	echo "$best $rss"
+}
+
+read -r t_ana_dir rss_ana_dir < <(measure "'$lp' analyze '$tree' -q --json '$work/dir.json'")
+read -r t_ana_zip rss_ana_zip < <(measure "'$lp' analyze '$zipf' -q --json '$work/zip.json'")
+read -r t_sha _ < <(measure "cd '$tree' && find . -type f -print0 | xargs -0 sha256sum")
+read -r t_du _ < <(measure "du -ab '$tree' | sort -n")
+read -r t_fd _ < <(measure "fdupes -r '$tree'")
+t_dufd=$(awk "BEGIN{print $t_du + $t_fd}")
+
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+echo "tree: $bytes bytes in $nfiles files; zip: $(stat -c %s "$zipf") bytes; $(nproc) CPUs"
+printf "%-34s %8s %10s\n" "command" "seconds" "peak RSS"
+printf "%-34s %8s %7s MiB\n" "lambdapack analyze TREE" "$t_ana_dir" "$((rss_ana_dir / 1024))"
+printf "%-34s %8s %7s MiB\n" "lambdapack analyze TREE.zip" "$t_ana_zip" "$((rss_ana_zip / 1024))"
+printf "%-34s %8s\n" "sha256sum (all files)" "$t_sha"
+printf "%-34s %8s\n" "du -ab | sort -n" "$t_du"
+printf "%-34s %8s\n" "fdupes -r" "$t_fd"
+printf "%-34s %8s\n" "du + fdupes" "$t_dufd"
+echo "ratios: dir/sha256sum $(ratio "$t_ana_dir" "$t_sha"), zip/sha256sum $(ratio "$t_ana_zip" "$t_sha"), dir/(du+fdupes) $(ratio "$t_ana_dir" "$t_dufd"), zip/(du+fdupes) $(ratio "$t_ana_zip" "$t_dufd")"
+fail=0
+for t in "$t_ana_dir" "$t_ana_zip"; do
+	awk "BEGIN{exit !($t <= 2 * $t_sha)}" || { echo "FLOOR: slower than 2x sha256sum ($t vs $t_sha)"; fail=1; }
+	awk "BEGIN{exit !($t < $t_dufd)}" || { echo "FLOOR: not faster than du+fdupes ($t vs $t_dufd)"; fail=1; }
+done
+for m in "$rss_ana_dir" "$rss_ana_zip"; do
+	[ "$m" -lt $((256 * 1024)) ] || { echo "FLOOR: peak RSS $((m / 1024)) MiB >= 256 MiB"; fail=1; }
+done
+[ $fail -eq 0 ] && echo "bench-analyze: all floors met"
+exit $fail
