@@ -37,13 +37,13 @@ def text(n):
     return bytes(out[:n])
 # ~70 MB of JS in 3500 files across 120 packages
 for i in range(3500):
-    put(f"node_modules/pkg{i % 120}/lib/f{i}.js", text(20000))
+    put(f"node_modules/pkg{i % 120}/lib/f{i}.js", text(rnd.randint(4000, 36000)))
 # ~40 MB of Python in 2000 files
 for i in range(2000):
-    put(f"python/lib/python3.12/site-packages/mod{i % 40}/m{i}.py", text(20000))
+    put(f"python/lib/python3.12/site-packages/mod{i % 40}/m{i}.py", text(rnd.randint(4000, 36000)))
 # ~90 MB of incompressible binaries
 for i in range(18):
-    put(f"bin/tool{i}.bin", rnd.randbytes(5 << 20))
+    put(f"bin/tool{i}.bin", rnd.randbytes(rnd.randint(4 << 20, 6 << 20)))
 # ~50 MB of duplicates: one 5 MiB file, ten copies
 dup = rnd.randbytes(5 << 20)
 for i in range(10):
