@@ -27,13 +27,15 @@
 #include <unistd.h>
 
 #define CHUNK		(1u << 20)
-#define SAMPLE		(64u << 10)	/* deflate this much of every chunk for the estimate */
+#define SAMPLE		(64u << 10)	/* files (chunks) up to this size are deflated whole */
+#define BIG_SAMPLE	(16u << 10)	/* of a bigger chunk, this much is deflated and scaled up */
 #define MAX_MEMBERS	4000000u	/* entries per target: beyond this it is hostile */
 #define MAX_LAYERS	1000u
 #define MAX_JSON	(16u << 20)	/* manifests, configs, index.json */
 #define MAX_RECORD	(16u << 20)
 #define BOMB_RATIO	200u		/* expansion ratio that, past BOMB_FLOOR, is a bomb */
 #define BOMB_FLOOR	(256ULL << 20)
+#define NO_ESTIMATE	UINT64_MAX	/* stored_size of a small file left to its extension's ratio */
 
 /* ---- per-thread scratch ---------------------------------------------- */
 
@@ -68,7 +70,7 @@ static uint64_t deflate_sample(struct scratch *s, const uint8_t *p, size_t n, bo
 
 	/* Whole chunks when asked; otherwise a 64 KiB sample scaled up. */
 	while (n) {
-		size_t take = n < SAMPLE ? n : SAMPLE;
+		size_t take = n <= SAMPLE ? n : exact || n < CHUNK ? SAMPLE : BIG_SAMPLE;
 		size_t c = libdeflate_deflate_compress(s->dc, p, take, s->out, s->outcap);
 		size_t span = exact ? take : n;
 
@@ -247,9 +249,10 @@ static int fscan_finish(struct fscan *f, struct lp_analysis *a, struct lp_entry 
 		if (!e->bin)
 			e->bin = ana_binfo_from_head(f->head, f->headn);
 	}
-	if (f->estimate) {
+	if (f->estimate)
 		e->stored_size = f->est < f->total ? f->est : f->total;
-	}
+	else if (!e->stored_size)
+		e->stored_size = NO_ESTIMATE;
 	if (f->record && f->keep)
 		return ana_add_record(a, e->path, f->keep, f->keepn);
 	return 0;
@@ -289,7 +292,6 @@ static void slot_give(struct dscan *d, struct scratch *s)
 	pthread_mutex_unlock(&d->lock);
 }
 
-#define NO_ESTIMATE UINT64_MAX	/* stored_size of a small file left to its extension's ratio */
 
 static uint64_t path_hash(const char *p)
 {
@@ -328,7 +330,7 @@ static int sample_file(struct fscan *f, struct scratch *s, int fd, const struct 
 
 	for (uint64_t off = 0; off < size || off == 0; off += CHUNK) {
 		uint64_t span = size - off < CHUNK ? size - off : CHUNK;
-		size_t want = span < SAMPLE ? (size_t)span : SAMPLE;
+		size_t want = span <= SAMPLE ? (size_t)span : span < CHUNK ? SAMPLE : BIG_SAMPLE;
 		ssize_t got;
 
 		if (off == 0)
@@ -349,7 +351,7 @@ static int sample_file(struct fscan *f, struct scratch *s, int fd, const struct 
 			memcpy(f->head, s->buf, f->headn);
 		}
 		{
-			size_t take = (size_t)got < SAMPLE ? (size_t)got : SAMPLE;
+			size_t take = (size_t)got;	/* what was read is the sample */
 			size_t c = libdeflate_deflate_compress(s->dc, s->buf, take, s->out, s->outcap);
 
 			if (c == 0 || c > take)
@@ -422,7 +424,8 @@ static int dscan_one(size_t i, void *ctx)
 		close(fd);
 		return lp_fail(-EAGAIN, e->src, "internal: no scratch buffer");
 	}
-	fscan_init(&f, true, d->exact, is_record(e->path), false);
+	/* Duplicate candidates are read in full for the digest; the estimate stays thin. */
+	fscan_init(&f, !(d->thin && !d->exact && small_unsampled(e)), d->exact, is_record(e->path), false);
 	if (!d->exact && !d->cand[i] && !f.record) {
 		/*
 		 * A file no other file matches in size cannot be a duplicate,
