@@ -862,7 +862,7 @@ static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct 
 			e->mode = (e->src_mode & 0111) ? 0755 : 0644;
 			bool partial;
 
-			rc = rd_data(r, ar, what, name, e, !layer, &partial);
+			rc = rd_data(r, ar, what, name, e, !layer && r->a->kind != LP_ANA_ZIP, &partial);
 			if (rc < 0)
 				break;
 			if (partial)
