@@ -264,7 +264,7 @@ struct dscan {
 	struct lp_analysis *a;
 	bool exact;
 	const bool *cand;	/* same size as another file: may be a duplicate, hash it */
-	bool thin;		/* many small files: deflate one in eight (see small_unsampled) */
+	bool thin;		/* many small files: deflate one in sixteen (see small_unsampled) */
 	pthread_mutex_t lock;
 	struct scratch *slots;
 	bool *busy;
@@ -303,12 +303,12 @@ static uint64_t path_hash(const char *p)
 }
 
 /*
- * Deflate only one small file in eight (chosen by path, so runs agree);
+ * Deflate only one small file in sixteen (chosen by path, so runs agree);
  * the rest get the ratio measured for their extension.
  */
 static bool small_unsampled(const struct lp_entry *e)
 {
-	return e->size < SAMPLE && (path_hash(e->path) >> 7) % 8 != 0;
+	return e->size < SAMPLE && (path_hash(e->path) >> 7) % 16 != 0;
 }
 
 static int sample_file(struct fscan *f, struct scratch *s, int fd, const struct lp_entry *e, bool thin)
