@@ -709,78 +709,12 @@ out:
 
 /* ---- compatibility ------------------------------------------------------- */
 
-static bool ends_with(const char *s, const char *suf)
-{
-	size_t n = strlen(s), m = strlen(suf);
-
-	return n >= m && !strcmp(s + n - m, suf);
-}
-
-/*
- * The same checks pack runs (glibc vs runtime, arch, Mach-O/PE, DT_NEEDED).
- * LEAD: switch to lp_check_entries() when pack/check.h lands.
- */
+/* The same checks pack runs (glibc vs runtime, arch, Mach-O/PE, DT_NEEDED): one implementation. */
 static int ana_check_compat(struct lp_analysis *a)
 {
-	const struct lp_entries *l = &a->entries;
-	const struct lp_runtime *rt = a->runtime;
-	struct ana_map names;
-	int r = ana_map_init(&names, l->n);
+	struct lp_check_opts co = { .runtime = a->runtime, .arch = a->arch, .warn_only = false };
 
-	if (r < 0)
-		return r;
-	/* Every shipped file's basename can satisfy a DT_NEEDED (rpath, LD_LIBRARY_PATH). */
-	for (size_t i = 0; i < l->n && r == 0; i++) {
-		const char *b = strrchr(l->v[i].path, '/');
-
-		if (l->v[i].kind != LP_DIR)
-			r = ana_map_put(&names, b ? b + 1 : l->v[i].path, i);
-	}
-	for (size_t i = 0; i < l->n && r == 0; i++) {
-		const struct lp_entry *e = &l->v[i];
-		const struct lp_binfo *b = e->bin;
-
-		if (e->kind != LP_FILE || e->binfmt == LP_BIN_NONE)
-			continue;
-		if (e->binfmt == LP_BIN_MACHO || e->binfmt == LP_BIN_MACHO_FAT || e->binfmt == LP_BIN_PE) {
-			bool loaded = ends_with(e->path, ".node") || ends_with(e->path, ".so") || strstr(e->path, ".so.");
-
-			r = lp_report_finding(&a->report, loaded ? LP_SEV_ERROR : LP_SEV_WARNING, "foreign-binary", e->path,
-					      "%s file%s; Lambda runs Linux ELF (\"invalid ELF header\")",
-					      lp_binfmt_name((enum lp_binfmt)e->binfmt),
-					      loaded ? " that would be loaded" : "");
-			continue;
-		}
-		if (e->binfmt != LP_BIN_ELF || !b)
-			continue;
-		if (a->arch != LP_ARCH_UNKNOWN && b->arch != LP_ARCH_UNKNOWN && b->arch != a->arch) {
-			r = lp_report_finding(&a->report, LP_SEV_ERROR, "wrong-arch", e->path,
-					      "ELF for %s, function is %s (\"exec format error\")",
-					      lp_arch_name(b->arch), lp_arch_name(a->arch));
-			if (r < 0)
-				break;
-		}
-		if (rt && (b->glibc_major > rt->glibc_major ||
-			   (b->glibc_major == rt->glibc_major && b->glibc_minor > rt->glibc_minor))) {
-			r = lp_report_finding(&a->report, LP_SEV_ERROR, "glibc-too-new", e->path,
-					      "needs GLIBC_%u.%u, %s has %u.%u (\"version 'GLIBC_%u.%u' not found\")",
-					      b->glibc_major, b->glibc_minor, rt->name, rt->glibc_major, rt->glibc_minor,
-					      b->glibc_major, b->glibc_minor);
-			if (r < 0)
-				break;
-		}
-		for (size_t k = 0; k < b->n_needed && r == 0; k++) {
-			const char *so = b->needed[k];
-
-			if (lp_runtime_has_lib(rt, so) || ana_map_get(&names, so))
-				continue;
-			r = lp_report_finding(&a->report, LP_SEV_WARNING, "missing-needed", e->path,
-					      "needs %s, which is neither in the package nor in the runtime%s", so,
-					      a->layers_unzipped ? " (it may be in a layer)" : "");
-		}
-	}
-	ana_map_free(&names);
-	return r;
+	return lp_check_entries(&a->entries, &co, &a->report);
 }
 
 /* ---- budgets ------------------------------------------------------------- */

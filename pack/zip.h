@@ -18,8 +18,8 @@
 #include "core/entry.h"
 
 #define LP_ZIP_LEVEL_DEFAULT	6
-#define LP_ZIP_WHOLE_MAX	(16u * 1024 * 1024)	/* default whole-file threshold */
-#define LP_ZIP_WINDOW		(96u * 1024 * 1024)	/* default read-ahead budget */
+#define LP_ZIP_WHOLE_MAX	(32u * 1024 * 1024)	/* default whole-file threshold */
+#define LP_ZIP_WINDOW		(128u * 1024 * 1024)	/* default read-ahead budget */
 #define LP_ZIP_EPOCH_MIN	315532800LL		/* 1980-01-01T00:00:00Z, the DOS epoch */
 
 enum lp_zip_method {
