@@ -27,13 +27,15 @@
 #include <unistd.h>
 
 #define CHUNK		(1u << 20)
-#define SAMPLE		(64u << 10)	/* deflate this much of every chunk for the estimate */
+#define SAMPLE		(64u << 10)	/* files (chunks) up to this size are deflated whole */
+#define BIG_SAMPLE	(16u << 10)	/* of a bigger chunk, this much is deflated and scaled up */
 #define MAX_MEMBERS	4000000u	/* entries per target: beyond this it is hostile */
 #define MAX_LAYERS	1000u
 #define MAX_JSON	(16u << 20)	/* manifests, configs, index.json */
 #define MAX_RECORD	(16u << 20)
 #define BOMB_RATIO	200u		/* expansion ratio that, past BOMB_FLOOR, is a bomb */
 #define BOMB_FLOOR	(256ULL << 20)
+#define NO_ESTIMATE	UINT64_MAX	/* stored_size of a small file left to its extension's ratio */
 
 /* ---- per-thread scratch ---------------------------------------------- */
 
@@ -68,7 +70,7 @@ static uint64_t deflate_sample(struct scratch *s, const uint8_t *p, size_t n, bo
 
 	/* Whole chunks when asked; otherwise a 64 KiB sample scaled up. */
 	while (n) {
-		size_t take = n < SAMPLE ? n : SAMPLE;
+		size_t take = n <= SAMPLE ? n : exact || n < CHUNK ? SAMPLE : BIG_SAMPLE;
 		size_t c = libdeflate_deflate_compress(s->dc, p, take, s->out, s->outcap);
 		size_t span = exact ? take : n;
 
@@ -247,9 +249,10 @@ static int fscan_finish(struct fscan *f, struct lp_analysis *a, struct lp_entry 
 		if (!e->bin)
 			e->bin = ana_binfo_from_head(f->head, f->headn);
 	}
-	if (f->estimate) {
+	if (f->estimate)
 		e->stored_size = f->est < f->total ? f->est : f->total;
-	}
+	else if (!e->stored_size)
+		e->stored_size = NO_ESTIMATE;
 	if (f->record && f->keep)
 		return ana_add_record(a, e->path, f->keep, f->keepn);
 	return 0;
@@ -260,6 +263,8 @@ static int fscan_finish(struct fscan *f, struct lp_analysis *a, struct lp_entry 
 struct dscan {
 	struct lp_analysis *a;
 	bool exact;
+	const bool *cand;	/* same size as another file: may be a duplicate, hash it */
+	bool thin;		/* many small files: deflate one in sixteen (see small_unsampled) */
 	pthread_mutex_t lock;
 	struct scratch *slots;
 	bool *busy;
@@ -287,6 +292,119 @@ static void slot_give(struct dscan *d, struct scratch *s)
 	pthread_mutex_unlock(&d->lock);
 }
 
+
+static uint64_t path_hash(const char *p)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*p)
+		h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Deflate only one small file in sixteen (chosen by path, so runs agree);
+ * the rest get the ratio measured for their extension.
+ */
+static bool small_unsampled(const struct lp_entry *e)
+{
+	return e->size < SAMPLE && (path_hash(e->path) >> 7) % 16 != 0;
+}
+
+static int sample_file(struct fscan *f, struct scratch *s, int fd, const struct lp_entry *e, bool thin)
+{
+	uint64_t size = e->size;
+
+	if (thin && small_unsampled(e)) {
+		ssize_t got;
+
+		do
+			got = pread(fd, f->head, size < sizeof(f->head) ? (size_t)size : sizeof(f->head), 0);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return lp_fail(-errno, e->src, "cannot read file: %s", strerror(errno));
+		f->headn = (size_t)got;
+		f->est = NO_ESTIMATE;
+		return 0;
+	}
+
+	for (uint64_t off = 0; off < size || off == 0; off += CHUNK) {
+		uint64_t span = size - off < CHUNK ? size - off : CHUNK;
+		size_t want = span <= SAMPLE ? (size_t)span : span < CHUNK ? SAMPLE : BIG_SAMPLE;
+		ssize_t got;
+
+		if (off == 0)
+			want = size < sizeof(f->head) ? (size_t)size : (want > sizeof(f->head) ? want : sizeof(f->head));
+		if (!want)
+			break;
+		got = pread(fd, s->buf, want, (off_t)off);
+		if (got < 0 && errno == EINTR) {
+			off -= CHUNK;
+			continue;
+		}
+		if (got < 0)
+			return lp_fail(-errno, e->src, "cannot read file: %s", strerror(errno));
+		if (got == 0)
+			break;
+		if (off == 0) {
+			f->headn = (size_t)got < sizeof(f->head) ? (size_t)got : sizeof(f->head);
+			memcpy(f->head, s->buf, f->headn);
+		}
+		{
+			size_t take = (size_t)got;	/* what was read is the sample */
+			size_t c = libdeflate_deflate_compress(s->dc, s->buf, take, s->out, s->outcap);
+
+			if (c == 0 || c > take)
+				c = take;
+			f->est += (uint64_t)((double)c * (double)span / (double)take + 0.5);
+		}
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Which files share their size with another file (the only possible duplicates)? */
+static bool *size_candidates(const struct lp_entries *l)
+{
+	bool *cand = calloc(l->n ? l->n : 1, sizeof(*cand));
+	uint64_t *sz = malloc((l->n ? l->n : 1) * sizeof(*sz));
+	size_t k = 0;
+
+	if (!cand || !sz) {
+		free(cand);
+		free(sz);
+		return NULL;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].kind == LP_FILE && l->v[i].size)
+			sz[k++] = l->v[i].size;
+	qsort(sz, k, sizeof(*sz), cmp_u64);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct lp_entry *e = &l->v[i];
+		size_t lo = 0, hi = k;
+
+		if (e->kind != LP_FILE || !e->size)
+			continue;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (sz[mid] < e->size)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cand[i] = lo + 1 < k && sz[lo + 1] == e->size;
+	}
+	free(sz);
+	return cand;
+}
+
 static int dscan_one(size_t i, void *ctx)
 {
 	struct dscan *d = ctx;
@@ -306,7 +424,31 @@ static int dscan_one(size_t i, void *ctx)
 		close(fd);
 		return lp_fail(-EAGAIN, e->src, "internal: no scratch buffer");
 	}
-	fscan_init(&f, true, d->exact, is_record(e->path), false);
+	/* Duplicate candidates are read in full for the digest; the estimate stays thin. */
+	fscan_init(&f, !(d->thin && !d->exact && small_unsampled(e)), d->exact, is_record(e->path), false);
+	if (!d->exact && !d->cand[i] && !f.record) {
+		/*
+		 * A file no other file matches in size cannot be a duplicate,
+		 * so it needs no digest: read its head (type, binary facts)
+		 * and a 64 KiB sample of every MiB for the zip estimate, the
+		 * way fdupes avoids reading unique sizes.
+		 */
+		r = sample_file(&f, s, fd, e, d->thin);
+		slot_give(d, s);
+		if (r == 0) {
+			e->binfmt = (uint8_t)lp_bin_sniff(f.head, f.headn);
+			e->flags |= LP_F_SNIFFED;
+			if (e->binfmt != LP_BIN_NONE) {
+				(void)lp_binfo_read_fd(fd, &e->bin);
+				if (!e->bin)
+					e->bin = ana_binfo_from_head(f.head, f.headn);
+			}
+			e->stored_size = f.est == NO_ESTIMATE ? NO_ESTIMATE : f.est < e->size ? f.est : e->size;
+		}
+		fscan_free(&f);
+		close(fd);
+		return r;
+	}
 	for (;;) {
 		ssize_t got = read(fd, s->buf, CHUNK);
 
@@ -338,6 +480,67 @@ static int dscan_one(size_t i, void *ctx)
 	return r;
 }
 
+static const char *extension(const char *path)
+{
+	const char *b = strrchr(path, '/'), *dot;
+
+	b = b ? b + 1 : path;
+	dot = strrchr(b, '.');
+	return dot && dot != b ? dot : "";
+}
+
+/* Unsampled small files: compressed/original of the sampled small files with the same extension. */
+static int fill_estimates(struct lp_entries *l)
+{
+	struct ana_map m;
+	uint64_t *orig = calloc(l->n + 1, sizeof(*orig)), *comp = calloc(l->n + 1, sizeof(*comp));
+	uint64_t go = 0, gc = 0;
+	size_t next = 1;	/* slot 0: unused */
+	int r = ana_map_init(&m, 256);
+
+	if (!orig || !comp || r < 0) {
+		free(orig);
+		free(comp);
+		ana_map_free(&m);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n && r == 0; i++) {
+		const struct lp_entry *e = &l->v[i];
+		const char *x = extension(e->path);
+		size_t *k;
+
+		if (e->kind != LP_FILE || e->size >= SAMPLE || e->stored_size == NO_ESTIMATE || !e->size)
+			continue;
+		if (!(k = ana_map_get(&m, x))) {
+			if ((r = ana_map_put(&m, x, next++)) < 0)
+				break;
+			k = ana_map_get(&m, x);
+		}
+		orig[*k] += e->size;
+		comp[*k] += e->stored_size;
+		go += e->size;
+		gc += e->stored_size;
+	}
+	for (size_t i = 0; i < l->n && r == 0; i++) {
+		struct lp_entry *e = &l->v[i];
+		size_t *k;
+
+		if (e->kind != LP_FILE || e->stored_size != NO_ESTIMATE)
+			continue;
+		k = ana_map_get(&m, extension(e->path));
+		if (k && orig[*k])
+			e->stored_size = (uint64_t)((double)e->size * (double)comp[*k] / (double)orig[*k] + 0.5);
+		else if (go)
+			e->stored_size = (uint64_t)((double)e->size * (double)gc / (double)go + 0.5);
+		else
+			e->stored_size = e->size;
+	}
+	ana_map_free(&m);
+	free(orig);
+	free(comp);
+	return r;
+}
+
 static int read_dir(const char *path, const struct lp_ana_opts *o, struct lp_analysis *a)
 {
 	struct lp_source src = { .path = (char *)path, .prefix = (char *)"", .index = 0 };
@@ -357,9 +560,19 @@ static int read_dir(const char *path, const struct lp_ana_opts *o, struct lp_ana
 	if (nt > 64)
 		nt = 64;
 	d.nslots = nt;
+	d.cand = size_candidates(&a->entries);
+	{
+		uint64_t small = 0;
+
+		/* Below 16 MiB of small files, compressing them all costs little. */
+		for (size_t i = 0; i < a->entries.n; i++)
+			if (a->entries.v[i].kind == LP_FILE && a->entries.v[i].size < SAMPLE)
+				small += a->entries.v[i].size;
+		d.thin = small > (16u << 20);
+	}
 	d.slots = calloc(nt, sizeof(*d.slots));
 	d.busy = calloc(nt, sizeof(*d.busy));
-	if (!d.slots || !d.busy) {
+	if (!d.slots || !d.busy || !d.cand) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -369,11 +582,14 @@ static int read_dir(const char *path, const struct lp_ana_opts *o, struct lp_ana
 	pthread_mutex_init(&d.lock, NULL);
 	r = lp_parallel_for(a->entries.n, nt, dscan_one, &d);
 	pthread_mutex_destroy(&d.lock);
+	if (r == 0)
+		r = fill_estimates(&a->entries);
 out:
 	for (unsigned i = 0; d.slots && i < nt; i++)
 		scratch_free(&d.slots[i]);
 	free(d.slots);
 	free(d.busy);
+	free((void *)d.cand);
 	return r;
 }
 
@@ -386,6 +602,12 @@ struct rd {
 	uint64_t expanded, max, raw_size;
 	size_t members;
 	struct scratch s;
+	/*
+	 * Zip targets: members whose (size, CRC-32) in the central directory
+	 * match another member's, the only possible duplicates. Others are
+	 * read only as far as their type needs (the zip size is known).
+	 */
+	struct ana_map *zcand;
 };
 
 static int rd_fail(struct rd *r, int err, const char *what, const char *name, const char *fmt, ...)
@@ -453,14 +675,23 @@ static int clean_name(const char *name, bool layer, char *out, size_t outlen)
 }
 
 static int rd_data(struct rd *r, struct archive *ar, const char *what, const char *name,
-		   struct lp_entry *e, bool estimate)
+		   struct lp_entry *e, bool estimate, bool *partial)
 {
 	struct fscan f;
 	int rc = 0;
+	bool head_only = r->zcand && !ana_map_get(r->zcand, e->path) && !is_record(e->path);
 
+	*partial = false;
 	fscan_init(&f, estimate, r->o->exact_zip, is_record(e->path), true);
 	for (;;) {
-		la_ssize_t got = archive_read_data(ar, r->s.buf, CHUNK);
+		la_ssize_t got;
+
+		/* Past the head of a member that is neither binary nor a candidate: skip the rest. */
+		if (head_only && f.total >= sizeof(f.head) && f.spool < 0) {
+			*partial = true;
+			break;
+		}
+		got = archive_read_data(ar, r->s.buf, head_only && !f.total ? sizeof(f.head) : CHUNK);
 
 		if (got < 0) {
 			rc = rd_fail(r, -LP_E_BADARCHIVE, what, name, "cannot read data: %s", archive_error_string(ar));
@@ -483,7 +714,10 @@ static int rd_data(struct rd *r, struct archive *ar, const char *what, const cha
 		if ((rc = fscan_chunk(&f, &r->s, r->s.buf, (size_t)got)) < 0)
 			break;
 	}
-	if (rc == 0) {
+	if (rc == 0 && *partial) {
+		e->binfmt = (uint8_t)lp_bin_sniff(f.head, f.headn);
+		e->flags |= LP_F_SNIFFED;
+	} else if (rc == 0) {
 		e->size = e->orig_size = f.total;
 		rc = fscan_finish(&f, r->a, e, -1);
 	}
@@ -626,9 +860,13 @@ static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct 
 			}
 			e->src_mode = archive_entry_mode(ae);
 			e->mode = (e->src_mode & 0111) ? 0755 : 0644;
-			rc = rd_data(r, ar, what, name, e, !layer);
+			bool partial;
+
+			rc = rd_data(r, ar, what, name, e, !layer && r->a->kind != LP_ANA_ZIP, &partial);
 			if (rc < 0)
 				break;
+			if (partial)
+				e->size = e->orig_size = declared > 0 ? (uint64_t)declared : 0;
 			/* A size field that disagrees with the data is a corrupt (or lying) archive. */
 			if (declared >= 0 && (uint64_t)declared != e->size) {
 				char msg[128];
@@ -1496,13 +1734,32 @@ static uint64_t le64(const uint8_t *p)
 	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
+static const uint64_t *zsort_sizes;
+static const uint32_t *zsort_crcs;
+
+static int cmp_zkey(const void *x, const void *y)
+{
+	size_t a = *(const size_t *)x, b = *(const size_t *)y;
+
+	if (zsort_sizes[a] != zsort_sizes[b])
+		return zsort_sizes[a] < zsort_sizes[b] ? -1 : 1;
+	if (zsort_crcs[a] != zsort_crcs[b])
+		return zsort_crcs[a] < zsort_crcs[b] ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
 /*
  * Lambda (and unzip -l) count the sizes in the central directory; libarchive
  * reads the local headers and the data. A zip whose central directory
  * disagrees with its data is lying about its size: refuse it.
  */
-static int zip_check_central(const char *path, const struct lp_entries *l)
+static int zip_check_central(const char *path, const struct lp_entries *l, struct ana_map *cand,
+			     struct lp_strv *keys, uint64_t max, bool ratio)
 {
+	uint64_t declared = 0;
+	uint64_t *sizes = NULL;
+	uint32_t *crcs = NULL;
+	size_t nk = 0, capk = 0;
 	uint8_t tail[65557], *cd = NULL;
 	uint64_t cdoff, cdsize, fsize;
 	struct stat st;
@@ -1565,10 +1822,32 @@ static int zip_check_central(const char *path, const struct lp_entries *l)
 				x += 4 + len;
 			}
 		}
+		declared += usize;
 		if (nl && nl < sizeof(name)) {
 			memcpy(name, h + 46, nl);
 			name[nl] = '\0';
-			if (name[nl - 1] != '/' && lp_path_clean(name, clean) == 0 && (e = lp_entries_find(l, clean)) &&
+			/* First pass (no entries yet): remember size and CRC for duplicate candidates. */
+			if (!l && cand && name[nl - 1] != '/' && usize && lp_path_clean(name, clean) == 0) {
+				if (nk == capk) {
+					size_t cap = capk ? capk * 2 : 256;
+					uint64_t *ns = realloc(sizes, cap * sizeof(*ns));
+					uint32_t *nc = ns ? realloc(crcs, cap * sizeof(*nc)) : NULL;
+
+					if (ns)
+						sizes = ns;
+					if (!ns || !nc) {
+						rc = -ENOMEM;
+						goto out;
+					}
+					crcs = nc;
+					capk = cap;
+				}
+				if ((rc = lp_strv_push(keys, clean)) < 0)
+					goto out;
+				sizes[nk] = usize;
+				crcs[nk++] = le32(h + 16);
+			}
+			if (l && name[nl - 1] != '/' && lp_path_clean(name, clean) == 0 && (e = lp_entries_find(l, clean)) &&
 			    e->kind == LP_FILE && e->size != usize) {
 				char where[PATH_MAX + 64];
 
@@ -1581,11 +1860,44 @@ static int zip_check_central(const char *path, const struct lp_entries *l)
 		}
 		off += 46 + nl + xl + cl;
 	}
+	/* Members are skipped, not expanded, so judge a bomb by what it declares. */
+	if (!l && (declared > max || (ratio && declared > BOMB_FLOOR && declared / (fsize ? fsize : 1) > BOMB_RATIO))) {
+		rc = lp_fail(-LP_E_BADARCHIVE, path,
+			     "declares %llu bytes uncompressed, %s (zip bomb?)", (unsigned long long)declared,
+			     declared > max ? "beyond the expansion cap" : "more than 200 times its size");
+		goto out;
+	}
+	/* Members sharing (size, CRC-32) with another are the duplicate candidates. */
+	if (cand && nk) {
+		size_t *ord = malloc(nk * sizeof(*ord));
+
+		if (!ord) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t k = 0; k < nk; k++)
+			ord[k] = k;
+		zsort_sizes = sizes;
+		zsort_crcs = crcs;
+		qsort(ord, nk, sizeof(*ord), cmp_zkey);
+		for (size_t k = 0; k < nk && rc == 0; k++) {
+			bool prev = k > 0 && sizes[ord[k - 1]] == sizes[ord[k]] && crcs[ord[k - 1]] == crcs[ord[k]];
+			bool next = k + 1 < nk && sizes[ord[k + 1]] == sizes[ord[k]] && crcs[ord[k + 1]] == crcs[ord[k]];
+
+			if (prev || next)
+				rc = ana_map_put(cand, keys->v[ord[k]], 1);
+		}
+		free(ord);
+		if (rc < 0)
+			goto out;
+	}
 	goto out;
 bad:
 	rc = lp_fail(-LP_E_BADARCHIVE, path, "corrupt zip central directory");
 out:
 	free(cd);
+	free(sizes);
+	free(crcs);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -1675,20 +1987,37 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 	case LP_ANA_ZIP:
 	case LP_ANA_ARCHIVE: {
 		struct archive *ar;
+		struct ana_map cand = { 0 };
+		struct lp_strv keys = { 0 };
 
+		if (a->kind == LP_ANA_ZIP && !o->exact_zip) {
+			if ((rc = ana_map_init(&cand, 1024)) < 0)
+				break;
+			rc = zip_check_central(path, NULL, &cand, &keys, r.max, !o->max_expand);
+			if (rc < 0) {
+				ana_map_free(&cand);
+				lp_strv_free(&keys);
+				break;
+			}
+			r.zcand = &cand;
+		}
 		rc = open_archive(&r, path, false, &ar);
-		if (rc < 0)
-			break;
-		rc = rd_stream(&r, ar, path, &a->entries, false, NULL);
-		archive_read_free(ar);
+		if (rc == 0) {
+			rc = rd_stream(&r, ar, path, &a->entries, false, NULL);
+			archive_read_free(ar);
+		}
 		if (rc == 0) {
 			lp_entries_sort(&a->entries);
 			rc = lp_entries_unique(&a->entries, true);
 		}
 		if (rc == 0 && a->kind == LP_ANA_ZIP)
-			rc = zip_check_central(path, &a->entries);
+			rc = zip_check_central(path, &a->entries, NULL, NULL, r.max, false);
 		if (rc == 0)
 			rc = lp_entries_add_parents(&a->entries);
+		if (r.zcand)
+			ana_map_free(&cand);
+		lp_strv_free(&keys);
+		r.zcand = NULL;
 		break;
 	}
 	case LP_ANA_OCI_LAYOUT:
