@@ -252,7 +252,12 @@ static int write_layers(const struct lp_entries *l, const struct lp_oci_opts *o,
 
 	if (workers == 0)
 		workers = 1;
-	p.per_layer_threads = threads / workers ? threads / workers : 1;
+	/*
+	 * Every layer may use every thread: while one layer waits on its
+	 * reads another compresses, and the last layer running alone still
+	 * gets all cores. The bytes do not depend on this.
+	 */
+	p.per_layer_threads = threads;
 	p.order = calloc(plan->n ? plan->n : 1, sizeof(*p.order));
 	tids = calloc(workers, sizeof(*tids));
 	if (!p.order || !tids) {
