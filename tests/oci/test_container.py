@@ -22,7 +22,23 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from lptest import Skip, main, run, tmpdir  # noqa: E402
+import lptest  # noqa: E402
+from lptest import Skip, main, run  # noqa: E402
+
+_made = []
+
+
+def tmpdir(tag):
+    # Removed at exit (podman's vfs storage alone is tens of MB); LP_KEEP=1 keeps them.
+    d = lptest.tmpdir("oci-" + tag)
+    _made.append(d)
+    return d
+
+
+def _cleanup():
+    if not os.environ.get("LP_KEEP"):
+        for d in _made:
+            shutil.rmtree(d, ignore_errors=True)
 
 LP = os.path.abspath(sys.argv[1])
 FIXTURE = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
@@ -644,4 +660,6 @@ def test_failures_leave_nothing_behind():
 
 
 if __name__ == "__main__":
+    import atexit
+    atexit.register(_cleanup)
     main(globals())
