@@ -355,6 +355,28 @@ def test_over_the_limit_names_contributors_and_writes_nothing():
     assert rep["limits"]["unzipped"]["headroom"] == 0
 
 
+def test_over_the_limit_falls_back_to_an_oci_image():
+    d = tmpdir("fallback")
+    src = os.path.join(d, "src")
+    os.makedirs(os.path.join(src, "node_modules", "huge"))
+    with open(os.path.join(src, "node_modules", "huge", "blob.bin"), "wb") as f:
+        f.truncate(262_144_000)
+    open(os.path.join(src, "index.js"), "w").write("exports.handler = async () => 1;\n")
+    out = os.path.join(d, "f.zip")
+    j = os.path.join(d, "r.json")
+    p = pack(src, "-o", out, "--json", j, check=False)
+    assert p.returncode == 6, (p.returncode, p.stderr)
+    assert "OCI image" in p.stderr and "f.oci" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    layout = os.path.join(d, "f.oci")
+    idx = json.load(open(os.path.join(layout, "index.json")))
+    assert idx["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    rep = json.load(open(j))
+    assert rep["artifact"]["type"] == "oci" and rep["artifact"]["fallback_reason"], rep["artifact"]
+    # An independent reader accepts it.
+    run(["skopeo", "inspect", "oci:" + layout + ":latest"])
+
+
 def test_layers_reduce_the_budget():
     d = tmpdir("layers")
     layer = os.path.join(d, "layer.zip")
