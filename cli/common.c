@@ -193,13 +193,7 @@ int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pa
 		o->explicit_opts |= LP_OPT_STRIP;
 		break;
 	case OPT_DEDUPE:
-		if (!strcmp(arg, "off"))
-			o->dedupe = LP_DEDUPE_OFF;
-		else if (!strcmp(arg, "binaries"))
-			o->dedupe = LP_DEDUPE_BINARIES;
-		else if (!strcmp(arg, "all"))
-			o->dedupe = LP_DEDUPE_ALL;
-		else
+		if (lp_dedupe_mode_parse(arg, &o->dedupe) < 0)
 			goto bad;
 		o->explicit_opts |= LP_OPT_DEDUPE;
 		break;

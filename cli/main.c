@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "core/fsutil.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +64,21 @@ static int cmd_help(int argc, char **argv, struct lp_cli *cli)
 	return c->fn(2, args, cli);
 }
 
-static void on_signal(int sig)
+/*
+ * Interrupts are taken by one thread with sigwait(), not by a handler, so
+ * the cleanup can take the same lock that library code holds while it
+ * creates and registers a temporary: nothing half-written is left behind.
+ */
+static sigset_t stop_signals;
+
+static void *signal_thread(void *arg)
 {
-	/* Leave nothing half-written behind: temp outputs and staging dirs go. */
+	int sig = SIGINT;
+
+	sigwait(&stop_signals, &sig);
 	lp_cleanup_run();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	_exit(128 + sig);
+	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -78,9 +88,16 @@ int main(int argc, char **argv)
 	const char *nc = getenv("NO_COLOR");
 	int r;
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	pthread_t sigthr;
+
+	/* Blocked before any thread starts, so every worker inherits the mask. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	if (pthread_create(&sigthr, NULL, signal_thread, NULL) == 0)
+		pthread_detach(sigthr);
 	/* Past RLIMIT_FSIZE we want EFBIG from write(), not a silent kill. */
 	signal(SIGXFSZ, SIG_IGN);
 

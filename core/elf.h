@@ -59,7 +59,15 @@ struct lp_binfo {
 	char *interp;		/* PT_INTERP or NULL */
 	uint64_t debug_bytes;	/* .debug_*, .zdebug_*, .gnu_debuglink, .gnu_debugdata */
 	uint64_t symtab_bytes;	/* .symtab + .strtab (+ .symtab_shndx) */
+	bool malformed;		/* header parsed, but some later part was truncated or corrupt */
+	unsigned macho_nslices;	/* fat Mach-O: number of slices (thin: 1) */
 };
+
+/*
+ * Initialize libelf once per process (elf_version); thread-safe. Every
+ * function here calls it; other modules using libelf directly must too.
+ */
+void lp_elf_init(void);
 
 /* Classify by magic bytes; buf holds the first n bytes (64 is enough; 4096 is better for PE). */
 enum lp_binfmt lp_bin_sniff(const void *buf, size_t n);
@@ -67,8 +75,21 @@ enum lp_binfmt lp_bin_sniff(const void *buf, size_t n);
 /* Parse facts from a whole file held in memory (for ELF, uses elf_memory). */
 int lp_binfo_read_mem(const void *buf, size_t n, struct lp_binfo **ret);
 
-/* Parse facts from an open file descriptor (reads only what it needs). */
+/*
+ * Parse facts from an open file descriptor (reads only what it needs).
+ *
+ * Both readers return 0 with *ret set for ELF, Mach-O (thin and fat), PE and
+ * ar files (ar: fmt only). A file that is none of these, or an ELF file whose
+ * header libelf rejects, gives -LP_E_NOTELF. Parts after the header that are
+ * truncated or corrupt leave their fields empty and set malformed.
+ */
 int lp_binfo_read_fd(int fd, struct lp_binfo **ret);
+
+/* Open path and lp_binfo_read_fd() it; failures name the path (lp_fail). */
+int lp_binfo_read_path(const char *path, struct lp_binfo **ret);
+
+/* ELF e_machine to our arch enum. */
+enum lp_arch lp_arch_from_elf_machine(unsigned e_machine);
 
 void lp_binfo_free(struct lp_binfo *bi);
 

@@ -14,6 +14,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A fixed table: cleanup runs on the way out and must not allocate. */
+#define LP_CLEANUP_MAX 64
+static struct {
+	char path[4096];
+	bool is_dir;
+	bool used;
+} cleanup_tab[LP_CLEANUP_MAX];
+static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void register_locked(const char *path, bool is_dir)
+{
+	for (int i = 0; i < LP_CLEANUP_MAX; i++) {
+		if (!cleanup_tab[i].used && strlen(path) < sizeof(cleanup_tab[i].path)) {
+			strcpy(cleanup_tab[i].path, path);
+			cleanup_tab[i].is_dir = is_dir;
+			cleanup_tab[i].used = true;
+			break;
+		}
+	}
+}
+
+void lp_cleanup_lock(void)
+{
+	pthread_mutex_lock(&cleanup_lock);
+}
+
+void lp_cleanup_unlock(void)
+{
+	pthread_mutex_unlock(&cleanup_lock);
+}
+
 static char *sibling_template(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -40,12 +71,16 @@ int lp_outfile_open(struct lp_outfile *o, const char *path)
 		r = -ENOMEM;
 		goto err;
 	}
+	/* Create and register under the cleanup lock, so an interrupt never misses it. */
+	lp_cleanup_lock();
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd >= 0)
+		register_locked(o->tmp, false);
+	lp_cleanup_unlock();
 	if (o->fd < 0) {
 		r = lp_fail(-errno, path, "cannot create output: %s", strerror(errno));
 		goto err;
 	}
-	lp_cleanup_register(o->tmp, false);
 	/* Artifacts are for others to read; do not inherit mkstemp's 0600. */
 	(void)fchmod(o->fd, 0644);
 	return 0;
@@ -110,16 +145,19 @@ int lp_outdir_open(struct lp_outdir *o, const char *path)
 		free(clean);
 		return -ENOMEM;
 	}
+	lp_cleanup_lock();
 	if (!mkdtemp(o->tmp)) {
 		int r = lp_fail(-errno, path, "cannot create output directory: %s", strerror(errno));
 
+		lp_cleanup_unlock();
 		free(o->tmp);
 		free(o->path);
 		memset(o, 0, sizeof(*o));
 		return r;
 	}
+	register_locked(o->tmp, true);
+	lp_cleanup_unlock();
 	(void)chmod(o->tmp, 0755);
-	lp_cleanup_register(o->tmp, true);
 	return 0;
 }
 
@@ -188,13 +226,16 @@ int lp_tmpdir_create(const char *tag, char **ret)
 	if (!t)
 		return -ENOMEM;
 	snprintf(t, len, "%s/lambdapack-%s.XXXXXX", base, tag);
+	lp_cleanup_lock();
 	if (!mkdtemp(t)) {
 		int r = lp_fail(-errno, t, "cannot create temporary directory: %s", strerror(errno));
 
+		lp_cleanup_unlock();
 		free(t);
 		return r;
 	}
-	lp_cleanup_register(t, true);
+	register_locked(t, true);
+	lp_cleanup_unlock();
 	*ret = t;
 	return 0;
 }
@@ -359,26 +400,10 @@ int lp_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 	return 0;
 }
 
-/* A fixed table: the handler must not allocate. */
-#define LP_CLEANUP_MAX 64
-static struct {
-	char path[4096];
-	bool is_dir;
-	bool used;
-} cleanup_tab[LP_CLEANUP_MAX];
-static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
-
 void lp_cleanup_register(const char *path, bool is_dir)
 {
 	pthread_mutex_lock(&cleanup_lock);
-	for (int i = 0; i < LP_CLEANUP_MAX; i++) {
-		if (!cleanup_tab[i].used && strlen(path) < sizeof(cleanup_tab[i].path)) {
-			strcpy(cleanup_tab[i].path, path);
-			cleanup_tab[i].is_dir = is_dir;
-			cleanup_tab[i].used = true;
-			break;
-		}
-	}
+	register_locked(path, is_dir);
 	pthread_mutex_unlock(&cleanup_lock);
 }
 
@@ -393,7 +418,11 @@ void lp_cleanup_unregister(const char *path)
 
 void lp_cleanup_run(void)
 {
-	/* Called from a signal handler on the way out: no locking, best effort. */
+	/*
+	 * Called by the front end's signal thread on the way out. The lock is
+	 * kept: the process exits next, and no thread may create more.
+	 */
+	pthread_mutex_lock(&cleanup_lock);
 	for (int i = 0; i < LP_CLEANUP_MAX; i++) {
 		if (!cleanup_tab[i].used)
 			continue;

@@ -56,8 +56,13 @@ int lp_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 
 /*
  * Paths to remove if the process is killed by SIGINT/SIGTERM/SIGHUP. The
- * front end installs the handler; library code registers what it creates.
+ * front end waits for those signals on a thread of its own and calls
+ * lp_cleanup_run(); library code registers what it creates, creating and
+ * registering under lp_cleanup_lock() so an interrupt cannot fall between.
  */
+void lp_cleanup_lock(void);
+void lp_cleanup_unlock(void);
 void lp_cleanup_register(const char *path, bool is_dir);
 void lp_cleanup_unregister(const char *path);
+/* Remove everything registered; keeps the lock (the caller exits next). */
 void lp_cleanup_run(void);

@@ -2,6 +2,7 @@
 #include "pack/pack.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "container/oci.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -107,34 +108,38 @@ out:
 
 /* ---- pipeline --------------------------------------------------------- */
 
-/* Target arch when not given: the arch of most ELF bytes, else x86_64. */
-static enum lp_arch detect_arch(const struct lp_entries *l)
-{
-	uint64_t bytes[LP_ARCH_OTHER + 1] = { 0 };
-	enum lp_arch best = LP_ARCH_X86_64;
-
-	for (size_t i = 0; i < l->n; i++) {
-		const struct lp_entry *e = &l->v[i];
-
-		if (e->bin && e->bin->fmt == LP_BIN_ELF && e->bin->arch <= LP_ARCH_OTHER)
-			bytes[e->bin->arch] += e->size;
-	}
-	for (int a = LP_ARCH_X86_64; a <= LP_ARCH_ARM; a++)
-		if (bytes[a] > bytes[best])
-			best = (enum lp_arch)a;
-	return best;
-}
-
 static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
+	char stage[4096];
+	int r;
+
 	if (st->arch == LP_ARCH_UNKNOWN)
-		st->arch = detect_arch(&st->entries);
+		st->arch = lp_detect_arch(&st->entries);
+	/* Order matters: prune first (less to strip), strip before dedupe so
+	 * libraries that differ only in debug data become identical. */
+	if (o->prune_foreign && (r = lp_opt_prune_foreign(&st->entries, st->arch, &st->report)) < 0)
+		return r;
+	if (o->prune_junk && (r = lp_opt_prune_junk(&st->entries, &o->junk_patterns, &st->report)) < 0)
+		return r;
+	lp_entries_compact(&st->entries);
+	if (o->strip) {
+		snprintf(stage, sizeof(stage), "%s/strip", st->stage_dir);
+		if (mkdir(stage, 0700) < 0 && errno != EEXIST)
+			return lp_fail(-errno, stage, "cannot create staging directory: %s", strerror(errno));
+		r = lp_opt_strip(&st->entries, stage, o->cache_dir, o->threads ? o->threads : lp_ncpus(), &st->report);
+		if (r < 0)
+			return r;
+	}
+	if (o->dedupe != LP_DEDUPE_OFF && (r = lp_opt_dedupe(&st->entries, o->dedupe, &st->report)) < 0)
+		return r;
 	return 0;
 }
 
 static int lp_pack_check(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
-	return 0;
+	struct lp_check_opts co = { .runtime = o->runtime, .arch = st->arch, .warn_only = o->no_check };
+
+	return lp_check_entries(&st->entries, &co, &st->report);
 }
 
 int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
@@ -318,5 +323,47 @@ void lp_contrib_free(struct lp_contrib *c, size_t n)
 int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
 			   const char *image_output, struct lp_pack_result *res)
 {
-	return lp_fail(-LP_E_TOOBIG, NULL, "over the 262,144,000-byte unzipped limit, and the container fallback is not in this build");
+	static _Thread_local char path[4096], reason[160];
+	struct lp_oci_opts oo;
+	struct lp_oci_result orr;
+	struct lp_budget b;
+	double t0 = lp_now();
+	size_t len;
+	int r;
+
+	if (image_output) {
+		snprintf(path, sizeof(path), "%s", image_output);
+	} else {
+		/* function.zip -> function.oci (an OCI layout directory) */
+		len = strlen(o->output);
+		if (len > 4 && strcmp(o->output + len - 4, ".zip") == 0)
+			len -= 4;
+		snprintf(path, sizeof(path), "%.*s.oci", (int)len, o->output);
+	}
+	lp_budget_unzipped(lp_entries_unzipped_size(&st->entries), st->layers_unzipped, &b);
+	snprintf(reason, sizeof(reason), "unzipped size %llu bytes is not smaller than %llu",
+		 (unsigned long long)b.used, (unsigned long long)b.limit);
+	lp_oci_opts_init(&oo);
+	oo.output = path;
+	oo.arch = st->arch;
+	oo.threads = o->threads;
+	oo.epoch = o->epoch;
+	oo.report = &st->report;
+	memset(&orr, 0, sizeof(orr));
+	r = lp_oci_write(&st->entries, &oo, &orr);
+	if (r < 0)
+		return r;
+	res->artifact = "oci";
+	res->path = path;
+	res->entries = st->entries.n;
+	res->unzipped = orr.usize;
+	res->zipped = orr.csize;
+	snprintf(res->code_sha256, sizeof(res->code_sha256), "%s", orr.manifest_digest);
+	snprintf(res->sha256_hex, sizeof(res->sha256_hex), "%s", orr.manifest_digest);
+	res->unzipped_budget = orr.budget;
+	lp_budget_zipped(0, &res->zipped_budget);
+	res->fallback_reason = reason;
+	res->t_write = lp_now() - t0;
+	lp_oci_result_free(&orr);
+	return 0;
 }

@@ -16,12 +16,8 @@
 #include "core/limits.h"
 #include "core/report.h"
 #include "core/util.h"
-
-enum lp_dedupe_mode {
-	LP_DEDUPE_OFF = 0,
-	LP_DEDUPE_BINARIES,	/* native binaries and large data files (the default with -O) */
-	LP_DEDUPE_ALL,
-};
+#include "pack/check.h"
+#include "pack/optimize.h"
 
 enum lp_fallback {
 	LP_FALLBACK_CONTAINER = 0,	/* over 250 MB: write an OCI image instead */

@@ -215,6 +215,8 @@ static int out_put(struct zw *w, const void *p, size_t n)
 {
 	int r;
 
+	if (n == 0)
+		return 0;	/* an empty central directory has no buffer to copy */
 	if (w->blen + n > OUTBUF) {
 		r = out_flush(w);
 		if (r < 0)

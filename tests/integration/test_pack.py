@@ -355,6 +355,28 @@ def test_over_the_limit_names_contributors_and_writes_nothing():
     assert rep["limits"]["unzipped"]["headroom"] == 0
 
 
+def test_over_the_limit_falls_back_to_an_oci_image():
+    d = tmpdir("fallback")
+    src = os.path.join(d, "src")
+    os.makedirs(os.path.join(src, "node_modules", "huge"))
+    with open(os.path.join(src, "node_modules", "huge", "blob.bin"), "wb") as f:
+        f.truncate(262_144_000)
+    open(os.path.join(src, "index.js"), "w").write("exports.handler = async () => 1;\n")
+    out = os.path.join(d, "f.zip")
+    j = os.path.join(d, "r.json")
+    p = pack(src, "-o", out, "--json", j, check=False)
+    assert p.returncode == 6, (p.returncode, p.stderr)
+    assert "OCI image" in p.stderr and "f.oci" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    layout = os.path.join(d, "f.oci")
+    idx = json.load(open(os.path.join(layout, "index.json")))
+    assert idx["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    rep = json.load(open(j))
+    assert rep["artifact"]["type"] == "oci" and rep["artifact"]["fallback_reason"], rep["artifact"]
+    # An independent reader accepts it.
+    run(["skopeo", "inspect", "oci:" + layout + ":latest"])
+
+
 def test_layers_reduce_the_budget():
     d = tmpdir("layers")
     layer = os.path.join(d, "layer.zip")
@@ -408,6 +430,79 @@ def test_interrupted_run_leaves_nothing():
     assert p.returncode != 0
     assert os.listdir(out) == [], os.listdir(out)
     assert os.listdir(tmp) == [], os.listdir(tmp)
+
+
+def _digests(root):
+    out = {}
+    for dirpath, _, filenames in os.walk(root):
+        for n in filenames:
+            p = os.path.join(dirpath, n)
+            if not os.path.islink(p):
+                out[p] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def test_optimize_strips_dedupes_and_keeps_inputs_untouched():
+    d = tmpdir("opt")
+    src = os.path.join(d, "src")
+    os.makedirs(os.path.join(src, "a"))
+    os.makedirs(os.path.join(src, "b"))
+    c = os.path.join(d, "lib.c")
+    with open(c, "w") as f:
+        f.write("int lp_answer(void) { return 42; }\n" + "".join(
+            "int f%d(int x) { return x * %d + lp_answer(); }\n" % (i, i) for i in range(300)))
+    run(["cc", "-g", "-O1", "-shared", "-fPIC", "-o", os.path.join(src, "a", "libx.so"), c])
+    shutil.copy(os.path.join(src, "a", "libx.so"), os.path.join(src, "b", "libx.so"))
+    open(os.path.join(src, "handler.py"), "w").write("def handler(e, c):\n    return 1\n")
+    before = _digests(src)
+    z = os.path.join(d, "f.zip")
+    j = os.path.join(d, "r.json")
+    pack(src, "-O", "-o", z, "--json", j, "--runtime", "python3.12")
+    assert _digests(src) == before
+    rep = json.load(open(j))
+    actions = {ch["action"] for ch in rep["changes"]}
+    assert "strip" in actions and "dedupe" in actions, rep["changes"]
+    orig = os.path.getsize(os.path.join(src, "a", "libx.so"))
+    with zipfile.ZipFile(z) as zf:
+        a, b = zf.getinfo("a/libx.so"), zf.getinfo("b/libx.so")
+        assert a.file_size < orig, (a.file_size, orig)
+        assert stat.S_ISLNK(b.external_attr >> 16) and zf.read(b) == b"../a/libx.so"
+    task = os.path.join(d, "task")
+    run(["unzip", "-q", z, "-d", task])
+    # The stripped library still loads and works, through the dedupe symlink too.
+    run([sys.executable, "-c", "import ctypes,sys; l=ctypes.CDLL(sys.argv[1]); assert l.lp_answer()==42; "
+         "assert ctypes.CDLL(sys.argv[2]).f3(1)==45", os.path.join(task, "a", "libx.so"),
+         os.path.join(task, "b", "libx.so")])
+    assert rep["sizes"]["saved"] > 0
+
+
+def test_runtime_checks_glibc_and_foreign_binaries():
+    d = tmpdir("chk")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    c = os.path.join(d, "new.c")
+    with open(c, "w") as f:
+        f.write("#define _GNU_SOURCE\n#include <unistd.h>\n#include <stdio.h>\n"
+                "int main(void) { printf(\"%zd\\n\", copy_file_range(0, 0, 1, 0, 0, 0)); return 0; }\n")
+    run(["cc", "-O1", "-o", os.path.join(src, "bootstrap"), c])
+    out = os.path.join(d, "f.zip")
+    p = pack(src, "-o", out, "--runtime", "provided.al2", check=False)
+    assert p.returncode == 4, (p.returncode, p.stderr)
+    # Debian 12's own libc start-up symbol already needs 2.34, past Amazon Linux 2's 2.26.
+    assert "GLIBC_2.34" in p.stderr and "bootstrap" in p.stderr and "2.26" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    pack(src, "-o", out, "--runtime", "provided.al2023")
+    os.unlink(out)
+    p = pack(src, "-o", out, "--runtime", "provided.al2", "--no-check")
+    assert p.returncode == 0 and "GLIBC_2.34" in p.stderr
+    os.unlink(out)
+    # A Mach-O object (a macOS native module) would fail with "invalid ELF header".
+    with open(os.path.join(src, "sharp.node"), "wb") as f:
+        f.write(bytes.fromhex("cffaedfe0c000001") + b"\0" * 120)
+    p = pack(src, "-o", out, "--runtime", "provided.al2023", check=False)
+    assert p.returncode == 4 and "sharp.node" in p.stderr and "invalid ELF header" in p.stderr, p.stderr
+    pack(src, "-o", out, "--runtime", "provided.al2023", "--prune-foreign")
+    assert "sharp.node" not in zipfile.ZipFile(out).namelist()
 
 
 def test_help_and_version():

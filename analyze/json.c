@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON document (schema "lambdapack-analyze/1", docs/analyze-json.md).
+ * Every cJSON create is checked: a NULL anywhere drops the whole document.
+ */
+#include "analyze/internal.h"
+#include "core/hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x)                  \
+	do {                    \
+		if (!(x))       \
+			goto fail; \
+	} while (0)
+
+static size_t cut(size_t n, size_t top)
+{
+	return top && n > top ? top : n;
+}
+
+static bool add_u64(cJSON *o, const char *k, uint64_t v)
+{
+	return cJSON_AddNumberToObject(o, k, (double)v) != NULL;
+}
+
+static bool add_str(cJSON *o, const char *k, const char *v)
+{
+	return (v ? cJSON_AddStringToObject(o, k, v) : cJSON_AddNullToObject(o, k)) != NULL;
+}
+
+static cJSON *budget_json(const char *name, const struct lp_budget *b)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	TRY(add_str(o, "name", name));
+	TRY(add_u64(o, "limit", b->limit));
+	TRY(add_u64(o, "used", b->used));
+	TRY(cJSON_AddNumberToObject(o, "percent", b->pct));
+	TRY(cJSON_AddBoolToObject(o, "over", b->over));
+	TRY(add_u64(o, "headroom", b->headroom));
+	TRY(add_u64(o, "over_by", b->over_by));
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+static cJSON *contribs_json(const struct lp_ana_contrib *c, size_t n, size_t top, uint64_t total)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	if (!arr)
+		return NULL;
+	for (size_t i = 0; i < cut(n, top); i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		TRY(o);
+		if (!cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			goto fail;
+		}
+		TRY(add_str(o, "name", c[i].name));
+		TRY(add_str(o, "kind", c[i].kind));
+		TRY(add_u64(o, "bytes", c[i].bytes));
+		TRY(cJSON_AddNumberToObject(o, "share", total ? (double)c[i].bytes / (double)total : 0.0));
+		TRY(add_u64(o, "count", c[i].count));
+	}
+	return arr;
+fail:
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+static const struct lp_report *sort_rep;
+
+static int cmp_change(const void *x, const void *y)
+{
+	const struct lp_change *a = &sort_rep->changes[*(const size_t *)x];
+	const struct lp_change *b = &sort_rep->changes[*(const size_t *)y];
+
+	if (a->saved != b->saved)
+		return a->saved < b->saved ? 1 : -1;
+	return strcmp(a->path, b->path);
+}
+
+static bool add_cat(cJSON *o, const char *k, uint64_t bytes, size_t count)
+{
+	cJSON *c = cJSON_AddObjectToObject(o, k);
+
+	return c && add_u64(c, "bytes", bytes) && add_u64(c, "count", count);
+}
+
+static cJSON *savings_json(const struct lp_analysis *a, size_t top)
+{
+	cJSON *o = cJSON_CreateObject(), *items;
+	size_t *idx = NULL;
+
+	if (!o)
+		return NULL;
+	TRY(add_u64(o, "total", a->savings.total));
+	TRY(add_cat(o, "strip", a->savings.strip, a->savings.n_strip));
+	TRY(add_cat(o, "dedupe", a->savings.dedupe, a->savings.n_dedupe));
+	TRY(add_cat(o, "prune_foreign", a->savings.foreign, a->savings.n_foreign));
+	TRY(add_cat(o, "prune_junk", a->savings.junk, a->savings.n_junk));
+	TRY(items = cJSON_AddArrayToObject(o, "items"));
+	TRY(idx = malloc((a->report.n_changes + 1) * sizeof(*idx)));
+	for (size_t i = 0; i < a->report.n_changes; i++)
+		idx[i] = i;
+	sort_rep = &a->report;
+	qsort(idx, a->report.n_changes, sizeof(*idx), cmp_change);
+	for (size_t i = 0; i < cut(a->report.n_changes, top); i++) {
+		const struct lp_change *c = &a->report.changes[idx[i]];
+		cJSON *it = cJSON_CreateObject();
+
+		TRY(it);
+		if (!cJSON_AddItemToArray(items, it)) {
+			cJSON_Delete(it);
+			goto fail;
+		}
+		TRY(add_str(it, "action", c->action));
+		TRY(add_str(it, "path", c->path));
+		TRY(add_u64(it, "bytes", c->saved));
+		TRY(add_str(it, "detail", c->detail));
+	}
+	free(idx);
+	return o;
+fail:
+	free(idx);
+	cJSON_Delete(o);
+	return NULL;
+}
+
+static cJSON *dups_json(const struct lp_analysis *a, size_t top)
+{
+	cJSON *o = cJSON_CreateObject(), *items;
+
+	if (!o)
+		return NULL;
+	TRY(add_u64(o, "groups", a->n_dups));
+	TRY(add_u64(o, "wasted_bytes", a->dup_wasted));
+	TRY(items = cJSON_AddArrayToObject(o, "items"));
+	for (size_t i = 0; i < cut(a->n_dups, top); i++) {
+		const struct lp_ana_dup *d = &a->dups[i];
+		cJSON *it = cJSON_CreateObject(), *paths;
+		char hex[65];
+
+		TRY(it);
+		if (!cJSON_AddItemToArray(items, it)) {
+			cJSON_Delete(it);
+			goto fail;
+		}
+		lp_hex(d->digest, 32, hex);
+		TRY(add_str(it, "sha256", hex));
+		TRY(add_u64(it, "size", d->size));
+		TRY(add_u64(it, "count", d->count));
+		TRY(add_u64(it, "wasted", d->wasted));
+		TRY(paths = cJSON_AddArrayToObject(it, "paths"));
+		for (size_t k = 0; k < d->count; k++) {
+			cJSON *s = cJSON_CreateString(d->paths[k]);
+
+			TRY(s);
+			if (!cJSON_AddItemToArray(paths, s)) {
+				cJSON_Delete(s);
+				goto fail;
+			}
+		}
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+static cJSON *findings_json(const struct lp_report *rep)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	if (!arr)
+		return NULL;
+	/* Errors first, then warnings, then info; report order within a severity. */
+	for (int sev = LP_SEV_ERROR; sev >= LP_SEV_INFO; sev--)
+		for (size_t i = 0; i < rep->n_findings; i++) {
+			const struct lp_finding *f = &rep->findings[i];
+			cJSON *o;
+
+			if ((int)f->sev != sev)
+				continue;
+			TRY(o = cJSON_CreateObject());
+			if (!cJSON_AddItemToArray(arr, o)) {
+				cJSON_Delete(o);
+				goto fail;
+			}
+			TRY(add_str(o, "severity", lp_severity_name(f->sev)));
+			TRY(add_str(o, "code", f->code));
+			TRY(add_str(o, "path", f->path));
+			TRY(add_str(o, "message", f->message));
+		}
+	return arr;
+fail:
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+static cJSON *image_json(const struct lp_analysis *a, size_t top)
+{
+	cJSON *o = cJSON_CreateObject(), *layers, *multi;
+
+	if (!o)
+		return NULL;
+	TRY(add_str(o, "os", a->img_os));
+	TRY(add_str(o, "architecture", a->img_arch));
+	TRY(add_u64(o, "size_bytes", a->img_size));
+	TRY(add_u64(o, "compressed_bytes", a->img_compressed));
+	TRY(cJSON_AddNumberToObject(o, "efficiency", a->efficiency));
+	TRY(add_u64(o, "wasted_bytes", a->wasted));
+	TRY(add_u64(o, "user_size_bytes", a->user_size));
+	TRY(cJSON_AddNumberToObject(o, "user_wasted_percent", a->user_wasted_pct));
+	TRY(layers = cJSON_AddArrayToObject(o, "layers"));
+	for (size_t i = 0; i < a->n_layers; i++) {
+		const struct lp_ana_layer *L = &a->layers[i];
+		cJSON *it = cJSON_CreateObject();
+
+		TRY(it);
+		if (!cJSON_AddItemToArray(layers, it)) {
+			cJSON_Delete(it);
+			goto fail;
+		}
+		TRY(add_u64(it, "index", i));
+		TRY(add_str(it, "digest", L->digest));
+		TRY(add_str(it, "media_type", L->media_type));
+		TRY(add_str(it, "created_by", L->created_by));
+		TRY(add_u64(it, "size_bytes", L->size));
+		TRY(add_u64(it, "compressed_bytes", L->compressed));
+		TRY(add_u64(it, "files", L->files));
+		TRY(add_u64(it, "whiteouts", L->whiteouts));
+		TRY(cJSON_AddNumberToObject(it, "share", a->img_size ? (double)L->size / (double)a->img_size : 0.0));
+	}
+	TRY(multi = cJSON_AddArrayToObject(o, "multi_layer_files"));
+	for (size_t i = 0; i < cut(a->n_multi, top); i++) {
+		const struct lp_ana_multi *m = &a->multi[i];
+		cJSON *it = cJSON_CreateObject();
+
+		TRY(it);
+		if (!cJSON_AddItemToArray(multi, it)) {
+			cJSON_Delete(it);
+			goto fail;
+		}
+		TRY(add_str(it, "path", m->path));
+		TRY(add_u64(it, "layers", m->count));
+		TRY(add_u64(it, "cumulative_bytes", m->cumulative));
+		TRY(add_u64(it, "min_bytes", m->min_size));
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+static bool add_item(cJSON *o, const char *k, cJSON *v)
+{
+	if (!v)
+		return false;
+	if (!cJSON_AddItemToObject(o, k, v)) {
+		cJSON_Delete(v);
+		return false;
+	}
+	return true;
+}
+
+cJSON *lp_analyze_json(const struct lp_analysis *a, const struct lp_ana_out *out)
+{
+	cJSON *doc = cJSON_CreateObject(), *t, *tot, *b, *c;
+	size_t top = out ? out->top : 0;
+
+	if (!doc)
+		return NULL;
+	TRY(add_str(doc, "schema", "lambdapack-analyze/1"));
+	TRY(add_str(doc, "version", LP_VERSION));
+	TRY(t = cJSON_AddObjectToObject(doc, "target"));
+	TRY(add_str(t, "path", a->target));
+	TRY(add_str(t, "kind", lp_ana_kind_name(a->kind)));
+	TRY(add_str(doc, "arch", a->arch == LP_ARCH_UNKNOWN ? NULL : lp_arch_name(a->arch)));
+	TRY(add_str(doc, "runtime", a->runtime ? a->runtime->name : NULL));
+	TRY(tot = cJSON_AddObjectToObject(doc, "totals"));
+	TRY(add_u64(tot, "files", a->n_files));
+	TRY(add_u64(tot, "directories", a->n_dirs));
+	TRY(add_u64(tot, "symlinks", a->n_links));
+	TRY(add_u64(tot, "unzipped_bytes", a->unzipped));
+	if (a->zip_relevant) {
+		TRY(add_u64(tot, "zipped_bytes", a->zipped));
+	} else {
+		TRY(cJSON_AddNullToObject(tot, "zipped_bytes"));
+	}
+	TRY(cJSON_AddBoolToObject(tot, "zipped_estimated", a->zipped_estimated));
+	TRY(add_u64(tot, "layers_unzipped_bytes", a->layers_unzipped));
+	TRY(b = cJSON_AddArrayToObject(doc, "budgets"));
+	if (a->is_image) {
+		TRY(cJSON_AddItemToArray(b, budget_json("image", &a->b_image)));
+	} else {
+		TRY(cJSON_AddItemToArray(b, budget_json("unzipped", &a->b_unzipped)));
+		TRY(cJSON_AddItemToArray(b, budget_json("zipped", &a->b_zipped)));
+	}
+	TRY(c = cJSON_AddObjectToObject(doc, "contributors"));
+	TRY(add_item(c, "files", contribs_json(a->files, a->n_files_c, top, a->unzipped)));
+	TRY(add_item(c, "directories", contribs_json(a->dirs, a->n_dirs_c, top, a->unzipped)));
+	TRY(add_item(c, "packages", contribs_json(a->packages, a->n_packages, top, a->unzipped)));
+	TRY(add_item(doc, "savings", savings_json(a, top)));
+	TRY(add_item(doc, "duplicates", dups_json(a, top)));
+	TRY(add_item(doc, "findings", findings_json(&a->report)));
+	if (a->is_image) {
+		TRY(add_item(doc, "image", image_json(a, top)));
+	} else {
+		TRY(cJSON_AddNullToObject(doc, "image"));
+	}
+	return doc;
+fail:
+	cJSON_Delete(doc);
+	return NULL;
+}
+
+static cJSON *deltas_json(const struct lp_ana_delta *d, size_t n, size_t top)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	if (!arr)
+		return NULL;
+	for (size_t i = 0; i < cut(n, top); i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		TRY(o);
+		if (!cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			goto fail;
+		}
+		TRY(add_str(o, "name", d[i].name));
+		TRY(add_str(o, "kind", d[i].kind));
+		TRY(add_str(o, "status", d[i].status));
+		TRY(add_u64(o, "old_bytes", d[i].old_bytes));
+		TRY(add_u64(o, "new_bytes", d[i].new_bytes));
+		TRY(cJSON_AddNumberToObject(o, "delta", (double)d[i].delta));
+	}
+	return arr;
+fail:
+	cJSON_Delete(arr);
+	return NULL;
+}
+
+cJSON *lp_analyze_diff_json(const struct lp_analysis *old, const struct lp_analysis *new_,
+			    const struct lp_ana_diff *d, const struct lp_ana_out *out)
+{
+	cJSON *doc = cJSON_CreateObject();
+	size_t top = out ? out->top : 0;
+
+	if (!doc)
+		return NULL;
+	TRY(add_str(doc, "schema", "lambdapack-analyze-diff/1"));
+	TRY(add_str(doc, "old", old->target));
+	TRY(add_str(doc, "new", new_->target));
+	TRY(add_u64(doc, "old_unzipped_bytes", old->unzipped));
+	TRY(add_u64(doc, "new_unzipped_bytes", new_->unzipped));
+	TRY(cJSON_AddNumberToObject(doc, "delta_bytes", (double)d->total_delta));
+	TRY(add_item(doc, "packages", deltas_json(d->packages, d->n_packages, top)));
+	TRY(add_item(doc, "files", deltas_json(d->files, d->n_files, top)));
+	return doc;
+fail:
+	cJSON_Delete(doc);
+	return NULL;
+}
+
+/* ---- treemap data ------------------------------------------------------ */
+
+struct tnode {
+	uint64_t size;
+	size_t first, next;	/* children list; SIZE_MAX = none */
+	size_t nchild;
+};
+
+struct tctx {
+	const struct lp_analysis *a;
+	struct tnode *t;	/* index = entry index; root at n */
+	uint64_t floor;
+	size_t budget;		/* nodes left to emit */
+};
+
+static const struct tnode *sort_t;
+
+static int cmp_tsize(const void *x, const void *y)
+{
+	uint64_t a = sort_t[*(const size_t *)x].size, b = sort_t[*(const size_t *)y].size;
+
+	return a != b ? (a < b ? 1 : -1) : (*(const size_t *)x < *(const size_t *)y ? -1 : 1);
+}
+
+static cJSON *tree_node(struct tctx *c, size_t i, int depth)
+{
+	const struct lp_entries *l = &c->a->entries;
+	cJSON *o = cJSON_CreateObject(), *kids;
+	size_t *ch = NULL, k = 0;
+	const char *name = "/", *kind = "d";
+	uint64_t rest = 0;
+	size_t nrest = 0;
+	char key[4096];
+
+	if (!o)
+		return NULL;
+	if (i < l->n) {
+		const char *slash = strrchr(l->v[i].path, '/');
+		const char *pk;
+
+		name = slash ? slash + 1 : l->v[i].path;
+		kind = l->v[i].kind == LP_DIR ? "d" : "f";
+		if (l->v[i].kind == LP_DIR &&
+		    !strcmp(lp_analyze_package(l->v[i].path, key, sizeof(key), &pk), l->v[i].path) && strcmp(pk, "top"))
+			kind = "p";
+	}
+	TRY(add_str(o, "n", name));
+	TRY(add_u64(o, "s", c->t[i].size));
+	TRY(add_str(o, "k", kind));
+	if (!c->t[i].nchild || depth > 48)
+		return o;
+	TRY(ch = malloc(c->t[i].nchild * sizeof(*ch)));
+	for (size_t j = c->t[i].first; j != SIZE_MAX; j = c->t[j].next)
+		ch[k++] = j;
+	sort_t = c->t;
+	qsort(ch, k, sizeof(*ch), cmp_tsize);
+	TRY(kids = cJSON_AddArrayToObject(o, "c"));
+	for (size_t j = 0; j < k; j++) {
+		cJSON *sub;
+
+		/* Small things and the long tail become one "(N more)" box. */
+		if (j >= 200 || c->budget == 0 || (c->t[ch[j]].size < c->floor && j > 0)) {
+			rest += c->t[ch[j]].size;
+			nrest++;
+			continue;
+		}
+		c->budget--;
+		TRY(sub = tree_node(c, ch[j], depth + 1));
+		if (!cJSON_AddItemToArray(kids, sub)) {
+			cJSON_Delete(sub);
+			goto fail;
+		}
+	}
+	if (nrest) {
+		cJSON *m = cJSON_CreateObject();
+		char label[64];
+
+		TRY(m);
+		if (!cJSON_AddItemToArray(kids, m)) {
+			cJSON_Delete(m);
+			goto fail;
+		}
+		snprintf(label, sizeof(label), "(%zu more)", nrest);
+		TRY(add_str(m, "n", label));
+		TRY(add_u64(m, "s", rest));
+		TRY(add_str(m, "k", "m"));
+	}
+	free(ch);
+	return o;
+fail:
+	free(ch);
+	cJSON_Delete(o);
+	return NULL;
+}
+
+cJSON *ana_tree_json(const struct lp_analysis *a)
+{
+	const struct lp_entries *l = &a->entries;
+	struct tctx c = { .a = a, .budget = 4000 };
+	char key[4096];
+	cJSON *root = NULL;
+
+	c.t = calloc(l->n + 1, sizeof(*c.t));
+	if (!c.t)
+		return NULL;
+	for (size_t i = 0; i <= l->n; i++)
+		c.t[i].first = c.t[i].next = SIZE_MAX;
+	/* Link children in reverse so that lists come out in path order (sorting fixes it anyway). */
+	for (size_t i = l->n; i-- > 0;) {
+		size_t pl = lp_path_parent_len(l->v[i].path), p = l->n;
+
+		if (pl) {
+			struct lp_entry *pe;
+
+			snprintf(key, sizeof(key), "%.*s", (int)pl, l->v[i].path);
+			pe = lp_entries_find(l, key);
+			if (pe)
+				p = (size_t)(pe - l->v);
+		}
+		c.t[i].next = c.t[p].first;
+		c.t[p].first = i;
+		c.t[p].nchild++;
+		if (l->v[i].kind != LP_DIR) {
+			uint64_t s = l->v[i].size;
+
+			/* Add to every ancestor, root included. */
+			c.t[i].size += s;
+			for (size_t q = i;;) {
+				size_t ql = q < l->n ? lp_path_parent_len(l->v[q].path) : 0;
+				struct lp_entry *pe = NULL;
+
+				if (q == l->n)
+					break;
+				if (ql) {
+					snprintf(key, sizeof(key), "%.*s", (int)ql, l->v[q].path);
+					pe = lp_entries_find(l, key);
+				}
+				q = pe ? (size_t)(pe - l->v) : l->n;
+				c.t[q].size += s;
+			}
+		}
+	}
+	c.floor = c.t[l->n].size / 2000;
+	root = tree_node(&c, l->n, 0);
+	free(c.t);
+	return root;
+}

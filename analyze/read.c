@@ -1,0 +1,2040 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading a target once: directories through core/input (same excludes as
+ * pack) plus one parallel pass that hashes, sniffs and estimates the zip
+ * size; archives and image layers through libarchive, streamed. Layer blobs
+ * inside an image tar are read as nested archives straight from the outer
+ * stream, so nothing is extracted to disk.
+ */
+#include "analyze/internal.h"
+#include "core/err.h"
+#include "core/fsutil.h"
+#include "core/hash.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK		(1u << 20)
+#define SAMPLE		(64u << 10)	/* files (chunks) up to this size are deflated whole */
+#define BIG_SAMPLE	(16u << 10)	/* of a bigger chunk, this much is deflated and scaled up */
+#define MAX_MEMBERS	4000000u	/* entries per target: beyond this it is hostile */
+#define MAX_LAYERS	1000u
+#define MAX_JSON	(16u << 20)	/* manifests, configs, index.json */
+#define MAX_RECORD	(16u << 20)
+#define BOMB_RATIO	200u		/* expansion ratio that, past BOMB_FLOOR, is a bomb */
+#define BOMB_FLOOR	(256ULL << 20)
+#define NO_ESTIMATE	UINT64_MAX	/* stored_size of a small file left to its extension's ratio */
+
+/* ---- per-thread scratch ---------------------------------------------- */
+
+struct scratch {
+	uint8_t *buf;
+	struct libdeflate_compressor *dc;
+	uint8_t *out;
+	size_t outcap;
+};
+
+static int scratch_init(struct scratch *s)
+{
+	s->buf = malloc(CHUNK);
+	s->dc = libdeflate_alloc_compressor(6);
+	s->outcap = libdeflate_deflate_compress_bound(NULL, SAMPLE);
+	s->out = malloc(s->outcap);
+	return s->buf && s->dc && s->out ? 0 : -ENOMEM;
+}
+
+static void scratch_free(struct scratch *s)
+{
+	free(s->buf);
+	if (s->dc)
+		libdeflate_free_compressor(s->dc);
+	free(s->out);
+	memset(s, 0, sizeof(*s));
+}
+
+static uint64_t deflate_sample(struct scratch *s, const uint8_t *p, size_t n, bool exact)
+{
+	uint64_t est = 0;
+
+	/* Whole chunks when asked; otherwise a 64 KiB sample scaled up. */
+	while (n) {
+		size_t take = n <= SAMPLE ? n : exact || n < CHUNK ? SAMPLE : BIG_SAMPLE;
+		size_t c = libdeflate_deflate_compress(s->dc, p, take, s->out, s->outcap);
+		size_t span = exact ? take : n;
+
+		if (c == 0 || c > take)
+			c = take;	/* a zip writer stores what does not compress */
+		est += (uint64_t)((double)c * (double)span / (double)take + 0.5);
+		if (!exact)
+			break;
+		p += take;
+		n -= take;
+	}
+	return est;
+}
+
+uint64_t lp_analyze_deflate_estimate(const void *buf, size_t n)
+{
+	struct scratch s;
+	uint64_t est = 0;
+
+	if (scratch_init(&s) == 0)
+		est = deflate_sample(&s, buf, n, true);
+	scratch_free(&s);
+	return est;
+}
+
+uint64_t ana_zip_overhead(const char *path, int kind)
+{
+	size_t len = strlen(path) + (kind == LP_DIR ? 1 : 0);
+
+	/* local header 30 + central header 46, each with the name. */
+	return 76 + 2 * (uint64_t)len;
+}
+
+/* ---- one file's bytes -------------------------------------------------- */
+
+struct fscan {
+	struct lp_sha256 sha;
+	uint8_t head[4096];
+	size_t headn;
+	uint64_t total, est;
+	bool estimate, exact;
+	bool record;		/* keep the text (a dist-info RECORD) */
+	char *keep;
+	size_t keepn, keepcap;
+	int spool;		/* memfd with a native binary's bytes (archives), or -1 */
+	bool want_spool;
+};
+
+static bool is_record(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 17 && strcmp(path + n - 17, ".dist-info/RECORD") == 0;
+}
+
+static void fscan_init(struct fscan *f, bool estimate, bool exact, bool record, bool want_spool)
+{
+	memset(f, 0, sizeof(*f));
+	lp_sha256_init(&f->sha);
+	f->estimate = estimate;
+	f->exact = exact;
+	f->record = record;
+	f->spool = -1;
+	f->want_spool = want_spool;
+}
+
+static void fscan_free(struct fscan *f)
+{
+	free(f->keep);
+	if (f->spool >= 0)
+		close(f->spool);
+	f->keep = NULL;
+	f->spool = -1;
+}
+
+static int fscan_chunk(struct fscan *f, struct scratch *s, const uint8_t *p, size_t n)
+{
+	bool first = f->total == 0;
+
+	lp_sha256_update(&f->sha, p, n);
+	if (f->headn < sizeof(f->head)) {
+		size_t take = sizeof(f->head) - f->headn < n ? sizeof(f->head) - f->headn : n;
+
+		memcpy(f->head + f->headn, p, take);
+		f->headn += take;
+	}
+	f->total += n;
+	if (f->estimate)
+		f->est += deflate_sample(s, p, n, f->exact);
+	if (f->record && f->keepn + n <= MAX_RECORD) {
+		if (f->keepn + n + 1 > f->keepcap) {
+			size_t cap = (f->keepn + n + 1) * 2;
+			char *k = realloc(f->keep, cap);
+
+			if (!k)
+				return -ENOMEM;
+			f->keep = k;
+			f->keepcap = cap;
+		}
+		memcpy(f->keep + f->keepn, p, n);
+		f->keepn += n;
+		f->keep[f->keepn] = '\0';
+	}
+	/*
+	 * The binary reader wants a file descriptor; an anonymous memfd keeps
+	 * archive members off the disk.
+	 */
+	if (f->want_spool && first && lp_bin_sniff(p, n) != LP_BIN_NONE) {
+		f->spool = memfd_create("lambdapack-analyze", MFD_CLOEXEC);
+		if (f->spool < 0)
+			f->want_spool = false;
+	}
+	if (f->spool >= 0) {
+		int r = lp_write_all(f->spool, p, n);
+
+		if (r < 0) {
+			close(f->spool);
+			f->spool = -1;
+			f->want_spool = false;
+		}
+	}
+	return 0;
+}
+
+struct lp_binfo *ana_binfo_from_head(const uint8_t *p, size_t n)
+{
+	enum lp_binfmt fmt = lp_bin_sniff(p, n);
+	struct lp_binfo *bi;
+
+	if (fmt == LP_BIN_NONE)
+		return NULL;
+	bi = calloc(1, sizeof(*bi));
+	if (!bi)
+		return NULL;
+	bi->fmt = fmt;
+	switch (fmt) {
+	case LP_BIN_ELF:
+		bi->os = p[7] == 0 || p[7] == 3 ? LP_OS_LINUX : LP_OS_OTHER;
+		if (n >= 20) {
+			unsigned m = p[5] == 2 ? (unsigned)p[18] << 8 | p[19] : (unsigned)p[19] << 8 | p[18];
+
+			bi->e_machine = (uint16_t)m;
+			bi->arch = m == 62 ? LP_ARCH_X86_64 : m == 183 ? LP_ARCH_ARM64 : m == 3 ? LP_ARCH_X86 :
+				   m == 40 ? LP_ARCH_ARM : LP_ARCH_OTHER;
+		}
+		bi->elf_class = p[4];
+		bi->elf_data = p[5];
+		break;
+	case LP_BIN_MACHO:
+	case LP_BIN_MACHO_FAT:
+		bi->os = LP_OS_MACOS;
+		break;
+	case LP_BIN_PE:
+		bi->os = LP_OS_WINDOWS;
+		break;
+	default:
+		bi->os = LP_OS_UNKNOWN;
+		break;
+	}
+	if (bi->arch != LP_ARCH_UNKNOWN)
+		bi->arch_mask = 1u << bi->arch;
+	return bi;
+}
+
+/* Digest, binary facts and RECORD text once a file's bytes have all gone by. */
+static int fscan_finish(struct fscan *f, struct lp_analysis *a, struct lp_entry *e, int fd)
+{
+	lp_sha256_final(&f->sha, e->digest);
+	e->flags |= LP_F_HAS_DIGEST | LP_F_SNIFFED;
+	e->binfmt = (uint8_t)lp_bin_sniff(f->head, f->headn);
+	if (e->binfmt != LP_BIN_NONE && !e->bin) {
+		int bfd = fd >= 0 ? fd : f->spool;
+
+		if (bfd >= 0 && lseek(bfd, 0, SEEK_SET) == 0)
+			(void)lp_binfo_read_fd(bfd, &e->bin);
+		if (!e->bin)
+			e->bin = ana_binfo_from_head(f->head, f->headn);
+	}
+	if (f->estimate)
+		e->stored_size = f->est < f->total ? f->est : f->total;
+	else if (!e->stored_size)
+		e->stored_size = NO_ESTIMATE;
+	if (f->record && f->keep)
+		return ana_add_record(a, e->path, f->keep, f->keepn);
+	return 0;
+}
+
+/* ---- directories ------------------------------------------------------- */
+
+struct dscan {
+	struct lp_analysis *a;
+	bool exact;
+	const bool *cand;	/* same size as another file: may be a duplicate, hash it */
+	bool thin;		/* many small files: deflate one in sixteen (see small_unsampled) */
+	pthread_mutex_t lock;
+	struct scratch *slots;
+	bool *busy;
+	unsigned nslots;
+};
+
+static struct scratch *slot_take(struct dscan *d)
+{
+	struct scratch *s = NULL;
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < d->nslots && !s; i++)
+		if (!d->busy[i]) {
+			d->busy[i] = true;
+			s = &d->slots[i];
+		}
+	pthread_mutex_unlock(&d->lock);
+	return s;
+}
+
+static void slot_give(struct dscan *d, struct scratch *s)
+{
+	pthread_mutex_lock(&d->lock);
+	d->busy[s - d->slots] = false;
+	pthread_mutex_unlock(&d->lock);
+}
+
+
+static uint64_t path_hash(const char *p)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*p)
+		h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Deflate only one small file in sixteen (chosen by path, so runs agree);
+ * the rest get the ratio measured for their extension.
+ */
+static bool small_unsampled(const struct lp_entry *e)
+{
+	return e->size < SAMPLE && (path_hash(e->path) >> 7) % 16 != 0;
+}
+
+static int sample_file(struct fscan *f, struct scratch *s, int fd, const struct lp_entry *e, bool thin)
+{
+	uint64_t size = e->size;
+
+	if (thin && small_unsampled(e)) {
+		ssize_t got;
+
+		do
+			got = pread(fd, f->head, size < sizeof(f->head) ? (size_t)size : sizeof(f->head), 0);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return lp_fail(-errno, e->src, "cannot read file: %s", strerror(errno));
+		f->headn = (size_t)got;
+		f->est = NO_ESTIMATE;
+		return 0;
+	}
+
+	for (uint64_t off = 0; off < size || off == 0; off += CHUNK) {
+		uint64_t span = size - off < CHUNK ? size - off : CHUNK;
+		size_t want = span <= SAMPLE ? (size_t)span : span < CHUNK ? SAMPLE : BIG_SAMPLE;
+		ssize_t got;
+
+		if (off == 0)
+			want = size < sizeof(f->head) ? (size_t)size : (want > sizeof(f->head) ? want : sizeof(f->head));
+		if (!want)
+			break;
+		got = pread(fd, s->buf, want, (off_t)off);
+		if (got < 0 && errno == EINTR) {
+			off -= CHUNK;
+			continue;
+		}
+		if (got < 0)
+			return lp_fail(-errno, e->src, "cannot read file: %s", strerror(errno));
+		if (got == 0)
+			break;
+		if (off == 0) {
+			f->headn = (size_t)got < sizeof(f->head) ? (size_t)got : sizeof(f->head);
+			memcpy(f->head, s->buf, f->headn);
+		}
+		{
+			size_t take = (size_t)got;	/* what was read is the sample */
+			size_t c = libdeflate_deflate_compress(s->dc, s->buf, take, s->out, s->outcap);
+
+			if (c == 0 || c > take)
+				c = take;
+			f->est += (uint64_t)((double)c * (double)span / (double)take + 0.5);
+		}
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Which files share their size with another file (the only possible duplicates)? */
+static bool *size_candidates(const struct lp_entries *l)
+{
+	bool *cand = calloc(l->n ? l->n : 1, sizeof(*cand));
+	uint64_t *sz = malloc((l->n ? l->n : 1) * sizeof(*sz));
+	size_t k = 0;
+
+	if (!cand || !sz) {
+		free(cand);
+		free(sz);
+		return NULL;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].kind == LP_FILE && l->v[i].size)
+			sz[k++] = l->v[i].size;
+	qsort(sz, k, sizeof(*sz), cmp_u64);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct lp_entry *e = &l->v[i];
+		size_t lo = 0, hi = k;
+
+		if (e->kind != LP_FILE || !e->size)
+			continue;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (sz[mid] < e->size)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cand[i] = lo + 1 < k && sz[lo + 1] == e->size;
+	}
+	free(sz);
+	return cand;
+}
+
+static int dscan_one(size_t i, void *ctx)
+{
+	struct dscan *d = ctx;
+	struct lp_entry *e = &d->a->entries.v[i];
+	struct scratch *s;
+	struct fscan f;
+	int fd, r = 0;
+
+	if (e->kind != LP_FILE || !e->src)
+		return 0;
+	fd = open(e->src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return lp_fail(-errno, e->src, "cannot read file: %s", strerror(errno));
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	s = slot_take(d);
+	if (!s) {
+		close(fd);
+		return lp_fail(-EAGAIN, e->src, "internal: no scratch buffer");
+	}
+	/* Duplicate candidates are read in full for the digest; the estimate stays thin. */
+	fscan_init(&f, !(d->thin && !d->exact && small_unsampled(e)), d->exact, is_record(e->path), false);
+	if (!d->exact && !d->cand[i] && !f.record) {
+		/*
+		 * A file no other file matches in size cannot be a duplicate,
+		 * so it needs no digest: read its head (type, binary facts)
+		 * and a 64 KiB sample of every MiB for the zip estimate, the
+		 * way fdupes avoids reading unique sizes.
+		 */
+		r = sample_file(&f, s, fd, e, d->thin);
+		slot_give(d, s);
+		if (r == 0) {
+			e->binfmt = (uint8_t)lp_bin_sniff(f.head, f.headn);
+			e->flags |= LP_F_SNIFFED;
+			if (e->binfmt != LP_BIN_NONE) {
+				(void)lp_binfo_read_fd(fd, &e->bin);
+				if (!e->bin)
+					e->bin = ana_binfo_from_head(f.head, f.headn);
+			}
+			e->stored_size = f.est == NO_ESTIMATE ? NO_ESTIMATE : f.est < e->size ? f.est : e->size;
+		}
+		fscan_free(&f);
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		ssize_t got = read(fd, s->buf, CHUNK);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = lp_fail(-errno, e->src, "cannot read file: %s", strerror(errno));
+			break;
+		}
+		if (got == 0)
+			break;
+		if ((r = fscan_chunk(&f, s, s->buf, (size_t)got)) < 0)
+			break;
+	}
+	slot_give(d, s);
+	if (r == 0) {
+		/* What was read is the truth if the file changed since the walk. */
+		e->size = e->orig_size = f.total;
+		if (f.record) {
+			pthread_mutex_lock(&d->lock);
+			r = fscan_finish(&f, d->a, e, fd);
+			pthread_mutex_unlock(&d->lock);
+		} else {
+			r = fscan_finish(&f, d->a, e, fd);
+		}
+	}
+	fscan_free(&f);
+	close(fd);
+	return r;
+}
+
+static const char *extension(const char *path)
+{
+	const char *b = strrchr(path, '/'), *dot;
+
+	b = b ? b + 1 : path;
+	dot = strrchr(b, '.');
+	return dot && dot != b ? dot : "";
+}
+
+/* Unsampled small files: compressed/original of the sampled small files with the same extension. */
+static int fill_estimates(struct lp_entries *l)
+{
+	struct ana_map m;
+	uint64_t *orig = calloc(l->n + 1, sizeof(*orig)), *comp = calloc(l->n + 1, sizeof(*comp));
+	uint64_t go = 0, gc = 0;
+	size_t next = 1;	/* slot 0: unused */
+	int r = ana_map_init(&m, 256);
+
+	if (!orig || !comp || r < 0) {
+		free(orig);
+		free(comp);
+		ana_map_free(&m);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n && r == 0; i++) {
+		const struct lp_entry *e = &l->v[i];
+		const char *x = extension(e->path);
+		size_t *k;
+
+		if (e->kind != LP_FILE || e->size >= SAMPLE || e->stored_size == NO_ESTIMATE || !e->size)
+			continue;
+		if (!(k = ana_map_get(&m, x))) {
+			if ((r = ana_map_put(&m, x, next++)) < 0)
+				break;
+			k = ana_map_get(&m, x);
+		}
+		orig[*k] += e->size;
+		comp[*k] += e->stored_size;
+		go += e->size;
+		gc += e->stored_size;
+	}
+	for (size_t i = 0; i < l->n && r == 0; i++) {
+		struct lp_entry *e = &l->v[i];
+		size_t *k;
+
+		if (e->kind != LP_FILE || e->stored_size != NO_ESTIMATE)
+			continue;
+		k = ana_map_get(&m, extension(e->path));
+		if (k && orig[*k])
+			e->stored_size = (uint64_t)((double)e->size * (double)comp[*k] / (double)orig[*k] + 0.5);
+		else if (go)
+			e->stored_size = (uint64_t)((double)e->size * (double)gc / (double)go + 0.5);
+		else
+			e->stored_size = e->size;
+	}
+	ana_map_free(&m);
+	free(orig);
+	free(comp);
+	return r;
+}
+
+static int read_dir(const char *path, const struct lp_ana_opts *o, struct lp_analysis *a)
+{
+	struct lp_source src = { .path = (char *)path, .prefix = (char *)"", .index = 0 };
+	struct lp_input_opts in;
+	struct dscan d = { .a = a, .exact = o->exact_zip };
+	unsigned nt = o->threads ? o->threads : lp_ncpus();
+	int r;
+
+	memset(&in, 0, sizeof(in));
+	in.excludes = o->excludes;	/* borrowed */
+	in.no_default_excludes = o->no_default_excludes;
+	in.links = LP_LINKS_MATERIALIZE;
+	in.max_expand = o->max_expand;
+	r = lp_input_load_all(&src, 1, &in, false, &a->entries);
+	if (r < 0)
+		return r;
+	if (nt > 64)
+		nt = 64;
+	d.nslots = nt;
+	d.cand = size_candidates(&a->entries);
+	{
+		uint64_t small = 0;
+
+		/* Below 16 MiB of small files, compressing them all costs little. */
+		for (size_t i = 0; i < a->entries.n; i++)
+			if (a->entries.v[i].kind == LP_FILE && a->entries.v[i].size < SAMPLE)
+				small += a->entries.v[i].size;
+		d.thin = small > (16u << 20);
+	}
+	d.slots = calloc(nt, sizeof(*d.slots));
+	d.busy = calloc(nt, sizeof(*d.busy));
+	if (!d.slots || !d.busy || !d.cand) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < nt; i++)
+		if ((r = scratch_init(&d.slots[i])) < 0)
+			goto out;
+	pthread_mutex_init(&d.lock, NULL);
+	r = lp_parallel_for(a->entries.n, nt, dscan_one, &d);
+	pthread_mutex_destroy(&d.lock);
+	if (r == 0)
+		r = fill_estimates(&a->entries);
+out:
+	for (unsigned i = 0; d.slots && i < nt; i++)
+		scratch_free(&d.slots[i]);
+	free(d.slots);
+	free(d.busy);
+	free((void *)d.cand);
+	return r;
+}
+
+/* ---- archives ---------------------------------------------------------- */
+
+struct rd {
+	const struct lp_ana_opts *o;
+	struct lp_analysis *a;
+	const char *target;
+	uint64_t expanded, max, raw_size;
+	size_t members;
+	struct scratch s;
+	/*
+	 * Zip targets: members whose (size, CRC-32) in the central directory
+	 * match another member's, the only possible duplicates. Others are
+	 * read only as far as their type needs (the zip size is known).
+	 */
+	struct ana_map *zcand;
+};
+
+static int rd_fail(struct rd *r, int err, const char *what, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int rd_fail(struct rd *r, int err, const char *what, const char *name, const char *fmt, ...)
+{
+	char where[PATH_MAX + 256], msg[1024];
+	va_list ap;
+
+	if (name)
+		snprintf(where, sizeof(where), "%s: entry '%.1024s'", what, name);
+	else
+		snprintf(where, sizeof(where), "%s", what);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return lp_fail(err, where, "%s", msg);
+}
+
+static void support_filters(struct archive *ar)
+{
+	/* Built-in decoders only: filter_all may run external programs. */
+	archive_read_support_filter_gzip(ar);
+	archive_read_support_filter_zstd(ar);
+	archive_read_support_filter_bzip2(ar);
+	archive_read_support_filter_xz(ar);
+	archive_read_support_filter_lzma(ar);
+	archive_read_support_filter_lz4(ar);
+}
+
+static void support_formats(struct archive *ar, bool only_tar)
+{
+	archive_read_support_format_tar(ar);
+	archive_read_support_format_gnutar(ar);
+	if (only_tar)
+		return;
+	archive_read_support_format_zip(ar);
+	archive_read_support_format_7zip(ar);
+	archive_read_support_format_cpio(ar);
+}
+
+static const char *entry_name(struct archive_entry *ae)
+{
+	const char *n = archive_entry_pathname_utf8(ae);
+
+	return n ? n : archive_entry_pathname(ae);
+}
+
+/*
+ * Clean an archive member name. Image layers name paths relative to the
+ * root file system, so a leading '/' is harmless there; '..' never is.
+ * Returns 1 for the root itself (skip), 0 with out set, or an error.
+ */
+static int clean_name(const char *name, bool layer, char *out, size_t outlen)
+{
+	if (strlen(name) >= outlen)
+		return -ENAMETOOLONG;
+	if (layer)
+		while (*name == '/')
+			name++;
+	if (!*name || !strcmp(name, ".") || !strcmp(name, "./"))
+		return 1;
+	return lp_path_clean(name, out) < 0 ? -LP_E_UNSAFEPATH : 0;
+}
+
+static int rd_data(struct rd *r, struct archive *ar, const char *what, const char *name,
+		   struct lp_entry *e, bool estimate, bool *partial)
+{
+	struct fscan f;
+	int rc = 0;
+	bool head_only = r->zcand && !ana_map_get(r->zcand, e->path) && !is_record(e->path);
+
+	*partial = false;
+	fscan_init(&f, estimate, r->o->exact_zip, is_record(e->path), true);
+	for (;;) {
+		la_ssize_t got;
+
+		/* Past the head of a member that is neither binary nor a candidate: skip the rest. */
+		if (head_only && f.total >= sizeof(f.head) && f.spool < 0) {
+			*partial = true;
+			break;
+		}
+		got = archive_read_data(ar, r->s.buf, head_only && !f.total ? sizeof(f.head) : CHUNK);
+
+		if (got < 0) {
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, name, "cannot read data: %s", archive_error_string(ar));
+			break;
+		}
+		if (got == 0)
+			break;
+		r->expanded += (uint64_t)got;
+		if (r->expanded > r->max) {
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, name,
+				     "archive expands beyond the expansion cap (zip bomb?)");
+			break;
+		}
+		if (!r->o->max_expand && r->expanded > BOMB_FLOOR && r->raw_size &&
+		    r->expanded / r->raw_size > BOMB_RATIO) {
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, name,
+				     "archive expands more than 200 times its size (zip bomb?)");
+			break;
+		}
+		if ((rc = fscan_chunk(&f, &r->s, r->s.buf, (size_t)got)) < 0)
+			break;
+	}
+	if (rc == 0 && *partial) {
+		e->binfmt = (uint8_t)lp_bin_sniff(f.head, f.headn);
+		e->flags |= LP_F_SNIFFED;
+	} else if (rc == 0) {
+		e->size = e->orig_size = f.total;
+		rc = fscan_finish(&f, r->a, e, -1);
+	}
+	fscan_free(&f);
+	return rc;
+}
+
+/*
+ * Stream one archive's members into out. layer: an image layer (whiteouts,
+ * raw tar order, header sizes for Dive); else a zip/tar target.
+ */
+static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct lp_entries *out,
+		     bool layer, struct lp_ana_layer *L)
+{
+	struct archive_entry *ae;
+	char *clean = malloc(PATH_MAX);
+	size_t first = out->n;
+	int ar_r, rc = 0;
+
+	if (!clean)
+		return -ENOMEM;
+	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
+		const char *name = entry_name(ae);
+		mode_t type = archive_entry_filetype(ae);
+		const char *base;
+		struct lp_entry *e;
+		int c;
+
+		if (++r->members > MAX_MEMBERS) {
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "more than 4,000,000 entries");
+			break;
+		}
+		if (!name) {
+			rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "entry without a name");
+			break;
+		}
+		c = clean_name(name, layer, clean, PATH_MAX);
+		if (c == 1)
+			continue;
+		if (c < 0) {
+			rc = rd_fail(r, c == -ENAMETOOLONG ? -ENAMETOOLONG : -LP_E_UNSAFEPATH, what, name,
+				     "unsafe path (absolute or containing '..')");
+			break;
+		}
+		base = strrchr(clean, '/');
+		base = base ? base + 1 : clean;
+		if (layer && !strncmp(base, ".wh.", 4)) {
+			size_t plen = base == clean ? 0 : (size_t)(base - clean - 1);
+			char *p;
+
+			if (!strcmp(base, ".wh..wh..opq")) {
+				clean[plen] = '\0';
+				e = lp_entries_push(out, clean, LP_DIR);
+				if (!e) {
+					rc = -ENOMEM;
+					break;
+				}
+				e->flags |= LP_ANA_F_OPAQUE;
+			} else {
+				p = malloc(strlen(clean) + 1);
+				if (!p) {
+					rc = -ENOMEM;
+					break;
+				}
+				snprintf(p, strlen(clean) + 1, "%.*s%s%s", (int)plen, clean, plen ? "/" : "", base + 4);
+				e = lp_entries_push(out, p, LP_FILE);
+				free(p);
+				if (!e) {
+					rc = -ENOMEM;
+					break;
+				}
+				e->flags |= LP_ANA_F_WHITEOUT;
+			}
+			e->stored_size = archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
+			e->layer = L ? (uint16_t)(L - r->a->layers) : 0;
+			L->whiteouts++;
+			L->size += e->stored_size;
+			continue;
+		}
+		if (type == AE_IFREG && archive_entry_hardlink(ae)) {
+			/* Same bytes as an earlier member of this archive. */
+			char *lt = malloc(PATH_MAX);
+			struct lp_entry *orig = NULL;
+
+			if (!lt) {
+				rc = -ENOMEM;
+				break;
+			}
+			if (clean_name(archive_entry_hardlink(ae), layer, lt, PATH_MAX) == 0)
+				for (size_t i = out->n; i > first; i--)
+					if (out->v[i - 1].kind == LP_FILE && !strcmp(out->v[i - 1].path, lt)) {
+						orig = &out->v[i - 1];
+						break;
+					}
+			free(lt);
+			if (!orig) {
+				rc = rd_fail(r, -LP_E_BADARCHIVE, what, name, "hard link to a missing member %s",
+					     archive_entry_hardlink(ae));
+				break;
+			}
+			size_t oi = (size_t)(orig - out->v);
+			e = lp_entries_push(out, clean, LP_FILE);
+			if (!e) {
+				rc = -ENOMEM;
+				break;
+			}
+			orig = &out->v[oi];
+			e->size = e->orig_size = orig->size;
+			memcpy(e->digest, orig->digest, sizeof(e->digest));
+			e->flags = orig->flags & (LP_F_HAS_DIGEST | LP_F_SNIFFED | LP_F_EXEC);
+			e->binfmt = orig->binfmt;
+			e->stored_size = layer ? (archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0) :
+				orig->stored_size;
+			e->mode = orig->mode;
+			if (L) {
+				e->layer = (uint16_t)(L - r->a->layers);
+				L->files++;
+				L->size += e->stored_size;
+			}
+			continue;
+		}
+		switch (type) {
+		case AE_IFDIR:
+			e = lp_entries_push(out, clean, LP_DIR);
+			if (!e) {
+				rc = -ENOMEM;
+				break;
+			}
+			e->mode = 0755;
+			e->flags |= LP_ANA_F_HDRDIR;
+			e->stored_size = layer && archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
+			break;
+		case AE_IFREG: {
+			int64_t declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+
+			e = lp_entries_push(out, clean, LP_FILE);
+			if (!e) {
+				rc = -ENOMEM;
+				break;
+			}
+			e->src_mode = archive_entry_mode(ae);
+			e->mode = (e->src_mode & 0111) ? 0755 : 0644;
+			bool partial;
+
+			rc = rd_data(r, ar, what, name, e, !layer && r->a->kind != LP_ANA_ZIP, &partial);
+			if (rc < 0)
+				break;
+			if (partial)
+				e->size = e->orig_size = declared > 0 ? (uint64_t)declared : 0;
+			/* A size field that disagrees with the data is a corrupt (or lying) archive. */
+			if (declared >= 0 && (uint64_t)declared != e->size) {
+				char msg[128];
+
+				snprintf(msg, sizeof(msg), "%lld bytes declared, %llu bytes of data",
+					 (long long)declared, (unsigned long long)e->size);
+				rc = rd_fail(r, -LP_E_BADARCHIVE, what, name, "size field does not match the data: %s", msg);
+				break;
+			}
+			e->stored_size = layer ? (uint64_t)(declared > 0 ? declared : 0) : e->stored_size;
+			if (L)
+				L->files++;
+			break;
+		}
+		case AE_IFLNK: {
+			const char *t = archive_entry_symlink(ae);
+
+			e = lp_entries_push(out, clean, LP_SYMLINK);
+			if (!e || !(e->target = strdup(t ? t : ""))) {
+				rc = -ENOMEM;
+				break;
+			}
+			e->size = strlen(e->target);
+			e->mode = 0777;
+			e->stored_size = layer && archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
+			break;
+		}
+		default:
+			/* Devices and FIFOs in an image's /dev carry no bytes; skip them. */
+			e = NULL;
+			break;
+		}
+		if (rc < 0)
+			break;
+		if (e && L) {
+			e->layer = (uint16_t)(L - r->a->layers);
+			L->size += e->stored_size;
+		}
+	}
+	if (rc == 0 && ar_r != ARCHIVE_EOF)
+		rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "corrupt archive: %s",
+			     archive_error_string(ar) ? archive_error_string(ar) : "read error");
+	free(clean);
+	return rc;
+}
+
+/* ---- blob sources: a file, or the current member of an outer tar ------ */
+
+struct blob {
+	struct archive *outer;
+	int fd;
+	uint8_t pre[512];
+	size_t pren, preoff;
+	uint8_t *buf;
+	struct lp_sha256 sha;
+	uint64_t raw;
+	bool eof;
+};
+
+static la_ssize_t blob_pull(struct blob *b, const void **out)
+{
+	la_ssize_t got;
+
+	if (b->preoff < b->pren) {
+		size_t k = b->pren - b->preoff;
+
+		*out = b->pre + b->preoff;
+		b->preoff = b->pren;
+		return (la_ssize_t)k;
+	}
+	if (b->eof)
+		return 0;
+	if (b->outer) {
+		got = archive_read_data(b->outer, b->buf, 256 << 10);
+		if (got < 0)
+			return -1;
+	} else {
+		do
+			got = read(b->fd, b->buf, 256 << 10);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return -1;
+	}
+	if (got == 0)
+		b->eof = true;
+	lp_sha256_update(&b->sha, b->buf, (size_t)got);
+	b->raw += (uint64_t)got;
+	*out = b->buf;
+	return got;
+}
+
+static la_ssize_t blob_read_cb(struct archive *a, void *ud, const void **out)
+{
+	la_ssize_t got = blob_pull(ud, out);
+
+	if (got < 0)
+		archive_set_error(a, EIO, "cannot read layer data");
+	return got;
+}
+
+/* Read up to 512 bytes ahead to sniff the blob, then replay them. */
+static int blob_open(struct blob *b, struct archive *outer, int fd)
+{
+	memset(b, 0, sizeof(*b));
+	b->outer = outer;
+	b->fd = fd;
+	b->buf = malloc(256 << 10);
+	if (!b->buf)
+		return -ENOMEM;
+	lp_sha256_init(&b->sha);
+	while (b->pren < sizeof(b->pre)) {
+		la_ssize_t got;
+
+		if (outer)
+			got = archive_read_data(outer, b->pre + b->pren, sizeof(b->pre) - b->pren);
+		else
+			got = read(fd, b->pre + b->pren, sizeof(b->pre) - b->pren);
+		if (got < 0)
+			return -EIO;
+		if (got == 0) {
+			b->eof = true;
+			break;
+		}
+		b->pren += (size_t)got;
+	}
+	lp_sha256_update(&b->sha, b->pre, b->pren);
+	b->raw = b->pren;
+	return 0;
+}
+
+static void blob_close(struct blob *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+}
+
+/* Drain to the end so the digest covers the whole blob. */
+static int blob_drain(struct blob *b)
+{
+	const void *p;
+	la_ssize_t got;
+
+	b->preoff = b->pren;
+	while ((got = blob_pull(b, &p)) > 0)
+		;
+	return got < 0 ? -EIO : 0;
+}
+
+static bool blob_is_layer(const struct blob *b)
+{
+	const uint8_t *p = b->pre;
+
+	if (b->pren >= 2 && p[0] == 0x1f && p[1] == 0x8b)
+		return true;
+	if (b->pren >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
+		return true;
+	if (b->pren >= 3 && p[0] == 'B' && p[1] == 'Z' && p[2] == 'h')
+		return true;
+	if (b->pren >= 6 && !memcmp(p, "\xfd" "7zXZ", 5))
+		return true;
+	return b->pren >= 262 && !memcmp(p + 257, "ustar", 5);
+}
+
+/* Read a layer blob (already opened) into L's entry list. */
+static int read_layer_blob(struct rd *r, struct blob *b, const char *what, struct lp_ana_layer *L)
+{
+	struct archive *ar = archive_read_new();
+	int rc;
+
+	if (!ar)
+		return -ENOMEM;
+	support_filters(ar);
+	support_formats(ar, true);
+	archive_read_support_format_empty(ar);
+	if (archive_read_open(ar, b, NULL, blob_read_cb, NULL) != ARCHIVE_OK) {
+		rc = rd_fail(r, -LP_E_BADIMAGE, what, NULL, "layer is not a readable tar: %s",
+			     archive_error_string(ar));
+		archive_read_free(ar);
+		return rc;
+	}
+	rc = rd_stream(r, ar, what, &L->entries, true, L);
+	archive_read_free(ar);
+	if (rc == 0 && blob_drain(b) < 0)
+		rc = rd_fail(r, -LP_E_BADIMAGE, what, NULL, "cannot read layer blob");
+	L->compressed = b->raw;
+	return rc;
+}
+
+/* ---- image metadata ---------------------------------------------------- */
+
+struct jblob {
+	char *name;
+	char *data;
+	size_t len;
+};
+
+struct pending {
+	char *name;		/* member name in the outer tar */
+	struct lp_ana_layer layer;
+	uint8_t sha[32];
+};
+
+struct img {
+	struct jblob *json;
+	size_t n_json, cap_json;
+	struct pending *layers;
+	size_t n_layers, cap_layers;
+	struct lp_strv alias_from, alias_to;	/* hard links in the outer tar */
+	const char *dir;	/* OCI layout directory, or NULL for a tar */
+};
+
+static void layer_release(struct lp_ana_layer *L)
+{
+	free(L->digest);
+	free(L->media_type);
+	free(L->created_by);
+	lp_entries_free(&L->entries);
+	memset(L, 0, sizeof(*L));
+}
+
+static void img_free(struct img *im)
+{
+	for (size_t i = 0; i < im->n_json; i++) {
+		free(im->json[i].name);
+		free(im->json[i].data);
+	}
+	free(im->json);
+	for (size_t i = 0; i < im->n_layers; i++) {
+		free(im->layers[i].name);
+		layer_release(&im->layers[i].layer);
+	}
+	free(im->layers);
+	lp_strv_free(&im->alias_from);
+	lp_strv_free(&im->alias_to);
+}
+
+static const char *img_alias(const struct img *im, const char *name)
+{
+	for (size_t i = 0; i < im->alias_from.n; i++)
+		if (!strcmp(im->alias_from.v[i], name))
+			return im->alias_to.v[i];
+	return name;
+}
+
+static const struct jblob *img_json(const struct img *im, const char *name)
+{
+	name = img_alias(im, name);
+	for (size_t i = 0; i < im->n_json; i++)
+		if (!strcmp(im->json[i].name, name))
+			return &im->json[i];
+	return NULL;
+}
+
+static struct pending *img_layer(struct img *im, const char *name)
+{
+	name = img_alias(im, name);
+	for (size_t i = 0; i < im->n_layers; i++)
+		if (im->layers[i].name && !strcmp(im->layers[i].name, name))
+			return &im->layers[i];
+	return NULL;
+}
+
+/* "sha256:<64 hex>" (or another algorithm) -> "blobs/<alg>/<hex>"; rejects anything path-like. */
+static int digest_path(const char *digest, char *out, size_t len)
+{
+	const char *colon = digest ? strchr(digest, ':') : NULL;
+	size_t alen;
+
+	if (!colon || colon == digest)
+		return -LP_E_BADIMAGE;
+	alen = (size_t)(colon - digest);
+	for (const char *p = digest; p < colon; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			return -LP_E_BADIMAGE;
+	if (strlen(colon + 1) < 32 || strlen(colon + 1) > 128)
+		return -LP_E_BADIMAGE;
+	for (const char *p = colon + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'f') || (*p >= '0' && *p <= '9')))
+			return -LP_E_BADIMAGE;
+	snprintf(out, len, "blobs/%.*s/%s", (int)alen, digest, colon + 1);
+	return 0;
+}
+
+/* Parse a JSON document from the image (a member of the tar, or a file in the layout). */
+static int img_load_json(struct rd *r, struct img *im, const char *name, cJSON **ret)
+{
+	char path[PATH_MAX];
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	*ret = NULL;
+	if (im->dir) {
+		snprintf(path, sizeof(path), "%s/%s", im->dir, name);
+		rc = lp_read_file(path, MAX_JSON, &text, &len);
+		if (rc < 0)
+			return lp_fail(rc == -ENOENT ? -LP_E_BADIMAGE : rc, path, "%s",
+				       rc == -ENOENT ? "missing blob or file in the OCI layout" : "cannot read");
+		*ret = cJSON_ParseWithLength(text, len);
+		free(text);
+	} else {
+		const struct jblob *j = img_json(im, name);
+
+		snprintf(path, sizeof(path), "%s: %s", r->target, name);
+		if (!j)
+			return lp_fail(-LP_E_BADIMAGE, path, "missing from the image archive");
+		*ret = cJSON_ParseWithLength(j->data, j->len);
+	}
+	if (!*ret)
+		return lp_fail(-LP_E_BADIMAGE, path, "not valid JSON");
+	return 0;
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool is_index_type(const char *mt)
+{
+	return mt && (!strcmp(mt, "application/vnd.oci.image.index.v1+json") ||
+		      !strcmp(mt, "application/vnd.docker.distribution.manifest.list.v2+json"));
+}
+
+/* Follow index.json (and nested indexes) to one image manifest's blob path. */
+static int pick_manifest(struct rd *r, struct img *im, const char *name, int depth, char *out, size_t outlen)
+{
+	cJSON *idx = NULL, *mans, *d, *pick = NULL;
+	char where[PATH_MAX];
+	int rc;
+
+	if (depth > 4)
+		return lp_fail(-LP_E_BADIMAGE, r->target, "image indexes nested too deep");
+	rc = img_load_json(r, im, name, &idx);
+	if (rc < 0)
+		return rc;
+	snprintf(where, sizeof(where), "%s: %s", r->target, name);
+	mans = cJSON_GetObjectItemCaseSensitive(idx, "manifests");
+	if (!cJSON_IsArray(mans) || cJSON_GetArraySize(mans) == 0) {
+		cJSON_Delete(idx);
+		return lp_fail(-LP_E_BADIMAGE, where, "no manifests in the image index");
+	}
+	/* Prefer the platform asked for; else the first manifest. */
+	cJSON_ArrayForEach(d, mans) {
+		const cJSON *pl = cJSON_GetObjectItemCaseSensitive(d, "platform");
+		const char *arch = pl ? jstr(pl, "architecture") : NULL;
+
+		if (!pick)
+			pick = d;
+		if (r->o->arch != LP_ARCH_UNKNOWN && arch && lp_arch_parse(arch) == r->o->arch) {
+			pick = d;
+			break;
+		}
+	}
+	rc = digest_path(jstr(pick, "digest"), out, outlen);
+	if (rc < 0) {
+		cJSON_Delete(idx);
+		return lp_fail(rc, where, "manifest descriptor has no valid digest");
+	}
+	if (is_index_type(jstr(pick, "mediaType"))) {
+		char sub[PATH_MAX];
+
+		snprintf(sub, sizeof(sub), "%s", out);
+		cJSON_Delete(idx);
+		return pick_manifest(r, im, sub, depth + 1, out, outlen);
+	}
+	cJSON_Delete(idx);
+	return 0;
+}
+
+/* Config: arch/os and the history lines that go with layers. */
+static int apply_config(struct rd *r, struct img *im, const char *cfgname, struct lp_analysis *a)
+{
+	cJSON *cfg = NULL, *hist;
+	size_t li = 0;
+	int rc = img_load_json(r, im, cfgname, &cfg);
+
+	if (rc < 0)
+		return rc;
+	if (jstr(cfg, "architecture") && !(a->img_arch = strdup(jstr(cfg, "architecture"))))
+		rc = -ENOMEM;
+	if (jstr(cfg, "os") && !(a->img_os = strdup(jstr(cfg, "os"))))
+		rc = -ENOMEM;
+	hist = cJSON_GetObjectItemCaseSensitive(cfg, "history");
+	if (rc == 0 && cJSON_IsArray(hist)) {
+		const cJSON *h;
+
+		cJSON_ArrayForEach(h, hist) {
+			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "empty_layer")))
+				continue;
+			if (li >= a->n_layers)
+				break;
+			if (jstr(h, "created_by") && !(a->layers[li].created_by = strdup(jstr(h, "created_by")))) {
+				rc = -ENOMEM;
+				break;
+			}
+			li++;
+		}
+	}
+	cJSON_Delete(cfg);
+	return rc;
+}
+
+static int layers_alloc(struct lp_analysis *a, size_t n)
+{
+	a->layers = calloc(n ? n : 1, sizeof(*a->layers));
+	if (!a->layers)
+		return -ENOMEM;
+	a->n_layers = n;
+	for (size_t i = 0; i < n; i++)
+		lp_entries_init(&a->layers[i].entries);
+	return 0;
+}
+
+static int check_digest(struct rd *r, const char *digest, const uint8_t sha[32], const char *what)
+{
+	char hex[65];
+
+	if (!digest || strncmp(digest, "sha256:", 7))
+		return 0;
+	lp_hex(sha, 32, hex);
+	if (strcmp(digest + 7, hex))
+		return lp_fail(-LP_E_BADIMAGE, what, "blob content does not match its digest %s", digest);
+	return 0;
+}
+
+/* OCI manifest (layout or archive): layer list with digests and media types. */
+static int read_oci_manifest(struct rd *r, struct img *im, const char *mpath, struct lp_analysis *a)
+{
+	cJSON *man = NULL, *layers, *d;
+	char cfg[PATH_MAX], where[PATH_MAX];
+	size_t n, i = 0;
+	int rc = img_load_json(r, im, mpath, &man);
+
+	if (rc < 0)
+		return rc;
+	snprintf(where, sizeof(where), "%s: %s", r->target, mpath);
+	layers = cJSON_GetObjectItemCaseSensitive(man, "layers");
+	if (!cJSON_IsArray(layers) || (n = (size_t)cJSON_GetArraySize(layers)) > MAX_LAYERS) {
+		rc = lp_fail(-LP_E_BADIMAGE, where, "manifest has no valid layers list");
+		goto out;
+	}
+	if ((rc = layers_alloc(a, n)) < 0)
+		goto out;
+	cJSON_ArrayForEach(d, layers) {
+		struct lp_ana_layer *L = &a->layers[i++];
+		const char *dg = jstr(d, "digest"), *mt = jstr(d, "mediaType");
+		char bp[PATH_MAX];
+
+		if (digest_path(dg, bp, sizeof(bp)) < 0) {
+			rc = lp_fail(-LP_E_BADIMAGE, where, "layer %zu has no valid digest", i - 1);
+			goto out;
+		}
+		if (!(L->digest = strdup(dg)) || (mt && !(L->media_type = strdup(mt)))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (im->dir) {
+			char fp[PATH_MAX * 2 + 8];
+			struct blob b;
+			int fd;
+
+			snprintf(fp, sizeof(fp), "%s/%s", im->dir, bp);
+			fd = open(fp, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				rc = lp_fail(errno == ENOENT ? -LP_E_BADIMAGE : -errno, fp, "%s",
+					     errno == ENOENT ? "missing layer blob" : strerror(errno));
+				goto out;
+			}
+			rc = blob_open(&b, NULL, fd);
+			if (rc == 0)
+				rc = read_layer_blob(r, &b, fp, L);
+			if (rc == 0) {
+				uint8_t sha[32];
+
+				lp_sha256_final(&b.sha, sha);
+				rc = check_digest(r, dg, sha, fp);
+			}
+			blob_close(&b);
+			close(fd);
+			if (rc < 0)
+				goto out;
+		} else {
+			struct pending *p = img_layer(im, bp);
+			char w2[PATH_MAX * 2 + 8];
+
+			snprintf(w2, sizeof(w2), "%s: %s", r->target, bp);
+			if (!p) {
+				rc = lp_fail(-LP_E_BADIMAGE, w2, "layer blob missing from the image archive");
+				goto out;
+			}
+			if ((rc = check_digest(r, dg, p->sha, w2)) < 0)
+				goto out;
+			/* Move the pending list into place (a blob may serve two layers: copy then). */
+			if (p->name) {
+				L->entries = p->layer.entries;
+				lp_entries_init(&p->layer.entries);
+				L->size = p->layer.size;
+				L->files = p->layer.files;
+				L->whiteouts = p->layer.whiteouts;
+				L->compressed = p->layer.compressed;
+				free(p->name);
+				p->name = NULL;
+			} else {
+				rc = lp_fail(-LP_E_BADIMAGE, w2, "the same layer blob is used twice");
+				goto out;
+			}
+			for (size_t k = 0; k < L->entries.n; k++)
+				L->entries.v[k].layer = (uint16_t)(i - 1);
+		}
+	}
+	if (digest_path(jstr(cJSON_GetObjectItemCaseSensitive(man, "config"), "digest"), cfg, sizeof(cfg)) < 0) {
+		rc = lp_fail(-LP_E_BADIMAGE, where, "manifest has no valid config descriptor");
+		goto out;
+	}
+	rc = apply_config(r, im, cfg, a);
+out:
+	cJSON_Delete(man);
+	return rc;
+}
+
+/* docker save: manifest.json names the config and layer members. */
+static int read_docker_manifest(struct rd *r, struct img *im, struct lp_analysis *a)
+{
+	cJSON *doc = NULL, *m, *layers, *d;
+	char where[PATH_MAX];
+	size_t i = 0, n;
+	int rc = img_load_json(r, im, "manifest.json", &doc);
+
+	if (rc < 0)
+		return rc;
+	snprintf(where, sizeof(where), "%s: manifest.json", r->target);
+	m = cJSON_IsArray(doc) ? cJSON_GetArrayItem(doc, 0) : NULL;
+	layers = m ? cJSON_GetObjectItemCaseSensitive(m, "Layers") : NULL;
+	if (!cJSON_IsArray(layers) || !jstr(m, "Config") || (n = (size_t)cJSON_GetArraySize(layers)) > MAX_LAYERS) {
+		rc = lp_fail(-LP_E_BADIMAGE, where, "expected [{\"Config\": ..., \"Layers\": [...]}]");
+		goto out;
+	}
+	if ((rc = layers_alloc(a, n)) < 0)
+		goto out;
+	cJSON_ArrayForEach(d, layers) {
+		struct lp_ana_layer *L = &a->layers[i++];
+		struct pending *p = cJSON_IsString(d) ? img_layer(im, d->valuestring) : NULL;
+		char hex[72];
+
+		if (!p || !p->name) {
+			rc = lp_fail(-LP_E_BADIMAGE, where, "layer '%s' missing from the archive",
+				     cJSON_IsString(d) ? d->valuestring : "?");
+			goto out;
+		}
+		L->entries = p->layer.entries;
+		lp_entries_init(&p->layer.entries);
+		L->size = p->layer.size;
+		L->files = p->layer.files;
+		L->whiteouts = p->layer.whiteouts;
+		L->compressed = p->layer.compressed;
+		free(p->name);
+		p->name = NULL;
+		memcpy(hex, "sha256:", 7);
+		lp_hex(p->sha, 32, hex + 7);
+		if (!(L->digest = strdup(hex))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t k = 0; k < L->entries.n; k++)
+			L->entries.v[k].layer = (uint16_t)(i - 1);
+	}
+	rc = apply_config(r, im, jstr(m, "Config"), a);
+out:
+	cJSON_Delete(doc);
+	return rc;
+}
+
+/* One pass over an image tar: keep JSON members, read layer members as nested archives. */
+static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
+{
+	struct archive_entry *ae;
+	char clean[PATH_MAX];
+	int ar_r, rc = 0;
+
+	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
+		const char *name = entry_name(ae);
+		int64_t size = archive_entry_size(ae);
+		struct blob b;
+		int c;
+
+		if (++r->members > MAX_MEMBERS)
+			return lp_fail(-LP_E_BADARCHIVE, r->target, "more than 4,000,000 entries");
+		if (!name)
+			return lp_fail(-LP_E_BADARCHIVE, r->target, "entry without a name");
+		c = clean_name(name, false, clean, sizeof(clean));
+		if (c == 1)
+			continue;
+		if (c < 0)
+			return rd_fail(r, -LP_E_UNSAFEPATH, r->target, name, "unsafe path (absolute or containing '..')");
+		if (archive_entry_hardlink(ae)) {
+			char lt[PATH_MAX];
+
+			if (clean_name(archive_entry_hardlink(ae), false, lt, sizeof(lt)) != 0)
+				return rd_fail(r, -LP_E_UNSAFEPATH, r->target, name, "unsafe hard link");
+			if (lp_strv_push(&im->alias_from, clean) < 0 || lp_strv_push(&im->alias_to, lt) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (archive_entry_filetype(ae) != AE_IFREG)
+			continue;
+		if ((rc = blob_open(&b, ar, -1)) < 0) {
+			blob_close(&b);
+			return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s", archive_error_string(ar));
+		}
+		if (b.pren && (b.pre[0] == '{' || b.pre[0] == '[') && size >= 0 && size <= (int64_t)MAX_JSON) {
+			struct jblob *j;
+
+			if (im->n_json == im->cap_json) {
+				size_t cap = im->cap_json ? im->cap_json * 2 : 16;
+				struct jblob *v = realloc(im->json, cap * sizeof(*v));
+
+				if (!v) {
+					blob_close(&b);
+					return -ENOMEM;
+				}
+				im->json = v;
+				im->cap_json = cap;
+			}
+			j = &im->json[im->n_json];
+			j->name = strdup(clean);
+			j->data = malloc((size_t)size + 1);
+			if (!j->name || !j->data) {
+				free(j->name);
+				free(j->data);
+				blob_close(&b);
+				return -ENOMEM;
+			}
+			memcpy(j->data, b.pre, b.pren);
+			j->len = b.pren;
+			while (!b.eof && j->len < (size_t)size) {
+				la_ssize_t got = archive_read_data(ar, j->data + j->len, (size_t)size - j->len);
+
+				if (got < 0) {
+					free(j->name);
+					free(j->data);
+					blob_close(&b);
+					return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s",
+						       archive_error_string(ar));
+				}
+				if (got == 0)
+					break;
+				j->len += (size_t)got;
+			}
+			j->data[j->len] = '\0';
+			im->n_json++;
+		} else if (blob_is_layer(&b)) {
+			struct pending *p;
+			char what[PATH_MAX + 8];
+
+			if (im->n_layers >= MAX_LAYERS) {
+				blob_close(&b);
+				return lp_fail(-LP_E_BADARCHIVE, r->target, "more than 1000 layer blobs");
+			}
+			if (im->n_layers == im->cap_layers) {
+				size_t cap = im->cap_layers ? im->cap_layers * 2 : 8;
+				struct pending *v = realloc(im->layers, cap * sizeof(*v));
+
+				if (!v) {
+					blob_close(&b);
+					return -ENOMEM;
+				}
+				im->layers = v;
+				im->cap_layers = cap;
+			}
+			p = &im->layers[im->n_layers++];
+			memset(p, 0, sizeof(*p));
+			lp_entries_init(&p->layer.entries);
+			if (!(p->name = strdup(clean))) {
+				blob_close(&b);
+				return -ENOMEM;
+			}
+			snprintf(what, sizeof(what), "%s: %s", r->target, clean);
+			rc = read_layer_blob(r, &b, what, &p->layer);
+			lp_sha256_final(&b.sha, p->sha);
+			if (rc < 0) {
+				blob_close(&b);
+				return rc;
+			}
+		}
+		blob_close(&b);
+	}
+	if (ar_r != ARCHIVE_EOF)
+		return lp_fail(-LP_E_BADARCHIVE, r->target, "corrupt archive: %s",
+			       archive_error_string(ar) ? archive_error_string(ar) : "read error");
+	return 0;
+}
+
+static int open_archive(struct rd *r, const char *path, bool only_tar, struct archive **ret)
+{
+	struct archive *ar = archive_read_new();
+
+	*ret = NULL;
+	if (!ar)
+		return -ENOMEM;
+	support_filters(ar);
+	support_formats(ar, only_tar);
+	archive_read_support_format_empty(ar);
+	if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
+		int e = archive_errno(ar);
+		int rc = lp_fail(e == ENOENT || e == EACCES ? -e : -LP_E_BADARCHIVE, path,
+				 "not a readable zip, tar or image: %s", archive_error_string(ar));
+
+		archive_read_free(ar);
+		return rc;
+	}
+	*ret = ar;
+	return 0;
+}
+
+static int read_image_tar(struct rd *r, const char *path, enum lp_ana_kind kind, struct lp_analysis *a)
+{
+	struct img im = { 0 };
+	struct archive *ar;
+	char mpath[PATH_MAX];
+	int rc = open_archive(r, path, true, &ar);
+
+	if (rc < 0)
+		return rc;
+	rc = scan_image_tar(r, ar, &im);
+	archive_read_free(ar);
+	if (rc == 0) {
+		if (kind == LP_ANA_DOCKER_ARCHIVE) {
+			rc = read_docker_manifest(r, &im, a);
+		} else {
+			rc = pick_manifest(r, &im, "index.json", 0, mpath, sizeof(mpath));
+			if (rc == 0)
+				rc = read_oci_manifest(r, &im, mpath, a);
+		}
+	}
+	img_free(&im);
+	return rc;
+}
+
+static int read_layout(struct rd *r, const char *dir, struct lp_analysis *a)
+{
+	struct img im = { .dir = dir };
+	char mpath[PATH_MAX];
+	int rc = pick_manifest(r, &im, "index.json", 0, mpath, sizeof(mpath));
+
+	if (rc == 0)
+		rc = read_oci_manifest(r, &im, mpath, a);
+	img_free(&im);
+	return rc;
+}
+
+/* ---- the final file system of an image --------------------------------- */
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 0)
+		return true;
+	return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+/*
+ * Apply layers in order with OCI whiteout semantics: an opaque marker
+ * hides everything below its directory from lower layers, ".wh.x" deletes
+ * x and its subtree, anything else adds or replaces.
+ */
+static int merge_layers(struct lp_analysis *a)
+{
+	struct lp_entries *fin = &a->entries;
+	struct ana_map m;
+	int rc = ana_map_init(&m, 1024);
+
+	if (rc < 0)
+		return rc;
+	for (size_t li = 0; li < a->n_layers && rc == 0; li++) {
+		struct lp_entries *le = &a->layers[li].entries;
+		size_t base = fin->n;	/* entries before this layer */
+
+		for (size_t k = 0; k < le->n; k++) {
+			struct lp_entry *e = &le->v[k];
+
+			if (!(e->flags & (LP_ANA_F_OPAQUE | LP_ANA_F_WHITEOUT)))
+				continue;
+			for (size_t j = 0; j < base; j++) {
+				struct lp_entry *f = &fin->v[j];
+
+				if (f->flags & LP_F_REMOVED)
+					continue;
+				if (under(f->path, e->path) || ((e->flags & LP_ANA_F_WHITEOUT) && !strcmp(f->path, e->path)))
+					f->flags |= LP_F_REMOVED;
+			}
+		}
+		for (size_t k = 0; k < le->n; k++) {
+			struct lp_entry *e = &le->v[k], *f;
+			size_t *slotp;
+
+			if (e->flags & LP_ANA_F_WHITEOUT)
+				continue;
+			if ((e->flags & LP_ANA_F_OPAQUE) && !*e->path)
+				continue;
+			slotp = ana_map_get(&m, e->path);
+			if (slotp) {
+				f = &fin->v[*slotp];
+				if (f->kind == LP_DIR && e->kind == LP_DIR && !(f->flags & LP_F_REMOVED))
+					continue;
+				free(f->target);
+				lp_binfo_free(f->bin);
+				free(f->src);
+				char *p = f->path;
+
+				*f = *e;
+				f->path = p;
+			} else {
+				size_t at = fin->n;
+
+				f = lp_entries_push(fin, e->path, e->kind);
+				if (!f) {
+					rc = -ENOMEM;
+					break;
+				}
+				char *p = f->path;
+
+				*f = *e;
+				f->path = p;
+				/* Keys borrow the entries' path strings, which stay put when the array grows. */
+				if ((rc = ana_map_put(&m, f->path, at)) < 0)
+					break;
+			}
+			f->flags &= ~(LP_F_REMOVED | LP_ANA_F_OPAQUE | LP_ANA_F_WHITEOUT);
+			f->layer = (uint16_t)li;
+			/* The final list owns these now. */
+			e->target = NULL;
+			e->bin = NULL;
+			e->src = NULL;
+		}
+	}
+	ana_map_free(&m);
+	if (rc < 0)
+		return rc;
+	lp_entries_compact(fin);
+	lp_entries_sort(fin);
+	rc = lp_entries_unique(fin, true);
+	if (rc == 0)
+		rc = lp_entries_add_parents(fin);
+	return rc;
+}
+
+/* ---- zip central directory -------------------------------------------- */
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static const uint64_t *zsort_sizes;
+static const uint32_t *zsort_crcs;
+
+static int cmp_zkey(const void *x, const void *y)
+{
+	size_t a = *(const size_t *)x, b = *(const size_t *)y;
+
+	if (zsort_sizes[a] != zsort_sizes[b])
+		return zsort_sizes[a] < zsort_sizes[b] ? -1 : 1;
+	if (zsort_crcs[a] != zsort_crcs[b])
+		return zsort_crcs[a] < zsort_crcs[b] ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Lambda (and unzip -l) count the sizes in the central directory; libarchive
+ * reads the local headers and the data. A zip whose central directory
+ * disagrees with its data is lying about its size: refuse it.
+ */
+static int zip_check_central(const char *path, const struct lp_entries *l, struct ana_map *cand,
+			     struct lp_strv *keys, uint64_t max, bool ratio)
+{
+	uint64_t declared = 0;
+	uint64_t *sizes = NULL;
+	uint32_t *crcs = NULL;
+	size_t nk = 0, capk = 0;
+	uint8_t tail[65557], *cd = NULL;
+	uint64_t cdoff, cdsize, fsize;
+	struct stat st;
+	size_t tn, i, eocd = SIZE_MAX;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = lp_fail(-errno, path, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	fsize = (uint64_t)st.st_size;
+	tn = fsize < sizeof(tail) ? (size_t)fsize : sizeof(tail);
+	if (tn < 22 || lp_pread_all(fd, tail, tn, (off_t)(fsize - tn)) < 0)
+		goto bad;
+	for (i = tn - 22 + 1; i-- > 0;)
+		if (le32(tail + i) == 0x06054b50) {
+			eocd = i;
+			break;
+		}
+	if (eocd == SIZE_MAX)
+		goto bad;
+	cdsize = le32(tail + eocd + 12);
+	cdoff = le32(tail + eocd + 16);
+	if ((cdoff == 0xffffffffu || cdsize == 0xffffffffu) && eocd >= 20 && le32(tail + eocd - 20) == 0x07064b50) {
+		uint8_t z64[56];
+		uint64_t zoff = le64(tail + eocd - 20 + 8);
+
+		if (zoff > fsize - 56 || lp_pread_all(fd, z64, 56, (off_t)zoff) < 0 || le32(z64) != 0x06064b50)
+			goto bad;
+		cdsize = le64(z64 + 40);
+		cdoff = le64(z64 + 48);
+	}
+	if (cdsize > (256u << 20) || cdoff > fsize || cdsize > fsize - cdoff)
+		goto bad;
+	if (!(cd = malloc(cdsize ? cdsize : 1))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (cdsize && lp_pread_all(fd, cd, cdsize, (off_t)cdoff) < 0)
+		goto bad;
+	for (uint64_t off = 0; off + 46 <= cdsize;) {
+		const uint8_t *h = cd + off;
+		size_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
+		uint64_t usize = le32(h + 24);
+		char name[PATH_MAX], clean[PATH_MAX];
+		const struct lp_entry *e;
+
+		if (le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
+			goto bad;
+		if (usize == 0xffffffffu) {
+			/* zip64 extra: the uncompressed size comes first when it is escaped. */
+			for (size_t x = 0; x + 4 <= xl;) {
+				const uint8_t *xp = h + 46 + nl + x;
+				size_t len = le16(xp + 2);
+
+				if (le16(xp) == 1 && len >= 8) {
+					usize = le64(xp + 4);
+					break;
+				}
+				x += 4 + len;
+			}
+		}
+		declared += usize;
+		if (nl && nl < sizeof(name)) {
+			memcpy(name, h + 46, nl);
+			name[nl] = '\0';
+			/* First pass (no entries yet): remember size and CRC for duplicate candidates. */
+			if (!l && cand && name[nl - 1] != '/' && usize && lp_path_clean(name, clean) == 0) {
+				if (nk == capk) {
+					size_t cap = capk ? capk * 2 : 256;
+					uint64_t *ns = realloc(sizes, cap * sizeof(*ns));
+					uint32_t *nc = ns ? realloc(crcs, cap * sizeof(*nc)) : NULL;
+
+					if (ns)
+						sizes = ns;
+					if (!ns || !nc) {
+						rc = -ENOMEM;
+						goto out;
+					}
+					crcs = nc;
+					capk = cap;
+				}
+				if ((rc = lp_strv_push(keys, clean)) < 0)
+					goto out;
+				sizes[nk] = usize;
+				crcs[nk++] = le32(h + 16);
+			}
+			if (l && name[nl - 1] != '/' && lp_path_clean(name, clean) == 0 && (e = lp_entries_find(l, clean)) &&
+			    e->kind == LP_FILE && e->size != usize) {
+				char where[PATH_MAX + 64];
+
+				snprintf(where, sizeof(where), "%s: entry '%s'", path, name);
+				rc = lp_fail(-LP_E_BADARCHIVE, where,
+					     "central directory says %llu bytes, the data has %llu (lying size)",
+					     (unsigned long long)usize, (unsigned long long)e->size);
+				goto out;
+			}
+		}
+		off += 46 + nl + xl + cl;
+	}
+	/* Members are skipped, not expanded, so judge a bomb by what it declares. */
+	if (!l && (declared > max || (ratio && declared > BOMB_FLOOR && declared / (fsize ? fsize : 1) > BOMB_RATIO))) {
+		rc = lp_fail(-LP_E_BADARCHIVE, path,
+			     "declares %llu bytes uncompressed, %s (zip bomb?)", (unsigned long long)declared,
+			     declared > max ? "beyond the expansion cap" : "more than 200 times its size");
+		goto out;
+	}
+	/* Members sharing (size, CRC-32) with another are the duplicate candidates. */
+	if (cand && nk) {
+		size_t *ord = malloc(nk * sizeof(*ord));
+
+		if (!ord) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t k = 0; k < nk; k++)
+			ord[k] = k;
+		zsort_sizes = sizes;
+		zsort_crcs = crcs;
+		qsort(ord, nk, sizeof(*ord), cmp_zkey);
+		for (size_t k = 0; k < nk && rc == 0; k++) {
+			bool prev = k > 0 && sizes[ord[k - 1]] == sizes[ord[k]] && crcs[ord[k - 1]] == crcs[ord[k]];
+			bool next = k + 1 < nk && sizes[ord[k + 1]] == sizes[ord[k]] && crcs[ord[k + 1]] == crcs[ord[k]];
+
+			if (prev || next)
+				rc = ana_map_put(cand, keys->v[ord[k]], 1);
+		}
+		free(ord);
+		if (rc < 0)
+			goto out;
+	}
+	goto out;
+bad:
+	rc = lp_fail(-LP_E_BADARCHIVE, path, "corrupt zip central directory");
+out:
+	free(cd);
+	free(sizes);
+	free(crcs);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---- entry point -------------------------------------------------------- */
+
+int lp_analyze_detect(const char *path, enum lp_ana_kind *ret)
+{
+	struct stat st;
+	struct archive *ar;
+	struct archive_entry *ae;
+	struct rd r = { .target = path };
+	bool have_index = false, have_layout = false;
+	int ar_r, rc;
+	size_t n = 0;
+
+	if (stat(path, &st) < 0)
+		return lp_fail(-errno, path, "cannot read target: %s", strerror(errno));
+	if (S_ISDIR(st.st_mode)) {
+		char p[PATH_MAX];
+
+		snprintf(p, sizeof(p), "%s/oci-layout", path);
+		*ret = LP_ANA_DIR;
+		if (access(p, F_OK) == 0) {
+			snprintf(p, sizeof(p), "%s/index.json", path);
+			if (access(p, F_OK) == 0)
+				*ret = LP_ANA_OCI_LAYOUT;
+		}
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return lp_fail(-LP_E_BADTYPE, path, "target is neither a directory nor an archive file");
+	if (st.st_size == 0)
+		return lp_fail(-LP_E_BADARCHIVE, path, "empty file: not a zip, tar or image");
+	rc = open_archive(&r, path, false, &ar);
+	if (rc < 0)
+		return rc;
+	*ret = LP_ANA_ARCHIVE;
+	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
+		const char *name = entry_name(ae);
+
+		if ((archive_format(ar) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP) {
+			*ret = LP_ANA_ZIP;
+			break;
+		}
+		if ((archive_format(ar) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR || !name || ++n > 100000)
+			break;
+		if (!strncmp(name, "./", 2))
+			name += 2;
+		if (!strcmp(name, "manifest.json")) {
+			*ret = LP_ANA_DOCKER_ARCHIVE;
+			break;
+		}
+		have_index |= !strcmp(name, "index.json");
+		have_layout |= !strcmp(name, "oci-layout");
+		if (have_index && have_layout)
+			*ret = LP_ANA_OCI_ARCHIVE;	/* keep looking for manifest.json */
+	}
+	if (ar_r != ARCHIVE_OK && ar_r != ARCHIVE_WARN && ar_r != ARCHIVE_EOF) {
+		rc = lp_fail(-LP_E_BADARCHIVE, path, "not a readable zip, tar or image: %s",
+			     archive_error_string(ar) ? archive_error_string(ar) : "unknown format");
+	} else if (n == 0 && *ret == LP_ANA_ARCHIVE && ar_r == ARCHIVE_EOF &&
+		   archive_format(ar) == ARCHIVE_FORMAT_EMPTY) {
+		rc = lp_fail(-LP_E_BADARCHIVE, path, "not a zip, tar or image (no entries)");
+	}
+	archive_read_free(ar);
+	return rc;
+}
+
+int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *a)
+{
+	struct rd r = { .o = o, .a = a, .target = path };
+	struct stat st;
+	int rc = lp_analyze_detect(path, &a->kind);
+
+	if (rc < 0)
+		return rc;
+	if (a->kind == LP_ANA_DIR)
+		return read_dir(path, o, a);
+	r.max = o->max_expand ? o->max_expand : (16ULL << 30);
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		r.raw_size = (uint64_t)st.st_size;
+	if ((rc = scratch_init(&r.s)) < 0)
+		goto out;
+	switch (a->kind) {
+	case LP_ANA_ZIP:
+	case LP_ANA_ARCHIVE: {
+		struct archive *ar;
+		struct ana_map cand = { 0 };
+		struct lp_strv keys = { 0 };
+
+		if (a->kind == LP_ANA_ZIP && !o->exact_zip) {
+			if ((rc = ana_map_init(&cand, 1024)) < 0)
+				break;
+			rc = zip_check_central(path, NULL, &cand, &keys, r.max, !o->max_expand);
+			if (rc < 0) {
+				ana_map_free(&cand);
+				lp_strv_free(&keys);
+				break;
+			}
+			r.zcand = &cand;
+		}
+		rc = open_archive(&r, path, false, &ar);
+		if (rc == 0) {
+			rc = rd_stream(&r, ar, path, &a->entries, false, NULL);
+			archive_read_free(ar);
+		}
+		if (rc == 0) {
+			lp_entries_sort(&a->entries);
+			rc = lp_entries_unique(&a->entries, true);
+		}
+		if (rc == 0 && a->kind == LP_ANA_ZIP)
+			rc = zip_check_central(path, &a->entries, NULL, NULL, r.max, false);
+		if (rc == 0)
+			rc = lp_entries_add_parents(&a->entries);
+		if (r.zcand)
+			ana_map_free(&cand);
+		lp_strv_free(&keys);
+		r.zcand = NULL;
+		break;
+	}
+	case LP_ANA_OCI_LAYOUT:
+		a->is_image = true;
+		rc = read_layout(&r, path, a);
+		break;
+	case LP_ANA_OCI_ARCHIVE:
+	case LP_ANA_DOCKER_ARCHIVE:
+		a->is_image = true;
+		rc = read_image_tar(&r, path, a->kind, a);
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	if (rc == 0 && a->is_image)
+		rc = merge_layers(a);
+out:
+	scratch_free(&r.s);
+	return rc;
+}

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/* lambdapack container: sources in, a reproducible OCI image (layout or oci-archive) out. */
+#include "cli/cli.h"
+#include "container/oci.h"
+#include "core/err.h"
+#include "core/json.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char container_usage[] =
+	"usage: lambdapack container [options] SOURCE... -o DIR|FILE.tar\n"
+	"\n"
+	"Build a Lambda container image without a daemon: an OCI image layout directory,\n"
+	"or FILE.tar, an oci-archive that also carries a docker manifest.json (docker load,\n"
+	"podman load and skopeo read it). The same bytes come out for the same input,\n"
+	"whatever the file times or the thread count.\n"
+	"\n"
+	"Where files go: SOURCE paths under opt/ become /opt/... (extensions, runtimes);\n"
+	"everything else goes under the task root (/var/task).\n"
+	"Layers: [base] [/opt] [dependencies: node_modules/, site-packages/, vendor/, lib/,\n"
+	"python/, pip-installed packages, split by package above 512 MiB] [function code].\n"
+	"\n"
+	"Image:\n"
+	"  -o, --output DIR|FILE.tar an OCI layout directory, or an oci-archive tar\n"
+	"  --base oci:DIR[:TAG]      start from this image (layers reused as they are; its Env,\n"
+	"  --base docker-archive:FILE  Entrypoint, Cmd, WorkingDir and User are kept and merged)\n"
+	"                            default: FROM scratch (a custom runtime with its own bootstrap)\n"
+	"  --handler NAME            CMD, e.g. app.handler\n"
+	"  --entrypoint PATH         ENTRYPOINT (relative: under the task root). Default: the base's,\n"
+	"                            else /var/task/bootstrap when the sources have a bootstrap\n"
+	"  --env KEY=VALUE           add or override an environment variable (repeatable);\n"
+	"                            LAMBDA_TASK_ROOT is set when the base does not set it\n"
+	"  --workdir DIR             WORKDIR (default: the base's, else the task root)\n"
+	"  --tag TAG                 org.opencontainers.image.ref.name (default latest)\n"
+	"  --compression gzip|zstd|none  layer compression (default gzip: what Lambda is known to accept)\n"
+	"  -l, --level N             compression level (gzip 1-9, default 6; zstd 1-19, default 3)\n"
+	"  --task-root DIR           where the function goes (default /var/task)\n"
+	"  --opt-in-task-root        keep opt/ under the task root instead of mapping it to /opt\n"
+	"  --layer-max SIZE          split dependency layers above SIZE (default 512M)\n"
+	"  --json FILE               machine-readable report (FILE or - for stdout)\n"
+	"  -q, --quiet               no summary on stderr\n"
+	"  -v, --verbose             list every optimization and informational finding\n"
+	"\n";
+
+enum {
+	OPT_JSON = 3000,
+	OPT_BASE,
+	OPT_HANDLER,
+	OPT_ENTRYPOINT,
+	OPT_ENV,
+	OPT_WORKDIR,
+	OPT_TAG,
+	OPT_COMPRESSION,
+	OPT_TASK_ROOT,
+	OPT_OPT_IN_TASK_ROOT,
+	OPT_LAYER_MAX,
+};
+
+static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const struct lp_oci_result *res,
+		    const struct lp_pack_state *st)
+{
+	char a[32], b[32];
+
+	fprintf(stderr, "%s: wrote %s (%s, %s)\n", cli->prog, oo->output,
+		res->archive ? "oci-archive tar" : "OCI image layout", res->arch);
+	fprintf(stderr, "  manifest    %s\n", res->manifest_digest);
+	fprintf(stderr, "  config      %s\n", res->config_digest);
+	for (size_t i = 0; i < res->n_layers; i++) {
+		const struct lp_oci_blob *l = &res->layers[i];
+
+		fprintf(stderr, "  layer %-2zu    %.19s  %9s -> %9s  %s\n", i + 1, l->digest,
+			lp_human_size(l->usize, a, sizeof(a)), lp_human_size(l->size, b, sizeof(b)),
+			l->from_base ? "(base, reused)" : l->created_by + strlen("lambdapack container: "));
+	}
+	fprintf(stderr, "  image       %s uncompressed = %.1f%% of 10 GiB; %s compressed\n",
+		lp_human_size(res->usize, a, sizeof(a)), res->budget.pct, lp_human_size(res->csize, b, sizeof(b)));
+	if (st->input_bytes > lp_entries_unzipped_size(&st->entries))
+		fprintf(stderr, "  optimized   saved %s\n",
+			lp_human_size(st->input_bytes - lp_entries_unzipped_size(&st->entries), a, sizeof(a)));
+}
+
+static int json_report(const struct lp_oci_opts *oo, const struct lp_oci_result *res,
+		       const struct lp_pack_state *st, const char *path)
+{
+	cJSON *root = cJSON_CreateObject(), *img, *layers, *fs;
+	int r = -ENOMEM;
+
+	if (!root)
+		return -ENOMEM;
+	if (lp_json_str(root, "command", "container") < 0 || lp_json_str(root, "version", LP_VERSION) < 0 ||
+	    lp_json_str(root, "artifact", "oci") < 0 || lp_json_str(root, "path", oo->output) < 0 ||
+	    lp_json_str(root, "format", res->archive ? "oci-archive" : "oci-layout") < 0)
+		goto out;
+	if (!(img = lp_json_obj(root, "image")) ||
+	    lp_json_str(img, "manifest_digest", res->manifest_digest) < 0 ||
+	    lp_json_u64(img, "manifest_size", res->manifest_size) < 0 ||
+	    lp_json_str(img, "config_digest", res->config_digest) < 0 ||
+	    lp_json_str(img, "architecture", res->arch) < 0 ||
+	    lp_json_str(img, "tag", oo->tag ? oo->tag : "latest") < 0 ||
+	    lp_json_u64(img, "uncompressed_bytes", res->usize) < 0 ||
+	    lp_json_u64(img, "compressed_bytes", res->csize) < 0 ||
+	    lp_json_u64(img, "limit_bytes", LP_LIMIT_IMAGE) < 0 ||
+	    lp_json_num(img, "limit_pct", res->budget.pct) < 0 ||
+	    !(layers = lp_json_arr(img, "layers")))
+		goto out;
+	for (size_t i = 0; i < res->n_layers; i++) {
+		const struct lp_oci_blob *l = &res->layers[i];
+		cJSON *o = lp_json_push_obj(layers);
+
+		if (!o || lp_json_str(o, "digest", l->digest) < 0 || lp_json_str(o, "diff_id", l->diff_id) < 0 ||
+		    lp_json_str(o, "media_type", l->media_type) < 0 || lp_json_u64(o, "size", l->size) < 0 ||
+		    lp_json_u64(o, "uncompressed_size", l->usize) < 0 || lp_json_bool(o, "from_base", l->from_base) < 0 ||
+		    lp_json_str(o, "created_by", l->created_by) < 0)
+			goto out;
+	}
+	if (!(fs = lp_json_obj(root, "function")) ||
+	    lp_json_u64(fs, "entries", st->entries.n) < 0 ||
+	    lp_json_u64(fs, "bytes", lp_entries_unzipped_size(&st->entries)) < 0 ||
+	    lp_json_u64(fs, "input_bytes", st->input_bytes) < 0)
+		goto out;
+	r = lp_json_write(root, path, stdout);
+out:
+	cJSON_Delete(root);
+	return r;
+}
+
+int cmd_container(int argc, char **argv, struct lp_cli *cli)
+{
+	static const struct option own[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "json", required_argument, NULL, OPT_JSON },
+		{ "base", required_argument, NULL, OPT_BASE },
+		{ "handler", required_argument, NULL, OPT_HANDLER },
+		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "workdir", required_argument, NULL, OPT_WORKDIR },
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ "compression", required_argument, NULL, OPT_COMPRESSION },
+		{ "level", required_argument, NULL, 'l' },
+		{ "task-root", required_argument, NULL, OPT_TASK_ROOT },
+		{ "opt-in-task-root", no_argument, NULL, OPT_OPT_IN_TASK_ROOT },
+		{ "layer-max", required_argument, NULL, OPT_LAYER_MAX },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	struct option longopts[64];
+	struct lp_pack_opts o;
+	struct lp_pack_state st;
+	struct lp_oci_opts oo;
+	struct lp_oci_result res = { 0 };
+	struct lp_strv env = { 0 };
+	bool verbose = false;
+	size_t nl = 0;
+	int c, r, ret = LP_EXIT_ERROR;
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		longopts[nl++] = own[i];
+	for (size_t i = 0; lp_cli_source_longopts[i].name && nl < 63; i++)
+		longopts[nl++] = lp_cli_source_longopts[i];
+	memset(&longopts[nl], 0, sizeof(longopts[nl]));
+
+	lp_pack_opts_init(&o);
+	lp_pack_state_init(&st);
+	lp_oci_opts_init(&oo);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:l:qvhOj:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			oo.output = optarg;
+			break;
+		case OPT_JSON:
+			o.json_path = optarg;
+			break;
+		case OPT_BASE:
+			if (strncmp(optarg, "oci:", 4) && strncmp(optarg, "docker-archive:", 15)) {
+				lp_cli_error(cli, 0, "--base takes oci:DIR[:TAG] or docker-archive:FILE, not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			oo.base = optarg;
+			break;
+		case OPT_HANDLER:
+			oo.handler = optarg;
+			break;
+		case OPT_ENTRYPOINT:
+			oo.entrypoint = optarg;
+			break;
+		case OPT_ENV:
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				lp_cli_error(cli, 0, "--env takes KEY=VALUE, not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			if (lp_strv_push(&env, optarg) < 0)
+				goto out;
+			break;
+		case OPT_WORKDIR:
+			oo.workdir = optarg;
+			break;
+		case OPT_TAG:
+			oo.tag = optarg;
+			break;
+		case OPT_COMPRESSION: {
+			int v = lp_oci_compression_parse(optarg);
+
+			if (v < 0) {
+				lp_cli_error(cli, 0, "--compression takes gzip, zstd or none, not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			oo.compression = (enum lp_oci_compression)v;
+			break;
+		}
+		case 'l': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > 19) {
+				lp_cli_error(cli, 0, "--level takes 1 to 9 (gzip) or 1 to 19 (zstd), not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			oo.level = (int)v;
+			break;
+		}
+		case OPT_TASK_ROOT:
+			if (optarg[0] != '/') {
+				lp_cli_error(cli, 0, "--task-root must be absolute, not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			oo.task_root = optarg;
+			break;
+		case OPT_OPT_IN_TASK_ROOT:
+			oo.opt_in_task_root = true;
+			break;
+		case OPT_LAYER_MAX:
+			if (lp_parse_size(optarg, &oo.layer_max) < 0 || oo.layer_max == 0) {
+				lp_cli_error(cli, 0, "--layer-max takes a size such as 256M, not '%s'", optarg);
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'q':
+			cli->quiet = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			fputs(container_usage, stdout);
+			fputs(lp_cli_source_help, stdout);
+			ret = LP_EXIT_OK;
+			goto out;
+		case ':':
+			lp_cli_error(cli, 0, "option '%s' needs a value", argv[optind - 1]);
+			ret = LP_EXIT_USAGE;
+			goto out;
+		case '?':
+			lp_cli_error(cli, 0, "unknown option '%s' (see 'lambdapack container --help')", argv[optind - 1]);
+			ret = LP_EXIT_USAGE;
+			goto out;
+		default:
+			r = lp_cli_source_opt(cli, c, optarg, &o);
+			if (r <= 0) {
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+		}
+	}
+	if (!oo.output) {
+		lp_cli_error(cli, 0, "no output given (-o image.oci or -o image.tar)");
+		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	if (oo.level > 9 && oo.compression == LP_OCI_GZIP) {
+		lp_cli_error(cli, 0, "gzip levels are 1 to 9");
+		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	if (lp_cli_add_sources(cli, argc - optind, argv + optind, &o) < 0) {
+		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	/* The image is written from the entries' files; no zip-only limits apply here. */
+	o.output = oo.output;
+
+	lp_progress_start(cli, "reading sources");
+	lp_errmsg_clear();
+	r = lp_pack_prepare(&o, &st);
+	if (r < 0) {
+		lp_progress_stop();
+		lp_cli_error(cli, r, NULL);
+		ret = lp_cli_exit_for(r);
+		goto out;
+	}
+	if (lp_report_count(&st.report, LP_SEV_ERROR) > 0) {
+		lp_progress_stop();
+		fprintf(stderr, "%s: compatibility check failed; no image written:\n", cli->prog);
+		lp_cli_print_findings(cli, &st.report, verbose);
+		fprintf(stderr, "hint: --no-check reports these as warnings and builds anyway\n");
+		ret = LP_EXIT_CHECK;
+		goto out;
+	}
+
+	oo.env = (const char *const *)env.v;
+	oo.n_env = env.n;
+	oo.arch = o.arch;	/* given; lp_oci_write detects from the binaries, then the base */
+	oo.threads = o.threads;
+	oo.epoch = o.epoch;
+	oo.report = &st.report;
+	lp_progress_phase("writing image");
+	r = lp_oci_write(&st.entries, &oo, &res);
+	lp_progress_stop();
+	if (r < 0) {
+		lp_cli_error(cli, r, "cannot build the image");
+		if (r == -LP_E_TOOBIG || r == -LP_E_CHECK)
+			lp_cli_print_findings(cli, &st.report, verbose);
+		ret = lp_cli_exit_for(r);
+		goto out;
+	}
+	ret = LP_EXIT_OK;
+	if (!cli->quiet) {
+		summary(cli, &oo, &res, &st);
+		lp_cli_print_findings(cli, &st.report, verbose);
+	}
+	if (o.json_path) {
+		r = json_report(&oo, &res, &st, o.json_path);
+		if (r < 0) {
+			lp_cli_error(cli, r, "cannot write JSON report %s", o.json_path);
+			ret = LP_EXIT_ERROR;
+		}
+	}
+out:
+	lp_progress_stop();
+	lp_oci_result_free(&res);
+	lp_strv_free(&env);
+	lp_pack_state_free(&st);
+	lp_pack_opts_free(&o);
+	return ret;
+}

@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One layer: a sorted, normalized PAX tar written by libarchive into a
+ * callback that hashes it (diff_id) and feeds the compressor, whose output
+ * is hashed again (the blob digest) and written out. Nothing is held in
+ * memory beyond a few buffers, whatever the layer size.
+ */
+#include "container/oci.h"
+#include "core/err.h"
+#include "core/fsutil.h"
+#include "core/hash.h"
+#include "core/pdeflate.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define OUTBUF	(1u << 20)
+#define READBUF	(1u << 20)
+
+/* ---- a small string -> string map (open addressing, FNV-1a) ---- */
+
+struct strmap {
+	char **k;
+	const char **v;
+	size_t cap, n;
+};
+
+static uint64_t fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static size_t map_slot(const struct strmap *m, const char *k)
+{
+	size_t i = (size_t)fnv(k) & (m->cap - 1);
+
+	while (m->k[i] && strcmp(m->k[i], k) != 0)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static int map_grow(struct strmap *m)
+{
+	struct strmap g = { .cap = m->cap ? m->cap * 2 : 256 };
+
+	g.k = calloc(g.cap, sizeof(*g.k));
+	g.v = calloc(g.cap, sizeof(*g.v));
+	if (!g.k || !g.v) {
+		free(g.k);
+		free(g.v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->cap; i++) {
+		if (m->k[i]) {
+			size_t s = map_slot(&g, m->k[i]);
+
+			g.k[s] = m->k[i];
+			g.v[s] = m->v[i];
+		}
+	}
+	g.n = m->n;
+	free(m->k);
+	free(m->v);
+	*m = g;
+	return 0;
+}
+
+static const char *map_get(const struct strmap *m, const char *k, bool *found)
+{
+	size_t s;
+
+	*found = false;
+	if (!m->cap)
+		return NULL;
+	s = map_slot(m, k);
+	*found = m->k[s] != NULL;
+	return m->v[s];
+}
+
+/* Insert (a copy of) k if absent. */
+static int map_put(struct strmap *m, const char *k, const char *v)
+{
+	size_t s;
+
+	if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0)
+		return -ENOMEM;
+	s = map_slot(m, k);
+	if (m->k[s])
+		return 0;
+	m->k[s] = strdup(k);
+	if (!m->k[s])
+		return -ENOMEM;
+	m->v[s] = v;
+	m->n++;
+	return 0;
+}
+
+static void map_free(struct strmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->k[i]);
+	free(m->k);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- the output side: diff_id hash -> compressor -> blob hash -> fd ---- */
+
+struct sink {
+	enum lp_oci_compression comp;
+	struct lp_sha256 diff, blob;
+	uint64_t usize, csize;
+	int fd;
+	struct lp_pdeflate *z;
+	ZSTD_CCtx *zc;
+	uint8_t *out;
+	size_t fill;
+	int err;
+	char errmsg[512];
+};
+
+static int blob_out(void *ctx, const void *buf, size_t n)
+{
+	struct sink *s = ctx;
+	const uint8_t *p = buf;
+
+	lp_sha256_update(&s->blob, buf, n);
+	s->csize += n;
+	while (n) {
+		size_t take = OUTBUF - s->fill;
+
+		if (take > n)
+			take = n;
+		memcpy(s->out + s->fill, p, take);
+		s->fill += take;
+		p += take;
+		n -= take;
+		if (s->fill == OUTBUF) {
+			int r = lp_write_all(s->fd, s->out, s->fill);
+
+			if (r < 0)
+				return r;
+			s->fill = 0;
+		}
+	}
+	return 0;
+}
+
+static int zstd_pump(struct sink *s, const void *buf, size_t n, ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = { buf, n, 0 };
+	uint8_t tmp[1 << 16];
+
+	for (;;) {
+		ZSTD_outBuffer out = { tmp, sizeof(tmp), 0 };
+		size_t rem = ZSTD_compressStream2(s->zc, &out, &in, mode);
+		int r;
+
+		if (ZSTD_isError(rem))
+			return -EIO;
+		if (out.pos && (r = blob_out(s, tmp, out.pos)) < 0)
+			return r;
+		if (mode == ZSTD_e_end ? rem == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+static int tar_feed(struct sink *s, const void *buf, size_t n)
+{
+	lp_sha256_update(&s->diff, buf, n);
+	s->usize += n;
+	switch (s->comp) {
+	case LP_OCI_GZIP:
+		return lp_pdeflate_write(s->z, buf, n);
+	case LP_OCI_ZSTD:
+		return zstd_pump(s, buf, n, ZSTD_e_continue);
+	default:
+		return blob_out(s, buf, n);
+	}
+}
+
+static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+	struct sink *s = ctx;
+	int r = tar_feed(s, buf, n);
+
+	if (r < 0) {
+		s->err = r;
+		archive_set_error(a, -r, "%s", strerror(-r));
+		return -1;
+	}
+	return (la_ssize_t)n;
+}
+
+static int sink_open(struct sink *s, const struct lp_oci_opts *o, unsigned threads, int fd)
+{
+	memset(s, 0, sizeof(*s));
+	s->comp = o->compression;
+	s->fd = fd;
+	lp_sha256_init(&s->diff);
+	lp_sha256_init(&s->blob);
+	s->out = malloc(OUTBUF);
+	if (!s->out)
+		return -ENOMEM;
+	if (s->comp == LP_OCI_GZIP) {
+		struct lp_pdeflate_opts zo = {
+			.level = o->level ? o->level : 6,
+			.threads = threads ? threads : 1,
+			.sink = blob_out,
+			.sink_ctx = s,
+		};
+		uint8_t h[10];
+		int r = lp_pdeflate_new(&zo, &s->z);
+
+		if (r < 0)
+			return r;
+		lp_gzip_header(h, zo.level);
+		return blob_out(s, h, sizeof(h));
+	}
+	if (s->comp == LP_OCI_ZSTD) {
+		s->zc = ZSTD_createCCtx();
+		if (!s->zc)
+			return -ENOMEM;
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, o->level ? o->level : 3);
+		/*
+		 * Always the multi-threaded code path (nbWorkers >= 1): its output
+		 * depends on the job size, not on how many workers run the jobs,
+		 * while nbWorkers = 0 would give different bytes. If the library was
+		 * built without threads this fails and we stay single-threaded,
+		 * which is just as stable.
+		 */
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_nbWorkers, (int)(threads ? threads : 1));
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
+	}
+	return 0;
+}
+
+static int sink_finish(struct sink *s)
+{
+	int r = 0;
+
+	if (s->comp == LP_OCI_GZIP) {
+		uint32_t crc;
+		uint64_t in, out;
+		uint8_t t[8];
+
+		r = lp_pdeflate_finish(s->z, &crc, &in, &out);
+		if (r < 0)
+			return r;
+		lp_gzip_trailer(t, crc, in);
+		r = blob_out(s, t, sizeof(t));
+	} else if (s->comp == LP_OCI_ZSTD) {
+		r = zstd_pump(s, NULL, 0, ZSTD_e_end);
+	}
+	if (r == 0 && s->fill)
+		r = lp_write_all(s->fd, s->out, s->fill);
+	s->fill = 0;
+	return r;
+}
+
+static void sink_free(struct sink *s)
+{
+	lp_pdeflate_free(s->z);
+	ZSTD_freeCCtx(s->zc);
+	free(s->out);
+	s->z = NULL;
+	s->zc = NULL;
+	s->out = NULL;
+}
+
+/* ---- the tar ---- */
+
+struct item {
+	char *ipath;			/* path in the image */
+	const struct lp_entry *e;	/* NULL: a synthesized parent directory */
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	return strcmp(((const struct item *)a)->ipath, ((const struct item *)b)->ipath);
+}
+
+static int items_push(struct item **v, size_t *n, size_t *cap, char *ipath, const struct lp_entry *e)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		struct item *nv = realloc(*v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[*n].ipath = ipath;
+	(*v)[(*n)++].e = e;
+	return 0;
+}
+
+/* Add every missing ancestor of ipath as a synthesized directory. */
+static int add_parents(struct item **v, size_t *n, size_t *cap, struct strmap *dirs, const char *ipath)
+{
+	char *buf = strdup(ipath);
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (char *s = strchr(buf, '/'); s; s = strchr(s + 1, '/')) {
+		bool found;
+		char *d;
+
+		*s = '\0';
+		map_get(dirs, buf, &found);
+		if (!found) {
+			r = map_put(dirs, buf, NULL);
+			if (r == 0) {
+				d = strdup(buf);
+				r = d ? items_push(v, n, cap, d, NULL) : -ENOMEM;
+				if (r < 0)
+					free(d);
+			}
+			if (r < 0)
+				break;
+		}
+		*s = '/';
+	}
+	free(buf);
+	return r;
+}
+
+static int write_file_data(struct archive *a, struct sink *s, const struct lp_entry *e,
+			   const char *src, uint8_t *buf)
+{
+	uint64_t left = e->size;
+	int fd, r = 0;
+
+	if (!src) {
+		if (e->size == 0)
+			return 0;
+		return lp_fail(-EINVAL, e->path, "no source to read its %llu bytes from",
+			       (unsigned long long)e->size);
+	}
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return lp_fail(-errno, src, "cannot open: %s", strerror(errno));
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (left) {
+		size_t want = left > READBUF ? READBUF : (size_t)left;
+		ssize_t got = read(fd, buf, want);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = lp_fail(-errno, src, "read failed: %s", strerror(errno));
+			goto out;
+		}
+		if (got == 0) {
+			r = lp_fail(-EIO, src, "file shrank while being read (expected %llu bytes)",
+				    (unsigned long long)e->size);
+			goto out;
+		}
+		if (archive_write_data(a, buf, (size_t)got) != got) {
+			r = s->err ? s->err : -EIO;
+			r = lp_fail(r, e->path, "cannot write layer: %s", archive_error_string(a));
+			goto out;
+		}
+		left -= (uint64_t)got;
+	}
+	/* The header promised e->size bytes; a file that grew would be cut silently. */
+	if (read(fd, buf, 1) > 0)
+		r = lp_fail(-EIO, src, "file grew while being read (expected %llu bytes)",
+			    (unsigned long long)e->size);
+out:
+	close(fd);
+	return r;
+}
+
+static const char *canonical_of(const struct lp_entry *e)
+{
+	return (e->flags & LP_F_DUPLICATE) && e->target ? e->target : e->path;
+}
+
+static int write_items(struct archive *a, struct sink *s, const struct lp_entries *l,
+		       struct item *it, size_t n, const struct lp_oci_opts *o)
+{
+	struct archive_entry *ae = archive_entry_new();
+	struct strmap targets = { 0 };	/* canonical path -> image path written in this layer */
+	uint8_t *buf = malloc(READBUF);
+	int r = -ENOMEM;
+
+	if (!ae || !buf)
+		goto out;
+	/* Only canonical paths that have duplicates in this layer need tracking. */
+	for (size_t i = 0; i < n; i++) {
+		if (it[i].e && it[i].e->kind == LP_FILE && (it[i].e->flags & LP_F_DUPLICATE) && it[i].e->target &&
+		    map_put(&targets, it[i].e->target, NULL) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct lp_entry *e = it[i].e;
+		const char *src = NULL;
+		bool hardlink = false;
+
+		archive_entry_clear(ae);
+		archive_entry_set_pathname_utf8(ae, it[i].ipath);
+		archive_entry_set_mtime(ae, (time_t)o->epoch, 0);
+		archive_entry_set_uid(ae, 0);
+		archive_entry_set_gid(ae, 0);
+		if (!e || e->kind == LP_DIR) {
+			archive_entry_set_filetype(ae, AE_IFDIR);
+			archive_entry_set_perm(ae, 0755);
+		} else if (e->kind == LP_SYMLINK) {
+			archive_entry_set_filetype(ae, AE_IFLNK);
+			archive_entry_set_perm(ae, 0777);
+			archive_entry_set_symlink_utf8(ae, e->target ? e->target : "");
+		} else {
+			const char *canon = canonical_of(e);
+			bool found;
+			const char *first = map_get(&targets, canon, &found);
+			uint32_t mode = e->mode ? e->mode : 0644;
+
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_perm(ae, mode);
+			/*
+			 * The first copy in this layer carries the bytes; later ones
+			 * link to it. A link shares the inode's mode, so copies whose
+			 * mode differs are stored as files.
+			 */
+			if (found && first && (strcmp(first, it[i].ipath) != 0)) {
+				const struct item *f = bsearch(&(struct item){ .ipath = (char *)first }, it, i,
+							       sizeof(*it), cmp_item);
+
+				if (f && f->e && (f->e->mode ? f->e->mode : 0644) == mode) {
+					hardlink = true;
+					archive_entry_set_hardlink_utf8(ae, first);
+					archive_entry_set_size(ae, 0);
+				}
+			}
+			if (!hardlink) {
+				archive_entry_set_size(ae, (la_int64_t)e->size);
+				src = e->src;
+				if (!src && (e->flags & LP_F_DUPLICATE) && e->target) {
+					const struct lp_entry *c = lp_entries_find(l, e->target);
+
+					src = c ? c->src : NULL;
+				}
+				if (found && !first) {
+					size_t slot = map_slot(&targets, canon);
+
+					targets.v[slot] = it[i].ipath;
+				}
+			}
+		}
+		if (archive_write_header(a, ae) != ARCHIVE_OK) {
+			r = lp_fail(s->err ? s->err : -EIO, it[i].ipath, "cannot write layer: %s",
+				    archive_error_string(a));
+			goto out;
+		}
+		if (e && e->kind == LP_FILE && !hardlink) {
+			r = write_file_data(a, s, e, src, buf);
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = 0;
+out:
+	map_free(&targets);
+	archive_entry_free(ae);
+	free(buf);
+	return r;
+}
+
+static int build_items(const struct lp_entries *l, const struct lp_oci_layer_plan *lp,
+		       const struct lp_oci_opts *o, struct item **ret, size_t *ret_n)
+{
+	struct strmap dirs = { 0 };
+	struct item *v = NULL;
+	size_t n = 0, cap = 0, w = 0;
+	int r = 0;
+
+	/* Dependency and code layers always carry the task root and its ancestors. */
+	if (lp->group != LP_OCI_G_OPT) {
+		char *root = lp_oci_image_path(o, "x");
+
+		if (!root)
+			return -ENOMEM;
+		r = add_parents(&v, &n, &cap, &dirs, root);
+		free(root);
+	}
+	for (size_t k = 0; r == 0 && k < lp->n; k++) {
+		const struct lp_entry *e = &l->v[lp->idx[k]];
+		char *ip = lp_oci_image_path(o, e->path);
+
+		if (!ip) {
+			r = -ENOMEM;
+			break;
+		}
+		r = add_parents(&v, &n, &cap, &dirs, ip);
+		if (r == 0)
+			r = items_push(&v, &n, &cap, ip, e);
+		if (r < 0)
+			free(ip);
+	}
+	map_free(&dirs);
+	if (r < 0)
+		goto err;
+	qsort(v, n, sizeof(*v), cmp_item);
+	/* An explicit directory and a synthesized parent of the same path: keep one. */
+	for (size_t i = 0; i < n; i++) {
+		if (w && strcmp(v[w - 1].ipath, v[i].ipath) == 0) {
+			bool prev_dir = !v[w - 1].e || v[w - 1].e->kind == LP_DIR;
+			bool cur_dir = !v[i].e || v[i].e->kind == LP_DIR;
+
+			if (!prev_dir || !cur_dir) {
+				r = lp_fail(-LP_E_DUPLICATE, v[i].ipath,
+					    "two different entries map to this image path");
+				/* v[w..i) were moved down or freed already. */
+				for (size_t k = w; k < i; k++)
+					v[k].ipath = NULL;
+				goto err;
+			}
+			if (!v[w - 1].e)
+				v[w - 1].e = v[i].e;
+			free(v[i].ipath);
+			v[i].ipath = NULL;
+			continue;
+		}
+		v[w++] = v[i];
+	}
+	*ret = v;
+	*ret_n = w;
+	return 0;
+err:
+	for (size_t i = 0; i < n; i++)
+		free(v[i].ipath);
+	free(v);
+	return r;
+}
+
+static void digest_str(struct lp_sha256 *c, char out[LP_OCI_DIGEST_LEN])
+{
+	uint8_t d[32];
+
+	lp_sha256_final(c, d);
+	memcpy(out, "sha256:", 7);
+	lp_hex(d, 32, out + 7);
+}
+
+int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_plan *lp,
+		       const struct lp_oci_opts *o, unsigned threads, int fd, struct lp_oci_blob *ret)
+{
+	struct item *it = NULL;
+	size_t n = 0;
+	struct archive *a = NULL;
+	locale_t utf8, old_loc = (locale_t)0;
+	struct sink s;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	/*
+	 * libarchive converts names through the calling thread's locale and
+	 * crashes on a non-ASCII name in the C locale; names are UTF-8, so
+	 * write under C.UTF-8 for this thread only, whatever the process uses.
+	 */
+	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if (utf8)
+		old_loc = uselocale(utf8);
+	r = sink_open(&s, o, threads, fd);
+	if (r < 0)
+		goto out;
+	r = build_items(l, lp, o, &it, &n);
+	if (r < 0)
+		goto out;
+	if (!utf8) {
+		for (size_t i = 0; i < n; i++) {
+			for (const unsigned char *p = (const unsigned char *)it[i].ipath; *p; p++) {
+				if (*p >= 0x80) {
+					r = lp_fail(-LP_E_UNSAFEPATH, it[i].ipath,
+						    "non-ASCII name, and no C.UTF-8 locale to write it with");
+					goto out;
+				}
+			}
+		}
+	}
+	a = archive_write_new();
+	if (!a) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/*
+	 * Restricted PAX: plain ustar headers unless a name, link or size does
+	 * not fit, and then only the records needed (never atime/ctime). No
+	 * padding after the end-of-archive blocks, so the block size we hand
+	 * libarchive does not show in the bytes.
+	 */
+	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(a, 64 * 1024) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open2(a, &s, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK) {
+		r = lp_fail(-EIO, NULL, "cannot start layer tar: %s", archive_error_string(a));
+		goto out;
+	}
+	r = write_items(a, &s, l, it, n, o);
+	if (r < 0)
+		goto out;
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		r = lp_fail(s.err ? s.err : -EIO, NULL, "cannot finish layer tar: %s", archive_error_string(a));
+		goto out;
+	}
+	r = sink_finish(&s);
+	if (r < 0) {
+		r = lp_fail(r, NULL, "cannot write layer blob: %s", strerror(-r));
+		goto out;
+	}
+	digest_str(&s.diff, ret->diff_id);
+	digest_str(&s.blob, ret->digest);
+	ret->usize = s.usize;
+	ret->size = s.csize;
+	ret->media_type = o->compression == LP_OCI_GZIP ? LP_OCI_MT_TAR_GZIP :
+			  o->compression == LP_OCI_ZSTD ? LP_OCI_MT_TAR_ZSTD : LP_OCI_MT_TAR;
+out:
+	if (a)
+		archive_write_free(a);
+	for (size_t i = 0; i < n; i++)
+		free(it[i].ipath);
+	free(it);
+	sink_free(&s);
+	if (utf8) {
+		uselocale(old_loc);
+		freelocale(utf8);
+	}
+	return r;
+}

@@ -1,0 +1,748 @@
+/* SPDX-License-Identifier: MIT */
+#include "pack/optimize.h"
+#include "core/entry.h"
+#include "core/err.h"
+#include "core/fsutil.h"
+#include "core/hash.h"
+#include "core/report.h"
+#include "core/util.h"
+#include "pack/strip.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* --- strip ---------------------------------------------------------------- */
+
+struct strip_job {
+	size_t idx;		/* entry index */
+	char *out;		/* staged path */
+	struct lp_strip_result res;
+	int rc;
+	char err[256];
+};
+
+struct strip_pool {
+	struct lp_entries *l;
+	struct strip_job *jobs;
+	size_t n;
+	size_t next;
+	pthread_mutex_t lock;
+	const char *cache_dir;
+};
+
+static void *strip_worker(void *arg)
+{
+	struct strip_pool *p = arg;
+
+	for (;;) {
+		struct strip_job *j;
+		const struct lp_entry *e;
+
+		pthread_mutex_lock(&p->lock);
+		j = p->next < p->n ? &p->jobs[p->next++] : NULL;
+		pthread_mutex_unlock(&p->lock);
+		if (!j)
+			return NULL;
+		e = &p->l->v[j->idx];
+		lp_errmsg_clear();
+		j->rc = lp_strip_cached(e->src, (e->flags & LP_F_HAS_DIGEST) ? e->digest : NULL,
+					p->cache_dir, j->out, NULL, &j->res);
+		if (j->rc < 0)
+			snprintf(j->err, sizeof(j->err), "%s", lp_errmsg());
+	}
+}
+
+static bool strip_candidate(const struct lp_entry *e)
+{
+	return e->kind == LP_FILE && e->binfmt == LP_BIN_ELF && e->src &&
+	       !(e->flags & (LP_F_REMOVED | LP_F_DUPLICATE | LP_F_STRIPPED));
+}
+
+int lp_opt_strip(struct lp_entries *l, const char *stage_dir, const char *cache_dir,
+		 unsigned nthreads, struct lp_report *rep)
+{
+	struct strip_pool pool = { .l = l, .cache_dir = cache_dir };
+	pthread_t *tids = NULL;
+	char *dir = NULL;
+	unsigned started = 0;
+	int r = 0, first_err = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strip_candidate(&l->v[i]))
+			pool.n++;
+	if (pool.n == 0)
+		return 0;
+	if (asprintf(&dir, "%s/strip", stage_dir) < 0)
+		return -ENOMEM;
+	r = lp_mkdir_p(dir, 0700);
+	if (r < 0) {
+		r = lp_fail(r, dir, "cannot create staging directory: %s", strerror(-r));
+		goto out;
+	}
+	pool.jobs = calloc(pool.n, sizeof(*pool.jobs));
+	if (!pool.jobs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0, k = 0; i < l->n; i++) {
+		if (!strip_candidate(&l->v[i]))
+			continue;
+		pool.jobs[k].idx = i;
+		/* Index-named, so two entries with one basename never collide. */
+		if (asprintf(&pool.jobs[k].out, "%s/%zu", dir, i) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		k++;
+	}
+	if (nthreads == 0)
+		nthreads = 1;
+	if (nthreads > pool.n)
+		nthreads = (unsigned)pool.n;
+	pthread_mutex_init(&pool.lock, NULL);
+	tids = calloc(nthreads, sizeof(*tids));
+	if (!tids) {
+		r = -ENOMEM;
+		goto out_lock;
+	}
+	for (unsigned t = 1; t < nthreads; t++) {
+		if (pthread_create(&tids[t], NULL, strip_worker, &pool) != 0)
+			break;
+		started++;
+	}
+	strip_worker(&pool);	/* the calling thread works too */
+	for (unsigned t = 1; t <= started; t++)
+		pthread_join(tids[t], NULL);
+
+	/* Apply results in list order so reports are deterministic. */
+	for (size_t k = 0; k < pool.n; k++) {
+		struct strip_job *j = &pool.jobs[k];
+		struct lp_entry *e = &l->v[j->idx];
+
+		if (j->rc < 0) {
+			if (!first_err) {
+				first_err = j->rc;
+				lp_errmsg_set(j->err);
+			}
+			continue;
+		}
+		if (j->res.outcome != LP_STRIP_OK) {
+			r = lp_report_change(rep, "strip-skipped", e->path, 0, "%s: %s",
+					     lp_strip_outcome_name(j->res.outcome), j->res.reason);
+			if (r < 0)
+				goto out_lock;
+			continue;
+		}
+		free(e->src);
+		e->src = j->out;
+		j->out = NULL;
+		if (!e->orig_size)
+			e->orig_size = e->size;
+		e->size = j->res.size_after;
+		memcpy(e->digest, j->res.digest, sizeof(e->digest));
+		e->flags |= LP_F_STRIPPED | LP_F_HAS_DIGEST;
+		if (e->bin) {
+			e->bin->debug_bytes = 0;
+			e->bin->symtab_bytes = 0;
+		}
+		r = lp_report_change(rep, "strip", e->path, j->res.size_before - j->res.size_after,
+				     "%s%s%s%s", j->res.reason, j->res.cached ? " (cached)" : "",
+				     j->res.kept_unknown ? "; kept unknown sections: " : "",
+				     j->res.kept_unknown ? j->res.kept_note : "");
+		if (r < 0)
+			goto out_lock;
+	}
+	r = first_err;
+out_lock:
+	pthread_mutex_destroy(&pool.lock);
+out:
+	for (size_t k = 0; pool.jobs && k < pool.n; k++) {
+		if (pool.jobs[k].out) {
+			unlink(pool.jobs[k].out);
+			free(pool.jobs[k].out);
+		}
+	}
+	free(pool.jobs);
+	free(tids);
+	free(dir);
+	return r;
+}
+
+/* --- dedupe --------------------------------------------------------------- */
+
+int lp_dedupe_mode_parse(const char *s, enum lp_dedupe_mode *ret)
+{
+	if (!strcmp(s, "off") || !strcmp(s, "none"))
+		*ret = LP_DEDUPE_OFF;
+	else if (!strcmp(s, "binaries"))
+		*ret = LP_DEDUPE_BINARIES;
+	else if (!strcmp(s, "all"))
+		*ret = LP_DEDUPE_ALL;
+	else
+		return lp_fail(-LP_E_USAGE, NULL, "--dedupe must be off, binaries or all, not '%s'", s);
+	return 0;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && memcmp(s + a - b, suf, b) == 0;
+}
+
+/*
+ * Node resolves a symlinked module by its real path, so a JS/JSON file or an
+ * addon turned into a link would load as another module (or twice).
+ */
+static bool node_sensitive(const char *path)
+{
+	static const char *const ext[] = { ".js", ".mjs", ".cjs", ".json", ".node", NULL };
+
+	for (const char *const *x = ext; *x; x++)
+		if (has_suffix(path, *x))
+			return true;
+	return false;
+}
+
+static bool dedupe_eligible(const struct lp_entry *e, enum lp_dedupe_mode mode)
+{
+	if (mode == LP_DEDUPE_ALL)
+		return true;
+	if (mode == LP_DEDUPE_OFF || node_sensitive(e->path))
+		return false;
+	return e->binfmt != LP_BIN_NONE || e->size >= LP_DEDUPE_MIN_DATA;
+}
+
+static int files_equal(const char *a, const char *b)
+{
+	int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
+	char *ba = malloc(1 << 16), *bb = malloc(1 << 16);
+	int r = 1;
+
+	if (fa < 0 || fb < 0 || !ba || !bb) {
+		r = fa < 0 || fb < 0 ? lp_fail(-errno, fa < 0 ? a : b, "cannot open: %s", strerror(errno)) :
+		    -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t x = read(fa, ba, 1 << 16), y;
+
+		if (x < 0) {
+			r = -errno;
+			break;
+		}
+		y = x ? read(fb, bb, (size_t)x) : read(fb, bb, 1);
+		if (y < 0) {
+			r = -errno;
+			break;
+		}
+		if (x != y || memcmp(ba, bb, (size_t)x) != 0) {
+			r = 0;
+			break;
+		}
+		if (x == 0)
+			break;
+	}
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	free(ba);
+	free(bb);
+	return r;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	const struct lp_entry *x = *(struct lp_entry *const *)a, *y = *(struct lp_entry *const *)b;
+
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+static int cmp_digest(const void *a, const void *b)
+{
+	const struct lp_entry *x = *(struct lp_entry *const *)a, *y = *(struct lp_entry *const *)b;
+	int c = memcmp(x->digest, y->digest, 32);
+
+	return c ? c : strcmp(x->path, y->path);
+}
+
+int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_report *rep)
+{
+	struct lp_entry **idx;
+	size_t n = 0, ndup = 0, nsaved = 0;
+	uint64_t wasted = 0, saved = 0;
+	int r = 0;
+
+	idx = malloc((l->n + 1) * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct lp_entry *e = &l->v[i];
+
+		if (e->kind == LP_FILE && e->src && e->size > 0 &&
+		    !(e->flags & (LP_F_REMOVED | LP_F_DUPLICATE)))
+			idx[n++] = &l->v[i];
+	}
+	qsort(idx, n, sizeof(*idx), cmp_size);
+
+	for (size_t g = 0; g < n;) {
+		size_t end = g + 1;
+
+		while (end < n && idx[end]->size == idx[g]->size)
+			end++;
+		if (end - g < 2) {
+			g = end;
+			continue;
+		}
+		for (size_t k = g; k < end; k++) {
+			struct lp_entry *e = idx[k];
+
+			if (e->flags & LP_F_HAS_DIGEST)
+				continue;
+			r = lp_sha256_file(e->src, e->digest);
+			if (r < 0) {
+				r = lp_fail(r, e->src, "cannot hash: %s", lp_strerror(r));
+				goto out;
+			}
+			e->flags |= LP_F_HAS_DIGEST;
+		}
+		qsort(idx + g, end - g, sizeof(*idx), cmp_digest);
+		/* Within equal digests, path order: the first is canonical. */
+		for (size_t a = g; a < end;) {
+			size_t b = a + 1;
+			struct lp_entry *canon = idx[a];
+
+			while (b < end && !memcmp(idx[b]->digest, canon->digest, 32))
+				b++;
+			for (size_t k = a + 1; k < b; k++) {
+				struct lp_entry *e = idx[k];
+				char *t;
+
+				/* SHA-256 equal; a byte compare costs little and rules out the impossible. */
+				r = files_equal(canon->src, e->src);
+				if (r < 0)
+					goto out;
+				if (r == 0)
+					continue;
+				ndup++;
+				wasted += e->size;
+				if (!dedupe_eligible(e, mode))
+					continue;
+				t = strdup(canon->path);
+				if (!t) {
+					r = -ENOMEM;
+					goto out;
+				}
+				free(e->target);
+				e->target = t;
+				e->flags |= LP_F_DUPLICATE;
+				nsaved++;
+				saved += e->size;
+				r = lp_report_change(rep, "dedupe", e->path, e->size, "same bytes as %s", canon->path);
+				if (r < 0)
+					goto out;
+			}
+			a = b;
+		}
+		g = end;
+	}
+	r = 0;
+	if (ndup > 0)
+		r = lp_report_finding(rep, LP_SEV_INFO, "duplicates", NULL,
+				      "%zu duplicate files waste %llu bytes; deduplicated %zu of them, saving %llu bytes (mode %s)",
+				      ndup, (unsigned long long)wasted, nsaved, (unsigned long long)saved,
+				      mode == LP_DEDUPE_ALL ? "all" : mode == LP_DEDUPE_BINARIES ? "binaries" : "off");
+out:
+	free(idx);
+	return r;
+}
+
+/* --- foreign binaries ----------------------------------------------------- */
+
+static const struct lp_binfo *entry_bin(const struct lp_entry *e, struct lp_binfo **tmp)
+{
+	*tmp = NULL;
+	if (e->bin)
+		return e->bin;
+	if (!e->src || lp_binfo_read_path(e->src, tmp) < 0) {
+		lp_errmsg_clear();
+		return NULL;
+	}
+	return *tmp;
+}
+
+static void arch_list(const struct lp_binfo *bi, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (unsigned a = LP_ARCH_X86_64; a <= LP_ARCH_OTHER && o < len; a++)
+		if (bi->arch_mask & (1u << a))
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "",
+					      lp_arch_name((enum lp_arch)a));
+}
+
+int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_report *rep)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct lp_entry *e = &l->v[i];
+		struct lp_binfo *tmp;
+		const struct lp_binfo *bi;
+		char arch[64];
+		int r;
+
+		if (e->kind != LP_FILE || (e->flags & LP_F_REMOVED) || e->binfmt == LP_BIN_NONE ||
+		    e->binfmt == LP_BIN_AR)
+			continue;
+		bi = entry_bin(e, &tmp);
+		if (!bi)
+			continue;
+		if (!e->bin && tmp) {
+			/* Keep the facts: later passes (checks, reports) want them. */
+			e->bin = tmp;
+			tmp = NULL;
+		}
+		arch_list(bi, arch, sizeof(arch));
+		if (bi->fmt == LP_BIN_ELF && bi->os == LP_OS_LINUX &&
+		    (target == LP_ARCH_UNKNOWN || bi->arch == target)) {
+			lp_binfo_free(tmp);
+			continue;
+		}
+		if (bi->fmt != LP_BIN_ELF && bi->fmt != LP_BIN_MACHO && bi->fmt != LP_BIN_MACHO_FAT &&
+		    bi->fmt != LP_BIN_PE) {
+			lp_binfo_free(tmp);
+			continue;
+		}
+		e->flags |= LP_F_REMOVED;
+		r = lp_report_change(rep, "prune-foreign", e->path, e->size, "%s for %s%s%s",
+				     lp_binfmt_name(bi->fmt), arch,
+				     bi->fmt == LP_BIN_ELF && bi->os != LP_OS_LINUX ? " (not Linux)" : "",
+				     bi->fmt == LP_BIN_ELF ? "" : ": cannot run on Lambda");
+		lp_binfo_free(tmp);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+enum lp_arch lp_detect_arch(const struct lp_entries *l)
+{
+	uint64_t bytes[LP_ARCH_OTHER + 1] = { 0 }, files[LP_ARCH_OTHER + 1] = { 0 };
+	enum lp_arch best = LP_ARCH_X86_64;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct lp_entry *e = &l->v[i];
+		struct lp_binfo *tmp;
+		const struct lp_binfo *bi;
+
+		if (e->kind != LP_FILE || (e->flags & LP_F_REMOVED) || e->binfmt != LP_BIN_ELF)
+			continue;
+		bi = entry_bin(e, &tmp);
+		if (bi && bi->fmt == LP_BIN_ELF && bi->os == LP_OS_LINUX && bi->arch > LP_ARCH_UNKNOWN &&
+		    bi->arch <= LP_ARCH_OTHER && (bi->e_type == ET_EXEC || bi->e_type == ET_DYN)) {
+			bytes[bi->arch] += e->orig_size ? e->orig_size : e->size;
+			files[bi->arch]++;
+		}
+		lp_binfo_free(tmp);
+	}
+	/* Lambda runs x86_64 or arm64 only; anything else cannot be the target. */
+	if (bytes[LP_ARCH_ARM64] > bytes[LP_ARCH_X86_64] ||
+	    (bytes[LP_ARCH_ARM64] == bytes[LP_ARCH_X86_64] && files[LP_ARCH_ARM64] > files[LP_ARCH_X86_64]))
+		best = LP_ARCH_ARM64;
+	return best;
+}
+
+/* --- junk ----------------------------------------------------------------- */
+
+/*
+ * Default junk rules, applied only inside dependency trees and documented in
+ * docs/optimize.md. Directory rules match a directory strictly below a
+ * package's own root (so a package called "test" or "docs" survives);
+ * __pycache__ and .github match at any depth. Deliberately absent: LICENSE
+ * files, *.dist-info (importlib.metadata reads it), *.md in general,
+ * example(s)/ and anything code might import.
+ */
+enum scope { S_ANY, S_NODE, S_PYTHON };
+
+struct rule {
+	const char *pat;	/* lp_glob_match pattern (basename) or directory name */
+	bool dir;
+	bool anywhere;		/* directory rule that also matches the package root level */
+	enum scope scope;
+};
+
+static const struct rule rules[] = {
+	{ "__pycache__", true, true, S_ANY },
+	{ "*.pyc", false, false, S_ANY },
+	{ "*.pyo", false, false, S_ANY },
+	{ ".github", true, true, S_ANY },
+	{ "test", true, false, S_ANY },
+	{ "tests", true, false, S_ANY },
+	{ "__tests__", true, false, S_ANY },
+	{ "docs", true, false, S_ANY },
+	{ "*.map", false, false, S_NODE },
+	{ "*.d.ts", false, false, S_NODE },
+	{ "*.d.mts", false, false, S_NODE },
+	{ "*.d.cts", false, false, S_NODE },
+	{ "README*", false, false, S_ANY },	/* documentation extensions only, see doc_file() */
+	{ "CHANGELOG*", false, false, S_ANY },
+	{ "HISTORY*", false, false, S_ANY },
+};
+
+static const char *const rule_names[] = {
+	"__pycache__/", "*.pyc", "*.pyo", ".github/", "test/", "tests/", "__tests__/", "docs/",
+	"*.map (node_modules)", "*.d.ts, *.d.mts, *.d.cts (node_modules)",
+	"README*, CHANGELOG*, HISTORY* (no extension or .md/.markdown/.txt/.rst/.adoc)", NULL,
+};
+
+const char *const *lp_junk_rules(void)
+{
+	return rule_names;
+}
+
+/*
+ * README/CHANGELOG/HISTORY, any case, only with a documentation extension:
+ * "history.js" is code (the npm package "history" ships it).
+ */
+static bool doc_file(const char *base, const char *stem)
+{
+	static const char *const ext[] = { "", ".md", ".markdown", ".txt", ".rst", ".adoc", NULL };
+	size_t n = strlen(stem);
+
+	if (strncasecmp(base, stem, n) != 0)
+		return false;
+	base += n;
+	/* README.en.md, CHANGELOG-2.x.md: skip a middle part up to the last dot. */
+	const char *dot = strrchr(base, '.');
+
+	if (*base && *base != '.' && *base != '-' && *base != '_')
+		return false;
+	for (const char *const *x = ext; *x; x++)
+		if (dot ? !strcasecmp(dot, *x) : !**x)
+			return true;
+	return false;
+}
+
+struct dep {
+	enum scope scope;
+	size_t marker_end;	/* offset just past "node_modules/" etc. */
+	size_t pkg_end;		/* offset of the '/' after the package root, or strlen */
+	char pkg[512];		/* "node_modules/foo" etc., for reports */
+};
+
+static bool comp_is(const char *p, size_t len, const char *name)
+{
+	return strlen(name) == len && memcmp(p, name, len) == 0;
+}
+
+/* Is path inside a dependency tree? Uses the innermost marker. */
+static bool find_dep(const char *path, struct dep *d)
+{
+	const char *s = path;
+	bool found = false;
+
+	for (size_t ci = 0; *s; ci++) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+
+		if (e && (comp_is(s, len, "node_modules") || comp_is(s, len, "site-packages") ||
+			  comp_is(s, len, "dist-packages") || comp_is(s, len, "vendor") ||
+			  (ci == 0 && comp_is(s, len, "python")))) {
+			found = true;
+			d->scope = comp_is(s, len, "node_modules") ? S_NODE :
+				   comp_is(s, len, "vendor") ? S_ANY : S_PYTHON;
+			d->marker_end = (size_t)(e + 1 - path);
+		}
+		s = e ? e + 1 : s + len;
+	}
+	if (!found)
+		return false;
+	/* Package root: one component, two for an npm @scope/name. */
+	{
+		const char *p = path + d->marker_end, *e = strchr(p, '/');
+
+		if (d->scope == S_NODE && *p == '@' && e)
+			e = strchr(e + 1, '/');
+		d->pkg_end = e ? (size_t)(e - path) : strlen(path);
+		snprintf(d->pkg, sizeof(d->pkg), "%.*s", (int)d->pkg_end, path);
+	}
+	return true;
+}
+
+/* Does directory-name rule pat match a directory component in [from, to) of path? */
+static bool dir_match(const char *path, size_t from, size_t to, const char *pat)
+{
+	char comp[256];
+
+	while (from < to) {
+		const char *e = memchr(path + from, '/', to - from);
+		size_t len = e ? (size_t)(e - (path + from)) : to - from;
+
+		if (len < sizeof(comp)) {
+			memcpy(comp, path + from, len);
+			comp[len] = '\0';
+			if (lp_glob_match(pat, comp))
+				return true;
+		}
+		from += len + 1;
+	}
+	return false;
+}
+
+/* Which rule (index, or -1) removes this entry; extra patterns are rules past the table. */
+static int junk_rule(const struct lp_entry *e, const struct dep *d, const struct lp_strv *extra)
+{
+	const char *path = e->path;
+	size_t plen = strlen(path);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	/* Directories this entry lives in (for a dir entry, including itself). */
+	size_t dirs_end = e->kind == LP_DIR ? plen : (size_t)(base - path);
+	size_t nrules = sizeof(rules) / sizeof(rules[0]);
+
+	for (size_t i = 0; i < nrules; i++) {
+		const struct rule *r = &rules[i];
+
+		if (r->scope != S_ANY && r->scope != d->scope)
+			continue;
+		if (r->dir) {
+			size_t from = r->anywhere ? d->marker_end : d->pkg_end + 1;
+
+			if (from < dirs_end && dir_match(path, from, dirs_end, r->pat))
+				return (int)i;
+			continue;
+		}
+		if (e->kind == LP_DIR || (size_t)(base - path) <= d->pkg_end)
+			continue;
+		if (r->pat[0] == '*' ? lp_glob_match(r->pat, base) :
+		    doc_file(base, !strcmp(r->pat, "README*") ? "readme" :
+				   !strcmp(r->pat, "CHANGELOG*") ? "changelog" : "history"))
+			return (int)i;
+	}
+	for (size_t i = 0; extra && i < extra->n; i++) {
+		const char *pat = extra->v[i];
+		size_t pl = strlen(pat);
+		const char *rel = path + d->marker_end;
+
+		if (pl > 1 && pat[pl - 1] == '/') {
+			char dpat[256];
+
+			if (pl - 1 >= sizeof(dpat))
+				continue;
+			memcpy(dpat, pat, pl - 1);
+			dpat[pl - 1] = '\0';
+			/* Test every directory prefix of the in-tree path. */
+			for (size_t k = d->marker_end; k < dirs_end; k++) {
+				if (path[k] != '/' && k + 1 != dirs_end)
+					continue;
+				{
+					char pre[1024];
+					size_t n = (path[k] == '/' ? k : k + 1) - d->marker_end;
+
+					if (n == 0 || n >= sizeof(pre))
+						continue;
+					memcpy(pre, rel, n);
+					pre[n] = '\0';
+					if (lp_glob_match(dpat, pre))
+						return (int)(nrules + i);
+				}
+			}
+		} else if (e->kind != LP_DIR && lp_glob_match(pat, rel)) {
+			return (int)(nrules + i);
+		}
+	}
+	return -1;
+}
+
+struct agg {
+	char pkg[512];
+	struct {
+		int rule;
+		size_t files;
+		uint64_t bytes;
+	} v[32];
+	size_t n;
+};
+
+static int agg_flush(struct agg *a, const struct lp_strv *extra, struct lp_report *rep)
+{
+	size_t nrules = sizeof(rules) / sizeof(rules[0]);
+	int r = 0;
+
+	for (size_t i = 0; i < a->n && r == 0; i++) {
+		int k = a->v[i].rule;
+		const char *name = (size_t)k < nrules ? rules[k].pat : extra->v[(size_t)k - nrules];
+
+		r = lp_report_change(rep, "prune-junk", a->pkg, a->v[i].bytes, "%zu files by rule %s%s",
+				     a->v[i].files, name, (size_t)k < nrules && rules[k].dir ? "/" : "");
+	}
+	a->n = 0;
+	a->pkg[0] = '\0';
+	return r;
+}
+
+int lp_opt_prune_junk(struct lp_entries *l, const struct lp_strv *extra_patterns, struct lp_report *rep)
+{
+	struct agg *a = calloc(1, sizeof(*a));
+	int r = 0;
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++) {
+		struct lp_entry *e = &l->v[i];
+		struct dep d;
+		int k;
+
+		if (e->flags & LP_F_REMOVED)
+			continue;
+		if (!find_dep(e->path, &d))
+			continue;
+		k = junk_rule(e, &d, extra_patterns);
+		if (k < 0)
+			continue;
+		e->flags |= LP_F_REMOVED;
+		if (e->kind == LP_DIR)
+			continue;
+		if (strcmp(a->pkg, d.pkg) != 0) {
+			r = agg_flush(a, extra_patterns, rep);
+			if (r < 0)
+				goto out;
+			snprintf(a->pkg, sizeof(a->pkg), "%s", d.pkg);
+		}
+		{
+			size_t j = 0;
+
+			while (j < a->n && a->v[j].rule != k)
+				j++;
+			if (j == a->n) {
+				if (a->n == sizeof(a->v) / sizeof(a->v[0])) {
+					r = agg_flush(a, extra_patterns, rep);
+					if (r < 0)
+						goto out;
+					snprintf(a->pkg, sizeof(a->pkg), "%s", d.pkg);
+					j = 0;
+				}
+				a->v[j].rule = k;
+				a->v[j].files = 0;
+				a->v[j].bytes = 0;
+				a->n = j + 1;
+			}
+			a->v[j].files++;
+			a->v[j].bytes += e->kind == LP_FILE ? e->size : 0;
+		}
+	}
+	r = agg_flush(a, extra_patterns, rep);
+out:
+	free(a);
+	return r;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Entry-list optimizers: strip native binaries, deduplicate identical files,
+ * drop binaries for other platforms, prune junk inside dependency trees.
+ * Each one transforms the list in place and appends what it did (or, for
+ * skips, why not) to a report; none of them touches the user's files.
+ */
+#pragma once
+
+#include "core/elf.h"
+
+#include <stdint.h>
+
+struct lp_entries;
+struct lp_report;
+struct lp_strv;
+
+/*
+ * Strip every LP_FILE entry with binfmt LP_BIN_ELF (not removed, not a
+ * duplicate) into a staged copy under stage_dir, then point src at it, set
+ * LP_F_STRIPPED, update size (orig_size keeps the old one) and digest.
+ * cache_dir (or NULL) holds results keyed by input SHA-256. Runs nthreads
+ * workers (0 = 1). Changes: "strip" with bytes saved, "strip-skipped" with
+ * the reason. Returns 0, or the first I/O error (-errno, lp_fail detail).
+ */
+int lp_opt_strip(struct lp_entries *l, const char *stage_dir, const char *cache_dir,
+		 unsigned nthreads, struct lp_report *rep);
+
+enum lp_dedupe_mode {
+	LP_DEDUPE_OFF = 0,	/* only measure: report what dedupe would save */
+	LP_DEDUPE_BINARIES,	/* native binaries and files >= 64 KiB, never JS/JSON/.node */
+	LP_DEDUPE_ALL,		/* every regular file */
+};
+
+#define LP_DEDUPE_MIN_DATA	(64u * 1024)	/* non-binary files smaller than this stay in binaries mode */
+
+/* "off", "binaries", "all". -LP_E_USAGE otherwise. */
+int lp_dedupe_mode_parse(const char *s, enum lp_dedupe_mode *ret);
+
+/*
+ * Find identical regular files (size, then SHA-256, then a byte compare).
+ * The lexically first path stays; each other eligible copy gets
+ * LP_F_DUPLICATE and target = that path (emitters store a relative symlink
+ * in zips, a hard link in tars). Computes missing digests. Changes:
+ * "dedupe" per copy; one info finding "duplicates" with bytes found/saved.
+ */
+int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_report *rep);
+
+/*
+ * Mark LP_F_REMOVED: Mach-O and PE files, and ELF files for another
+ * architecture or OS than target. Reads entry->bin from src if missing.
+ * Changes: "prune-foreign" with the bytes.
+ */
+int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_report *rep);
+
+/* The architecture most ELF bytes in the list are built for (x86_64 if none). */
+enum lp_arch lp_detect_arch(const struct lp_entries *l);
+
+/*
+ * Remove junk inside dependency trees only (under node_modules/,
+ * site-packages/, dist-packages/, vendor/, or a top-level python/ layer
+ * folder), never the function's own files. The default rules are
+ * lp_junk_rules() (see docs/optimize.md); extra_patterns (may be NULL) are
+ * lp_glob_match() patterns tested against the path inside the dependency
+ * tree (e.g. "foo/lib/x.txt" for node_modules/foo/lib/x.txt). Changes:
+ * "prune-junk", one per package and rule.
+ */
+int lp_opt_prune_junk(struct lp_entries *l, const struct lp_strv *extra_patterns,
+		      struct lp_report *rep);
+
+/* The default junk rules, NULL-terminated, for --help and docs. */
+const char *const *lp_junk_rules(void);

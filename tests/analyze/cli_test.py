@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""End-to-end tests of `lambdapack analyze`: golden JSON, directory vs zip,
+hostile inputs, CI gates, --diff, and the HTML report in headless Chromium.
+
+usage: cli_test.py LAMBDAPACK [--update-golden]
+"""
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(HERE, "golden", "sample.json")
+BIN = None
+passed = failed = 0
+
+
+def run(*args, cwd=None, env=None, timeout=60):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([BIN, "analyze", *args], capture_output=True, cwd=cwd, env=e, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {name}: {detail}", file=sys.stderr)
+
+
+def elf_header(machine):
+    """A minimal little-endian ELF64 header (enough for the magic and e_machine)."""
+    h = bytearray(64)
+    h[0:4] = b"\x7fELF"
+    h[4], h[5], h[6] = 2, 1, 1
+    struct.pack_into("<HHI", h, 16, 3, machine, 1)
+    return bytes(h)
+
+
+def make_sample(root):
+    """A deterministic function tree: node packages, a Python dist, duplicates, junk, binaries."""
+    files = {
+        "index.js": b"exports.handler = async () => 42;\n",
+        "node_modules/lodash/lodash.js": b"".join(b"function f%d(){return %d}\n" % (i, i) for i in range(4000)),
+        "node_modules/lodash/README.md": b"# lodash\n" * 50,
+        "node_modules/@aws-sdk/client-s3/dist/index.js": b"module.exports={};\n" * 2000,
+        "node_modules/@aws-sdk/client-s3/dist/index.js.map": b"{}" * 3000,
+        "node_modules/sharp/build/Release/sharp.node": b"\xcf\xfa\xed\xfe" + b"\x07" * 6000,
+        "node_modules/sharp/test/fixture.bin": bytes(range(256)) * 10,
+        "data/model-a.bin": bytes((i * 7) % 251 for i in range(150000)),
+        "data/model-b.bin": bytes((i * 7) % 251 for i in range(150000)),
+        "PyYAML-6.0.dist-info/METADATA": b"Name: PyYAML\n",
+        "yaml/__init__.py": b"# yaml\n" * 300,
+        "lib/libarm.so": elf_header(183) + b"\0" * 3000,
+        "app/__pycache__/h.cpython-312.pyc": b"\x00" * 900,
+    }
+    rec = "".join(f"{p},sha256=x,{len(d)}\n" for p, d in files.items() if p.startswith(("yaml/", "PyYAML")))
+    files["PyYAML-6.0.dist-info/RECORD"] = (rec + "PyYAML-6.0.dist-info/RECORD,,\n").encode()
+    for p, d in files.items():
+        fp = os.path.join(root, p)
+        os.makedirs(os.path.dirname(fp), exist_ok=True)
+        with open(fp, "wb") as f:
+            f.write(d)
+    return files
+
+
+def zip_tree(root, out):
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for dp, dn, fn in sorted(os.walk(root)):
+            dn.sort()
+            for f in sorted(fn):
+                p = os.path.join(dp, f)
+                z.write(p, os.path.relpath(p, root))
+
+
+def stable(doc):
+    """The fields that must not change between runs or machines."""
+    t = dict(doc["totals"])
+    t.pop("zipped_bytes")
+    return {
+        "schema": doc["schema"],
+        "totals": t,
+        "arch": doc["arch"],
+        "contributors": doc["contributors"],
+        "savings": doc["savings"],
+        "duplicates": doc["duplicates"],
+        "findings": doc["findings"],
+        "budgets": [{k: b[k] for k in ("name", "limit")} for b in doc["budgets"]],
+    }
+
+
+def test_golden_and_zip(tmp, update):
+    root = os.path.join(tmp, "fn")
+    make_sample(root)
+    rc, out, err = run(root, "--json", "-", "-q", "--top", "0", "--runtime", "nodejs20.x", "--arch", "x86_64")
+    check("golden rc", rc == 0, err)
+    doc = json.loads(out)
+    got = stable(doc)
+    if update:
+        os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
+        with open(GOLDEN, "w") as f:
+            json.dump(got, f, indent=1, sort_keys=True)
+            f.write("\n")
+    with open(GOLDEN) as f:
+        want = json.load(f)
+    check("golden json", got == want, json.dumps(got, sort_keys=True)[:2000])
+    check("biggest package", doc["contributors"]["packages"][0]["name"] == "data", doc["contributors"]["packages"][0])
+    # The zip estimate for a directory is close to the real zip.
+    zp = os.path.join(tmp, "fn.zip")
+    zip_tree(root, zp)
+    real = os.path.getsize(zp)
+    est = doc["totals"]["zipped_bytes"]
+    check("zip estimate within 15%", abs(est - real) <= 0.15 * real, f"est {est} real {real}")
+    rc, out, err = run(zp, "--json", "-", "-q", "--top", "0", "--arch", "x86_64")
+    check("zip rc", rc == 0, err)
+    zdoc = json.loads(out)
+    check("zip real size", zdoc["totals"]["zipped_bytes"] == real and not zdoc["totals"]["zipped_estimated"])
+    fl = lambda d: [(c["name"], c["bytes"]) for c in d["contributors"]["files"]]
+    check("dir vs zip file contributors", fl(doc) == fl(zdoc), f"{fl(doc)[:5]} vs {fl(zdoc)[:5]}")
+    check("dir vs zip packages", doc["contributors"]["packages"] == zdoc["contributors"]["packages"])
+    # The zip `lambdapack pack` makes: same files, and the estimate is about its size.
+    pz = os.path.join(tmp, "fn-pack.zip")
+    p = subprocess.run([BIN, "pack", root, "-o", pz, "-q", "--no-check"], capture_output=True)
+    if p.returncode != 0:
+        p = subprocess.run([BIN, "pack", root, "-o", pz, "-q"], capture_output=True)
+    if os.path.exists(pz):
+        rc, out, err = run(pz, "--json", "-", "-q", "--top", "0", "--arch", "x86_64")
+        check("pack zip rc", rc == 0, err)
+        pdoc = json.loads(out)
+        check("dir vs pack zip file contributors", fl(doc) == fl(pdoc), f"{fl(doc)[:5]} vs {fl(pdoc)[:5]}")
+        check("estimate vs pack zip within 10%", abs(est - os.path.getsize(pz)) <= 0.10 * os.path.getsize(pz),
+              f"est {est} pack {os.path.getsize(pz)}")
+    else:
+        print(f"SKIP pack zip: pack failed: {p.stderr.decode()[:200]}", file=sys.stderr)
+    # Also as a tar.gz and as a single-layer docker image: the same files.
+    tgz = os.path.join(tmp, "fn.tgz")
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(root, arcname=".")
+    rc, out, err = run(tgz, "--json", "-", "-q", "--top", "0")
+    check("tgz rc", rc == 0, err)
+    check("dir vs tgz", rc == 0 and fl(json.loads(out)) == fl(doc))
+    img = make_image(tmp, [tar_of_dir(root)], "img.tar")
+    rc, out, err = run(img, "--json", "-", "-q", "--top", "0")
+    check("image rc", rc == 0, err)
+    check("dir vs image", rc == 0 and fl(json.loads(out)) == fl(doc))
+    # Text output: no colour escapes when not a TTY; bars and human sizes present.
+    rc, out, err = run(root, "--top", "3")
+    check("text", rc == 0 and "\x1b[" not in out and "Largest packages" in out and "#" in out, out[:500])
+    return root, doc
+
+
+def tar_of_dir(root):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w") as t:
+        for dp, dn, fn in sorted(os.walk(root)):
+            for f in sorted(fn):
+                p = os.path.join(dp, f)
+                t.add(p, arcname=os.path.relpath(p, root))
+    return b.getvalue()
+
+
+def tar_entries(entries):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime = 0
+            if data is None:
+                ti.type = tarfile.DIRTYPE
+                t.addfile(ti)
+            else:
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+    return b.getvalue()
+
+
+def make_image(tmp, layers, name):
+    """docker-archive tar (legacy layout) with gzip layers."""
+    path = os.path.join(tmp, name)
+    blobs = [gzip.compress(l, mtime=0) for l in layers]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [
+        "sha256:" + hashlib.sha256(l).hexdigest() for l in layers]}}).encode()
+    with tarfile.open(path, "w") as t:
+        def add(n, d):
+            ti = tarfile.TarInfo(n)
+            ti.size = len(d)
+            t.addfile(ti, io.BytesIO(d))
+        for i, b in enumerate(blobs):
+            add(f"l{i}/layer.tar", b)
+        add("cfg.json", cfg)
+        add("manifest.json", json.dumps([{"Config": "cfg.json", "Layers": [f"l{i}/layer.tar" for i in range(len(blobs))]}]).encode())
+    return path
+
+
+def test_hostile(tmp, root):
+    zp = os.path.join(tmp, "fn.zip")
+    data = open(zp, "rb").read()
+    cases = {}
+    cases["trunc.zip"] = data[: len(data) // 2]
+    lying = bytearray(data)
+    i = lying.find(b"PK\x01\x02")
+    struct.pack_into("<I", lying, i + 24, 7)
+    cases["lying.zip"] = bytes(lying)
+    cases["garbage.bin"] = bytes((i * 131 + 7) % 256 for i in range(5000))
+    cases["empty.zip"] = b""
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w") as t:
+        ti = tarfile.TarInfo("../../escape.txt")
+        ti.size = 3
+        t.addfile(ti, io.BytesIO(b"abc"))
+    cases["dotdot.tar"] = b.getvalue()
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("zeros", "w", force_zip64=True) as f:
+            for _ in range(300):
+                f.write(b"\0" * (1 << 20))
+    cases["bomb.zip"] = b.getvalue()
+    # An image whose layer tar hides a '..' path.
+    cases["evil-image.tar"] = open(make_image(tmp, [tar_entries([("../../x", b"x")])], "evil.tar"), "rb").read()
+    work = os.path.join(tmp, "hostile")
+    os.makedirs(work)
+    for name, content in cases.items():
+        with open(os.path.join(work, name), "wb") as f:
+            f.write(content)
+    # A layout with a missing blob.
+    lay = os.path.join(work, "layout")
+    os.makedirs(os.path.join(lay, "blobs", "sha256"))
+    with open(os.path.join(lay, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion":"1.0.0"}')
+    with open(os.path.join(lay, "index.json"), "w") as f:
+        f.write(json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:" + "a" * 64, "size": 10}]}))
+    before = sorted(os.listdir(work))
+    for name in list(cases) + ["layout"]:
+        rc, out, err = run(name, cwd=work, timeout=60)
+        lines = [l for l in err.splitlines() if l.strip()]
+        check(f"hostile {name} exit 1", rc == 1, f"rc={rc} err={err!r}")
+        check(f"hostile {name} one line naming the file", len(lines) == 1 and name in lines[0], err)
+    check("hostile: nothing written", sorted(os.listdir(work)) == before, os.listdir(work))
+    check("hostile: no escape", not os.path.exists(os.path.join(tmp, "escape.txt")))
+
+
+def test_gates_and_diff(tmp, root):
+    rc, out, err = run(root, "-q", "--max-unzipped", "100K", "--max-zipped", "10M")
+    check("gate max-unzipped", rc == 5 and err.count("gate failed") == 1 and "--max-unzipped" in err, err)
+    rc, out, err = run(root, "-q", "--fail-on", "error", "--arch", "x86_64")
+    check("gate fail-on error", rc == 5 and "gate failed" in err, err)
+    rc, out, err = run(os.path.join(root, "yaml"), "-q", "--fail-on", "warning", "--max-unzipped", "1M")
+    check("gates pass", rc == 0 and err == "", err)
+    # Dive efficiency gate on an image with an overwritten file.
+    img = make_image(tmp, [tar_entries([("f", b"a" * 1000)]), tar_entries([("f", b"b" * 1000)])], "eff.tar")
+    rc, out, err = run(img, "-q", "--min-efficiency", "0.9", "--json", "-")
+    doc = json.loads(out) if out else {}
+    check("gate min-efficiency", rc == 5 and "efficiency" in err, err)
+    check("dive numbers", doc.get("image", {}).get("efficiency") == 0.5 and doc["image"]["wasted_bytes"] == 2000, out[:300])
+    check("gates in json", any(g["gate"] == "min-efficiency" and not g["passed"] for g in doc.get("gates", [])))
+    rc, out, err = run(img, "-q", "--min-efficiency", "0.4")
+    check("gate min-efficiency pass", rc == 0, err)
+    # --diff: grew/shrank by package and file, sorted by |delta|.
+    new = os.path.join(tmp, "fn2")
+    shutil.copytree(root, new)
+    os.remove(os.path.join(new, "data", "model-b.bin"))
+    with open(os.path.join(new, "node_modules", "lodash", "lodash.js"), "ab") as f:
+        f.write(b"x" * 5000)
+    rc, out, err = run("--diff", root, new, "--json", "-", "-q", "--top", "0")
+    check("diff rc", rc == 0, err)
+    d = json.loads(out)
+    check("diff order", [p["name"] for p in d["packages"]] == ["data", "node_modules/lodash"], d["packages"])
+    check("diff files", d["files"][0]["name"] == "data/model-b.bin" and d["files"][0]["status"] == "removed")
+    check("diff total", d["delta_bytes"] == 5000 - 150000)
+    rc, out, err = run("--diff", root)
+    check("diff usage", rc == 2, err)
+    rc, out, err = run(root, "--bogus")
+    check("usage error", rc == 2 and len(err.splitlines()) == 1, err)
+
+
+def test_html(tmp, root):
+    html = os.path.join(tmp, "report.html")
+    rc, out, err = run(root, "-q", "--html", html, "--top", "0")
+    check("html rc", rc == 0, err)
+    page = open(html).read()
+    check("html self-contained", "http://" not in page and "https://" not in page and "<link" not in page)
+    chrome = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chrome:
+        print("SKIP html in chromium: no chromium", file=sys.stderr)
+        return
+    prof = tempfile.mkdtemp(dir=tmp)
+    p = subprocess.run([chrome, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={prof}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+                        "--dump-dom", "file://" + html], capture_output=True, timeout=120)
+    dom = p.stdout.decode(errors="replace")
+    log = p.stderr.decode(errors="replace")
+    check("html rendered", 'id="lp-rendered"' in dom, dom[-500:] + log[-2000:])
+    check("html biggest package", 'data-biggest-package="data"' in dom and ">data " in dom, dom[:300])
+    check("html treemap boxes", dom.count('class="t') >= 3)
+    check("html no JS error", 'id="lp-error"' not in dom and "Uncaught" not in log and ":ERROR:CONSOLE" not in log,
+          [l for l in log.splitlines() if "CONSOLE" in l or "Uncaught" in l][:5])
+
+
+def main():
+    global BIN
+    BIN = os.path.abspath(sys.argv[1])
+    update = "--update-golden" in sys.argv
+    tmp = tempfile.mkdtemp(prefix="lp-ana-cli-")
+    try:
+        root, doc = test_golden_and_zip(tmp, update)
+        test_hostile(tmp, root)
+        test_gates_and_diff(tmp, root)
+        test_html(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
