@@ -118,6 +118,7 @@ static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, str
 	zo.level = o->level;
 	zo.threads = o->threads;
 	zo.epoch = o->epoch;
+	zo.name = o->output;
 	r = lp_zip_write(&st->entries, of.fd, &zo, &zr);
 	if (r < 0) {
 		lp_outfile_abort(&of);
