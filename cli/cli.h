@@ -56,6 +56,21 @@ int lp_cli_exit_for(int err);
  */
 int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pack_opts *o);
 
+/*
+ * Build a command's getopt_long table: its own options, then the shared
+ * source options, zero-terminated within cap entries. Returns the count.
+ */
+size_t lp_cli_merge_longopts(const struct option *own, size_t n_own, struct option *out, size_t cap);
+
+/*
+ * The option cases every SOURCE-taking command shares: -q, -v, -h, a missing
+ * value (':'), an unknown option ('?') and the source/optimizer options.
+ * argword is argv[optind - 1] for messages. Returns 1 if handled (go on),
+ * 0 after printing help (exit 0), or -LP_E_USAGE with the message printed.
+ */
+int lp_cli_shared_opt(struct lp_cli *cli, const char *cmd, const char *usage, int opt, const char *arg,
+		      const char *argword, struct lp_pack_opts *o, bool *verbose);
+
 /* The getopt_long entries lp_cli_source_opt() understands; NULL-terminated. */
 extern const struct option lp_cli_source_longopts[];
 

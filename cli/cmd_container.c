@@ -155,14 +155,10 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	struct lp_oci_result res = { 0 };
 	struct lp_strv env = { 0 };
 	bool verbose = false;
-	size_t nl = 0;
 	int c, r, ret = LP_EXIT_ERROR;
 
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		longopts[nl++] = own[i];
-	for (size_t i = 0; lp_cli_source_longopts[i].name && nl < 63; i++)
-		longopts[nl++] = lp_cli_source_longopts[i];
-	memset(&longopts[nl], 0, sizeof(longopts[nl]));
+	lp_cli_merge_longopts(own, sizeof(own) / sizeof(own[0]), longopts,
+			      sizeof(longopts) / sizeof(longopts[0]));
 
 	lp_pack_opts_init(&o);
 	lp_pack_state_init(&st);
@@ -247,29 +243,10 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 				goto out;
 			}
 			break;
-		case 'q':
-			cli->quiet = true;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			fputs(container_usage, stdout);
-			fputs(lp_cli_source_help, stdout);
-			ret = LP_EXIT_OK;
-			goto out;
-		case ':':
-			lp_cli_error(cli, 0, "option '%s' needs a value", argv[optind - 1]);
-			ret = LP_EXIT_USAGE;
-			goto out;
-		case '?':
-			lp_cli_error(cli, 0, "unknown option '%s' (see 'lambdapack container --help')", argv[optind - 1]);
-			ret = LP_EXIT_USAGE;
-			goto out;
 		default:
-			r = lp_cli_source_opt(cli, c, optarg, &o);
+			r = lp_cli_shared_opt(cli, "container", container_usage, c, optarg, argv[optind - 1], &o, &verbose);
 			if (r <= 0) {
-				ret = LP_EXIT_USAGE;
+				ret = r == 0 ? LP_EXIT_OK : LP_EXIT_USAGE;
 				goto out;
 			}
 		}

@@ -158,6 +158,43 @@ int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack
 	return 0;
 }
 
+size_t lp_cli_merge_longopts(const struct option *own, size_t n_own, struct option *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_own && n + 1 < cap; i++)
+		out[n++] = own[i];
+	for (size_t i = 0; lp_cli_source_longopts[i].name && n + 1 < cap; i++)
+		out[n++] = lp_cli_source_longopts[i];
+	memset(&out[n], 0, sizeof(out[n]));
+	return n;
+}
+
+int lp_cli_shared_opt(struct lp_cli *cli, const char *cmd, const char *usage, int opt, const char *arg,
+		      const char *argword, struct lp_pack_opts *o, bool *verbose)
+{
+	switch (opt) {
+	case 'q':
+		cli->quiet = true;
+		return 1;
+	case 'v':
+		*verbose = true;
+		return 1;
+	case 'h':
+		fputs(usage, stdout);
+		fputs(lp_cli_source_help, stdout);
+		return 0;
+	case ':':
+		lp_cli_error(cli, 0, "option '%s' needs a value", argword);
+		return -LP_E_USAGE;
+	case '?':
+		lp_cli_error(cli, 0, "unknown option '%s' (see 'lambdapack %s --help')", argword, cmd);
+		return -LP_E_USAGE;
+	default:
+		return lp_cli_source_opt(cli, opt, arg, o) > 0 ? 1 : -LP_E_USAGE;
+	}
+}
+
 int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pack_opts *o)
 {
 	int r = 0;
