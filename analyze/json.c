@@ -5,6 +5,7 @@
  */
 #include "analyze/internal.h"
 #include "core/hash.h"
+#include "core/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +16,12 @@
 			goto fail; \
 	} while (0)
 
+/* For the core/json.h builders, which return 0 or -ENOMEM. */
+#define TRY0(x) TRY((x) == 0)
+
 static size_t cut(size_t n, size_t top)
 {
 	return top && n > top ? top : n;
-}
-
-static bool add_u64(cJSON *o, const char *k, uint64_t v)
-{
-	return cJSON_AddNumberToObject(o, k, (double)v) != NULL;
-}
-
-static bool add_str(cJSON *o, const char *k, const char *v)
-{
-	return (v ? cJSON_AddStringToObject(o, k, v) : cJSON_AddNullToObject(o, k)) != NULL;
 }
 
 static cJSON *budget_json(const char *name, const struct lp_budget *b)
@@ -36,13 +30,13 @@ static cJSON *budget_json(const char *name, const struct lp_budget *b)
 
 	if (!o)
 		return NULL;
-	TRY(add_str(o, "name", name));
-	TRY(add_u64(o, "limit", b->limit));
-	TRY(add_u64(o, "used", b->used));
+	TRY0(lp_json_str(o, "name", name));
+	TRY0(lp_json_u64(o, "limit", b->limit));
+	TRY0(lp_json_u64(o, "used", b->used));
 	TRY(cJSON_AddNumberToObject(o, "percent", b->pct));
 	TRY(cJSON_AddBoolToObject(o, "over", b->over));
-	TRY(add_u64(o, "headroom", b->headroom));
-	TRY(add_u64(o, "over_by", b->over_by));
+	TRY0(lp_json_u64(o, "headroom", b->headroom));
+	TRY0(lp_json_u64(o, "over_by", b->over_by));
 	return o;
 fail:
 	cJSON_Delete(o);
@@ -56,18 +50,14 @@ static cJSON *contribs_json(const struct lp_ana_contrib *c, size_t n, size_t top
 	if (!arr)
 		return NULL;
 	for (size_t i = 0; i < cut(n, top); i++) {
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o = lp_json_push_obj(arr);
 
 		TRY(o);
-		if (!cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
-			goto fail;
-		}
-		TRY(add_str(o, "name", c[i].name));
-		TRY(add_str(o, "kind", c[i].kind));
-		TRY(add_u64(o, "bytes", c[i].bytes));
+		TRY0(lp_json_str(o, "name", c[i].name));
+		TRY0(lp_json_str(o, "kind", c[i].kind));
+		TRY0(lp_json_u64(o, "bytes", c[i].bytes));
 		TRY(cJSON_AddNumberToObject(o, "share", total ? (double)c[i].bytes / (double)total : 0.0));
-		TRY(add_u64(o, "count", c[i].count));
+		TRY0(lp_json_u64(o, "count", c[i].count));
 	}
 	return arr;
 fail:
@@ -91,7 +81,7 @@ static bool add_cat(cJSON *o, const char *k, uint64_t bytes, size_t count)
 {
 	cJSON *c = cJSON_AddObjectToObject(o, k);
 
-	return c && add_u64(c, "bytes", bytes) && add_u64(c, "count", count);
+	return c && !lp_json_u64(c, "bytes", bytes) && !lp_json_u64(c, "count", count);
 }
 
 static cJSON *savings_json(const struct lp_analysis *a, size_t top)
@@ -101,7 +91,7 @@ static cJSON *savings_json(const struct lp_analysis *a, size_t top)
 
 	if (!o)
 		return NULL;
-	TRY(add_u64(o, "total", a->savings.total));
+	TRY0(lp_json_u64(o, "total", a->savings.total));
 	TRY(add_cat(o, "strip", a->savings.strip, a->savings.n_strip));
 	TRY(add_cat(o, "dedupe", a->savings.dedupe, a->savings.n_dedupe));
 	TRY(add_cat(o, "prune_foreign", a->savings.foreign, a->savings.n_foreign));
@@ -114,17 +104,13 @@ static cJSON *savings_json(const struct lp_analysis *a, size_t top)
 	qsort(idx, a->report.n_changes, sizeof(*idx), cmp_change);
 	for (size_t i = 0; i < cut(a->report.n_changes, top); i++) {
 		const struct lp_change *c = &a->report.changes[idx[i]];
-		cJSON *it = cJSON_CreateObject();
+		cJSON *it = lp_json_push_obj(items);
 
 		TRY(it);
-		if (!cJSON_AddItemToArray(items, it)) {
-			cJSON_Delete(it);
-			goto fail;
-		}
-		TRY(add_str(it, "action", c->action));
-		TRY(add_str(it, "path", c->path));
-		TRY(add_u64(it, "bytes", c->saved));
-		TRY(add_str(it, "detail", c->detail));
+		TRY0(lp_json_str(it, "action", c->action));
+		TRY0(lp_json_str(it, "path", c->path));
+		TRY0(lp_json_u64(it, "bytes", c->saved));
+		TRY0(lp_json_str(it, "detail", c->detail));
 	}
 	free(idx);
 	return o;
@@ -140,24 +126,20 @@ static cJSON *dups_json(const struct lp_analysis *a, size_t top)
 
 	if (!o)
 		return NULL;
-	TRY(add_u64(o, "groups", a->n_dups));
-	TRY(add_u64(o, "wasted_bytes", a->dup_wasted));
+	TRY0(lp_json_u64(o, "groups", a->n_dups));
+	TRY0(lp_json_u64(o, "wasted_bytes", a->dup_wasted));
 	TRY(items = cJSON_AddArrayToObject(o, "items"));
 	for (size_t i = 0; i < cut(a->n_dups, top); i++) {
 		const struct lp_ana_dup *d = &a->dups[i];
-		cJSON *it = cJSON_CreateObject(), *paths;
+		cJSON *it = lp_json_push_obj(items), *paths;
 		char hex[65];
 
 		TRY(it);
-		if (!cJSON_AddItemToArray(items, it)) {
-			cJSON_Delete(it);
-			goto fail;
-		}
 		lp_hex(d->digest, 32, hex);
-		TRY(add_str(it, "sha256", hex));
-		TRY(add_u64(it, "size", d->size));
-		TRY(add_u64(it, "count", d->count));
-		TRY(add_u64(it, "wasted", d->wasted));
+		TRY0(lp_json_str(it, "sha256", hex));
+		TRY0(lp_json_u64(it, "size", d->size));
+		TRY0(lp_json_u64(it, "count", d->count));
+		TRY0(lp_json_u64(it, "wasted", d->wasted));
 		TRY(paths = cJSON_AddArrayToObject(it, "paths"));
 		for (size_t k = 0; k < d->count; k++) {
 			cJSON *s = cJSON_CreateString(d->paths[k]);
@@ -189,15 +171,11 @@ static cJSON *findings_json(const struct lp_report *rep)
 
 			if ((int)f->sev != sev)
 				continue;
-			TRY(o = cJSON_CreateObject());
-			if (!cJSON_AddItemToArray(arr, o)) {
-				cJSON_Delete(o);
-				goto fail;
-			}
-			TRY(add_str(o, "severity", lp_severity_name(f->sev)));
-			TRY(add_str(o, "code", f->code));
-			TRY(add_str(o, "path", f->path));
-			TRY(add_str(o, "message", f->message));
+			TRY(o = lp_json_push_obj(arr));
+			TRY0(lp_json_str(o, "severity", lp_severity_name(f->sev)));
+			TRY0(lp_json_str(o, "code", f->code));
+			TRY0(lp_json_str(o, "path", f->path));
+			TRY0(lp_json_str(o, "message", f->message));
 		}
 	return arr;
 fail:
@@ -211,48 +189,40 @@ static cJSON *image_json(const struct lp_analysis *a, size_t top)
 
 	if (!o)
 		return NULL;
-	TRY(add_str(o, "os", a->img_os));
-	TRY(add_str(o, "architecture", a->img_arch));
-	TRY(add_u64(o, "size_bytes", a->img_size));
-	TRY(add_u64(o, "compressed_bytes", a->img_compressed));
+	TRY0(lp_json_str(o, "os", a->img_os));
+	TRY0(lp_json_str(o, "architecture", a->img_arch));
+	TRY0(lp_json_u64(o, "size_bytes", a->img_size));
+	TRY0(lp_json_u64(o, "compressed_bytes", a->img_compressed));
 	TRY(cJSON_AddNumberToObject(o, "efficiency", a->efficiency));
-	TRY(add_u64(o, "wasted_bytes", a->wasted));
-	TRY(add_u64(o, "user_size_bytes", a->user_size));
+	TRY0(lp_json_u64(o, "wasted_bytes", a->wasted));
+	TRY0(lp_json_u64(o, "user_size_bytes", a->user_size));
 	TRY(cJSON_AddNumberToObject(o, "user_wasted_percent", a->user_wasted_pct));
 	TRY(layers = cJSON_AddArrayToObject(o, "layers"));
 	for (size_t i = 0; i < a->n_layers; i++) {
 		const struct lp_ana_layer *L = &a->layers[i];
-		cJSON *it = cJSON_CreateObject();
+		cJSON *it = lp_json_push_obj(layers);
 
 		TRY(it);
-		if (!cJSON_AddItemToArray(layers, it)) {
-			cJSON_Delete(it);
-			goto fail;
-		}
-		TRY(add_u64(it, "index", i));
-		TRY(add_str(it, "digest", L->digest));
-		TRY(add_str(it, "media_type", L->media_type));
-		TRY(add_str(it, "created_by", L->created_by));
-		TRY(add_u64(it, "size_bytes", L->size));
-		TRY(add_u64(it, "compressed_bytes", L->compressed));
-		TRY(add_u64(it, "files", L->files));
-		TRY(add_u64(it, "whiteouts", L->whiteouts));
+		TRY0(lp_json_u64(it, "index", i));
+		TRY0(lp_json_str(it, "digest", L->digest));
+		TRY0(lp_json_str(it, "media_type", L->media_type));
+		TRY0(lp_json_str(it, "created_by", L->created_by));
+		TRY0(lp_json_u64(it, "size_bytes", L->size));
+		TRY0(lp_json_u64(it, "compressed_bytes", L->compressed));
+		TRY0(lp_json_u64(it, "files", L->files));
+		TRY0(lp_json_u64(it, "whiteouts", L->whiteouts));
 		TRY(cJSON_AddNumberToObject(it, "share", a->img_size ? (double)L->size / (double)a->img_size : 0.0));
 	}
 	TRY(multi = cJSON_AddArrayToObject(o, "multi_layer_files"));
 	for (size_t i = 0; i < cut(a->n_multi, top); i++) {
 		const struct lp_ana_multi *m = &a->multi[i];
-		cJSON *it = cJSON_CreateObject();
+		cJSON *it = lp_json_push_obj(multi);
 
 		TRY(it);
-		if (!cJSON_AddItemToArray(multi, it)) {
-			cJSON_Delete(it);
-			goto fail;
-		}
-		TRY(add_str(it, "path", m->path));
-		TRY(add_u64(it, "layers", m->count));
-		TRY(add_u64(it, "cumulative_bytes", m->cumulative));
-		TRY(add_u64(it, "min_bytes", m->min_size));
+		TRY0(lp_json_str(it, "path", m->path));
+		TRY0(lp_json_u64(it, "layers", m->count));
+		TRY0(lp_json_u64(it, "cumulative_bytes", m->cumulative));
+		TRY0(lp_json_u64(it, "min_bytes", m->min_size));
 	}
 	return o;
 fail:
@@ -278,25 +248,25 @@ cJSON *lp_analyze_json(const struct lp_analysis *a, const struct lp_ana_out *out
 
 	if (!doc)
 		return NULL;
-	TRY(add_str(doc, "schema", "lambdapack-analyze/1"));
-	TRY(add_str(doc, "version", LP_VERSION));
+	TRY0(lp_json_str(doc, "schema", "lambdapack-analyze/1"));
+	TRY0(lp_json_str(doc, "version", LP_VERSION));
 	TRY(t = cJSON_AddObjectToObject(doc, "target"));
-	TRY(add_str(t, "path", a->target));
-	TRY(add_str(t, "kind", lp_ana_kind_name(a->kind)));
-	TRY(add_str(doc, "arch", a->arch == LP_ARCH_UNKNOWN ? NULL : lp_arch_name(a->arch)));
-	TRY(add_str(doc, "runtime", a->runtime ? a->runtime->name : NULL));
+	TRY0(lp_json_str(t, "path", a->target));
+	TRY0(lp_json_str(t, "kind", lp_ana_kind_name(a->kind)));
+	TRY0(lp_json_str(doc, "arch", a->arch == LP_ARCH_UNKNOWN ? NULL : lp_arch_name(a->arch)));
+	TRY0(lp_json_str(doc, "runtime", a->runtime ? a->runtime->name : NULL));
 	TRY(tot = cJSON_AddObjectToObject(doc, "totals"));
-	TRY(add_u64(tot, "files", a->n_files));
-	TRY(add_u64(tot, "directories", a->n_dirs));
-	TRY(add_u64(tot, "symlinks", a->n_links));
-	TRY(add_u64(tot, "unzipped_bytes", a->unzipped));
+	TRY0(lp_json_u64(tot, "files", a->n_files));
+	TRY0(lp_json_u64(tot, "directories", a->n_dirs));
+	TRY0(lp_json_u64(tot, "symlinks", a->n_links));
+	TRY0(lp_json_u64(tot, "unzipped_bytes", a->unzipped));
 	if (a->zip_relevant) {
-		TRY(add_u64(tot, "zipped_bytes", a->zipped));
+		TRY0(lp_json_u64(tot, "zipped_bytes", a->zipped));
 	} else {
 		TRY(cJSON_AddNullToObject(tot, "zipped_bytes"));
 	}
 	TRY(cJSON_AddBoolToObject(tot, "zipped_estimated", a->zipped_estimated));
-	TRY(add_u64(tot, "layers_unzipped_bytes", a->layers_unzipped));
+	TRY0(lp_json_u64(tot, "layers_unzipped_bytes", a->layers_unzipped));
 	TRY(b = cJSON_AddArrayToObject(doc, "budgets"));
 	if (a->is_image) {
 		TRY(cJSON_AddItemToArray(b, budget_json("image", &a->b_image)));
@@ -329,18 +299,14 @@ static cJSON *deltas_json(const struct lp_ana_delta *d, size_t n, size_t top)
 	if (!arr)
 		return NULL;
 	for (size_t i = 0; i < cut(n, top); i++) {
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o = lp_json_push_obj(arr);
 
 		TRY(o);
-		if (!cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
-			goto fail;
-		}
-		TRY(add_str(o, "name", d[i].name));
-		TRY(add_str(o, "kind", d[i].kind));
-		TRY(add_str(o, "status", d[i].status));
-		TRY(add_u64(o, "old_bytes", d[i].old_bytes));
-		TRY(add_u64(o, "new_bytes", d[i].new_bytes));
+		TRY0(lp_json_str(o, "name", d[i].name));
+		TRY0(lp_json_str(o, "kind", d[i].kind));
+		TRY0(lp_json_str(o, "status", d[i].status));
+		TRY0(lp_json_u64(o, "old_bytes", d[i].old_bytes));
+		TRY0(lp_json_u64(o, "new_bytes", d[i].new_bytes));
 		TRY(cJSON_AddNumberToObject(o, "delta", (double)d[i].delta));
 	}
 	return arr;
@@ -357,11 +323,11 @@ cJSON *lp_analyze_diff_json(const struct lp_analysis *old, const struct lp_analy
 
 	if (!doc)
 		return NULL;
-	TRY(add_str(doc, "schema", "lambdapack-analyze-diff/1"));
-	TRY(add_str(doc, "old", old->target));
-	TRY(add_str(doc, "new", new_->target));
-	TRY(add_u64(doc, "old_unzipped_bytes", old->unzipped));
-	TRY(add_u64(doc, "new_unzipped_bytes", new_->unzipped));
+	TRY0(lp_json_str(doc, "schema", "lambdapack-analyze-diff/1"));
+	TRY0(lp_json_str(doc, "old", old->target));
+	TRY0(lp_json_str(doc, "new", new_->target));
+	TRY0(lp_json_u64(doc, "old_unzipped_bytes", old->unzipped));
+	TRY0(lp_json_u64(doc, "new_unzipped_bytes", new_->unzipped));
 	TRY(cJSON_AddNumberToObject(doc, "delta_bytes", (double)d->total_delta));
 	TRY(add_item(doc, "packages", deltas_json(d->packages, d->n_packages, top)));
 	TRY(add_item(doc, "files", deltas_json(d->files, d->n_files, top)));
@@ -417,9 +383,9 @@ static cJSON *tree_node(struct tctx *c, size_t i, int depth)
 		    !strcmp(lp_analyze_package(l->v[i].path, key, sizeof(key), &pk), l->v[i].path) && strcmp(pk, "top"))
 			kind = "p";
 	}
-	TRY(add_str(o, "n", name));
-	TRY(add_u64(o, "s", c->t[i].size));
-	TRY(add_str(o, "k", kind));
+	TRY0(lp_json_str(o, "n", name));
+	TRY0(lp_json_u64(o, "s", c->t[i].size));
+	TRY0(lp_json_str(o, "k", kind));
 	if (!c->t[i].nchild || depth > 48)
 		return o;
 	TRY(ch = malloc(c->t[i].nchild * sizeof(*ch)));
@@ -454,9 +420,9 @@ static cJSON *tree_node(struct tctx *c, size_t i, int depth)
 			goto fail;
 		}
 		snprintf(label, sizeof(label), "(%zu more)", nrest);
-		TRY(add_str(m, "n", label));
-		TRY(add_u64(m, "s", rest));
-		TRY(add_str(m, "k", "m"));
+		TRY0(lp_json_str(m, "n", label));
+		TRY0(lp_json_u64(m, "s", rest));
+		TRY0(lp_json_str(m, "k", "m"));
 	}
 	free(ch);
 	return o;
