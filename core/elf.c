@@ -85,6 +85,39 @@ void lp_binfo_free(struct lp_binfo *bi)
 	free(bi);
 }
 
+static bool dup_str(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return !src || *dst;
+}
+
+struct lp_binfo *lp_binfo_dup(const struct lp_binfo *bi)
+{
+	struct lp_binfo *c;
+
+	if (!bi || !(c = malloc(sizeof(*c))))
+		return NULL;
+	*c = *bi;
+	c->needed = NULL;
+	c->n_needed = 0;
+	c->soname = c->rpath = c->runpath = c->interp = NULL;
+	if (!dup_str(&c->soname, bi->soname) || !dup_str(&c->rpath, bi->rpath) ||
+	    !dup_str(&c->runpath, bi->runpath) || !dup_str(&c->interp, bi->interp))
+		goto fail;
+	if (bi->n_needed) {
+		c->needed = calloc(bi->n_needed, sizeof(*c->needed));
+		if (!c->needed)
+			goto fail;
+		for (; c->n_needed < bi->n_needed; c->n_needed++)
+			if (!(c->needed[c->n_needed] = strdup(bi->needed[c->n_needed])))
+				goto fail;
+	}
+	return c;
+fail:
+	lp_binfo_free(c);
+	return NULL;
+}
+
 const char *lp_arch_name(enum lp_arch arch)
 {
 	switch (arch) {

@@ -60,6 +60,13 @@ struct lp_binfo {
 	uint64_t debug_bytes;	/* .debug_*, .zdebug_*, .gnu_debuglink, .gnu_debugdata */
 	uint64_t symtab_bytes;	/* .symtab + .strtab (+ .symtab_shndx) */
 	bool malformed;		/* header parsed, but some later part was truncated or corrupt */
+	/*
+	 * Set by readers that have the bytes at hand but no path (analyze of a
+	 * zip or image): the size pack's strip would leave (lp_strip_plan_fd),
+	 * so the dry run needs no second read. strip_after == 0: not stripped.
+	 */
+	bool strip_planned;
+	uint64_t strip_after;
 	unsigned macho_nslices;	/* fat Mach-O: number of slices (thin: 1) */
 };
 
@@ -68,6 +75,9 @@ struct lp_binfo {
  * function here calls it; other modules using libelf directly must too.
  */
 void lp_elf_init(void);
+
+/* Deep copy (NULL on allocation failure or when bi is NULL). */
+struct lp_binfo *lp_binfo_dup(const struct lp_binfo *bi);
 
 /* Classify by magic bytes; buf holds the first n bytes (64 is enough; 4096 is better for PE). */
 enum lp_binfmt lp_bin_sniff(const void *buf, size_t n);

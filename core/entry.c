@@ -242,6 +242,33 @@ char *lp_path_relative(const char *from_path, const char *to_path)
 	return out;
 }
 
+int lp_entries_clone(struct lp_entries *dst, const struct lp_entries *src)
+{
+	lp_entries_init(dst);
+	if (src->n == 0)
+		return 0;
+	dst->v = calloc(src->n, sizeof(*dst->v));
+	if (!dst->v)
+		return -ENOMEM;
+	dst->cap = src->n;
+	for (size_t i = 0; i < src->n; i++, dst->n++) {
+		const struct lp_entry *s = &src->v[i];
+		struct lp_entry *d = &dst->v[i];
+
+		*d = *s;
+		d->path = strdup(s->path);
+		d->target = s->target ? strdup(s->target) : NULL;
+		d->src = s->src ? strdup(s->src) : NULL;
+		d->bin = s->bin ? lp_binfo_dup(s->bin) : NULL;
+		if (!d->path || (s->target && !d->target) || (s->src && !d->src) || (s->bin && !d->bin)) {
+			dst->n++;
+			lp_entries_free(dst);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 uint64_t lp_entries_unzipped_size(const struct lp_entries *l)
 {
 	uint64_t sum = 0;
@@ -249,7 +276,9 @@ uint64_t lp_entries_unzipped_size(const struct lp_entries *l)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct lp_entry *e = &l->v[i];
 
-		if (e->kind == LP_SYMLINK) {
+		if (e->flags & LP_F_REMOVED) {
+			continue;	/* pruned: never emitted */
+		} else if (e->kind == LP_SYMLINK) {
 			sum += e->size;
 		} else if (e->kind == LP_FILE && (e->flags & LP_F_DUPLICATE)) {
 			/* Emitted as a relative symlink to the canonical copy. */

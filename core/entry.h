@@ -92,7 +92,17 @@ void lp_entries_compact(struct lp_entries *l);
 /* Move all entries of src to the end of dst (src is left empty). */
 int lp_entries_splice(struct lp_entries *dst, struct lp_entries *src);
 
-/* Sum of the sizes Lambda counts as unzipped: regular files plus symlink targets. */
+/*
+ * Deep copy of src into dst (initialized by this call): a scratch list for
+ * dry runs of the optimizers. -ENOMEM (dst left empty) on failure.
+ */
+int lp_entries_clone(struct lp_entries *dst, const struct lp_entries *src);
+
+/*
+ * Sum of the sizes Lambda counts as unzipped: regular files plus symlink
+ * targets (a deduplicated copy counts as its link). LP_F_REMOVED entries
+ * count nothing: they are never emitted.
+ */
 uint64_t lp_entries_unzipped_size(const struct lp_entries *l);
 
 /* Counts by kind, for reports. */

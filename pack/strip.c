@@ -288,6 +288,7 @@ static size_t dynsym_max_shndx(struct plan *p)
 	return max;
 }
 
+/* p->fd is open on the input; name is for messages. */
 static int open_plan(const char *in_path, const struct lp_strip_opts *opts, struct plan *p,
 		     struct lp_strip_result *res)
 {
@@ -296,9 +297,6 @@ static int open_plan(const char *in_path, const struct lp_strip_opts *opts, stru
 	uint64_t cover_end, loaded_end;
 	size_t max_ref, *stack = NULL, sp = 0;
 
-	p->fd = open(in_path, O_RDONLY | O_CLOEXEC);
-	if (p->fd < 0)
-		return lp_fail(-errno, in_path, "cannot open: %s", strerror(errno));
 	if (fstat(p->fd, &st) < 0)
 		return lp_fail(-errno, in_path, "cannot stat: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
@@ -776,6 +774,14 @@ int lp_strip_file(const char *in_path, const char *out_path, const struct lp_str
 	memset(res, 0, sizeof(*res));
 	if (!opts)
 		opts = &defaults;
+	p.fd = open(in_path, O_RDONLY | O_CLOEXEC);
+	if (p.fd < 0)
+		return lp_fail(-errno, in_path, "cannot open: %s", strerror(errno));
+	if (!out_path) {
+		r = lp_strip_plan_fd(p.fd, in_path, opts, res);
+		close(p.fd);
+		return r;
+	}
 	r = open_plan(in_path, opts, &p, res);
 	if (r <= 0)
 		goto out;
@@ -793,11 +799,6 @@ int lp_strip_file(const char *in_path, const char *out_path, const struct lp_str
 	if (p.out_size >= p.fsize) {
 		r = outcome(res, LP_STRIP_NOT_SMALLER, "stripped copy would not be smaller (%llu >= %llu bytes)",
 			    (unsigned long long)p.out_size, (unsigned long long)p.fsize);
-		goto out;
-	}
-	if (!out_path) {
-		res->size_after = p.out_size;
-		r = outcome(res, LP_STRIP_OK, "would remove %u sections", res->removed);
 		goto out;
 	}
 	if (fstat(p.fd, &st) < 0) {
@@ -834,6 +835,49 @@ int lp_strip_file(const char *in_path, const char *out_path, const struct lp_str
 		}
 	}
 	r = outcome(res, LP_STRIP_OK, "removed %u sections (%llu debug, %llu symbol bytes)", res->removed,
+		    (unsigned long long)res->debug_removed, (unsigned long long)res->symtab_removed);
+out:
+	plan_free(&p);
+	if (res->outcome != LP_STRIP_OK || r < 0)
+		res->size_after = res->size_before;
+	return r;
+}
+
+int lp_strip_plan_fd(int fd, const char *name, const struct lp_strip_opts *opts,
+		     struct lp_strip_result *res)
+{
+	static const struct lp_strip_opts defaults;
+	struct plan p = { .fd = -1 };
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (!opts)
+		opts = &defaults;
+	/* A private descriptor: plan_free() closes it, and libelf reads by offset. */
+	p.fd = dup(fd);
+	if (p.fd < 0)
+		return lp_fail(-errno, name, "cannot duplicate descriptor: %s", strerror(errno));
+	r = open_plan(name, opts, &p, res);
+	if (r <= 0)
+		goto out;
+	if (res->removed == 0) {
+		r = outcome(res, LP_STRIP_NOTHING, "nothing to strip");
+		goto out;
+	}
+	r = layout(&p);
+	if (r == -LP_E_NOTELF) {
+		r = outcome(res, LP_STRIP_UNPARSEABLE, "a kept section has an impossible alignment");
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (p.out_size >= p.fsize) {
+		r = outcome(res, LP_STRIP_NOT_SMALLER, "stripped copy would not be smaller (%llu >= %llu bytes)",
+			    (unsigned long long)p.out_size, (unsigned long long)p.fsize);
+		goto out;
+	}
+	res->size_after = p.out_size;
+	r = outcome(res, LP_STRIP_OK, "would remove %u sections (%llu debug, %llu symbol bytes)", res->removed,
 		    (unsigned long long)res->debug_removed, (unsigned long long)res->symtab_removed);
 out:
 	plan_free(&p);

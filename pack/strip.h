@@ -63,6 +63,15 @@ int lp_strip_file(const char *in_path, const char *out_path, const struct lp_str
 		  struct lp_strip_result *res);
 
 /*
+ * The plan half of lp_strip_file(in_path, NULL, ...) on an open descriptor
+ * (a file or a spooled archive member; read with pread, position untouched);
+ * name is for messages. Lets analyze tell what pack's strip would save
+ * without a path to reopen.
+ */
+int lp_strip_plan_fd(int fd, const char *name, const struct lp_strip_opts *opts,
+		     struct lp_strip_result *res);
+
+/*
  * Check that out_path is a faithful strip of in_path: ELF header equal except
  * e_shoff/e_shnum/e_shstrndx, program header table and every segment's file
  * bytes identical, output parses with libelf. 0 if so; -LP_E_NOTELF with a
