@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "core/input.h"
 #include "core/report.h"
 #include "core/util.h"
 #include "pack/strip.h"
@@ -175,6 +176,47 @@ out:
 	return r;
 }
 
+/*
+ * Dry-run strip: the size each candidate would have, from the plan a reader
+ * made while it had the bytes (binfo->strip_after) or from the file itself.
+ * The digest stays the input's (see struct lp_opt_set).
+ */
+static int strip_plan(struct lp_entries *l, struct lp_report *rep)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct lp_entry *e = &l->v[i];
+		struct lp_strip_result res;
+		uint64_t after;
+		int r;
+
+		if (e->kind != LP_FILE || e->binfmt != LP_BIN_ELF ||
+		    (e->flags & (LP_F_REMOVED | LP_F_DUPLICATE | LP_F_STRIPPED)))
+			continue;
+		if (e->bin && e->bin->strip_planned) {
+			after = e->bin->strip_after;
+		} else if (e->src) {
+			r = lp_strip_file(e->src, NULL, NULL, &res);
+			if (r < 0)
+				return r;
+			after = res.outcome == LP_STRIP_OK ? res.size_after : 0;
+		} else {
+			continue;
+		}
+		if (after == 0 || after >= e->size)
+			continue;
+		if (!e->orig_size)
+			e->orig_size = e->size;
+		r = lp_report_change(rep, "strip", e->path, e->size - after, "would remove debug data and symbols");
+		if (r < 0)
+			return r;
+		e->size = after;
+		e->flags |= LP_F_STRIPPED;
+		if (e->bin)
+			e->bin->debug_bytes = e->bin->symtab_bytes = 0;
+	}
+	return 0;
+}
+
 /* --- dedupe --------------------------------------------------------------- */
 
 int lp_dedupe_mode_parse(const char *s, enum lp_dedupe_mode *ret)
@@ -277,7 +319,47 @@ static int cmp_digest(const void *a, const void *b)
 	return c ? c : strcmp(x->path, y->path);
 }
 
-int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_report *rep)
+struct hash_ctx {
+	struct lp_entry **v;
+	size_t n;
+};
+
+static int hash_one(size_t i, void *ctx)
+{
+	struct lp_entry *e = ((struct hash_ctx *)ctx)->v[i];
+	int r = lp_sha256_file(e->src, e->digest);
+
+	if (r < 0)
+		return lp_fail(r, e->src, "cannot hash: %s", lp_strerror(r));
+	e->flags |= LP_F_HAS_DIGEST;
+	return 0;
+}
+
+/*
+ * Digest, in parallel, every file that shares its size with another and has
+ * none yet: a file with a unique size cannot be a duplicate, so it is never
+ * read here. idx is sorted by size.
+ */
+static int hash_size_groups(struct lp_entry **idx, size_t n)
+{
+	struct hash_ctx c = { .v = malloc((n + 1) * sizeof(*c.v)) };
+	int r;
+
+	if (!c.v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		bool shared = (i > 0 && idx[i - 1]->size == idx[i]->size) ||
+			      (i + 1 < n && idx[i + 1]->size == idx[i]->size);
+
+		if (shared && !(idx[i]->flags & LP_F_HAS_DIGEST) && idx[i]->src)
+			c.v[c.n++] = idx[i];
+	}
+	r = lp_parallel_for(c.n, 0, hash_one, &c);
+	free(c.v);
+	return r;
+}
+
+static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verify, struct lp_report *rep)
 {
 	struct lp_entry **idx;
 	size_t n = 0, ndup = 0, nsaved = 0;
@@ -290,11 +372,15 @@ int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_repo
 	for (size_t i = 0; i < l->n; i++) {
 		const struct lp_entry *e = &l->v[i];
 
-		if (e->kind == LP_FILE && e->src && e->size > 0 &&
+		/* Without a source (a dry run over a zip), only a known digest can tell. */
+		if (e->kind == LP_FILE && (e->src || (e->flags & LP_F_HAS_DIGEST)) && e->size > 0 &&
 		    !(e->flags & (LP_F_REMOVED | LP_F_DUPLICATE)))
 			idx[n++] = &l->v[i];
 	}
 	qsort(idx, n, sizeof(*idx), cmp_size);
+	r = hash_size_groups(idx, n);
+	if (r < 0)
+		goto out;
 
 	for (size_t g = 0; g < n;) {
 		size_t end = g + 1;
@@ -304,18 +390,6 @@ int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_repo
 		if (end - g < 2) {
 			g = end;
 			continue;
-		}
-		for (size_t k = g; k < end; k++) {
-			struct lp_entry *e = idx[k];
-
-			if (e->flags & LP_F_HAS_DIGEST)
-				continue;
-			r = lp_sha256_file(e->src, e->digest);
-			if (r < 0) {
-				r = lp_fail(r, e->src, "cannot hash: %s", lp_strerror(r));
-				goto out;
-			}
-			e->flags |= LP_F_HAS_DIGEST;
 		}
 		qsort(idx + g, end - g, sizeof(*idx), cmp_digest);
 		/* Within equal digests, path order: the first is canonical. */
@@ -330,15 +404,26 @@ int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_repo
 				char *t;
 
 				/* SHA-256 equal; a byte compare costs little and rules out the impossible. */
-				r = files_equal(canon->src, e->src);
-				if (r < 0)
-					goto out;
-				if (r == 0)
-					continue;
+				if (verify && canon->src && e->src) {
+					r = files_equal(canon->src, e->src);
+					if (r < 0)
+						goto out;
+					if (r == 0)
+						continue;
+				}
 				ndup++;
 				wasted += e->size;
 				if (!dedupe_eligible(e, mode))
 					continue;
+				{
+					/* A link as long as the file saves nothing. */
+					char *rel = lp_path_relative(e->path, canon->path);
+					bool worth = rel && strlen(rel) < e->size;
+
+					free(rel);
+					if (!worth)
+						continue;
+				}
 				t = strdup(canon->path);
 				if (!t) {
 					r = -ENOMEM;
@@ -366,6 +451,11 @@ int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_repo
 out:
 	free(idx);
 	return r;
+}
+
+int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_report *rep)
+{
+	return dedupe_run(l, mode, true, rep);
 }
 
 /* --- foreign binaries ----------------------------------------------------- */
@@ -745,4 +835,61 @@ int lp_opt_prune_junk(struct lp_entries *l, const struct lp_strv *extra_patterns
 out:
 	free(a);
 	return r;
+}
+
+/* --- the pipeline --------------------------------------------------------- */
+
+static size_t count_files(const struct lp_entries *l, uint32_t flag)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].kind == LP_FILE && (l->v[i].flags & flag))
+			n++;
+	return n;
+}
+
+int lp_optimize(struct lp_entries *l, const struct lp_opt_set *set, struct lp_report *rep,
+		struct lp_opt_saved *saved)
+{
+	struct lp_opt_saved sv = { 0 };
+	enum lp_arch arch = set->arch;
+	uint64_t before = lp_entries_unzipped_size(l), at = before, now;
+	size_t n0 = count_files(l, LP_F_REMOVED);
+	int r;
+
+	if (arch == LP_ARCH_UNKNOWN)
+		arch = lp_detect_arch(l);
+	if (set->prune_foreign && (r = lp_opt_prune_foreign(l, arch, rep)) < 0)
+		return r;
+	now = lp_entries_unzipped_size(l);
+	sv.foreign = at - now;
+	sv.n_foreign = count_files(l, LP_F_REMOVED) - n0;
+	at = now;
+	if (set->prune_junk && (r = lp_opt_prune_junk(l, set->junk_patterns, rep)) < 0)
+		return r;
+	now = lp_entries_unzipped_size(l);
+	sv.junk = at - now;
+	sv.n_junk = count_files(l, LP_F_REMOVED) - n0 - sv.n_foreign;
+	at = now;
+	lp_entries_compact(l);
+	if (set->strip) {
+		r = set->stage_dir ? lp_opt_strip(l, set->stage_dir, set->cache_dir, set->threads, rep) :
+				     strip_plan(l, rep);
+		if (r < 0)
+			return r;
+	}
+	now = lp_entries_unzipped_size(l);
+	sv.strip = at - now;
+	sv.n_strip = count_files(l, LP_F_STRIPPED);
+	at = now;
+	if (set->dedupe != LP_DEDUPE_OFF && (r = dedupe_run(l, set->dedupe, set->stage_dir != NULL, rep)) < 0)
+		return r;
+	now = lp_entries_unzipped_size(l);
+	sv.dedupe = at - now;
+	sv.n_dedupe = count_files(l, LP_F_DUPLICATE);
+	sv.total = before - now;
+	if (saved)
+		*saved = sv;
+	return 0;
 }

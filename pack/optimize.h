@@ -9,6 +9,7 @@
 
 #include "core/elf.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct lp_entries;
@@ -70,3 +71,39 @@ int lp_opt_prune_junk(struct lp_entries *l, const struct lp_strv *extra_patterns
 
 /* The default junk rules, NULL-terminated, for --help and docs. */
 const char *const *lp_junk_rules(void);
+
+/* Which optimizers run, and where their output goes. */
+struct lp_opt_set {
+	bool prune_foreign;
+	bool prune_junk;
+	bool strip;
+	enum lp_dedupe_mode dedupe;		/* LP_DEDUPE_OFF: not run */
+	const struct lp_strv *junk_patterns;	/* extra prune patterns, may be NULL */
+	enum lp_arch arch;			/* prune-foreign target; UNKNOWN: lp_detect_arch() */
+	/*
+	 * Where stripped copies are staged. NULL is a dry run: strip is only
+	 * planned (lp_strip_plan_fd / binfo->strip_after), a planned copy keeps
+	 * its input's digest (strip is deterministic, so equal inputs stay
+	 * equal), and dedupe trusts SHA-256 without a byte compare.
+	 */
+	const char *stage_dir;
+	const char *cache_dir;			/* strip cache, may be NULL */
+	unsigned threads;			/* 0 = 1 */
+};
+
+/* Unzipped bytes (lp_entries_unzipped_size) each step took off, and files it touched. */
+struct lp_opt_saved {
+	uint64_t foreign, junk, strip, dedupe, total;
+	size_t n_foreign, n_junk, n_strip, n_dedupe;
+};
+
+/*
+ * The one optimization pipeline, shared by pack, container and analyze's
+ * "what -O would save": prune foreign, prune junk, drop the removed
+ * entries, strip, dedupe. Order matters: pruning first leaves less to
+ * strip, and strip before dedupe makes libraries that differ only in debug
+ * data identical. saved (may be NULL) gets the bytes per step, measured the
+ * way the limit is, so a dry run and the real run agree by construction.
+ */
+int lp_optimize(struct lp_entries *l, const struct lp_opt_set *set, struct lp_report *rep,
+		struct lp_opt_saved *saved);

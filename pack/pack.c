@@ -110,29 +110,21 @@ out:
 
 static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
-	char stage[4096];
-	int r;
+	struct lp_opt_set set = {
+		.prune_foreign = o->prune_foreign,
+		.prune_junk = o->prune_junk,
+		.strip = o->strip,
+		.dedupe = o->dedupe,
+		.junk_patterns = &o->junk_patterns,
+		.stage_dir = st->stage_dir,	/* lp_opt_strip stages under strip/ */
+		.cache_dir = o->cache_dir,
+		.threads = o->threads ? o->threads : lp_ncpus(),
+	};
 
 	if (st->arch == LP_ARCH_UNKNOWN)
 		st->arch = lp_detect_arch(&st->entries);
-	/* Order matters: prune first (less to strip), strip before dedupe so
-	 * libraries that differ only in debug data become identical. */
-	if (o->prune_foreign && (r = lp_opt_prune_foreign(&st->entries, st->arch, &st->report)) < 0)
-		return r;
-	if (o->prune_junk && (r = lp_opt_prune_junk(&st->entries, &o->junk_patterns, &st->report)) < 0)
-		return r;
-	lp_entries_compact(&st->entries);
-	if (o->strip) {
-		snprintf(stage, sizeof(stage), "%s/strip", st->stage_dir);
-		if (mkdir(stage, 0700) < 0 && errno != EEXIST)
-			return lp_fail(-errno, stage, "cannot create staging directory: %s", strerror(errno));
-		r = lp_opt_strip(&st->entries, stage, o->cache_dir, o->threads ? o->threads : lp_ncpus(), &st->report);
-		if (r < 0)
-			return r;
-	}
-	if (o->dedupe != LP_DEDUPE_OFF && (r = lp_opt_dedupe(&st->entries, o->dedupe, &st->report)) < 0)
-		return r;
-	return 0;
+	set.arch = st->arch;
+	return lp_optimize(&st->entries, &set, &st->report, &st->saved);
 }
 
 static int lp_pack_check(struct lp_pack_opts *o, struct lp_pack_state *st)

@@ -77,6 +77,7 @@ struct lp_pack_state {
 	uint64_t input_bytes;		/* unzipped size before optimization */
 	uint64_t layers_unzipped;	/* sum over --with-layer zips */
 	double t_load, t_optimize;	/* seconds */
+	struct lp_opt_saved saved;	/* what each optimizer took off */
 };
 
 void lp_pack_state_init(struct lp_pack_state *st);
