@@ -898,14 +898,17 @@ static int classify_one(size_t i, void *ctx)
 	fd = open(e->src, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return lp_fail(-errno, e->src, "cannot read file: %s", strerror(errno));
-	buf = malloc(1 << 20);
+	/* Without a digest only the head matters: do not pull the file into memory. */
+	size_t chunk = c->digest ? 1u << 20 : sizeof(head);
+
+	buf = malloc(chunk);
 	if (!buf) {
 		close(fd);
 		return -ENOMEM;
 	}
 	lp_sha256_init(&sha);
 	for (;;) {
-		ssize_t got = read(fd, buf, 1 << 20);
+		ssize_t got = read(fd, buf, chunk);
 
 		if (got < 0 && errno == EINTR)
 			continue;

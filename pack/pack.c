@@ -164,7 +164,12 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 	r = lp_input_load_all(o->sources, o->n_sources, &in, o->overwrite, &st->entries);
 	if (r < 0)
 		return r;
-	r = lp_entries_classify(&st->entries, true, true, o->threads);
+	/*
+	 * No digests here: the emitters need none, and dedupe hashes only files
+	 * that share a size (as fdupes does), so most bytes are read once, by
+	 * the emitter.
+	 */
+	r = lp_entries_classify(&st->entries, false, true, o->threads);
 	if (r < 0)
 		return r;
 	st->input_bytes = lp_entries_unzipped_size(&st->entries);
