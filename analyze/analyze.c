@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 
 /* -O's default dedupe mode (LP_DEDUPE_BINARIES) also takes data files this large. */
-#define DEDUPE_MIN_DATA	(64u << 10)
 
 void lp_ana_opts_init(struct lp_ana_opts *o)
 {
@@ -531,179 +530,87 @@ static int duplicates(struct lp_analysis *a)
 /* ---- savings: what pack --optimize would do --------------------------- */
 
 /*
- * Junk candidates, conservative: build and test leftovers nobody loads at
- * run time. Basename globs anywhere, plus folders inside node_modules.
+ * What -O would save: pack's own pipeline (lp_optimize) run dry on a copy
+ * of the entry list, so the figures agree with what pack then saves by
+ * construction, not by keeping two rule sets in step. Strip sizes come
+ * from the plans the readers made while they had the bytes. Only the
+ * changes are kept: the dry run's findings ("deduplicated ...") describe
+ * work that was not done; analyze reports duplicates on its own.
  */
-static const char *const junk_any[] = {
-	"*.pyc", "*.pyo", "*.map", "*.d.ts", "*.tsbuildinfo", "*.a", "*.la", "*.o",
-	".DS_Store", "Thumbs.db", NULL,
-};
-static const char *const junk_node_files[] = {
-	"*.md", "*.markdown", "README*", "CHANGELOG*", "HISTORY*", "AUTHORS*", "CONTRIBUTING*",
-	".npmignore", ".travis.yml", ".eslintrc*", ".prettierrc*", ".editorconfig", "*.ts",
-	"tsconfig.json", "Makefile", "Gruntfile.js", "Gulpfile.js", NULL,
-};
-static const char *const junk_node_dirs[] = {
-	"test", "tests", "__tests__", "example", "examples", "docs", "doc", ".github",
-	"benchmark", "benchmarks", "coverage", NULL,
-};
-
-static bool glob_any(const char *const *pats, const char *base)
-{
-	for (const char *const *p = pats; *p; p++)
-		if (lp_glob_match(*p, base))
-			return true;
-	return false;
-}
-
-const char *ana_junk_reason(const char *path)
-{
-	const char *base = strrchr(path, '/');
-	const char *nm = NULL;
-
-	base = base ? base + 1 : path;
-	if (strstr(path, "__pycache__/") == path || strstr(path, "/__pycache__/"))
-		return "Python bytecode cache";
-	if (glob_any(junk_any, base))
-		return "build or editor leftover";
-	for (const char *s = strstr(path, "node_modules/"); s; s = strstr(s + 1, "node_modules/"))
-		if (s == path || s[-1] == '/')
-			nm = s;
-	if (!nm)
-		return NULL;
-	if (glob_any(junk_node_files, base))
-		return "package docs or sources";
-	/* Components below the package root. */
-	{
-		const char *pkg = nm + strlen("node_modules/");
-		const char *c = strchr(pkg, '/');
-
-		if (c && *pkg == '@')
-			c = strchr(c + 1, '/');
-		while (c) {
-			const char *next = strchr(c + 1, '/');
-			size_t n = next ? (size_t)(next - c - 1) : 0;
-
-			if (!next)
-				break;
-			for (const char *const *d = junk_node_dirs; *d; d++)
-				if (strlen(*d) == n && !strncmp(c + 1, *d, n))
-					return "package tests, examples or docs";
-			c = next;
-		}
-	}
-	return NULL;
-}
-
-static const char *foreign_reason(const struct lp_entry *e, enum lp_arch target, char *buf, size_t len)
-{
-	const struct lp_binfo *b = e->bin;
-
-	switch (e->binfmt) {
-	case LP_BIN_MACHO:
-	case LP_BIN_MACHO_FAT:
-		return "Mach-O (macOS) binary";
-	case LP_BIN_PE:
-		return "PE (Windows) binary";
-	case LP_BIN_ELF:
-		if (b && b->os == LP_OS_OTHER)
-			return "ELF for another OS";
-		if (b && target != LP_ARCH_UNKNOWN && b->arch != LP_ARCH_UNKNOWN && b->arch != target) {
-			snprintf(buf, len, "ELF for %s, target is %s", lp_arch_name(b->arch), lp_arch_name(target));
-			return buf;
-		}
-		return NULL;
-	default:
-		return NULL;
-	}
-}
+#define IMAGE_TASK_ROOT "var/task"
 
 /*
- * What -O would save, category by category, in pipeline order so that no
- * byte counts twice: prune foreign, prune junk, dedupe, strip.
- *
- * LEAD: switch to lp_opt_prune_foreign/lp_opt_prune_junk/lp_opt_dedupe/
- * lp_opt_strip in dry-run form when they land (see the final report).
+ * An image's files as `container` had them before placing them: the task
+ * root's content at the top, /opt as opt/, and the base image's files left
+ * out (container -O never touches them). Then the junk rules and dedupe's
+ * choice of the copy to keep see the same paths they saw in pack.
  */
+static void image_to_function(struct lp_entries *l)
+{
+	size_t plen = strlen(IMAGE_TASK_ROOT);
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct lp_entry *e = &l->v[i];
+
+		if (!strncmp(e->path, IMAGE_TASK_ROOT, plen) && e->path[plen] == '/')
+			memmove(e->path, e->path + plen + 1, strlen(e->path + plen + 1) + 1);
+		else if (strcmp(e->path, "opt") != 0 && strncmp(e->path, "opt/", 4) != 0)
+			e->flags |= LP_F_REMOVED;
+	}
+	lp_entries_compact(l);
+	lp_entries_sort(l);
+}
+
 static int ana_estimate_savings(struct lp_analysis *a)
 {
-	const struct lp_entries *l = &a->entries;
-	struct lp_ana_savings *s = &a->savings;
-	bool *gone = calloc(l->n ? l->n : 1, sizeof(*gone));
-	bool *dupe = calloc(l->n ? l->n : 1, sizeof(*dupe));
-	int r = 0;
+	struct lp_opt_set set = {
+		.prune_foreign = true,
+		.prune_junk = true,
+		.strip = true,
+		.dedupe = LP_DEDUPE_BINARIES,	/* what -O turns on */
+		.arch = a->arch,
+	};
+	struct lp_entries scratch;
+	struct lp_report rep;
+	struct lp_opt_saved sv;
+	int r;
 
-	if (!gone || !dupe) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < l->n && r == 0; i++) {
-		const struct lp_entry *e = &l->v[i];
-		const char *why;
-		char buf[128];
+	r = lp_entries_clone(&scratch, &a->entries);
+	if (r < 0)
+		return r;
+	if (a->is_image)
+		image_to_function(&scratch);
+	lp_report_init(&rep);
+	r = lp_optimize(&scratch, &set, &rep, &sv);
+	for (size_t i = 0; r == 0 && i < rep.n_changes; i++) {
+		const struct lp_change *c = &rep.changes[i];
+		bool in_task = a->is_image && c->path && strcmp(c->path, "opt") != 0 && strncmp(c->path, "opt/", 4) != 0;
 
-		if (e->kind != LP_FILE)
-			continue;
-		if ((why = foreign_reason(e, a->arch, buf, sizeof(buf)))) {
-			gone[i] = true;
-			s->foreign += e->size;
-			s->n_foreign++;
-			r = lp_report_change(&a->report, "prune-foreign", e->path, e->size, "%s", why);
-		} else if ((why = ana_junk_reason(e->path))) {
-			gone[i] = true;
-			s->junk += e->size;
-			s->n_junk++;
-			r = lp_report_change(&a->report, "prune-junk", e->path, e->size, "%s", why);
-		}
-	}
-	/* Dedupe among what survives: binaries and large data files, as -O does by default. */
-	for (size_t g = 0; g < a->n_dups && r == 0; g++) {
-		const struct lp_ana_dup *d = &a->dups[g];
-		const struct lp_entry *keep = NULL;
+		if (strcmp(c->action, "strip-skipped") != 0)
+			r = lp_report_change(&a->report, c->action, c->path, c->saved, "%s",
+					     c->detail ? c->detail : "");
+		/* Report the path as it is in the image. */
+		if (r == 0 && in_task && strcmp(c->action, "strip-skipped") != 0) {
+			struct lp_change *mine = &a->report.changes[a->report.n_changes - 1];
+			char *p;
 
-		for (size_t k = 0; k < d->count && r == 0; k++) {
-			struct lp_entry *e = lp_entries_find(l, d->paths[k]);
-			size_t i;
-
-			if (!e)
-				continue;
-			i = (size_t)(e - l->v);
-			if (gone[i])
-				continue;
-			if (e->binfmt == LP_BIN_NONE && e->size < DEDUPE_MIN_DATA)
+			if (asprintf(&p, "%s/%s", IMAGE_TASK_ROOT, mine->path) < 0) {
+				r = -ENOMEM;
 				break;
-			if (!keep) {
-				keep = e;
-				continue;
 			}
-			char *link = lp_path_relative(e->path, keep->path);
-			uint64_t saved = e->size > (link ? strlen(link) : 0) ? e->size - (link ? strlen(link) : 0) : 0;
-
-			free(link);
-			dupe[i] = true;
-			s->dedupe += saved;
-			s->n_dedupe++;
-			r = lp_report_change(&a->report, "dedupe", e->path, saved, "same bytes as %s", keep->path);
+			free(mine->path);
+			mine->path = p;
 		}
 	}
-	for (size_t i = 0; i < l->n && r == 0; i++) {
-		const struct lp_entry *e = &l->v[i];
-		uint64_t b;
-
-		if (e->kind != LP_FILE || gone[i] || dupe[i] || !e->bin || e->binfmt != LP_BIN_ELF)
-			continue;
-		b = e->bin->debug_bytes + e->bin->symtab_bytes;
-		if (!b)
-			continue;
-		s->strip += b;
-		s->n_strip++;
-		r = lp_report_change(&a->report, "strip", e->path, b, "debug %" PRIu64 " B, symbols %" PRIu64 " B",
-				     e->bin->debug_bytes, e->bin->symtab_bytes);
+	if (r == 0) {
+		a->savings = (struct lp_ana_savings){
+			.strip = sv.strip, .dedupe = sv.dedupe, .foreign = sv.foreign, .junk = sv.junk,
+			.total = sv.total, .n_strip = sv.n_strip, .n_dedupe = sv.n_dedupe,
+			.n_foreign = sv.n_foreign, .n_junk = sv.n_junk,
+		};
 	}
-	s->total = s->strip + s->dedupe + s->foreign + s->junk;
-out:
-	free(gone);
-	free(dupe);
+	lp_report_free(&rep);
+	lp_entries_free(&scratch);
 	return r;
 }
 

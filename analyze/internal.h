@@ -49,8 +49,5 @@ struct lp_binfo *ana_binfo_from_head(const uint8_t *p, size_t n);
 /* JSON tree of the final file system for the treemap (cut to keep pages small). */
 cJSON *ana_tree_json(const struct lp_analysis *a);
 
-/* Is this path a junk candidate (docs, tests, caches, source maps in packages)? */
-const char *ana_junk_reason(const char *path);
-
 /* Size of one zip entry's headers (local + central) for the estimate. */
 uint64_t ana_zip_overhead(const char *path, int kind);

@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "pack/strip.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -235,6 +236,25 @@ struct lp_binfo *ana_binfo_from_head(const uint8_t *p, size_t n)
 	return bi;
 }
 
+/*
+ * While the bytes are at hand, plan pack's strip on them, so the "what -O
+ * would save" dry run (lp_optimize) needs no path to reopen: zip and image
+ * members have none.
+ */
+static void plan_strip(int fd, struct lp_entry *e)
+{
+	struct lp_strip_result res;
+
+	if (!e->bin || e->bin->fmt != LP_BIN_ELF)
+		return;
+	if (lp_strip_plan_fd(fd, e->path, NULL, &res) < 0) {
+		lp_errmsg_clear();
+		return;
+	}
+	e->bin->strip_planned = true;
+	e->bin->strip_after = res.outcome == LP_STRIP_OK ? res.size_after : 0;
+}
+
 /* Digest, binary facts and RECORD text once a file's bytes have all gone by. */
 static int fscan_finish(struct fscan *f, struct lp_analysis *a, struct lp_entry *e, int fd)
 {
@@ -244,8 +264,10 @@ static int fscan_finish(struct fscan *f, struct lp_analysis *a, struct lp_entry 
 	if (e->binfmt != LP_BIN_NONE && !e->bin) {
 		int bfd = fd >= 0 ? fd : f->spool;
 
-		if (bfd >= 0 && lseek(bfd, 0, SEEK_SET) == 0)
+		if (bfd >= 0 && lseek(bfd, 0, SEEK_SET) == 0) {
 			(void)lp_binfo_read_fd(bfd, &e->bin);
+			plan_strip(bfd, e);
+		}
 		if (!e->bin)
 			e->bin = ana_binfo_from_head(f->head, f->headn);
 	}
@@ -440,6 +462,7 @@ static int dscan_one(size_t i, void *ctx)
 			e->flags |= LP_F_SNIFFED;
 			if (e->binfmt != LP_BIN_NONE) {
 				(void)lp_binfo_read_fd(fd, &e->bin);
+				plan_strip(fd, e);
 				if (!e->bin)
 					e->bin = ana_binfo_from_head(f.head, f.headn);
 			}

@@ -401,6 +401,7 @@ static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verif
 				b++;
 			for (size_t k = a + 1; k < b; k++) {
 				struct lp_entry *e = idx[k];
+				uint64_t link_len;
 				char *t;
 
 				/* SHA-256 equal; a byte compare costs little and rules out the impossible. */
@@ -416,12 +417,12 @@ static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verif
 				if (!dedupe_eligible(e, mode))
 					continue;
 				{
-					/* A link as long as the file saves nothing. */
+					/* Emitted as a link: that is what it saves, and one as long as the file saves nothing. */
 					char *rel = lp_path_relative(e->path, canon->path);
-					bool worth = rel && strlen(rel) < e->size;
 
+					link_len = rel ? strlen(rel) : e->size;
 					free(rel);
-					if (!worth)
+					if (link_len >= e->size)
 						continue;
 				}
 				t = strdup(canon->path);
@@ -433,8 +434,9 @@ static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verif
 				e->target = t;
 				e->flags |= LP_F_DUPLICATE;
 				nsaved++;
-				saved += e->size;
-				r = lp_report_change(rep, "dedupe", e->path, e->size, "same bytes as %s", canon->path);
+				saved += e->size - link_len;
+				r = lp_report_change(rep, "dedupe", e->path, e->size - link_len, "same bytes as %s",
+						     canon->path);
 				if (r < 0)
 					goto out;
 			}
@@ -496,6 +498,15 @@ int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_re
 		    e->binfmt == LP_BIN_AR)
 			continue;
 		bi = entry_bin(e, &tmp);
+		if (!bi && (e->binfmt == LP_BIN_MACHO || e->binfmt == LP_BIN_MACHO_FAT || e->binfmt == LP_BIN_PE)) {
+			/* The magic bytes are enough: no Linux loader runs these. */
+			e->flags |= LP_F_REMOVED;
+			r = lp_report_change(rep, "prune-foreign", e->path, e->size, "%s: cannot run on Lambda",
+					     lp_binfmt_name((enum lp_binfmt)e->binfmt));
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (!bi)
 			continue;
 		if (!e->bin && tmp) {
@@ -773,8 +784,8 @@ static int agg_flush(struct agg *a, const struct lp_strv *extra, struct lp_repor
 		int k = a->v[i].rule;
 		const char *name = (size_t)k < nrules ? rules[k].pat : extra->v[(size_t)k - nrules];
 
-		r = lp_report_change(rep, "prune-junk", a->pkg, a->v[i].bytes, "%zu files by rule %s%s",
-				     a->v[i].files, name, (size_t)k < nrules && rules[k].dir ? "/" : "");
+		r = lp_report_change(rep, "prune-junk", a->pkg, a->v[i].bytes, "%zu file%s by rule %s%s",
+				     a->v[i].files, a->v[i].files == 1 ? "" : "s", name, (size_t)k < nrules && rules[k].dir ? "/" : "");
 	}
 	a->n = 0;
 	a->pkg[0] = '\0';

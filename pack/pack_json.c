@@ -59,6 +59,12 @@ int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
 	    lp_json_u64(sz, "layers_unzipped", st->layers_unzipped) ||
 	    lp_json_u64(sz, "saved", st->input_bytes > res->unzipped ? st->input_bytes - res->unzipped : 0))
 		goto out;
+	/* Per optimizer, in pipeline order; analyze's "savings" uses the same names and figures. */
+	a = lp_json_obj(sz, "saved_by");
+	if (!a || lp_json_u64(a, "prune_foreign", st->saved.foreign) ||
+	    lp_json_u64(a, "prune_junk", st->saved.junk) || lp_json_u64(a, "strip", st->saved.strip) ||
+	    lp_json_u64(a, "dedupe", st->saved.dedupe))
+		goto out;
 	a = lp_json_obj(root, "limits");
 	if (!a || add_budget(a, "unzipped", &res->unzipped_budget) || add_budget(a, "zipped", &res->zipped_budget))
 		goto out;

@@ -238,6 +238,9 @@ static void test_findings(void **state)
 	e->bin->glibc_minor = 38;
 	e->bin->debug_bytes = 30000;
 	e->bin->symtab_bytes = 5000;
+	/* What a reader's lp_strip_plan_fd found: the dry run uses it, not the section sums. */
+	e->bin->strip_planned = true;
+	e->bin->strip_after = 65000;
 	e->bin->needed = calloc(3, sizeof(char *));
 	e->bin->needed[0] = strdup("libc.so.6");
 	e->bin->needed[1] = strdup("libfoo.so.1");
@@ -258,7 +261,9 @@ static void test_findings(void **state)
 
 	add(&a, "node_modules/sharp/README.md", LP_FILE, 700, 6);
 	add(&a, "node_modules/sharp/test/t.js", LP_FILE, 800, 7);
-	add(&a, "app/__pycache__/m.cpython-312.pyc", LP_FILE, 900, 8);
+	add(&a, "python/pkg/__pycache__/m.cpython-312.pyc", LP_FILE, 900, 8);
+	/* The function's own files are never junk, as in pack -O. */
+	add(&a, "app/__pycache__/m.cpython-312.pyc", LP_FILE, 300, 11);
 	/* Two copies of a large data file, and two of a small text file (not deduped by -O). */
 	add(&a, "data/a.bin", LP_FILE, 200000, 9);
 	add(&a, "data/b.bin", LP_FILE, 200000, 9);
@@ -289,9 +294,12 @@ static void test_findings(void **state)
 	assert_non_null(change(&a, "prune-foreign", "lib/arm.so"));
 	assert_non_null(change(&a, "prune-foreign", "tools/x.exe"));
 	assert_non_null(change(&a, "prune-foreign", "node_modules/sharp/build/Release/sharp.node"));
-	assert_non_null(change(&a, "prune-junk", "node_modules/sharp/README.md"));
-	assert_non_null(change(&a, "prune-junk", "node_modules/sharp/test/t.js"));
-	assert_non_null(change(&a, "prune-junk", "app/__pycache__/m.cpython-312.pyc"));
+	/* pack's prune-junk reports per package and rule. */
+	c = change(&a, "prune-junk", "node_modules/sharp");
+	assert_non_null(c);
+	assert_int_equal(c->saved, 700);	/* README*, then test/ is a second change */
+	assert_non_null(change(&a, "prune-junk", "python/pkg"));
+	assert_null(change(&a, "prune-junk", "app"));
 	c = change(&a, "dedupe", "data/b.bin");
 	assert_non_null(c);
 	assert_int_equal(c->saved, 200000 - strlen("a.bin"));

@@ -3,6 +3,7 @@
 #include "elftest.h"
 
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/report.h"
 #include "core/util.h"
 #include "pack/optimize.h"
@@ -110,7 +111,8 @@ static void test_strip_entries(void **state)
 static void make_dedupe_list(struct lp_entries *l)
 {
 	static const char *const files[] = { "a.so", "b.so", "big1.bin", "big2.bin", "big3.bin", "idx1.js",
-					     "idx2.js", "s1.txt", "s2.txt", "samesize1.bin", "samesize2.bin", NULL };
+					     "idx2.js", "s1.txt", "s2.txt", "samesize1.bin", "samesize2.bin",
+					     "tiny1", "tiny2", NULL };
 	char *p;
 
 	for (const char *const *f = files; *f; f++) {
@@ -123,6 +125,8 @@ static void make_dedupe_list(struct lp_entries *l)
 			write_pattern(p, 70000, (unsigned)(*f)[8]);	/* same size, other bytes */
 		else if (strstr(*f, ".js"))
 			write_pattern(p, 100000, 2);
+		else if (strstr(*f, "tiny"))
+			write_pattern(p, 8, 4);
 		else
 			write_pattern(p, 100, 3);
 		free(p);
@@ -140,6 +144,9 @@ static void make_dedupe_list(struct lp_entries *l)
 	ADD("s2.txt", "s2.txt");
 	ADD("other/one.bin", "samesize1.bin");
 	ADD("other/two.bin", "samesize2.bin");
+	/* 8 bytes; a link "../../a/b/tiny" would be longer than the file. */
+	ADD("a/b/tiny", "tiny1");
+	ADD("c/d/tiny", "tiny2");
 #undef ADD
 	lp_entries_sort(l);
 }
@@ -163,11 +170,13 @@ static void test_dedupe_binaries(void **state)
 	assert_false(find(&l, "node_modules/b/index.js")->flags & LP_F_DUPLICATE);
 	assert_false(find(&l, "s2.txt")->flags & LP_F_DUPLICATE);
 	assert_false(find(&l, "other/two.bin")->flags & LP_F_DUPLICATE);
-	assert_int_equal(lp_report_saved(&rep, "dedupe"), fsize(fx("libnew227.so")) + 2 * 70000);
+	/* A copy saves its size minus the link that replaces it ("../a/lib.so", "x.bin"). */
+	assert_int_equal(lp_report_saved(&rep, "dedupe"),
+			 fsize(fx("libnew227.so")) - strlen("../a/lib.so") + 2 * (70000 - strlen("x.bin")));
 	assert_int_equal(rep.n_findings, 1);
 	assert_string_equal(rep.findings[0].code, "duplicates");
-	/* Found: lib, two bins, js, txt. */
-	assert_non_null(strstr(rep.findings[0].message, "5 duplicate files"));
+	/* Found: lib, two bins, js, txt, tiny. */
+	assert_non_null(strstr(rep.findings[0].message, "6 duplicate files"));
 	for (size_t i = 0; i < l.n; i++)
 		assert_true(l.v[i].flags & LP_F_HAS_DIGEST || !strcmp(l.v[i].path, "__none__"));
 	lp_entries_free(&l);
@@ -185,6 +194,8 @@ static void test_dedupe_all_and_off(void **state)
 	assert_string_equal(find(&l, "node_modules/b/index.js")->target, "node_modules/a/index.js");
 	assert_string_equal(find(&l, "s2.txt")->target, "s1.txt");
 	assert_false(find(&l, "other/two.bin")->flags & LP_F_DUPLICATE);
+	/* Even in "all" mode, a link longer than the file would grow the zip. */
+	assert_false(find(&l, "c/d/tiny")->flags & LP_F_DUPLICATE);
 	lp_entries_free(&l);
 	lp_report_free(&rep);
 
@@ -241,6 +252,75 @@ static void test_prune_foreign(void **state)
 	}
 	lp_entries_free(&l);
 	lp_report_free(&rep);
+}
+
+
+static void make_mixed_list(struct lp_entries *l)
+{
+	char *big = join(tmp, "mixed.bin");
+
+	write_pattern(big, 90000, 5);
+	lp_entries_init(l);
+	add_file(l, "bootstrap", fx("hello"), 0);
+	add_file(l, "lib/libfoo.so.1", fx("libfoo.so"), 0);
+	add_file(l, "vendor/x/libfoo.so.1", fx("libfoo.so"), 0);	/* a copy: dedupe after strip */
+	add_file(l, "node_modules/sharp/build/Release/sharp.node", fx("macho-fat"), 0);
+	add_file(l, "node_modules/sharp/README.md", fx("hello.c"), 0);
+	add_file(l, "node_modules/sharp/test/a.c", fx("foo.c"), 0);
+	add_file(l, "data/a.bin", big, 0);
+	add_file(l, "data/b.bin", big, 0);
+	add_file(l, "handler.c", fx("hello.c"), 0);
+	if (have("libfoo-aarch64.so"))
+		add_file(l, "arm/libfoo.so", fx("libfoo-aarch64.so"), 0);
+	lp_entries_sort(l);
+	free(big);
+}
+
+/* The dry run analyze uses and the real run pack uses agree, step by step. */
+static void test_optimize_dry_run_matches_real(void **state)
+{
+	struct lp_entries real, dry;
+	struct lp_report rr, rd;
+	struct lp_opt_saved sr, sd;
+	struct lp_opt_set set = { .prune_foreign = true, .prune_junk = true, .strip = true,
+				  .dedupe = LP_DEDUPE_BINARIES, .arch = LP_ARCH_X86_64, .threads = 2 };
+	char *stage = join(tmp, "opt-stage");
+
+	(void)state;
+	assert_int_equal(lp_mkdir_p(stage, 0700), 0);
+	make_mixed_list(&real);
+	make_mixed_list(&dry);
+	lp_report_init(&rr);
+	lp_report_init(&rd);
+	set.stage_dir = stage;
+	assert_int_equal(lp_optimize(&real, &set, &rr, &sr), 0);
+	set.stage_dir = NULL;
+	assert_int_equal(lp_optimize(&dry, &set, &rd, &sd), 0);
+
+	assert_true(sr.strip > 0 && sr.dedupe > 0 && sr.foreign > 0 && sr.junk > 0);
+	assert_int_equal(sd.foreign, sr.foreign);
+	assert_int_equal(sd.junk, sr.junk);
+	assert_int_equal(sd.strip, sr.strip);
+	assert_int_equal(sd.dedupe, sr.dedupe);
+	assert_int_equal(sd.total, sr.total);
+	assert_int_equal(sd.n_strip, sr.n_strip);
+	assert_int_equal(sd.n_dedupe, sr.n_dedupe);
+	assert_int_equal(sr.total, sr.foreign + sr.junk + sr.strip + sr.dedupe);
+	assert_int_equal(lp_entries_unzipped_size(&dry), lp_entries_unzipped_size(&real));
+	/* The copy is deduplicated after strip, against the lexically first path. */
+	assert_string_equal(find(&real, "vendor/x/libfoo.so.1")->target, "lib/libfoo.so.1");
+	assert_string_equal(find(&dry, "vendor/x/libfoo.so.1")->target, "lib/libfoo.so.1");
+	/* Removed entries are gone from both lists. */
+	assert_null(lp_entries_find(&dry, "node_modules/sharp/README.md"));
+	assert_null(lp_entries_find(&real, "node_modules/sharp/build/Release/sharp.node"));
+	/* Nothing staged by the dry run: its sources are still the inputs. */
+	assert_string_equal(find(&dry, "lib/libfoo.so.1")->src, fx("libfoo.so"));
+	lp_entries_free(&real);
+	lp_entries_free(&dry);
+	lp_report_free(&rr);
+	lp_report_free(&rd);
+	lp_rm_rf(stage);
+	free(stage);
 }
 
 static void test_detect_arch(void **state)
@@ -355,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_prune_foreign),
 		cmocka_unit_test(test_detect_arch),
 		cmocka_unit_test(test_prune_junk),
+		cmocka_unit_test(test_optimize_dry_run_matches_real),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
