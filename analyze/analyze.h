@@ -44,6 +44,14 @@ struct lp_ana_opts {
 	uint64_t max_expand;		/* archive expansion cap; 0 = 16 GiB */
 	unsigned threads;		/* directory scan; 0 = online CPUs */
 	bool exact_zip;			/* directory: deflate every byte, not a sample */
+	/*
+	 * --image: which image of an archive or layout holding several: a
+	 * name as in `docker save` RepoTags or an OCI ref.name annotation
+	 * ("name" means "name:latest"), or "@N" for the N-th (from 0). NULL:
+	 * the one matching --arch, else the first, with an info finding
+	 * naming the others.
+	 */
+	const char *image;
 };
 
 /* A contributor: a file, a directory or a package (or an image layer). */

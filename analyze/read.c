@@ -1216,6 +1216,41 @@ static bool is_index_type(const char *mt)
 		      !strcmp(mt, "application/vnd.docker.distribution.manifest.list.v2+json"));
 }
 
+/* Does ref (--image) name this tag? "name" means "name:latest", as docker does. */
+static bool ref_matches(const char *ref, const char *tag)
+{
+	const char *slash = strrchr(ref, '/'), *colon = strrchr(ref, ':');
+	size_t n = strlen(ref);
+
+	if (!tag)
+		return false;
+	if (!strcmp(ref, tag))
+		return true;
+	return (!colon || (slash && colon < slash)) && !strncmp(tag, ref, n) && !strcmp(tag + n, ":latest");
+}
+
+/* "@N" -> N; -1 if ref is not an index. */
+static long ref_index(const char *ref)
+{
+	char *end;
+	long v;
+
+	if (ref[0] != '@' || !ref[1])
+		return -1;
+	v = strtol(ref + 1, &end, 10);
+	return *end || v < 0 ? -1 : v;
+}
+
+/* "a:1, b:2, ..." of the names an archive offers, for messages. */
+static void names_list(char *buf, size_t len, const char *const *names, size_t n)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o + 1 < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", names[i] ? names[i] : "(untagged)");
+}
+
 /* Follow index.json (and nested indexes) to one image manifest's blob path. */
 static int pick_manifest(struct rd *r, struct img *im, const char *name, int depth, char *out, size_t outlen)
 {
@@ -1234,8 +1269,34 @@ static int pick_manifest(struct rd *r, struct img *im, const char *name, int dep
 		cJSON_Delete(idx);
 		return lp_fail(-LP_E_BADIMAGE, where, "no manifests in the image index");
 	}
-	/* Prefer the platform asked for; else the first manifest. */
-	cJSON_ArrayForEach(d, mans) {
+	/* --image by ref.name or @N (top index only); else the platform asked for; else the first. */
+	if (depth == 0 && r->o->image) {
+		long want = ref_index(r->o->image), k = 0;
+		const char *names[16] = { 0 };
+		size_t nn = 0;
+
+		cJSON_ArrayForEach(d, mans) {
+			const cJSON *an = cJSON_GetObjectItemCaseSensitive(d, "annotations");
+			const char *ref = an ? jstr(an, "org.opencontainers.image.ref.name") : NULL;
+
+			if (nn < 16)
+				names[nn++] = ref;
+			if (want >= 0 ? k == want : ref_matches(r->o->image, ref) ||
+			    ref_matches(r->o->image, an ? jstr(an, "io.containerd.image.name") : NULL)) {
+				pick = d;
+				break;
+			}
+			k++;
+		}
+		if (!pick) {
+			char list[512];
+
+			names_list(list, sizeof(list), names, nn);
+			cJSON_Delete(idx);
+			return lp_fail(-LP_E_BADIMAGE, where, "no image '%s' here (it has: %s)", r->o->image, list);
+		}
+	}
+	for (d = pick ? NULL : mans->child; d; d = d->next) {
 		const cJSON *pl = cJSON_GetObjectItemCaseSensitive(d, "platform");
 		const char *arch = pl ? jstr(pl, "architecture") : NULL;
 
@@ -1425,6 +1486,40 @@ static int read_docker_manifest(struct rd *r, struct img *im, struct lp_analysis
 		return rc;
 	snprintf(where, sizeof(where), "%s: manifest.json", r->target);
 	m = cJSON_IsArray(doc) ? cJSON_GetArrayItem(doc, 0) : NULL;
+	/* `docker save a b` holds several images: --image picks one by tag or @N. */
+	if (m && (r->o->image || cJSON_GetArraySize(doc) > 1)) {
+		long want = r->o->image ? ref_index(r->o->image) : 0, k = 0;
+		const char *names[16] = { 0 };
+		size_t nn = 0;
+		const cJSON *it;
+		char list[512];
+
+		m = NULL;
+		cJSON_ArrayForEach(it, doc) {
+			const cJSON *tags = cJSON_GetObjectItemCaseSensitive(it, "RepoTags"), *t;
+			bool hit = want >= 0 && k == want;
+
+			if (nn < 16)
+				names[nn++] = cJSON_IsArray(tags) && cJSON_IsString(cJSON_GetArrayItem(tags, 0)) ?
+					      cJSON_GetArrayItem(tags, 0)->valuestring : NULL;
+			for (t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next)
+				if (want < 0 && cJSON_IsString(t) && ref_matches(r->o->image, t->valuestring))
+					hit = true;
+			if (hit && !m)
+				m = (cJSON *)it;
+			k++;
+		}
+		names_list(list, sizeof(list), names, nn);
+		if (!m) {
+			rc = lp_fail(-LP_E_BADIMAGE, where, "no image '%s' here (it has: %s)", r->o->image, list);
+			goto out;
+		}
+		if (!r->o->image &&
+		    (rc = lp_report_finding(&a->report, LP_SEV_INFO, "several-images", NULL,
+					    "the archive holds %d images (%s); analyzed the first; pick one with --image NAME or @N",
+					    cJSON_GetArraySize(doc), list)) < 0)
+			goto out;
+	}
 	layers = m ? cJSON_GetObjectItemCaseSensitive(m, "Layers") : NULL;
 	if (!cJSON_IsArray(layers) || !jstr(m, "Config") || (n = (size_t)cJSON_GetArraySize(layers)) > MAX_LAYERS) {
 		rc = lp_fail(-LP_E_BADIMAGE, where, "expected [{\"Config\": ..., \"Layers\": [...]}]");

@@ -27,6 +27,8 @@ static const char usage[] =
 "  --json FILE|-        write the full report as JSON (docs/analyze-json.md)\n"
 "  --html FILE          write a self-contained HTML report with a treemap\n"
 "  --exclude GLOB       leave matching paths out; repeatable\n"
+"  --image NAME|@N      archives or layouts holding several images: which one\n"
+"                       (a docker save tag or an OCI ref name; @N counts from 0)\n"
 "  --diff OLD NEW       what grew or shrank between two builds\n"
 "CI gates (exit 5 when one fails, one line each on stderr):\n"
 "  --max-unzipped SIZE  fail if the unzipped (image: uncompressed) size is above SIZE\n"
@@ -38,7 +40,7 @@ static const char usage[] =
 
 enum {
 	OPT_RUNTIME = 256, OPT_ARCH, OPT_WITH_LAYER, OPT_TOP, OPT_JSON, OPT_HTML, OPT_MAX_UNZIPPED,
-	OPT_MAX_ZIPPED, OPT_MIN_EFF, OPT_FAIL_ON, OPT_EXCLUDE,
+	OPT_MAX_ZIPPED, OPT_MIN_EFF, OPT_FAIL_ON, OPT_EXCLUDE, OPT_IMAGE,
 };
 
 static const struct option longopts[] = {
@@ -53,6 +55,7 @@ static const struct option longopts[] = {
 	{ "min-efficiency", required_argument, NULL, OPT_MIN_EFF },
 	{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "image", required_argument, NULL, OPT_IMAGE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -410,6 +413,9 @@ static int parse_opts(struct lp_cli *cli, int argc, char **argv, struct aopts *a
 		case OPT_WITH_LAYER:
 			if (lp_strv_push(&ao->ana.with_layers, optarg) < 0)
 				return -ENOMEM;
+			break;
+		case OPT_IMAGE:
+			ao->ana.image = optarg;
 			break;
 		case OPT_EXCLUDE:
 			if (lp_strv_push(&ao->ana.excludes, optarg) < 0)

@@ -378,6 +378,60 @@ def test_savings_match_pack(tmp):
         check(f"savings {what} total == pack -O saved", sv["total"] == sizes["saved"], f"{sv['total']} vs {sizes['saved']}")
 
 
+def test_several_images(tmp):
+    """`docker save a b` writes one archive with two images: --image picks one by tag or @N."""
+    la = tar_entries([("var/", None), ("var/task/", None), ("var/task/a.txt", b"a" * 100)])
+    lb = tar_entries([("var/", None), ("var/task/", None), ("var/task/b.txt", b"b" * 200)])
+    path = os.path.join(tmp, "two.tar")
+    with tarfile.open(path, "w") as t:
+        def add(n, d):
+            ti = tarfile.TarInfo(n)
+            ti.size = len(d)
+            t.addfile(ti, io.BytesIO(d))
+        man = []
+        for i, (layer, tag) in enumerate(((la, "fn-a:1"), (lb, "registry.example/fn-b:latest"))):
+            add(f"l{i}/layer.tar", gzip.compress(layer, mtime=0))
+            add(f"cfg{i}.json", json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+                "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode())
+            man.append({"Config": f"cfg{i}.json", "RepoTags": [tag], "Layers": [f"l{i}/layer.tar"]})
+        add("manifest.json", json.dumps(man).encode())
+    files = lambda out: sorted(c["name"] for c in json.loads(out)["contributors"]["files"])
+    rc, out, err = run(path, "--json", "-", "-q", "--top", "0")
+    doc = json.loads(out) if rc == 0 else {}
+    check("several images: first by default", rc == 0 and files(out) == ["var/task/a.txt"], err or out[:300])
+    check("several images: says so", any(f["code"] == "several-images" and "fn-a:1" in f["message"] and
+                                         "fn-b" in f["message"] for f in doc.get("findings", [])), doc.get("findings"))
+    for ref in ("registry.example/fn-b:latest", "registry.example/fn-b", "@1"):
+        rc, out, err = run(path, "--image", ref, "--json", "-", "-q", "--top", "0")
+        check(f"--image {ref}", rc == 0 and files(out) == ["var/task/b.txt"], err or out[:300])
+    # An OCI layout whose index names two images (ref.name), as `skopeo copy ... oci:DIR:TAG` makes.
+    lay = os.path.join(tmp, "two.oci")
+    idx = None
+    for name, content in (("one", b"1" * 300), ("two", b"2" * 400)):
+        src = os.path.join(tmp, "img-src-" + name)
+        os.makedirs(src)
+        with open(os.path.join(src, name + ".txt"), "wb") as f:
+            f.write(content)
+        out_dir = os.path.join(tmp, "img-" + name)
+        p = subprocess.run([BIN, "container", src, "-o", out_dir, "--tag", name, "-q"], capture_output=True)
+        check(f"container --tag {name}", p.returncode == 0, p.stderr.decode()[:300])
+        shutil.copytree(out_dir, lay, dirs_exist_ok=True)
+        with open(os.path.join(out_dir, "index.json")) as f:
+            this = json.load(f)
+        if idx is None:
+            idx = this
+        else:
+            idx["manifests"] += this["manifests"]
+    with open(os.path.join(lay, "index.json"), "w") as f:
+        json.dump(idx, f)
+    for ref, want in (("two", ["var/task/two.txt"]), ("one", ["var/task/one.txt"]), ("@1", ["var/task/two.txt"])):
+        rc, out, err = run(lay, "--image", ref, "--json", "-", "-q", "--top", "0")
+        check(f"layout --image {ref}", rc == 0 and files(out) == want, err or out[:300])
+    rc, out, err = run(path, "--image", "nope:2", "-q")
+    check("--image unknown: one-line error naming both", rc == 1 and "nope:2" in err and "fn-a:1" in err
+          and err.count("\n") == 1, f"rc {rc} {err!r}")
+
+
 def main():
     global BIN
     BIN = os.path.abspath(sys.argv[1])
@@ -389,6 +443,7 @@ def main():
         test_gates_and_diff(tmp, root)
         test_html(tmp, root)
         test_savings_match_pack(tmp)
+        test_several_images(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
