@@ -948,3 +948,126 @@ int lp_entries_classify(struct lp_entries *l, bool want_digest, bool want_binfo,
 
 	return lp_parallel_for(l->n, nthreads, classify_one, &c);
 }
+
+/* --- duplicate candidates ------------------------------------------------- */
+
+#define HEAD_BYTES 4096u
+
+struct cand {
+	struct lp_entry *e;
+	uint64_t head;		/* first 8 bytes of SHA-256(first 4 KiB) */
+};
+
+static int cmp_cand_size(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->e->size != y->e->size)
+		return x->e->size < y->e->size ? -1 : 1;
+	return 0;
+}
+
+static int cmp_cand_head(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->e->size != y->e->size)
+		return x->e->size < y->e->size ? -1 : 1;
+	if (x->head != y->head)
+		return x->head < y->head ? -1 : 1;
+	return 0;
+}
+
+static int head_one(size_t i, void *ctx)
+{
+	struct cand *c = &((struct cand *)ctx)[i];
+	uint8_t buf[HEAD_BYTES], d[32];
+	int fd = open(c->e->src, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0)
+		return lp_fail(-errno, c->e->src, "cannot read file: %s", strerror(errno));
+	do
+		got = pread(fd, buf, sizeof(buf), 0);
+	while (got < 0 && errno == EINTR);
+	close(fd);
+	if (got < 0)
+		return lp_fail(-errno, c->e->src, "cannot read file: %s", strerror(errno));
+	lp_sha256(buf, (size_t)got, d);
+	memcpy(&c->head, d, sizeof(c->head));
+	return 0;
+}
+
+static int full_one(size_t i, void *ctx)
+{
+	struct lp_entry *e = ((struct cand *)ctx)[i].e;
+	int r = lp_sha256_file(e->src, e->digest);
+
+	if (r < 0)
+		return lp_fail(r, e->src, "cannot hash: %s", lp_strerror(r));
+	e->flags |= LP_F_HAS_DIGEST;
+	return 0;
+}
+
+int lp_entries_digest_candidates(struct lp_entries *l, unsigned nthreads)
+{
+	struct cand *all = calloc(l->n + 1, sizeof(*all)), *heads, *full;
+	size_t n = 0, nh = 0, nf = 0;
+	int r;
+
+	heads = calloc(l->n + 1, sizeof(*heads));
+	full = calloc(l->n + 1, sizeof(*full));
+	if (!all || !heads || !full) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct lp_entry *e = &l->v[i];
+
+		if (e->kind == LP_FILE && e->size > 0 && !(e->flags & (LP_F_REMOVED | LP_F_DUPLICATE)) &&
+		    (e->src || (e->flags & LP_F_HAS_DIGEST)))
+			all[n++].e = e;
+	}
+	qsort(all, n, sizeof(*all), cmp_cand_size);
+	for (size_t g = 0; g < n;) {
+		size_t end = g + 1;
+		bool blind = false;
+
+		while (end < n && all[end].e->size == all[g].e->size)
+			end++;
+		for (size_t k = g; k < end; k++)
+			blind |= !all[k].e->src;
+		for (size_t k = g; end - g > 1 && k < end; k++) {
+			if (!all[k].e->src)
+				continue;
+			/* A head at or past the end is the whole file: hash it in full right away. */
+			if (blind || all[k].e->size <= HEAD_BYTES) {
+				if (!(all[k].e->flags & LP_F_HAS_DIGEST))
+					full[nf++] = all[k];
+			} else {
+				heads[nh++] = all[k];
+			}
+		}
+		g = end;
+	}
+	r = lp_parallel_for(nh, nthreads, head_one, heads);
+	if (r < 0)
+		goto out;
+	qsort(heads, nh, sizeof(*heads), cmp_cand_head);
+	for (size_t g = 0; g < nh;) {
+		size_t end = g + 1;
+
+		while (end < nh && !cmp_cand_head(&heads[g], &heads[end]))
+			end++;
+		for (size_t k = g; end - g > 1 && k < end; k++)
+			if (!(heads[k].e->flags & LP_F_HAS_DIGEST))
+				full[nf++] = heads[k];
+		g = end;
+	}
+	r = lp_parallel_for(nf, nthreads, full_one, full);
+out:
+	free(all);
+	free(heads);
+	free(full);
+	return r;
+}

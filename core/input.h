@@ -70,6 +70,17 @@ int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_in
  */
 int lp_entries_classify(struct lp_entries *l, bool want_digest, bool want_binfo, unsigned nthreads);
 
+/*
+ * Give a SHA-256 to every regular file that could have a duplicate, reading
+ * as little as fdupes does: a file whose size no other file has is never
+ * read; files that share a size have their first 4 KiB hashed, and only
+ * those that still share (size, head) are hashed in full. Files without a
+ * src take part with the digest they have (a size group holding one is
+ * hashed in full, as its head cannot be read). Removed and duplicate
+ * entries are ignored. Runs on nthreads threads (0 = online CPUs).
+ */
+int lp_entries_digest_candidates(struct lp_entries *l, unsigned nthreads);
+
 /* Run fn(i, ctx) for i in [0, n) on up to nthreads threads; first error wins. */
 int lp_parallel_for(size_t n, unsigned nthreads, int (*fn)(size_t i, void *ctx), void *ctx);
 

@@ -319,46 +319,6 @@ static int cmp_digest(const void *a, const void *b)
 	return c ? c : strcmp(x->path, y->path);
 }
 
-struct hash_ctx {
-	struct lp_entry **v;
-	size_t n;
-};
-
-static int hash_one(size_t i, void *ctx)
-{
-	struct lp_entry *e = ((struct hash_ctx *)ctx)->v[i];
-	int r = lp_sha256_file(e->src, e->digest);
-
-	if (r < 0)
-		return lp_fail(r, e->src, "cannot hash: %s", lp_strerror(r));
-	e->flags |= LP_F_HAS_DIGEST;
-	return 0;
-}
-
-/*
- * Digest, in parallel, every file that shares its size with another and has
- * none yet: a file with a unique size cannot be a duplicate, so it is never
- * read here. idx is sorted by size.
- */
-static int hash_size_groups(struct lp_entry **idx, size_t n)
-{
-	struct hash_ctx c = { .v = malloc((n + 1) * sizeof(*c.v)) };
-	int r;
-
-	if (!c.v)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		bool shared = (i > 0 && idx[i - 1]->size == idx[i]->size) ||
-			      (i + 1 < n && idx[i + 1]->size == idx[i]->size);
-
-		if (shared && !(idx[i]->flags & LP_F_HAS_DIGEST) && idx[i]->src)
-			c.v[c.n++] = idx[i];
-	}
-	r = lp_parallel_for(c.n, 0, hash_one, &c);
-	free(c.v);
-	return r;
-}
-
 static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verify, struct lp_report *rep)
 {
 	struct lp_entry **idx;
@@ -366,21 +326,21 @@ static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verif
 	uint64_t wasted = 0, saved = 0;
 	int r = 0;
 
+	/* Files that cannot have a twin get no digest and stay out of the groups. */
+	r = lp_entries_digest_candidates(l, 0);
+	if (r < 0)
+		return r;
 	idx = malloc((l->n + 1) * sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct lp_entry *e = &l->v[i];
 
-		/* Without a source (a dry run over a zip), only a known digest can tell. */
-		if (e->kind == LP_FILE && (e->src || (e->flags & LP_F_HAS_DIGEST)) && e->size > 0 &&
+		if (e->kind == LP_FILE && (e->flags & LP_F_HAS_DIGEST) && e->size > 0 &&
 		    !(e->flags & (LP_F_REMOVED | LP_F_DUPLICATE)))
 			idx[n++] = &l->v[i];
 	}
 	qsort(idx, n, sizeof(*idx), cmp_size);
-	r = hash_size_groups(idx, n);
-	if (r < 0)
-		goto out;
 
 	for (size_t g = 0; g < n;) {
 		size_t end = g + 1;
