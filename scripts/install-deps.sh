@@ -10,7 +10,7 @@ test_pkgs=(libcmocka-dev python3 clang lld elfutils binutils gcc-aarch64-linux-g
            libc6-dev-arm64-cross unzip zip p7zip-full libarchive-tools openssl nodejs
            util-linux time pigz fdupes hyperfine
            umoci skopeo podman runc oci-image-tool golang-github-opencontainers-image-spec-dev
-           python3-jsonschema docker-registry busybox-static uidmap fuse-overlayfs
+           python3-jsonschema docker-registry busybox-static uidmap fuse-overlayfs docker.io
            chromium)
 
 want=("${build_pkgs[@]}")

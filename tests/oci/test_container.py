@@ -2,7 +2,8 @@
 
 Readers used (none of them shares code with lambdapack): python's tarfile,
 hashlib and jsonschema with the image-spec schemas Debian ships, umoci,
-skopeo, oci-image-tool, podman (runc, vfs) and Debian's docker-registry.
+skopeo, oci-image-tool, podman (runc, vfs), Debian's dockerd (vfs) and
+Debian's docker-registry.
 A tool that cannot run here makes its test FAIL with a loud reason; nothing
 is skipped silently.
 
@@ -469,6 +470,65 @@ def test_podman_load_and_run_bootstrap():
         assert r.stdout.strip() == want, (r.stdout, r.stderr)
     finally:
         shutil.rmtree(safe, ignore_errors=True)
+
+
+
+def test_docker_load_and_run_bootstrap():
+    """Debian's dockerd (vfs, no bridge/iptables, private data and exec roots) loads the tar,
+    names the image by its config digest with our diff_ids, and runs the C bootstrap."""
+    need("dockerd", "containerd", "runc")
+    cli = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
+    if not cli:
+        raise Skip("REQUIRED TOOL MISSING: docker (apt-get install docker.io); this test did NOT run")
+    d = tmpdir("docker")
+    src = build_bootstrap(d)
+    out = os.path.join(d, "img.tar")
+    container(src, "-o", out, "--handler", "my.handler", "--tag", "dk1")
+    with tarfile.open(out) as t:
+        t.extractall(os.path.join(d, "x"))
+    _, manifest, config = check_layout(os.path.join(d, "x"))
+    # A unix socket path must stay short: keep the daemon's roots under /tmp.
+    root = "/tmp/lpdk-%d" % os.getpid()
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    sock = "unix://%s/d.sock" % root
+    log = open(os.path.join(root, "log"), "w")
+    daemon = subprocess.Popen(["dockerd", "--data-root", root + "/data", "--exec-root", root + "/exec", "-H", sock,
+                               "--pidfile", root + "/pid", "--storage-driver", "vfs", "--iptables=false",
+                               "--ip-masq=false", "--bridge=none"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(60):
+            if os.path.exists(root + "/d.sock") and run([cli, "-H", sock, "info"], check=False).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("dockerd did not start: " + open(root + "/log").read()[-2000:])
+        p = run([cli, "-H", sock, "load", "-i", out])
+        assert "Loaded image: lambda-function:dk1" in p.stdout, p.stdout + p.stderr
+        p = run([cli, "-H", sock, "image", "inspect", "lambda-function:dk1"])
+        info = json.loads(p.stdout)[0]
+        # docker's image ID is the config digest; its layers are our diff_ids.
+        assert info["Id"] == manifest["config"]["digest"], (info["Id"], manifest["config"]["digest"])
+        assert info["RootFS"]["Layers"] == config["rootfs"]["diff_ids"]
+        assert info["Config"]["Cmd"] == ["my.handler"] and info["Architecture"] == "amd64", info["Config"]
+        r = run([cli, "-H", sock, "run", "--rm", "--network=none", "lambda-function:dk1"])
+        want = "bootstrap ok handler=my.handler root=/var/task cwd=/var/task msg=from-the-task-root ext=yes"
+        assert r.stdout.strip() == want, (r.stdout, r.stderr)
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        # dockerd bind-mounts its data root and unmounts it on exit; make sure before removing.
+        with open("/proc/mounts") as m:
+            for line in reversed(m.read().splitlines()):
+                mp = line.split()[1]
+                if mp.startswith(root):
+                    subprocess.run(["umount", "-l", mp], check=False)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port():
