@@ -52,6 +52,12 @@ struct pd_job {
 	int err;
 };
 
+/* What one compressing thread owns; set up on its first block. */
+struct pd_coder {
+	z_stream zs;
+	bool zs_ok;
+};
+
 struct lp_pdeflate {
 	int level;
 	unsigned threads;
@@ -73,8 +79,7 @@ struct lp_pdeflate {
 	bool finished;
 
 	/* Inline compression when threads == 1, and the single-block fast path. */
-	z_stream zs;
-	bool zs_ok;
+	struct pd_coder coder;
 
 	pthread_t *tid;
 	unsigned nworkers;	/* started so far (lazily, on the first dispatch) */
@@ -89,20 +94,35 @@ static struct pd_job *slot_of(struct lp_pdeflate *z, uint64_t seq)
 	return &z->slot[seq % z->nslots];
 }
 
-static int zinit(z_stream *zs, int level)
+static int zinit(struct pd_coder *c, int level)
 {
-	memset(zs, 0, sizeof(*zs));
+	if (c->zs_ok)
+		return 0;
+	memset(&c->zs, 0, sizeof(c->zs));
 	/* Raw deflate, 32 KiB window, zlib's default memLevel: what gzip and zip use. */
-	if (deflateInit2(zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&c->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
+	c->zs_ok = true;
 	return 0;
 }
 
-static int compress_job(z_stream *zs, struct pd_job *j)
+static void coder_end(struct pd_coder *c)
 {
+	if (c->zs_ok)
+		deflateEnd(&c->zs);
+	c->zs_ok = false;
+}
+
+static int compress_job(struct pd_coder *c, int level, struct pd_job *j)
+{
+	z_stream *zs = &c->zs;
 	int flush = j->last ? Z_FINISH : Z_SYNC_FLUSH;
+	int r;
 
 	j->crc = libdeflate_crc32(0, j->in + PD_DICT, j->len);
+	r = zinit(c, level);
+	if (r < 0)
+		return r;
 	if (deflateReset(zs) != Z_OK)
 		return -EIO;
 	if (j->dictlen &&
@@ -137,8 +157,7 @@ static int compress_job(z_stream *zs, struct pd_job *j)
 static void *worker(void *arg)
 {
 	struct lp_pdeflate *z = arg;
-	z_stream zs;
-	int init = zinit(&zs, z->level);
+	struct pd_coder c = { 0 };
 
 	pthread_mutex_lock(&z->mu);
 	for (;;) {
@@ -152,15 +171,14 @@ static void *worker(void *arg)
 		j = slot_of(z, z->take++);
 		j->state = PD_BUSY;
 		pthread_mutex_unlock(&z->mu);
-		r = init < 0 ? init : compress_job(&zs, j);
+		r = compress_job(&c, z->level, j);
 		pthread_mutex_lock(&z->mu);
 		j->err = r;
 		j->state = PD_DONE;
 		pthread_cond_broadcast(&z->done);
 	}
 	pthread_mutex_unlock(&z->mu);
-	if (init == 0)
-		deflateEnd(&zs);
+	coder_end(&c);
 	return NULL;
 }
 
@@ -284,13 +302,7 @@ static int dispatch(struct lp_pdeflate *z, bool last)
 	z->have_fill = false;
 	if (z->threads == 1 || (last && z->fill == 0)) {
 		/* One thread, or the whole input fits in one block: no hand-off. */
-		if (!z->zs_ok) {
-			r = zinit(&z->zs, z->level);
-			if (r < 0)
-				return r;
-			z->zs_ok = true;
-		}
-		j->err = compress_job(&z->zs, j);
+		j->err = compress_job(&z->coder, z->level, j);
 		j->state = PD_DONE;
 		z->queued++;
 		z->take++;
@@ -416,8 +428,7 @@ void lp_pdeflate_free(struct lp_pdeflate *z)
 	pthread_mutex_unlock(&z->mu);
 	for (unsigned i = 0; i < z->nworkers; i++)
 		pthread_join(z->tid[i], NULL);
-	if (z->zs_ok)
-		deflateEnd(&z->zs);
+	coder_end(&z->coder);
 	for (unsigned i = 0; i < z->nslots; i++) {
 		free(z->slot[i].in);
 		free(z->slot[i].out);
