@@ -181,7 +181,7 @@ static bool has_repeats(const unsigned char *p, size_t n)
  *    It tests the sum of squared counts (collision entropy, a lower bound
  *    for the Shannon entropy) in integers, so that no libm rounding can
  *    make two machines decide differently. Uniform bytes give about
- *    n*n/256 + n; above n*n/256 * (1 + 1/32) + n we deflate.
+ *    n*n/256 + n; above n*n/256 * (1 + 1/64) + n we deflate.
  * 2. Near-uniform bytes (within 1/256 instead) with no repeat that
  *    deflate could use are stored: that is what random and encrypted data
  *    look like, and Huffman coding alone could gain about 0.2% at most on
@@ -215,7 +215,7 @@ static int incompressible(struct pd_coder *c, const unsigned char *p, size_t n)
 
 		sq += k * k;
 	}
-	if (256 * sq > uniform + nn / 32)
+	if (256 * sq > uniform + nn / 64)
 		return 0;
 	if (256 * sq <= uniform + nn / 256 && !has_repeats(p, n))
 		return 1;
