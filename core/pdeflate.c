@@ -39,10 +39,8 @@
 #define PD_SEG		32768u		/* incompressibility is judged per segment */
 #define PD_PROBE_MIN	4096u		/* shorter segments are always deflated */
 
-/* The longest segment is PD_SEG with a short tail; has_repeats() keeps its
- * positions in 16 bits. */
+/* The longest segment: PD_SEG and a tail too short to judge on its own. */
 #define PD_SEG_MAX	(PD_SEG + PD_PROBE_MIN - 1)
-_Static_assert(PD_SEG_MAX < 65536, "segment positions must fit in uint16_t");
 
 enum pd_state {
 	PD_FREE = 0,
@@ -141,38 +139,42 @@ static uint64_t le64(const unsigned char *p)
 }
 
 /*
- * Does some run of 8 or more bytes occur twice? Only anchors, positions
+ * Could deflate match 8 or more bytes somewhere in p[0..n), looking back as
+ * far as it can, into the back bytes before p too? Only anchors, positions
  * whose next 8 bytes hash to one value in 16, touch the table; both copies
  * of a repeat have the same anchors wherever they lie, so a repeat of a
  * hundred bytes is all but surely seen, for a fraction of a compressor's
  * work. Two random 8-byte strings are equal with odds 2^-64, so a hit is
  * real.
  */
-static bool has_repeats(const unsigned char *p, size_t n)
+static bool has_repeats(const unsigned char *p, size_t n, size_t back)
 {
-	uint16_t last[8192] = { 0 };	/* position + 1 of an anchor, by hash */
+	uint32_t last[8192] = { 0 };	/* offset + 1 of an anchor, by hash */
+	const unsigned char *base = p - back;
 
-	for (size_t i = 0; i + 8 <= n; i++) {
-		uint32_t h = (uint32_t)((le64(p + i) * 0x9e3779b97f4a7c15ull) >> 47);
+	for (size_t i = 0; i + 8 <= back + n; i++) {
+		uint32_t h = (uint32_t)((le64(base + i) * 0x9e3779b97f4a7c15ull) >> 47);
 		size_t prev;
 
 		if (h & 15)
 			continue;
 		prev = last[h >> 4];
-		last[h >> 4] = (uint16_t)(i + 1);
-		if (prev && !memcmp(p + prev - 1, p + i, 8))
+		last[h >> 4] = (uint32_t)(i + 1);
+		/* The bytes before p only fill the table. */
+		if (i >= back && prev && i - (prev - 1) <= PD_DICT &&
+		    !memcmp(base + prev - 1, base + i, 8))
 			return true;
 	}
 	return false;
 }
 
 /*
- * Would deflate gain next to nothing on these bytes (random, encrypted or
- * already compressed data)? Then its match search is wasted work, and
- * storing them costs at most a few tenths of a percent. 1 yes, 0 no, or
- * -errno.
+ * Would deflate gain next to nothing on p[0..n), which the back bytes
+ * before it are in reach of (random, encrypted or already compressed
+ * data)? Then its match search is wasted work, and storing the bytes costs
+ * at most a few tenths of a percent. 1 yes, 0 no, or -errno.
  *
- * The answer depends only on the bytes, so the stream stays the same for
+ * The answer depends only on these bytes, so the stream stays the same for
  * any thread count. It is meant to be conservative: a wrong "yes" costs
  * compression, a wrong "no" only the time zlib would have spent anyway.
  *
@@ -182,18 +184,19 @@ static bool has_repeats(const unsigned char *p, size_t n)
  *    for the Shannon entropy) in integers, so that no libm rounding can
  *    make two machines decide differently. Uniform bytes give about
  *    n*n/256 + n; above n*n/256 * (1 + 1/64) + n we deflate.
- * 2. Near-uniform bytes (within 1/256 instead) with no repeat that
- *    deflate could use are stored: that is what random and encrypted data
- *    look like, and Huffman coding alone could gain about 0.2% at most on
- *    a whole segment.
- * 3. Everything in between (deflate output often falls there: zip, gz,
- *    png) or with repeats (the same small compressed file twice in a tar)
- *    goes to libdeflate's fastest level, and is stored only if that cannot
- *    save 1/256 of it. On what passes step 1, that never stored anything
- *    zlib -6 would have shrunk by more than 1% in our measurements, at
- *    about a quarter of zlib's time.
+ * 2. We also deflate if deflate could match a run of 8 or more bytes, in
+ *    the segment or the 32 KiB before it: uniform bytes can still repeat
+ *    (the same compressed file twice in a tar), which the histogram does
+ *    not show.
+ * 3. Near-uniform bytes (within 1/256) without such repeats are stored:
+ *    that is what random and encrypted data look like, and Huffman coding
+ *    alone could gain about 0.2% at most on a whole segment.
+ * 4. What lies in between (deflate output often does: zip, gz, png) goes
+ *    to libdeflate's fastest level, at about a quarter of zlib's time, and
+ *    is stored only if that cannot save 1/256 of it.
  */
-static int incompressible(struct pd_coder *c, const unsigned char *p, size_t n)
+static int incompressible(struct pd_coder *c, const unsigned char *p, size_t n,
+			  size_t back)
 {
 	uint32_t h[4][256] = { { 0 } };
 	uint64_t sq = 0, nn = (uint64_t)n * n, uniform = nn + 256 * (uint64_t)n;
@@ -215,9 +218,9 @@ static int incompressible(struct pd_coder *c, const unsigned char *p, size_t n)
 
 		sq += k * k;
 	}
-	if (256 * sq > uniform + nn / 64)
+	if (256 * sq > uniform + nn / 64 || has_repeats(p, n, back))
 		return 0;
-	if (256 * sq <= uniform + nn / 256 && !has_repeats(p, n))
+	if (256 * sq <= uniform + nn / 256)
 		return 1;
 
 	/*
@@ -352,7 +355,8 @@ static int compress_job(struct pd_coder *c, int level, struct pd_job *j)
 
 		/* A tail too short to judge joins the segment before it. */
 		k = j->len - at < PD_SEG + PD_PROBE_MIN ? j->len - at : PD_SEG;
-		r = incompressible(c, p + at, k);
+		r = incompressible(c, p + at, k,
+				   j->dictlen + at < PD_DICT ? j->dictlen + at : PD_DICT);
 		if (r < 0)
 			return r;
 		next = r;

@@ -355,6 +355,29 @@ static void test_repeat_in_random(void **state)
 }
 
 /*
+ * The same when the second copy starts a new segment or a new block: the
+ * check looks back as far as deflate does, into the dictionary too.
+ */
+static void test_repeat_across_segments(void **state)
+{
+	static const size_t at[] = { 32768, 131072 };
+
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		size_t n = 196608;
+		unsigned char *in = make_data(n, RANDOM);
+		struct buf b = { 0 };
+		uint32_t crc;
+
+		memcpy(in + at[k], in + at[k] - 20480, 20480);
+		run(in, n, 2, 0, 6, n, &b, &crc);
+		assert_true(b.n < n - 20000);
+		check_inflate(&b, in, n);
+		free(b.p);
+		free(in);
+	}
+}
+
+/*
  * Text and random bytes in one block: the random part is stored and the
  * text around it deflated, with stored bytes as part of the dictionary
  * for what follows (the text repeats across the random gap).
@@ -491,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_random_bound),
 		cmocka_unit_test(test_compressible_is_deflated),
 		cmocka_unit_test(test_repeat_in_random),
+		cmocka_unit_test(test_repeat_across_segments),
 		cmocka_unit_test(test_mixed_block),
 		cmocka_unit_test(test_dictionary_after_stored),
 		cmocka_unit_test(test_sink_error),
