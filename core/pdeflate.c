@@ -11,6 +11,10 @@
  * at finish), which is how we know whether it is the last one without
  * appending an empty final block.
  *
+ * Within a block, 32 KiB segments that deflate could hardly shrink (random
+ * or already compressed data) are written as stored blocks instead, which
+ * saves zlib's futile match search on them; see incompressible().
+ *
  * Blocks live in a ring of 2*threads+2 slots: the caller fills one, workers
  * compress others, and finished ones are handed to the sink in order from
  * the caller's thread, so the sink never needs locking.
@@ -31,6 +35,12 @@
 #define PD_MIN_BLOCK	1024u
 #define PD_MAX_BLOCK	(64u * 1024 * 1024)
 #define PD_MAX_THREADS	64u
+#define PD_STORED_MAX	65535u		/* data bytes in one stored deflate block */
+#define PD_SEG		32768u		/* incompressibility is judged per segment */
+#define PD_PROBE_MIN	4096u		/* shorter segments are always deflated */
+
+/* The longest segment: PD_SEG and a tail too short to judge on its own. */
+#define PD_SEG_MAX	(PD_SEG + PD_PROBE_MIN - 1)
 
 enum pd_state {
 	PD_FREE = 0,
@@ -50,6 +60,14 @@ struct pd_job {
 	bool last;
 	enum pd_state state;
 	int err;
+};
+
+/* What one compressing thread owns; set up on its first block. */
+struct pd_coder {
+	z_stream zs;
+	bool zs_ok;
+	struct libdeflate_compressor *ld;	/* the incompressibility probe */
+	unsigned char *scratch;			/* its output, PD_SEG_MAX bytes */
 };
 
 struct lp_pdeflate {
@@ -73,8 +91,7 @@ struct lp_pdeflate {
 	bool finished;
 
 	/* Inline compression when threads == 1, and the single-block fast path. */
-	z_stream zs;
-	bool zs_ok;
+	struct pd_coder coder;
 
 	pthread_t *tid;
 	unsigned nworkers;	/* started so far (lazily, on the first dispatch) */
@@ -89,56 +106,277 @@ static struct pd_job *slot_of(struct lp_pdeflate *z, uint64_t seq)
 	return &z->slot[seq % z->nslots];
 }
 
-static int zinit(z_stream *zs, int level)
+static int zinit(struct pd_coder *c, int level)
 {
-	memset(zs, 0, sizeof(*zs));
+	if (c->zs_ok)
+		return 0;
+	memset(&c->zs, 0, sizeof(c->zs));
 	/* Raw deflate, 32 KiB window, zlib's default memLevel: what gzip and zip use. */
-	if (deflateInit2(zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&c->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
+	c->zs_ok = true;
 	return 0;
 }
 
-static int compress_job(z_stream *zs, struct pd_job *j)
+static void coder_end(struct pd_coder *c)
 {
-	int flush = j->last ? Z_FINISH : Z_SYNC_FLUSH;
+	if (c->zs_ok)
+		deflateEnd(&c->zs);
+	c->zs_ok = false;
+	libdeflate_free_compressor(c->ld);
+	c->ld = NULL;
+	free(c->scratch);
+	c->scratch = NULL;
+}
 
-	j->crc = libdeflate_crc32(0, j->in + PD_DICT, j->len);
+static uint64_t le64(const unsigned char *p)
+{
+	/* Spelled out so that compilers make it one load on little-endian
+	 * machines, and big-endian ones decide the same way. */
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+	       (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+/*
+ * Could deflate match 8 or more bytes somewhere in p[0..n), looking back as
+ * far as it can, into the back bytes before p too? Only anchors, positions
+ * whose next 8 bytes hash to one value in 16, touch the table; both copies
+ * of a repeat have the same anchors wherever they lie, so a repeat of a
+ * hundred bytes is all but surely seen, for a fraction of a compressor's
+ * work. Two random 8-byte strings are equal with odds 2^-64, so a hit is
+ * real.
+ */
+static bool has_repeats(const unsigned char *p, size_t n, size_t back)
+{
+	uint32_t last[8192] = { 0 };	/* offset + 1 of an anchor, by hash */
+	const unsigned char *base = p - back;
+
+	for (size_t i = 0; i + 8 <= back + n; i++) {
+		uint32_t h = (uint32_t)((le64(base + i) * 0x9e3779b97f4a7c15ull) >> 47);
+		size_t prev;
+
+		if (h & 15)
+			continue;
+		prev = last[h >> 4];
+		last[h >> 4] = (uint32_t)(i + 1);
+		/* The bytes before p only fill the table. */
+		if (i >= back && prev && i - (prev - 1) <= PD_DICT &&
+		    !memcmp(base + prev - 1, base + i, 8))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Would deflate gain next to nothing on p[0..n), which the back bytes
+ * before it are in reach of (random, encrypted or already compressed
+ * data)? Then its match search is wasted work, and storing the bytes costs
+ * at most a few tenths of a percent. 1 yes, 0 no, or -errno.
+ *
+ * The answer depends only on these bytes, so the stream stays the same for
+ * any thread count. It is meant to be conservative: a wrong "yes" costs
+ * compression, a wrong "no" only the time zlib would have spent anyway.
+ *
+ * 1. An order-0 byte histogram turns away text, code, ELF files and most
+ *    other compressible data for a few percent of what deflating costs.
+ *    It tests the sum of squared counts (collision entropy, a lower bound
+ *    for the Shannon entropy) in integers, so that no libm rounding can
+ *    make two machines decide differently. Uniform bytes give about
+ *    n*n/256 + n; above n*n/256 * (1 + 1/64) + n we deflate.
+ * 2. We also deflate if deflate could match a run of 8 or more bytes, in
+ *    the segment or the 32 KiB before it: uniform bytes can still repeat
+ *    (the same compressed file twice in a tar), which the histogram does
+ *    not show.
+ * 3. Near-uniform bytes (within 1/256) without such repeats are stored:
+ *    that is what random and encrypted data look like, and Huffman coding
+ *    alone could gain about 0.2% at most on a whole segment.
+ * 4. What lies in between (deflate output often does: zip, gz, png) goes
+ *    to libdeflate's fastest level, at about a quarter of zlib's time, and
+ *    is stored only if that cannot save 1/256 of it.
+ */
+static int incompressible(struct pd_coder *c, const unsigned char *p, size_t n,
+			  size_t back)
+{
+	uint32_t h[4][256] = { { 0 } };
+	uint64_t sq = 0, nn = (uint64_t)n * n, uniform = nn + 256 * (uint64_t)n;
+	size_t i;
+
+	if (n < PD_PROBE_MIN)
+		return 0;
+	/* Four tables so runs of one byte do not serialise on one counter. */
+	for (i = 0; i + 4 <= n; i += 4) {
+		h[0][p[i]]++;
+		h[1][p[i + 1]]++;
+		h[2][p[i + 2]]++;
+		h[3][p[i + 3]]++;
+	}
+	for (; i < n; i++)
+		h[0][p[i]]++;
+	for (i = 0; i < 256; i++) {
+		uint64_t k = (uint64_t)h[0][i] + h[1][i] + h[2][i] + h[3][i];
+
+		sq += k * k;
+	}
+	if (256 * sq > uniform + nn / 64 || has_repeats(p, n, back))
+		return 0;
+	if (256 * sq <= uniform + nn / 256)
+		return 1;
+
+	/*
+	 * Failing here must fail the stream: deflating instead would be
+	 * valid, but the bytes would then depend on memory pressure.
+	 */
+	if (!c->ld) {
+		c->ld = libdeflate_alloc_compressor(1);
+		if (!c->ld)
+			return -ENOMEM;
+	}
+	if (!c->scratch) {
+		c->scratch = malloc(PD_SEG_MAX);
+		if (!c->scratch)
+			return -ENOMEM;
+	}
+	/* 0: the compressed bytes do not fit in that many. */
+	return libdeflate_deflate_compress(c->ld, p, n, c->scratch, n - n / 256) == 0;
+}
+
+static int out_reserve(struct pd_job *j, size_t n)
+{
+	size_t cap = j->outcap;
+	unsigned char *p;
+
+	if (cap - j->outlen >= n)
+		return 0;
+	while (cap - j->outlen < n)
+		cap *= 2;
+	p = realloc(j->out, cap);
+	if (!p)
+		return -ENOMEM;
+	j->out = p;
+	j->outcap = cap;
+	return 0;
+}
+
+/*
+ * Block data [from, to) as stored deflate blocks. They start on a byte
+ * boundary: the stream's start, or after a sync flush or other stored
+ * blocks. Stored data is in the window like any other, so what follows is
+ * deflated with the same dictionary as if this had been deflated.
+ */
+static int store_range(struct pd_job *j, size_t from, size_t to, bool fin)
+{
+	const unsigned char *p = j->in + PD_DICT + from;
+	size_t left = to - from;
+	unsigned char *o;
+	int r;
+
+	r = out_reserve(j, left + 5 * (left / PD_STORED_MAX + 1));
+	if (r < 0)
+		return r;
+	o = j->out + j->outlen;
+	do {
+		size_t k = left < PD_STORED_MAX ? left : PD_STORED_MAX;
+
+		left -= k;
+		/* BFINAL in bit 0, BTYPE 00, then padding to the byte boundary. */
+		*o++ = fin && !left;
+		*o++ = (unsigned char)k;
+		*o++ = (unsigned char)(k >> 8);
+		*o++ = (unsigned char)~k;
+		*o++ = (unsigned char)(~k >> 8);
+		memcpy(o, p, k);
+		o += k;
+		p += k;
+	} while (left);
+	j->outlen = (size_t)(o - j->out);
+	return 0;
+}
+
+/*
+ * Deflate block data [from, to) with the 32 KiB before it as dictionary,
+ * ending with a sync flush (byte-aligned, more to come) or, with fin, the
+ * final block.
+ */
+static int deflate_range(struct pd_coder *c, int level, struct pd_job *j,
+			 size_t from, size_t to, bool fin)
+{
+	z_stream *zs = &c->zs;
+	int flush = fin ? Z_FINISH : Z_SYNC_FLUSH;
+	size_t dictlen = j->dictlen + from < PD_DICT ? j->dictlen + from : PD_DICT;
+	int r;
+
+	r = zinit(c, level);
+	if (r < 0)
+		return r;
 	if (deflateReset(zs) != Z_OK)
 		return -EIO;
-	if (j->dictlen &&
-	    deflateSetDictionary(zs, j->in + PD_DICT - j->dictlen, (uInt)j->dictlen) != Z_OK)
+	if (dictlen &&
+	    deflateSetDictionary(zs, j->in + PD_DICT + from - dictlen, (uInt)dictlen) != Z_OK)
 		return -EIO;
-	zs->next_in = j->in + PD_DICT;
-	zs->avail_in = (uInt)j->len;
-	j->outlen = 0;
+	zs->next_in = j->in + PD_DICT + from;
+	zs->avail_in = (uInt)(to - from);
 	for (;;) {
 		int zr;
 
-		if (j->outcap - j->outlen < 64) {
-			size_t cap = j->outcap * 2;
-			unsigned char *p = realloc(j->out, cap);
-
-			if (!p)
-				return -ENOMEM;
-			j->out = p;
-			j->outcap = cap;
-		}
+		r = out_reserve(j, 64);
+		if (r < 0)
+			return r;
 		zs->next_out = j->out + j->outlen;
 		zs->avail_out = (uInt)(j->outcap - j->outlen);
 		zr = deflate(zs, flush);
 		j->outlen = j->outcap - zs->avail_out;
 		if (zr == Z_STREAM_ERROR)
 			return -EIO;
-		if (j->last ? zr == Z_STREAM_END : (zs->avail_in == 0 && zs->avail_out != 0))
+		if (fin ? zr == Z_STREAM_END : (zs->avail_in == 0 && zs->avail_out != 0))
 			return 0;
 	}
+}
+
+/*
+ * Incompressibility is judged per PD_SEG-byte segment, so a block that is
+ * mostly random with some text (a file boundary) stores the random part
+ * and deflates the rest. Runs of segments judged alike go out together;
+ * a block with no incompressible segment is one deflate call, as before.
+ */
+static int compress_job(struct pd_coder *c, int level, struct pd_job *j)
+{
+	const unsigned char *p = j->in + PD_DICT;
+	size_t from = 0, at, k;
+	bool stored = false;
+
+	j->crc = libdeflate_crc32(0, p, j->len);
+	j->outlen = 0;
+	if (!j->len)	/* an empty last block still ends the stream */
+		return deflate_range(c, level, j, 0, 0, j->last);
+	for (at = 0; at < j->len; at += k) {
+		bool next;
+		int r;
+
+		/* A tail too short to judge joins the segment before it. */
+		k = j->len - at < PD_SEG + PD_PROBE_MIN ? j->len - at : PD_SEG;
+		r = incompressible(c, p + at, k,
+				   j->dictlen + at < PD_DICT ? j->dictlen + at : PD_DICT);
+		if (r < 0)
+			return r;
+		next = r;
+		if (at && next != stored) {
+			r = stored ? store_range(j, from, at, false) :
+				     deflate_range(c, level, j, from, at, false);
+			if (r < 0)
+				return r;
+			from = at;
+		}
+		stored = next;
+	}
+	return stored ? store_range(j, from, j->len, j->last) :
+			deflate_range(c, level, j, from, j->len, j->last);
 }
 
 static void *worker(void *arg)
 {
 	struct lp_pdeflate *z = arg;
-	z_stream zs;
-	int init = zinit(&zs, z->level);
+	struct pd_coder c = { 0 };
 
 	pthread_mutex_lock(&z->mu);
 	for (;;) {
@@ -152,15 +390,14 @@ static void *worker(void *arg)
 		j = slot_of(z, z->take++);
 		j->state = PD_BUSY;
 		pthread_mutex_unlock(&z->mu);
-		r = init < 0 ? init : compress_job(&zs, j);
+		r = compress_job(&c, z->level, j);
 		pthread_mutex_lock(&z->mu);
 		j->err = r;
 		j->state = PD_DONE;
 		pthread_cond_broadcast(&z->done);
 	}
 	pthread_mutex_unlock(&z->mu);
-	if (init == 0)
-		deflateEnd(&zs);
+	coder_end(&c);
 	return NULL;
 }
 
@@ -284,13 +521,7 @@ static int dispatch(struct lp_pdeflate *z, bool last)
 	z->have_fill = false;
 	if (z->threads == 1 || (last && z->fill == 0)) {
 		/* One thread, or the whole input fits in one block: no hand-off. */
-		if (!z->zs_ok) {
-			r = zinit(&z->zs, z->level);
-			if (r < 0)
-				return r;
-			z->zs_ok = true;
-		}
-		j->err = compress_job(&z->zs, j);
+		j->err = compress_job(&z->coder, z->level, j);
 		j->state = PD_DONE;
 		z->queued++;
 		z->take++;
@@ -416,8 +647,7 @@ void lp_pdeflate_free(struct lp_pdeflate *z)
 	pthread_mutex_unlock(&z->mu);
 	for (unsigned i = 0; i < z->nworkers; i++)
 		pthread_join(z->tid[i], NULL);
-	if (z->zs_ok)
-		deflateEnd(&z->zs);
+	coder_end(&z->coder);
 	for (unsigned i = 0; i < z->nslots; i++) {
 		free(z->slot[i].in);
 		free(z->slot[i].out);

@@ -4,7 +4,10 @@
  * a gzip member) from input of any size, compressing blocks in parallel the
  * way pigz does, with memory bounded by the number of blocks in flight.
  * The bytes produced depend only on the input, the level and the block size,
- * never on the thread count or timing.
+ * never on the thread count or timing. Stretches that deflate would hardly
+ * shrink (random or already compressed data) go out as stored blocks, so
+ * incompressible input costs little time and grows only by their 5-byte
+ * headers (one per 64 KiB at most).
  */
 #pragma once
 

@@ -2,7 +2,8 @@
 /*
  * pdeflate: the stream must decode to the input, carry the right CRC and
  * sizes, and be byte-identical for any thread count and any way the input
- * is split into write calls.
+ * is split into write calls. Incompressible segments go out as stored
+ * blocks; compressible ones, including random bytes that repeat, must not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +40,12 @@ static int sink(void *ctx, const void *data, size_t n)
 	return 0;
 }
 
-/* Deterministic test data: text-like, random, zero runs, mixed. */
+enum { TEXT, RANDOM, ZEROS, MIXED, REPEATED, NKINDS };
+
+/*
+ * Deterministic test data: text-like, random, zero runs, mixed, and random
+ * 4 KiB chunks each written twice (uniform bytes, yet half of it repeats).
+ */
 static unsigned char *make_data(size_t n, int kind)
 {
 	unsigned char *d = malloc(n ? n : 1);
@@ -52,12 +58,17 @@ static unsigned char *make_data(size_t n, int kind)
 		x ^= x << 13;
 		x ^= x >> 17;
 		x ^= x << 5;
-		if (kind == 0 || (kind == 3 && (i / 70000) % 3 == 0)) {
+		if (kind == REPEATED && i % 8192 >= 4096) {
+			d[i] = d[i - 4096];
+			i++;
+		} else if (kind == REPEATED) {
+			d[i++] = (unsigned char)x;
+		} else if (kind == TEXT || (kind == MIXED && (i / 70000) % 3 == 0)) {
 			const char *w = words[x % 10];
 
 			for (; *w && i < n; w++)
 				d[i++] = (unsigned char)*w;
-		} else if (kind == 1 || (kind == 3 && (i / 70000) % 3 == 1)) {
+		} else if (kind == RANDOM || (kind == MIXED && (i / 70000) % 3 == 1)) {
 			d[i++] = (unsigned char)x;
 		} else {
 			d[i++] = 0;
@@ -109,12 +120,14 @@ static void check_inflate(const struct buf *c, const unsigned char *in, size_t n
 
 static void test_identity(void **state)
 {
-	static const size_t sizes[] = { 0, 1, 1000, 32768, 131071, 131072, 131073,
-		5 * 131072, 3 * 1024 * 1024 + 17 };
+	/* Around the probe minimum, stored-block limit, segment and block sizes. */
+	static const size_t sizes[] = { 0, 1, 1000, 4095, 4096, 32768, 65535, 65536,
+		65537, 131071, 131072, 131073, 131072 + 4095, 5 * 131072,
+		3 * 1024 * 1024 + 17 };
 	static const unsigned th[] = { 1, 2, 4 };
 	static const size_t chunks[] = { 1 << 20, 7777, 131072 };
 
-	for (int kind = 0; kind < 4; kind++) {
+	for (int kind = 0; kind < NKINDS; kind++) {
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 			size_t n = sizes[s];
 			unsigned char *in = make_data(n, kind);
@@ -148,7 +161,7 @@ static void test_identity(void **state)
 static void test_bytewise(void **state)
 {
 	size_t n = 3 * 4096 + 5;
-	unsigned char *in = make_data(n, 3);
+	unsigned char *in = make_data(n, MIXED);
 	struct buf a = { 0 }, b = { 0 };
 	uint32_t ca, cb;
 
@@ -167,7 +180,7 @@ static void test_bytewise(void **state)
 static void test_single_block_is_plain_deflate(void **state)
 {
 	size_t n = 100000;
-	unsigned char *in = make_data(n, 0);
+	unsigned char *in = make_data(n, TEXT);
 	struct buf a = { 0 };
 	uint32_t crc;
 	z_stream zs = { 0 };
@@ -192,7 +205,7 @@ static void test_single_block_is_plain_deflate(void **state)
 static void test_levels_blocks(void **state)
 {
 	size_t n = 700000;
-	unsigned char *in = make_data(n, 3);
+	unsigned char *in = make_data(n, MIXED);
 
 	for (int level = 1; level <= 9; level += 4) {
 		for (size_t block = 32768; block <= 262144; block *= 2) {
@@ -211,10 +224,224 @@ static void test_levels_blocks(void **state)
 	free(in);
 }
 
+/* Deflate's size for n input bytes deflated whole by zlib at level. */
+static size_t zlib_size(const unsigned char *in, size_t n, int level)
+{
+	z_stream zs = { 0 };
+	size_t cap = n + n / 100 + 1024, r;
+	unsigned char *o = malloc(cap);
+
+	assert_non_null(o);
+	assert_int_equal(deflateInit2(&zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = (unsigned char *)in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = o;
+	zs.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	r = zs.total_out;
+	deflateEnd(&zs);
+	free(o);
+	return r;
+}
+
+/*
+ * Random input goes out as stored blocks of at most 65535 bytes: 5 header
+ * bytes each, nothing else, BFINAL only on the very last. That is what any
+ * level and thread count write, as the choice depends on the bytes alone.
+ */
+static void test_random_is_stored(void **state)
+{
+	size_t n = 200000;
+	unsigned char *in = make_data(n, RANDOM);
+	struct buf ref = { 0 };
+	uint32_t crc;
+	/* Block 0: 65535 + 65535 + 2 bytes; block 1 (last): 65535 + 3393. */
+	static const size_t at[] = { 0, 65540, 131080, 131087, 196627 };
+	static const size_t len[] = { 65535, 65535, 2, 65535, 3393 };
+
+	run(in, n, 1, 0, 6, n, &ref, &crc);
+	assert_int_equal(ref.n, n + 5 * 5);
+	for (int i = 0; i < 5; i++) {
+		const unsigned char *h = ref.p + at[i];
+
+		assert_int_equal(h[0], i == 4 ? 1 : 0);
+		assert_int_equal(h[1] | h[2] << 8, len[i]);
+		assert_int_equal(h[3] | h[4] << 8, len[i] ^ 0xffff);
+		assert_memory_equal(h + 5, in + (at[i] - 5 * i), len[i]);
+	}
+	check_inflate(&ref, in, n);
+	assert_int_equal(crc, (uint32_t)crc32(0, in, (uInt)n));
+	for (int level = 1; level <= 9; level += 4) {
+		for (unsigned t = 1; t <= 4; t *= 2) {
+			struct buf b = { 0 };
+
+			run(in, n, t, 0, level, 65536, &b, &crc);
+			assert_int_equal(b.n, ref.n);
+			assert_memory_equal(b.p, ref.p, ref.n);
+			free(b.p);
+		}
+	}
+	free(ref.p);
+	free(in);
+}
+
+/* Incompressible input costs at most the stored-block headers. */
+static void test_random_bound(void **state)
+{
+	size_t n = 3 * 1024 * 1024 + 17;
+	unsigned char *in = make_data(n, RANDOM);
+
+	for (unsigned t = 1; t <= 4; t *= 2) {
+		struct buf b = { 0 };
+		uint32_t crc;
+
+		run(in, n, t, 0, 6, 1 << 20, &b, &crc);
+		/* 3 stored blocks per 128 KiB block: 15 bytes. */
+		assert_true(b.n <= n + 15 * (n / 131072 + 1));
+		check_inflate(&b, in, n);
+		free(b.p);
+	}
+	free(in);
+}
+
+/* Compressible data must still be deflated, however the bytes look. */
+static void test_compressible_is_deflated(void **state)
+{
+	size_t n = 2 * 1024 * 1024 + 333;
+	unsigned char *text = make_data(n, TEXT);
+	unsigned char *rep = make_data(n, REPEATED);
+
+	for (unsigned t = 1; t <= 4; t *= 2) {
+		struct buf a = { 0 }, b = { 0 };
+		uint32_t crc;
+
+		run(text, n, t, 0, 6, 1 << 20, &a, &crc);
+		assert_true(a.n < n / 2);
+		check_inflate(&a, text, n);
+		/* Uniform bytes, but every other 4 KiB repeats the one before. */
+		run(rep, n, t, 0, 6, 1 << 20, &b, &crc);
+		assert_true(b.n < n * 52 / 100);
+		check_inflate(&b, rep, n);
+		free(a.p);
+		free(b.p);
+	}
+	free(text);
+	free(rep);
+}
+
+/*
+ * One random 4 KiB chunk occurring twice, at distances up to the 32 KiB
+ * deflate can reach, inside otherwise random data: zlib saves about 4 KiB,
+ * and so must we (a histogram alone would call this incompressible).
+ */
+static void test_repeat_in_random(void **state)
+{
+	static const size_t dist[] = { 4096, 10000, 20000, 28000 };
+
+	for (size_t k = 0; k < sizeof(dist) / sizeof(dist[0]); k++) {
+		size_t n = 32768;
+		unsigned char *in = make_data(n, RANDOM);
+		struct buf b = { 0 };
+		uint32_t crc;
+
+		memcpy(in + 512 + dist[k], in + 512, 4096);
+		run(in, n, 2, 0, 6, n, &b, &crc);
+		assert_true(b.n < n - 3500);
+		assert_true(b.n <= zlib_size(in, n, 6) + 64);
+		check_inflate(&b, in, n);
+		free(b.p);
+		free(in);
+	}
+}
+
+/*
+ * The same when the second copy starts a new segment or a new block: the
+ * check looks back as far as deflate does, into the dictionary too.
+ */
+static void test_repeat_across_segments(void **state)
+{
+	static const size_t at[] = { 32768, 131072 };
+
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		size_t n = 196608;
+		unsigned char *in = make_data(n, RANDOM);
+		struct buf b = { 0 };
+		uint32_t crc;
+
+		memcpy(in + at[k], in + at[k] - 20480, 20480);
+		run(in, n, 2, 0, 6, n, &b, &crc);
+		assert_true(b.n < n - 20000);
+		check_inflate(&b, in, n);
+		free(b.p);
+		free(in);
+	}
+}
+
+/*
+ * Text and random bytes in one block: the random part is stored and the
+ * text around it deflated, with stored bytes as part of the dictionary
+ * for what follows (the text repeats across the random gap).
+ */
+static void test_mixed_block(void **state)
+{
+	size_t n = 5 * 131072 + 999;
+	unsigned char *in = make_data(n, TEXT);
+	unsigned char *rnd = make_data(n, RANDOM);
+	struct buf ref = { 0 };
+	uint32_t ref_crc;
+
+	/* Random stretches that start and end inside blocks and segments. */
+	for (size_t off = 20000; off + 70000 < n; off += 150000)
+		memcpy(in + off, rnd + off, 70000);
+	run(in, n, 1, 0, 6, n, &ref, &ref_crc);
+	check_inflate(&ref, in, n);
+	assert_int_equal(ref_crc, (uint32_t)crc32(0, in, (uInt)n));
+	/* Not worse than zlib by more than the stored headers and sync markers. */
+	assert_true(ref.n <= zlib_size(in, n, 6) + n / 1000);
+	for (unsigned t = 2; t <= 4; t *= 2) {
+		struct buf b = { 0 };
+		uint32_t crc;
+
+		run(in, n, t, 0, 6, 7777, &b, &crc);
+		assert_int_equal(crc, ref_crc);
+		assert_int_equal(b.n, ref.n);
+		assert_memory_equal(b.p, ref.p, ref.n);
+		free(b.p);
+	}
+	free(ref.p);
+	free(rnd);
+	free(in);
+}
+
+/*
+ * A deflated segment right after a stored one can refer back into it: the
+ * stored bytes are part of the window. Here the second 32 KiB repeats the
+ * last 16 KiB of the random first one, then turns to text.
+ */
+static void test_dictionary_after_stored(void **state)
+{
+	size_t n = 65536;
+	unsigned char *in = make_data(n, RANDOM);
+	unsigned char *text = make_data(16384, TEXT);
+	struct buf b = { 0 };
+	uint32_t crc;
+
+	memcpy(in + 32768, in + 16384, 16384);
+	memcpy(in + 49152, text, 16384);
+	run(in, n, 1, 0, 6, n, &b, &crc);
+	check_inflate(&b, in, n);
+	/* Stored 32 KiB, then the repeat as matches and the text deflated. */
+	assert_true(b.n < 32768 + 16384 / 2);
+	assert_int_equal(b.p[0], 0);	/* it did start with a stored block */
+	free(b.p);
+	free(text);
+	free(in);
+}
+
 static void test_sink_error(void **state)
 {
 	size_t n = 2 * 1024 * 1024;
-	unsigned char *in = make_data(n, 1);
+	unsigned char *in = make_data(n, RANDOM);
 	struct buf b = { .fail_after = 3 };
 	struct lp_pdeflate_opts o = { .threads = 2, .sink = sink, .sink_ctx = &b };
 	struct lp_pdeflate *z;
@@ -251,7 +478,7 @@ static void test_bad_opts(void **state)
 	o.threads = 4;
 	assert_int_equal(lp_pdeflate_new(&o, &z), 0);
 	{
-		unsigned char *in = make_data(1 << 20, 1);
+		unsigned char *in = make_data(1 << 20, RANDOM);
 
 		assert_int_equal(lp_pdeflate_write(z, in, 1 << 20), 0);
 		free(in);
@@ -283,6 +510,13 @@ int main(void)
 		cmocka_unit_test(test_bytewise),
 		cmocka_unit_test(test_single_block_is_plain_deflate),
 		cmocka_unit_test(test_levels_blocks),
+		cmocka_unit_test(test_random_is_stored),
+		cmocka_unit_test(test_random_bound),
+		cmocka_unit_test(test_compressible_is_deflated),
+		cmocka_unit_test(test_repeat_in_random),
+		cmocka_unit_test(test_repeat_across_segments),
+		cmocka_unit_test(test_mixed_block),
+		cmocka_unit_test(test_dictionary_after_stored),
 		cmocka_unit_test(test_sink_error),
 		cmocka_unit_test(test_bad_opts),
 		cmocka_unit_test(test_gzip_framing),
