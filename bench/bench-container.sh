@@ -6,12 +6,14 @@
 # in the same run, with wall time and peak RSS from /usr/bin/time -v, and
 # checks that two lambdapack runs (different mtimes, thread counts) give
 # byte-identical images. Not a timed test; figures go to RESULTS-container.md.
-# usage: bench/bench-container.sh [BUILD_DIR] [SIZE_MIB]
+# usage: bench/bench-container.sh [BUILD_DIR] [SIZE_MIB] [mixed|text]
+#   mixed (default): half text, half random bytes; text: every byte compressible.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build-oci}
 size=${2:-2048}
+kind=${3:-mixed}
 lp=$(cd "$build" && pwd)/cli/lambdapack
 work=$(mktemp -d "${TMPDIR:-/tmp}/lp-bench-container.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -20,7 +22,7 @@ for t in pigz umoci /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "MISSING TOOL: $t (apt-get install it)"; exit 1; }
 done
 
-python3 "$here/gen-tree-image.py" "$work/src" "$size"
+python3 "$here/gen-tree-image.py" "$work/src" "$size" $([ "$kind" = text ] && echo --text)
 bytes=$(du -sb "$work/src" | cut -f1)
 nproc=$(nproc)
 echo "tree: $bytes bytes; cpus: $nproc; $($lp --version)"

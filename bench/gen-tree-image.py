@@ -5,20 +5,28 @@
 Dependencies (node_modules/, python/lib/.../site-packages/) with many small and medium
 files, a few large native-looking blobs, and a small function code tree. File
 contents mix text (compresses well) and random-looking bytes (does not), so gzip
-does real work. usage: gen-tree.py DIR [SIZE_MIB]
+does real work. With --text every byte comes from the text pool instead (the worst
+case for lambdapack's stored-segment shortcut: nothing to skip).
+usage: gen-tree-image.py DIR [SIZE_MIB] [--text]
 """
 import os
 import random
 import sys
 
-root = sys.argv[1]
-target = int(sys.argv[2]) * 1024 * 1024 if len(sys.argv) > 2 else 2048 * 1024 * 1024
+text_only = "--text" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--text"]
+root = args[0]
+target = int(args[1]) * 1024 * 1024 if len(args) > 1 else 2048 * 1024 * 1024
 rng = random.Random(42)
 words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(2, 12)))).encode()
          for _ in range(4000)]
 text = b" ".join(rng.choice(words) + (b"\n" if rng.random() < 0.1 else b"") for _ in range(1_200_000))
 noise = rng.randbytes(16 * 1024 * 1024)
 pool = text[:16 * 1024 * 1024] + noise  # 32 MiB, about half compressible
+if text_only:
+    pool = text[:32 * 1024 * 1024]
+    while len(pool) < 32 * 1024 * 1024:
+        pool += text[:32 * 1024 * 1024 - len(pool)]
 
 
 def blob(n):
