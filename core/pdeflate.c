@@ -241,6 +241,23 @@ static int incompressible(struct pd_coder *c, const unsigned char *p, size_t n,
 	return libdeflate_deflate_compress(c->ld, p, n, c->scratch, n - n / 256) == 0;
 }
 
+int lp_deflate_incompressible(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	struct pd_coder c = { 0 };
+	int r = n >= PD_PROBE_MIN;
+
+	/* Same segments as the stream: PD_SEG each, a short tail joins the one before. */
+	for (size_t off = 0; r == 1 && off < n;) {
+		size_t len = n - off <= PD_SEG_MAX ? n - off : PD_SEG;
+
+		r = incompressible(&c, p + off, len, off < PD_DICT ? off : PD_DICT);
+		off += len;
+	}
+	coder_end(&c);
+	return r;
+}
+
 static int out_reserve(struct pd_job *j, size_t n)
 {
 	size_t cap = j->outcap;

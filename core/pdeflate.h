@@ -34,6 +34,14 @@ int lp_pdeflate_write(struct lp_pdeflate *z, const void *buf, size_t n);
 int lp_pdeflate_finish(struct lp_pdeflate *z, uint32_t *ret_crc, uint64_t *ret_in, uint64_t *ret_out);
 void lp_pdeflate_free(struct lp_pdeflate *z);
 
+/*
+ * Would deflate gain next to nothing on all of buf (judged per 32 KiB
+ * segment exactly as the stream judges them)? 1 yes, 0 no, -errno. Lets a
+ * caller holding a whole file skip compressing random or already
+ * compressed data; the answer depends only on the bytes.
+ */
+int lp_deflate_incompressible(const void *buf, size_t n);
+
 /* The fixed 10-byte gzip header lambdapack writes: no name, mtime 0, OS 255. */
 void lp_gzip_header(uint8_t out[10], int level);
 /* The 8-byte gzip trailer (CRC-32, ISIZE mod 2^32). */

@@ -378,7 +378,12 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 	j->crc = libdeflate_crc32(0, in, n);
 	j->method = LP_ZIP_STORED;
 	j->csize = n;
-	if (n) {
+	/* Random or already compressed bytes: do not spend a deflate finding out. */
+	if (n && (r = lp_deflate_incompressible(in, n)) != 0) {
+		if (r < 0)
+			goto out;
+		r = 0;
+	} else if (n) {
 		bound = libdeflate_deflate_compress_bound(NULL, n);
 		out = malloc(bound);
 		if (!out) {

@@ -334,6 +334,39 @@ static void test_compressible_is_deflated(void **state)
  * deflate can reach, inside otherwise random data: zlib saves about 4 KiB,
  * and so must we (a histogram alone would call this incompressible).
  */
+/* The whole-buffer question the zip writer asks before deflating a file. */
+static void test_incompressible_whole(void **state)
+{
+	static const size_t sizes[] = { 4096, 40000, 200000, 1u << 20 };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k];
+		unsigned char *r = make_data(n, RANDOM), *t = make_data(n, TEXT), *m = make_data(n, MIXED);
+		unsigned char *rep = make_data(n, REPEATED);
+
+		assert_int_equal(lp_deflate_incompressible(r, n), 1);
+		assert_int_equal(lp_deflate_incompressible(t, n), 0);
+		assert_int_equal(lp_deflate_incompressible(m, n), 0);
+		if (n > 8192)	/* REPEATED repeats from byte 4096 on */
+			assert_int_equal(lp_deflate_incompressible(rep, n), 0);
+		/* One compressible 4 KiB anywhere in random bytes: deflate it. */
+		memcpy(r + n - 4096, t, 4096);
+		assert_int_equal(lp_deflate_incompressible(r, n), 0);
+		free(r);
+		free(t);
+		free(m);
+		free(rep);
+	}
+	/* Too short to judge: always deflated. */
+	{
+		unsigned char *r = make_data(4095, RANDOM);
+
+		assert_int_equal(lp_deflate_incompressible(r, 4095), 0);
+		free(r);
+	}
+}
+
 static void test_repeat_in_random(void **state)
 {
 	static const size_t dist[] = { 4096, 10000, 20000, 28000 };
@@ -514,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_random_bound),
 		cmocka_unit_test(test_compressible_is_deflated),
 		cmocka_unit_test(test_repeat_in_random),
+		cmocka_unit_test(test_incompressible_whole),
 		cmocka_unit_test(test_repeat_across_segments),
 		cmocka_unit_test(test_mixed_block),
 		cmocka_unit_test(test_dictionary_after_stored),
