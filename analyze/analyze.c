@@ -73,6 +73,7 @@ void lp_analysis_free(struct lp_analysis *a)
 	lp_report_free(&a->report);
 	free(a->img_os);
 	free(a->img_arch);
+	free(a->img_task_root);
 	for (size_t i = 0; i < a->n_layers; i++) {
 		free(a->layers[i].digest);
 		free(a->layers[i].media_type);
@@ -537,7 +538,7 @@ static int duplicates(struct lp_analysis *a)
  * changes are kept: the dry run's findings ("deduplicated ...") describe
  * work that was not done; analyze reports duplicates on its own.
  */
-#define IMAGE_TASK_ROOT "var/task"
+#define IMAGE_TASK_ROOT "var/task"	/* when the config sets no LAMBDA_TASK_ROOT */
 
 /*
  * An image's files as `container` had them before placing them: the task
@@ -545,14 +546,14 @@ static int duplicates(struct lp_analysis *a)
  * out (container -O never touches them). Then the junk rules and dedupe's
  * choice of the copy to keep see the same paths they saw in pack.
  */
-static void image_to_function(struct lp_entries *l)
+static void image_to_function(struct lp_entries *l, const char *root)
 {
-	size_t plen = strlen(IMAGE_TASK_ROOT);
+	size_t plen = strlen(root);
 
 	for (size_t i = 0; i < l->n; i++) {
 		struct lp_entry *e = &l->v[i];
 
-		if (!strncmp(e->path, IMAGE_TASK_ROOT, plen) && e->path[plen] == '/')
+		if (!strncmp(e->path, root, plen) && e->path[plen] == '/')
 			memmove(e->path, e->path + plen + 1, strlen(e->path + plen + 1) + 1);
 		else if (strcmp(e->path, "opt") != 0 && strncmp(e->path, "opt/", 4) != 0)
 			e->flags |= LP_F_REMOVED;
@@ -573,13 +574,14 @@ static int ana_estimate_savings(struct lp_analysis *a)
 	struct lp_entries scratch;
 	struct lp_report rep;
 	struct lp_opt_saved sv;
+	const char *root = a->img_task_root ? a->img_task_root : IMAGE_TASK_ROOT;
 	int r;
 
 	r = lp_entries_clone(&scratch, &a->entries);
 	if (r < 0)
 		return r;
 	if (a->is_image)
-		image_to_function(&scratch);
+		image_to_function(&scratch, root);
 	lp_report_init(&rep);
 	r = lp_optimize(&scratch, &set, &rep, &sv);
 	for (size_t i = 0; r == 0 && i < rep.n_changes; i++) {
@@ -594,7 +596,7 @@ static int ana_estimate_savings(struct lp_analysis *a)
 			struct lp_change *mine = &a->report.changes[a->report.n_changes - 1];
 			char *p;
 
-			if (asprintf(&p, "%s/%s", IMAGE_TASK_ROOT, mine->path) < 0) {
+			if (asprintf(&p, "%s/%s", root, mine->path) < 0) {
 				r = -ENOMEM;
 				break;
 			}

@@ -131,6 +131,7 @@ struct lp_analysis {
 	/* Images only. */
 	bool is_image;
 	char *img_os, *img_arch;
+	char *img_task_root;		/* from LAMBDA_TASK_ROOT, cleaned ("var/task"); NULL: var/task */
 	struct lp_ana_layer *layers;
 	size_t n_layers;
 	uint64_t img_size;		/* sum of layer sizes (uncompressed) */

@@ -1299,6 +1299,28 @@ static int apply_config(struct rd *r, struct img *im, const char *cfgname, struc
 		rc = -ENOMEM;
 	if (jstr(cfg, "os") && !(a->img_os = strdup(jstr(cfg, "os"))))
 		rc = -ENOMEM;
+	/* Where the function lives: LAMBDA_TASK_ROOT, as the runtime itself reads it. */
+	{
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(cfg, "config");
+		const cJSON *env = c ? cJSON_GetObjectItemCaseSensitive(c, "Env") : NULL, *v;
+
+		for (v = cJSON_IsArray(env) ? env->child : NULL; v && rc == 0; v = v->next) {
+			char clean[PATH_MAX];
+			const char *val;
+
+			if (!cJSON_IsString(v) || strncmp(v->valuestring, "LAMBDA_TASK_ROOT=", 17) != 0)
+				continue;
+			free(a->img_task_root);
+			a->img_task_root = NULL;
+			/* "/var/task/" -> "var/task"; "/" or nonsense: keep the default. */
+			for (val = v->valuestring + 17; *val == '/'; val++)
+				;
+			if (strlen(val) < sizeof(clean) && lp_path_clean(val, clean) == 0 && *clean &&
+			    !(a->img_task_root = strdup(clean)))
+				rc = -ENOMEM;
+			lp_errmsg_clear();	/* an unusable value is not an error here */
+		}
+	}
 	hist = cJSON_GetObjectItemCaseSensitive(cfg, "history");
 	if (rc == 0 && cJSON_IsArray(hist)) {
 		const cJSON *h;

@@ -367,7 +367,12 @@ def test_savings_match_pack(tmp):
     img = os.path.join(tmp, "opt.oci")
     p = subprocess.run([BIN, "container", root, "--arch", "x86_64", "--no-check", "-q", "-o", img], capture_output=True)
     check("container rc", p.returncode == 0, p.stderr.decode()[:300])
-    for what, target in (("directory", root), ("zip", plain), ("image", img)):
+    # An image whose function lives elsewhere: analyze follows the config's LAMBDA_TASK_ROOT.
+    img2 = os.path.join(tmp, "opt-srv.oci")
+    p = subprocess.run([BIN, "container", root, "--arch", "x86_64", "--no-check", "--task-root", "/srv/fn", "-q",
+                        "-o", img2], capture_output=True)
+    check("container --task-root rc", p.returncode == 0, p.stderr.decode()[:300])
+    for what, target in (("directory", root), ("zip", plain), ("image", img), ("image /srv/fn", img2)):
         rc, out, err = run(target, "--json", "-", "-q", "--top", "0", "--arch", "x86_64")
         check(f"savings {what} rc", rc in (0, 5), err[:300])
         if rc not in (0, 5):
