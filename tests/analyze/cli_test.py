@@ -155,6 +155,14 @@ def test_golden_and_zip(tmp, update):
     rc, out, err = run(img, "--json", "-", "-q", "--top", "0")
     check("image rc", rc == 0, err)
     check("dir vs image", rc == 0 and fl(json.loads(out)) == fl(doc))
+    # The image `lambdapack container` makes from the tree: the same files, under /var/task.
+    cimg = os.path.join(tmp, "fn.oci")
+    p = subprocess.run([BIN, "container", root, "-o", cimg, "-q", "--no-check"], capture_output=True)
+    check("container of the sample", p.returncode == 0, p.stderr.decode()[:300])
+    rc, out, err = run(cimg, "--json", "-", "-q", "--top", "0")
+    check("container image rc", rc == 0, err)
+    task = [(n[len("var/task/"):], b) for n, b in fl(json.loads(out))] if rc == 0 else []
+    check("dir vs container image file contributors", task == fl(doc), f"{task[:5]} vs {fl(doc)[:5]}")
     # Text output: no colour escapes when not a TTY; bars and human sizes present.
     rc, out, err = run(root, "--top", "3")
     check("text", rc == 0 and "\x1b[" not in out and "Largest packages" in out and "#" in out, out[:500])
