@@ -486,8 +486,10 @@ int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_re
 			continue;
 		}
 		e->flags |= LP_F_REMOVED;
-		r = lp_report_change(rep, "prune-foreign", e->path, e->size, "%s for %s%s%s",
-				     lp_binfmt_name(bi->fmt), arch,
+		/* "Mach-O for x86_64, arm64"; an unknown CPU type names no architecture. */
+		r = lp_report_change(rep, "prune-foreign", e->path, e->size, "%s%s%s%s%s",
+				     lp_binfmt_name(bi->fmt), *arch && strcmp(arch, "other") ? " for " : "",
+				     *arch && strcmp(arch, "other") ? arch : "",
 				     bi->fmt == LP_BIN_ELF && bi->os != LP_OS_LINUX ? " (not Linux)" : "",
 				     bi->fmt == LP_BIN_ELF ? "" : ": cannot run on Lambda");
 		lp_binfo_free(tmp);
