@@ -763,6 +763,27 @@ out:
 	return r;
 }
 
+/*
+ * After open_plan(): lay out what stays. 1 when p->out_size is a smaller
+ * file; 0 for a skip (outcome set); -errno.
+ */
+static int plan_layout(struct plan *p, struct lp_strip_result *res)
+{
+	int r;
+
+	if (res->removed == 0)
+		return outcome(res, LP_STRIP_NOTHING, "nothing to strip");
+	r = layout(p);
+	if (r == -LP_E_NOTELF)
+		return outcome(res, LP_STRIP_UNPARSEABLE, "a kept section has an impossible alignment");
+	if (r < 0)
+		return r;
+	if (p->out_size >= p->fsize)
+		return outcome(res, LP_STRIP_NOT_SMALLER, "stripped copy would not be smaller (%llu >= %llu bytes)",
+			       (unsigned long long)p->out_size, (unsigned long long)p->fsize);
+	return 1;
+}
+
 int lp_strip_file(const char *in_path, const char *out_path, const struct lp_strip_opts *opts,
 		  struct lp_strip_result *res)
 {
@@ -783,24 +804,10 @@ int lp_strip_file(const char *in_path, const char *out_path, const struct lp_str
 		return r;
 	}
 	r = open_plan(in_path, opts, &p, res);
+	if (r > 0)
+		r = plan_layout(&p, res);
 	if (r <= 0)
 		goto out;
-	if (res->removed == 0) {
-		r = outcome(res, LP_STRIP_NOTHING, "nothing to strip");
-		goto out;
-	}
-	r = layout(&p);
-	if (r == -LP_E_NOTELF) {
-		r = outcome(res, LP_STRIP_UNPARSEABLE, "a kept section has an impossible alignment");
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	if (p.out_size >= p.fsize) {
-		r = outcome(res, LP_STRIP_NOT_SMALLER, "stripped copy would not be smaller (%llu >= %llu bytes)",
-			    (unsigned long long)p.out_size, (unsigned long long)p.fsize);
-		goto out;
-	}
 	if (fstat(p.fd, &st) < 0) {
 		r = -errno;
 		goto out;
@@ -858,24 +865,10 @@ int lp_strip_plan_fd(int fd, const char *name, const struct lp_strip_opts *opts,
 	if (p.fd < 0)
 		return lp_fail(-errno, name, "cannot duplicate descriptor: %s", strerror(errno));
 	r = open_plan(name, opts, &p, res);
+	if (r > 0)
+		r = plan_layout(&p, res);
 	if (r <= 0)
 		goto out;
-	if (res->removed == 0) {
-		r = outcome(res, LP_STRIP_NOTHING, "nothing to strip");
-		goto out;
-	}
-	r = layout(&p);
-	if (r == -LP_E_NOTELF) {
-		r = outcome(res, LP_STRIP_UNPARSEABLE, "a kept section has an impossible alignment");
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	if (p.out_size >= p.fsize) {
-		r = outcome(res, LP_STRIP_NOT_SMALLER, "stripped copy would not be smaller (%llu >= %llu bytes)",
-			    (unsigned long long)p.out_size, (unsigned long long)p.fsize);
-		goto out;
-	}
 	res->size_after = p.out_size;
 	r = outcome(res, LP_STRIP_OK, "would remove %u sections (%llu debug, %llu symbol bytes)", res->removed,
 		    (unsigned long long)res->debug_removed, (unsigned long long)res->symtab_removed);
