@@ -8,6 +8,7 @@
 #include "analyze/analyze.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "fuzz/fuzz_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +19,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char *dir;
-
-static void put(const char *name, const void *p, size_t n)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (!f)
-		abort();
-	if (n && fwrite(p, 1, n, f) != n)
-		abort();
-	fclose(f);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -44,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		snprintf(path, sizeof(path), "%s/layout/blobs/sha256", dir);
 		lp_mkdir_p(path, 0755);
-		put("layout/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
+		fuzz_put(dir, "layout/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
 	}
 	if (size < 1)
 		return 0;
@@ -52,10 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.threads = 1;
 	o.max_expand = 64u << 20;	/* keep iterations fast; bombs still hit the cap */
 	if (data[0] & 1) {
-		put("layout/index.json", data + 1, size - 1);
+		fuzz_put(dir, "layout/index.json", data + 1, size - 1);
 		snprintf(path, sizeof(path), "%s/layout", dir);
 	} else {
-		put("target", data + 1, size - 1);
+		fuzz_put(dir, "target", data + 1, size - 1);
 		snprintf(path, sizeof(path), "%s/target", dir);
 	}
 	lp_errmsg_clear();

@@ -11,6 +11,7 @@
 #include "container/oci.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "fuzz/fuzz_util.h"
 #include "core/hash.h"
 
 #include <stdbool.h>
@@ -24,20 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char *dir;
 
-static void put(const char *name, const void *p, size_t n)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (!f)
-		abort();
-	if (n && fwrite(p, 1, n, f) != n)
-		abort();
-	fclose(f);
-}
-
 /* Store bytes as blobs/sha256/<hex> of the layout; hex gets the digest. */
 static void put_blob(const void *p, size_t n, char hex[65])
 {
@@ -47,7 +34,7 @@ static void put_blob(const void *p, size_t n, char hex[65])
 	lp_sha256(p, n, d);
 	lp_hex(d, 32, hex);
 	snprintf(name, sizeof(name), "layout/blobs/sha256/%s", hex);
-	put(name, p, n);
+	fuzz_put(dir, name, p, n);
 }
 
 static char kept[3][200];
@@ -94,18 +81,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		snprintf(path, sizeof(path), "%s/layout/blobs/sha256", dir);
 		lp_mkdir_p(path, 0755);
-		put("layout/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
+		fuzz_put(dir, "layout/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
 		make_layout(hex);
 	}
 	if (size < 1)
 		return 0;
 	switch (data[0] % 3) {
 	case 0:
-		put("base.tar", data + 1, size - 1);
+		fuzz_put(dir, "base.tar", data + 1, size - 1);
 		snprintf(spec, sizeof(spec), "docker-archive:%s/base.tar", dir);
 		break;
 	case 1:
-		put("layout/index.json", data + 1, size - 1);
+		fuzz_put(dir, "layout/index.json", data + 1, size - 1);
 		snprintf(spec, sizeof(spec), "oci:%s/layout", dir);
 		break;
 	default: {
@@ -117,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
 			 "\"digest\":\"sha256:%s\",\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"t\"}}]}",
 			 hex, size - 1);
-		put("layout/index.json", idx, strlen(idx));
+		fuzz_put(dir, "layout/index.json", idx, strlen(idx));
 		snprintf(spec, sizeof(spec), "oci:%s/layout:t", dir);
 		break;
 	}
