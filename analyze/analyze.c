@@ -586,23 +586,19 @@ static int ana_estimate_savings(struct lp_analysis *a)
 	r = lp_optimize(&scratch, &set, &rep, &sv);
 	for (size_t i = 0; r == 0 && i < rep.n_changes; i++) {
 		const struct lp_change *c = &rep.changes[i];
-		bool in_task = a->is_image && c->path && strcmp(c->path, "opt") != 0 && strncmp(c->path, "opt/", 4) != 0;
+		char *p = NULL;
 
-		if (strcmp(c->action, "strip-skipped") != 0)
-			r = lp_report_change(&a->report, c->action, c->path, c->saved, "%s",
-					     c->detail ? c->detail : "");
+		if (!strcmp(c->action, "strip-skipped"))
+			continue;
 		/* Report the path as it is in the image. */
-		if (r == 0 && in_task && strcmp(c->action, "strip-skipped") != 0) {
-			struct lp_change *mine = &a->report.changes[a->report.n_changes - 1];
-			char *p;
-
-			if (asprintf(&p, "%s/%s", root, mine->path) < 0) {
-				r = -ENOMEM;
-				break;
-			}
-			free(mine->path);
-			mine->path = p;
+		if (a->is_image && c->path && strcmp(c->path, "opt") != 0 && strncmp(c->path, "opt/", 4) != 0 &&
+		    asprintf(&p, "%s/%s", root, c->path) < 0) {
+			r = -ENOMEM;
+			break;
 		}
+		r = lp_report_change(&a->report, c->action, p ? p : c->path, c->saved, "%s",
+				     c->detail ? c->detail : "");
+		free(p);
 	}
 	if (r == 0) {
 		a->savings = (struct lp_ana_savings){

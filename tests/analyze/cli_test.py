@@ -389,6 +389,11 @@ def test_savings_match_pack(tmp):
         got = {c: sv[c]["bytes"] for c in cats}
         check(f"savings {what} == pack -O saved_by", got == want, f"analyze {got} pack {want}")
         check(f"savings {what} total == pack -O saved", sv["total"] == sizes["saved"], f"{sv['total']} vs {sizes['saved']}")
+        # Items name paths as they are in the artifact (the image's task root included).
+        prefix = {"image": "var/task/", "image /srv/fn": "srv/fn/"}.get(what, "")
+        check(f"savings {what} item paths", sv["items"] and all(i["path"].startswith(prefix) and
+                                                                not i["path"].startswith("/") for i in sv["items"]),
+              [i["path"] for i in sv["items"]][:5])
 
 
 def test_several_images(tmp):
