@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/report.h"
+#include "core/err.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -70,6 +71,24 @@ int lp_report_finding(struct lp_report *r, enum lp_severity sev, const char *cod
 	}
 	r->n_findings++;
 	return 0;
+}
+
+int lp_report_problem(struct lp_report *r, unsigned cap, int err, const char *code,
+		      const char *path, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!cap)
+		cap = 100;
+	if (!r || lp_report_count(r, LP_SEV_ERROR) >= cap)
+		return lp_fail(err, NULL, "%s", msg);
+	rc = lp_report_finding(r, LP_SEV_ERROR, code, path, "%s", msg);
+	return rc < 0 ? rc : 0;
 }
 
 int lp_report_change(struct lp_report *r, const char *action, const char *path,

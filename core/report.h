@@ -45,6 +45,19 @@ int lp_report_finding(struct lp_report *r, enum lp_severity sev, const char *cod
 int lp_report_change(struct lp_report *r, const char *action, const char *path,
 		     uint64_t saved, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/*
+ * An input problem (unsafe name, escaping link, device member, colliding
+ * path ...). With r set and fewer than cap (0 = 100) error findings recorded,
+ * it becomes an error finding (code, artifact path or NULL, one-line message
+ * that names the input and the member) and 0 is returned: the caller skips
+ * that member and goes on, so one run reports every problem it can see.
+ * Without r, or past the cap, the message is recorded with lp_fail() and err
+ * is returned: the caller stops. pack turns recorded problems into a failed
+ * run; analyze reports them as findings.
+ */
+int lp_report_problem(struct lp_report *r, unsigned cap, int err, const char *code,
+		      const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* Count findings of exactly this severity. */
 size_t lp_report_count(const struct lp_report *r, enum lp_severity sev);
 

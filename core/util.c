@@ -260,3 +260,87 @@ double lp_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+bool lp_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (!n)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+char *lp_escape(const char *in, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)(in ? in : "");
+	size_t o = 0;
+
+	if (!outlen)
+		return out;
+	while (*p) {
+		size_t n = utf8_len(p);
+		/* C1 controls are U+0080..U+009F: 0xc2 0x80..0x9f in UTF-8. */
+		bool c1 = n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+		char tmp[5];
+		size_t tn;
+
+		if (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\') {
+			tmp[0] = (char)*p;
+			tn = 1;
+		} else if (n == 1 && *p == '\\') {
+			memcpy(tmp, "\\\\", 2);
+			tn = 2;
+		} else if (n > 1 && !c1) {
+			memcpy(tmp, p, n);
+			tn = n;
+		} else {
+			snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
+			tn = 4;
+			n = 1;
+		}
+		if (o + tn >= outlen)
+			break;
+		memcpy(out + o, tmp, tn);
+		o += tn;
+		p += n;
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -32,6 +32,17 @@ int lp_path_clean(const char *in, char *out);
 /* Join prefix ("" allowed) and rel into a malloc'd artifact path. */
 char *lp_path_join(const char *prefix, const char *rel);
 
+/*
+ * Make a name from an archive or a file system safe to print: control
+ * bytes (C0, DEL, C1), invalid UTF-8 and backslash become \xNN / \\, so a
+ * member name can never move the cursor, clear a screen or set a title.
+ * Valid UTF-8 text is kept. Truncates to fit; returns out.
+ */
+char *lp_escape(const char *in, char *out, size_t outlen);
+
+/* True if s is valid UTF-8 (no overlongs, no surrogates). */
+bool lp_utf8_valid(const char *s);
+
 /* A growable list of strings (patterns, layer names). */
 struct lp_strv {
 	char **v;

@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/report.h"
 #include "core/util.h"
+
+#include <errno.h>
 
 static void test_glob_basename_and_anchored(void **state)
 {
@@ -97,6 +100,40 @@ static void test_path_join(void **state)
 	free(p);
 }
 
+static void test_escape(void **state)
+{
+	char b[64];
+
+	/* Escape sequences, backslash, C1 controls and invalid UTF-8 never pass raw. */
+	assert_string_equal(lp_escape("a\x1b]0;t\x07" "b", b, sizeof(b)), "a\\x1b]0;t\\x07b");
+	assert_string_equal(lp_escape("x\\y", b, sizeof(b)), "x\\\\y");
+	assert_string_equal(lp_escape("\xc2\x85", b, sizeof(b)), "\\xc2\\x85");
+	assert_string_equal(lp_escape("\xff\xc0\xaf", b, sizeof(b)), "\\xff\\xc0\\xaf");
+	assert_string_equal(lp_escape("caf\xc3\xa9", b, sizeof(b)), "caf\xc3\xa9");
+	/* Truncation never splits an escape. */
+	assert_string_equal(lp_escape("ab\x01", b, 5), "ab");
+	assert_true(lp_utf8_valid("caf\xc3\xa9"));
+	assert_false(lp_utf8_valid("\xed\xa0\x80"));	/* surrogate */
+	assert_false(lp_utf8_valid("\xe0\x80\xaf"));	/* overlong */
+}
+
+static void test_report_problem(void **state)
+{
+	struct lp_report r;
+
+	lp_report_init(&r);
+	assert_int_equal(lp_report_problem(&r, 2, -LP_E_BADTYPE, "bad-type", "a", "in.zip: member 'a': FIFO"), 0);
+	assert_int_equal(lp_report_problem(&r, 2, -LP_E_BADTYPE, "bad-type", "b", "in.zip: member 'b': FIFO"), 0);
+	/* Past the cap the caller is told to stop, with the message kept. */
+	assert_int_equal(lp_report_problem(&r, 2, -LP_E_BADTYPE, "bad-type", "c", "in.zip: member 'c': FIFO"),
+			 -LP_E_BADTYPE);
+	assert_string_equal(lp_errmsg(), "in.zip: member 'c': FIFO");
+	assert_int_equal(r.n_findings, 2);
+	assert_string_equal(r.findings[1].path, "b");
+	assert_int_equal(lp_report_problem(NULL, 0, -EIO, "x", NULL, "stop"), -EIO);
+	lp_report_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +143,8 @@ int main(void)
 		cmocka_unit_test(test_path_clean),
 		cmocka_unit_test(test_human_and_parse_size),
 		cmocka_unit_test(test_path_join),
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_report_problem),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
