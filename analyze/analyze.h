@@ -19,7 +19,7 @@
 
 #include "core/elf.h"
 #include "core/entry.h"
-#include "core/input.h"
+#include "input/input.h"
 #include "core/limits.h"
 #include "core/report.h"
 #include "core/util.h"

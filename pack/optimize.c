@@ -4,7 +4,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
-#include "core/input.h"
+#include "input/input.h"
 #include "core/report.h"
 #include "core/util.h"
 #include "pack/strip.h"

@@ -15,7 +15,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
-#include "core/input.h"
+#include "input/input.h"
 
 static char root[4096];
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Inputs: directory trees and archives (zip, wheel, jar, tar, tar.gz, tgz,
+ * Inputs, the reader module below every command: directory trees and archives (zip, wheel, jar, tar, tar.gz, tgz,
  * tar.zst ... anything libarchive reads) become entries. Names are checked
  * (no "..", no absolute paths, no escaping symlinks), excludes applied,
  * modes normalized. Archive members are extracted into a staging directory
@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/classify.h"
 #include "core/entry.h"
 #include "core/util.h"
 
@@ -60,29 +61,3 @@ int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, st
 /* Load every source, sort, resolve duplicates (overwrite policy), add parents. */
 int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_input_opts *o,
 		      bool overwrite, struct lp_entries *out);
-
-/*
- * Classify every file entry that has a src and is not yet LP_F_SNIFFED:
- * read it once, compute its SHA-256 (if want_digest), detect native code by
- * magic bytes, parse ELF facts (if want_binfo), and set the mode (0755 for
- * an x bit in the source, an ELF executable or a #! script, else 0644).
- * Runs on nthreads threads (0 = online CPUs).
- */
-int lp_entries_classify(struct lp_entries *l, bool want_digest, bool want_binfo, unsigned nthreads);
-
-/*
- * Give a SHA-256 to every regular file that could have a duplicate, reading
- * as little as fdupes does: a file whose size no other file has is never
- * read; files that share a size have their first 4 KiB hashed, and only
- * those that still share (size, head) are hashed in full. Files without a
- * src take part with the digest they have (a size group holding one is
- * hashed in full, as its head cannot be read). Removed and duplicate
- * entries are ignored. Runs on nthreads threads (0 = online CPUs).
- */
-int lp_entries_digest_candidates(struct lp_entries *l, unsigned nthreads);
-
-/* Run fn(i, ctx) for i in [0, n) on up to nthreads threads; first error wins. */
-int lp_parallel_for(size_t n, unsigned nthreads, int (*fn)(size_t i, void *ctx), void *ctx);
-
-/* Online CPUs, at least 1. */
-unsigned lp_ncpus(void);

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+#include "input/internal.h"
+#include "core/err.h"
+#include "core/fsutil.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *const lp_default_excludes[] = {
+	".git/", ".hg/", ".svn/", ".bzr/",
+	".DS_Store", "._*", "__MACOSX/", "Thumbs.db", "desktop.ini",
+	"*.swp", "*.swo", "*~", ".#*", ".idea/", ".vscode/",
+	"npm-debug.log*", "yarn-debug.log*", "yarn-error.log*",
+	".serverless/", ".aws-sam/", ".pytest_cache/", ".mypy_cache/",
+	LP_IGNORE_FILE,
+	NULL,
+};
+
+/* ---- sources ---------------------------------------------------------- */
+
+int lp_source_parse(const char *arg, uint16_t index, struct lp_source *ret)
+{
+	const char *eq = strrchr(arg, '=');
+	char *prefix = NULL;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->index = index;
+	if (eq && eq != arg) {
+		ret->path = strndup(arg, (size_t)(eq - arg));
+		if (eq[1] == '\0' || strcmp(eq + 1, "/") == 0 || strcmp(eq + 1, ".") == 0) {
+			prefix = strdup("");
+		} else {
+			prefix = malloc(strlen(eq + 1) + 1);
+			if (prefix && (r = lp_path_clean(eq + 1, prefix)) < 0) {
+				free(prefix);
+				free(ret->path);
+				ret->path = NULL;
+				return lp_fail(r, arg, "prefix '%s' must be a relative path without '..'", eq + 1);
+			}
+		}
+	} else {
+		ret->path = strdup(arg);
+		prefix = strdup("");
+	}
+	if (!ret->path || !prefix) {
+		free(ret->path);
+		free(prefix);
+		ret->path = NULL;
+		return -ENOMEM;
+	}
+	ret->prefix = prefix;
+	return 0;
+}
+
+void lp_source_free(struct lp_source *s)
+{
+	free(s->path);
+	free(s->prefix);
+	s->path = s->prefix = NULL;
+}
+
+bool lp_source_is_dir(const struct lp_source *s)
+{
+	struct stat st;
+
+	return stat(s->path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- ignore rules ----------------------------------------------------- */
+
+static int rules_add(struct rules *rs, const char *line, bool user)
+{
+	char buf[4096];
+	size_t len;
+	struct rule ru = { .user = user };
+	int r;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (!*line || *line == '#')
+		return 0;
+	if (*line == '!') {
+		ru.neg = true;
+		line++;
+	}
+	len = strlen(line);
+	while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\n'))
+		len--;
+	if (!len || len >= sizeof(buf))
+		return 0;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	if (buf[len - 1] == '/') {
+		ru.dironly = true;
+		buf[--len] = '\0';
+		if (!len)
+			return 0;
+	}
+	r = lp_strv_push(&rs->store, buf);
+	if (r < 0)
+		return r;
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 32;
+		struct rule *v = realloc(rs->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rs->v = v;
+		rs->cap = cap;
+	}
+	ru.pat = NULL;	/* fixed up below: store may realloc its array, not its strings */
+	rs->v[rs->n] = ru;
+	rs->v[rs->n].pat = rs->store.v[rs->store.n - 1];
+	rs->n++;
+	return 0;
+}
+
+void rules_free(struct rules *rs)
+{
+	free(rs->v);
+	lp_strv_free(&rs->store);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* Last matching rule wins, as in gitignore. */
+bool rules_excluded(const struct rules *rs, const char *rel, const char *art, bool is_dir)
+{
+	bool ex = false;
+
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct rule *ru = &rs->v[i];
+
+		if (ru->dironly && !is_dir)
+			continue;
+		if (lp_glob_match(ru->pat, rel) || (ru->user && art && lp_glob_match(ru->pat, art)))
+			ex = !ru->neg;
+	}
+	return ex;
+}
+
+int rules_build(struct rules *rs, const struct lp_input_opts *o, const char *dir)
+{
+	int r;
+
+	memset(rs, 0, sizeof(*rs));
+	if (!o->no_default_excludes)
+		for (const char *const *p = lp_default_excludes; *p; p++)
+			if ((r = rules_add(rs, *p, false)) < 0)
+				return r;
+	if (dir && !o->no_ignore_file) {
+		char path[PATH_MAX];
+		char *text = NULL;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, LP_IGNORE_FILE);
+		if (access(path, F_OK) == 0) {
+			r = lp_read_file(path, 1 << 20, &text, NULL);
+			if (r < 0)
+				return r;
+			for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save))
+				if ((r = rules_add(rs, line, false)) < 0)
+					break;
+			free(text);
+			if (r < 0)
+				return r;
+		}
+	}
+	for (size_t i = 0; i < o->excludes.n; i++)
+		if ((r = rules_add(rs, o->excludes.v[i], true)) < 0)
+			return r;
+	return 0;
+}
+
+int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, struct lp_entries *out)
+{
+	struct stat st;
+
+	if (stat(src->path, &st) < 0)
+		return lp_fail(-errno, src->path, "cannot read source: %s", strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return lp_input_load_dir(src, o, out);
+	if (!S_ISREG(st.st_mode))
+		return lp_fail(-LP_E_BADTYPE, src->path, "source is neither a directory nor an archive file");
+	return lp_input_load_archive(src, o, out);
+}
+
+int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_input_opts *o,
+		      bool overwrite, struct lp_entries *out)
+{
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		r = lp_input_load(&srcs[i], o, out);
+		if (r < 0)
+			return r;
+	}
+	lp_entries_sort(out);
+	r = lp_entries_unique(out, overwrite);
+	if (r < 0)
+		return r;
+	return lp_entries_add_parents(out);
+}
+
