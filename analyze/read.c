@@ -532,6 +532,8 @@ static int read_dir(const char *path, const struct lp_ana_opts *o, struct lp_ana
 	in.no_default_excludes = o->no_default_excludes;
 	in.links = LP_LINKS_MATERIALIZE;
 	in.max_expand = o->max_expand;
+	/* What pack would refuse becomes an error finding here, and the analysis goes on. */
+	in.problems = &a->report;
 	r = lp_input_load_all(&src, 1, &in, false, &a->entries);
 	if (r < 0)
 		return r;

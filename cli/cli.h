@@ -40,11 +40,37 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli);
 int cmd_analyze(int argc, char **argv, struct lp_cli *cli);
 int cmd_container(int argc, char **argv, struct lp_cli *cli);
 
-/* Print "lambdapack: <msg>" (+ the library's detail) to stderr. */
+/* Longest message line before escaping. */
+#define LP_CLI_LINE 2048
+
+/*
+ * Print "lambdapack: error: <msg>" (+ the library's detail, said once if it
+ * starts with msg) to stderr, escaped (lp_escape): no raw control bytes.
+ */
 void lp_cli_error(struct lp_cli *cli, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void lp_cli_warn(struct lp_cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * An untrusted name made safe to print (lp_escape) in one of a few rotating
+ * static buffers: valid until 8 more calls. Every name printed by cli/
+ * goes through this or through lp_cli_error/lp_cli_warn.
+ */
+const char *lp_cli_esc(const char *s);
+
+/*
+ * Input problems: every error finding (and warning) of rep, one escaped
+ * line each, then "N problems in the input; <outcome>". err is what the
+ * load returned (-LP_E_INPUT, or the error that stopped it past the cap).
+ */
+void lp_cli_problems(struct lp_cli *cli, const struct lp_report *rep, int err, const char *outcome);
+
+/*
+ * Summary line for links stored as their targets' bytes: count and bytes
+ * (as packed), each link with verbose.
+ */
+void lp_cli_materialized(struct lp_cli *cli, const struct lp_entries *l, const struct lp_report *rep, bool verbose);
 
 /* Map a library error code to an exit code. */
 int lp_cli_exit_for(int err);

@@ -61,11 +61,11 @@ enum {
 };
 
 static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const struct lp_oci_result *res,
-		    const struct lp_pack_state *st)
+		    const struct lp_pack_state *st, bool verbose)
 {
 	char a[32], b[32];
 
-	fprintf(stderr, "%s: wrote %s (%s, %s)\n", cli->prog, oo->output,
+	fprintf(stderr, "%s: wrote %s (%s, %s)\n", cli->prog, lp_cli_esc(oo->output),
 		res->archive ? "oci-archive tar" : "OCI image layout", res->arch);
 	fprintf(stderr, "  manifest    %s\n", res->manifest_digest);
 	fprintf(stderr, "  config      %s\n", res->config_digest);
@@ -74,13 +74,14 @@ static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const stru
 
 		fprintf(stderr, "  layer %-2zu    %.19s  %9s -> %9s  %s\n", i + 1, l->digest,
 			lp_human_size(l->usize, a, sizeof(a)), lp_human_size(l->size, b, sizeof(b)),
-			l->from_base ? "(base, reused)" : l->created_by + strlen("lambdapack container: "));
+			lp_cli_esc(l->from_base ? "(base, reused)" : l->created_by + strlen("lambdapack container: ")));
 	}
 	fprintf(stderr, "  image       %s uncompressed = %.1f%% of 10 GiB; %s compressed\n",
 		lp_human_size(res->usize, a, sizeof(a)), res->budget.pct, lp_human_size(res->csize, b, sizeof(b)));
 	if (st->input_bytes > lp_entries_unzipped_size(&st->entries))
 		fprintf(stderr, "  optimized   saved %s\n",
 			lp_human_size(st->input_bytes - lp_entries_unzipped_size(&st->entries), a, sizeof(a)));
+	lp_cli_materialized(cli, &st->entries, &st->report, verbose);
 }
 
 static int json_report(const struct lp_oci_opts *oo, const struct lp_oci_result *res,
@@ -120,7 +121,8 @@ static int json_report(const struct lp_oci_opts *oo, const struct lp_oci_result 
 	if (!(fs = lp_json_obj(root, "function")) ||
 	    lp_json_u64(fs, "entries", st->entries.n) < 0 ||
 	    lp_json_u64(fs, "bytes", lp_entries_unzipped_size(&st->entries)) < 0 ||
-	    lp_json_u64(fs, "input_bytes", st->input_bytes) < 0)
+	    lp_json_u64(fs, "input_bytes", st->input_bytes) < 0 ||
+	    lp_pack_json_links(root, st) < 0)
 		goto out;
 	r = lp_json_write(root, path, stdout);
 out:
@@ -271,6 +273,12 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);
+	if (r < 0 && st.n_problems) {
+		lp_progress_stop();
+		lp_cli_problems(cli, &st.report, r, "no image written");
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
 	if (r < 0) {
 		lp_progress_stop();
 		lp_cli_error(cli, r, NULL);
@@ -304,7 +312,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	}
 	ret = LP_EXIT_OK;
 	if (!cli->quiet) {
-		summary(cli, &oo, &res, &st);
+		summary(cli, &oo, &res, &st, verbose);
 		lp_cli_print_findings(cli, &st.report, verbose);
 	}
 	if (o.json_path) {

@@ -45,7 +45,7 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 	size_t files, dirs, links;
 
 	lp_entries_count(&st->entries, &files, &dirs, &links);
-	fprintf(stderr, "%s: wrote %s (%s)\n", cli->prog, res->path, res->artifact);
+	fprintf(stderr, "%s: wrote %s (%s)\n", cli->prog, lp_cli_esc(res->path), res->artifact);
 	fprintf(stderr, "  entries     %" PRIu64 " (%zu files, %zu directories, %zu symlinks)\n",
 		res->entries, files, dirs, links);
 	fprintf(stderr, "  unzipped    %s (%" PRIu64 " bytes) = %.1f%% of %s%s\n",
@@ -59,14 +59,15 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 		fprintf(stderr, "  optimized   saved %s of %s\n",
 			lp_human_size(st->input_bytes - res->unzipped, a, sizeof(a)),
 			lp_human_size(st->input_bytes, b, sizeof(b)));
+	lp_cli_materialized(cli, &st->entries, &st->report, verbose);
 	fprintf(stderr, "  CodeSha256  %s\n", res->code_sha256);
 	if (verbose)
 		for (size_t i = 0; i < st->report.n_changes; i++) {
 			const struct lp_change *ch = &st->report.changes[i];
 
-			fprintf(stderr, "  %-14s %s %s%s%s\n", ch->action, ch->path ? ch->path : "",
+			fprintf(stderr, "  %-14s %s %s%s%s\n", ch->action, lp_cli_esc(ch->path),
 				ch->saved ? lp_human_size(ch->saved, a, sizeof(a)) : "",
-				ch->detail ? " " : "", ch->detail ? ch->detail : "");
+				ch->detail ? " " : "", ch->detail ? lp_cli_esc(ch->detail) : "");
 		}
 	if (res->zipped_budget.over)
 		lp_cli_warn(cli, "%s is %s over the 52,428,800-byte direct-upload limit: upload it through S3 "
@@ -89,13 +90,13 @@ static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const st
 		fprintf(stderr, "largest directories/packages:\n");
 		for (size_t i = 0; i < ngroups; i++)
 			fprintf(stderr, "  %10s  %5.1f%%  %s\n", lp_human_size(groups[i].bytes, z, sizeof(z)),
-				b->used ? 100.0 * (double)groups[i].bytes / (double)b->used : 0.0, groups[i].name);
+				b->used ? 100.0 * (double)groups[i].bytes / (double)b->used : 0.0, lp_cli_esc(groups[i].name));
 	}
 	if (lp_pack_top_files(&st->entries, 10, &top, &ntop) == 0) {
 		fprintf(stderr, "largest files:\n");
 		for (size_t i = 0; i < ntop; i++)
 			fprintf(stderr, "  %10s  %5.1f%%  %s\n", lp_human_size(top[i].bytes, z, sizeof(z)),
-				b->used ? 100.0 * (double)top[i].bytes / (double)b->used : 0.0, top[i].name);
+				b->used ? 100.0 * (double)top[i].bytes / (double)b->used : 0.0, lp_cli_esc(top[i].name));
 	}
 	fprintf(stderr, "hint: try -O (strip, dedupe, prune), or --fallback=container for a container image (up to 10 GiB)\n");
 	lp_contrib_free(top, ntop);
@@ -239,6 +240,12 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);
+	if (r < 0 && st.n_problems) {
+		lp_progress_stop();
+		lp_cli_problems(cli, &st.report, r, "no artifact written");
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
 	if (r < 0) {
 		lp_progress_stop();
 		lp_cli_error(cli, r, NULL);
@@ -286,7 +293,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	if (!cli->quiet) {
 		if (ret == LP_EXIT_IMAGE)
 			fprintf(stderr, "%s: the function is too big for a zip (%s); wrote an OCI image layout to %s instead "
-				"(deploy it as a container image, up to 10 GiB)\n", cli->prog, res.fallback_reason, res.path);
+				"(deploy it as a container image, up to 10 GiB)\n", cli->prog, lp_cli_esc(res.fallback_reason),
+				lp_cli_esc(res.path));
 		else
 			summary(cli, &o, &st, &res, verbose);
 		lp_cli_print_findings(cli, &st.report, verbose);

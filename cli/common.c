@@ -2,40 +2,102 @@
 /* Front-end helpers shared by the subcommands: messages, exit codes, options. */
 #include "cli/cli.h"
 #include "core/err.h"
+#include "core/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Every line about the input goes out through here, escaped: names come
+ * from archives and file systems, and a raw ESC in one must not clear the
+ * screen or set the title (nor reach a log).
+ */
+static void emit(struct lp_cli *cli, const char *label, const char *color, const char *msg)
+{
+	char esc[LP_CLI_LINE * 4 + 1];
+
+	lp_escape(msg, esc, sizeof(esc));
+	fprintf(stderr, "%s: %s%s%s %s\n", cli->prog, cli->color ? color : "", label, cli->color ? "\033[0m" : "", esc);
+}
+
 void lp_cli_error(struct lp_cli *cli, int err, const char *fmt, ...)
 {
 	const char *detail = lp_errmsg();
+	char msg[LP_CLI_LINE];
+	size_t n = 0;
 	va_list ap;
 
-	fprintf(stderr, "%s: %serror:%s ", cli->prog, cli->color ? "\033[1;31m" : "", cli->color ? "\033[0m" : "");
+	msg[0] = '\0';
 	if (fmt) {
 		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
+		n = strlen(msg);
+	}
+	/*
+	 * Say the path once: "cannot write X" + "X: cannot create: ..." reads
+	 * "cannot write X: cannot create: ...".
+	 */
+	if (detail && *detail && n) {
+		const char *colon = strstr(detail, ": ");
+		size_t k = colon ? (size_t)(colon - detail) : 0;
+
+		if (strncmp(detail, msg, n) == 0)
+			n = 0;
+		else if (k && k <= n && strncmp(msg + n - k, detail, k) == 0 && (k == n || msg[n - k - 1] == ' '))
+			detail = colon + 2;
 	}
 	if (detail && *detail)
-		fprintf(stderr, "%s%s", fmt ? ": " : "", detail);
+		snprintf(msg + n, sizeof(msg) - n, "%s%s", n ? ": " : "", detail);
 	else if (err)
-		fprintf(stderr, "%s%s", fmt ? ": " : "", lp_strerror(err));
-	fputc('\n', stderr);
+		snprintf(msg + n, sizeof(msg) - n, "%s%s", n ? ": " : "", lp_strerror(err));
+	emit(cli, "error:", "\033[1;31m", msg);
 }
 
 void lp_cli_warn(struct lp_cli *cli, const char *fmt, ...)
 {
+	char msg[LP_CLI_LINE];
 	va_list ap;
 
-	fprintf(stderr, "%s: %swarning:%s ", cli->prog, cli->color ? "\033[1;33m" : "", cli->color ? "\033[0m" : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	emit(cli, "warning:", "\033[1;33m", msg);
+}
+
+const char *lp_cli_esc(const char *s)
+{
+	/* A few rotating buffers, so one printf can escape several names (cli/ is single-threaded). */
+	static char bufs[8][LP_CLI_LINE * 4 + 1];
+	static unsigned k;
+	char *b = bufs[k++ % 8];
+
+	return lp_escape(s ? s : "", b, sizeof(bufs[0]));
+}
+
+void lp_cli_problems(struct lp_cli *cli, const struct lp_report *rep, int err, const char *outcome)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rep->n_findings; i++) {
+		const struct lp_finding *f = &rep->findings[i];
+
+		if (f->sev == LP_SEV_ERROR) {
+			emit(cli, "error:", "\033[1;31m", f->message);
+			n++;
+		} else if (f->sev == LP_SEV_WARNING) {
+			emit(cli, "warning:", "\033[1;33m", f->message);
+		}
+	}
+	/* Past the cap (or on a fatal error) the load stopped: say where. */
+	if (err < 0 && err != -LP_E_INPUT)
+		lp_cli_error(cli, err, "stopped");
+	fprintf(stderr, "%s: %zu problem%s in the input%s; %s\n", cli->prog, n, n == 1 ? "" : "s",
+		err < 0 && err != -LP_E_INPUT ? " (and more not checked)" : "", outcome);
 }
 
 int lp_cli_exit_for(int err)
@@ -108,7 +170,9 @@ const char lp_cli_source_help[] =
 	"  --exclude GLOB            leave out matching paths (gitignore-like; repeatable)\n"
 	"  --no-default-excludes     keep .git/, .DS_Store, editor and OS junk (excluded by default)\n"
 	"  --no-ignore-file          do not read .lambdapackignore in a directory source's root\n"
-	"  --links=materialize|refuse  a symlink leaving the package: store its target's bytes (default) or fail\n"
+	"  --links=materialize|refuse|materialize-all\n"
+	"                            a symlink leaving the source: store its target's bytes if it stays\n"
+	"                            inside the repository (default), refuse it, or store it wherever it points\n"
 	"  --overwrite               on a path given by two sources, the later source wins (default: error)\n"
 	"  --max-expand SIZE         refuse archives that expand beyond SIZE (default 16G)\n"
 	"Optimization:\n"
@@ -215,6 +279,8 @@ int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pa
 			o->input.links = LP_LINKS_MATERIALIZE;
 		else if (!strcmp(arg, "refuse"))
 			o->input.links = LP_LINKS_REFUSE;
+		else if (!strcmp(arg, "materialize-all"))
+			o->input.links = LP_LINKS_MATERIALIZE_ALL;
 		else
 			goto bad;
 		break;
@@ -298,9 +364,33 @@ void lp_cli_print_findings(struct lp_cli *cli, const struct lp_report *rep, bool
 		const struct lp_finding *f = &rep->findings[i];
 		const char *col = f->sev == LP_SEV_ERROR ? "\033[1;31m" : f->sev == LP_SEV_WARNING ? "\033[1;33m" : "";
 
-		if (f->sev == LP_SEV_INFO && !verbose)
+		/* Materialized links are listed by lp_cli_materialized(). */
+		if ((f->sev == LP_SEV_INFO && !verbose) || strcmp(f->code, "materialized-link") == 0)
 			continue;
 		fprintf(stderr, "  %s%-7s%s %s%s%s [%s]\n", cli->color ? col : "", lp_severity_name(f->sev),
-			cli->color ? "\033[0m" : "", f->path ? f->path : "", f->path ? ": " : "", f->message, f->code);
+			cli->color ? "\033[0m" : "", f->path ? lp_cli_esc(f->path) : "", f->path ? ": " : "",
+			lp_cli_esc(f->message), lp_cli_esc(f->code));
 	}
+}
+
+void lp_cli_materialized(struct lp_cli *cli, const struct lp_entries *l, const struct lp_report *rep, bool verbose)
+{
+	size_t n = 0;
+	uint64_t bytes = 0;
+	char h[32];
+
+	for (size_t i = 0; i < rep->n_findings; i++)
+		n += strcmp(rep->findings[i].code, "materialized-link") == 0;
+	if (!n)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].kind == LP_FILE && (l->v[i].flags & LP_F_MATERIALIZED) && !(l->v[i].flags & LP_F_REMOVED))
+			bytes += l->v[i].size;
+	fprintf(stderr, "  links       %zu materialized from outside the source (%s, %" PRIu64 " bytes)%s\n", n,
+		lp_human_size(bytes, h, sizeof(h)), bytes, verbose ? ":" : "; -v lists them");
+	if (!verbose)
+		return;
+	for (size_t i = 0; i < rep->n_findings; i++)
+		if (strcmp(rep->findings[i].code, "materialized-link") == 0)
+			fprintf(stderr, "    %s\n", lp_cli_esc(rep->findings[i].message));
 }

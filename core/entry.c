@@ -2,8 +2,10 @@
 #include "core/entry.h"
 #include "core/elf.h"
 #include "core/err.h"
+#include "core/report.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,15 +101,36 @@ struct lp_entry *lp_entries_find(const struct lp_entries *l, const char *path)
 	return NULL;
 }
 
-int lp_entries_unique(struct lp_entries *l, bool overwrite)
+/* "deps/ and build.zip", "inside build.zip", "inputs #1 and #2". */
+static void collision_where(const struct lp_entry *a, const struct lp_entry *b, const char *const *names,
+			    size_t n_names, char *buf, size_t len)
 {
-	size_t w = 0;
+	const char *na = names && a->origin < n_names ? names[a->origin] : NULL;
+	const char *nb = names && b->origin < n_names ? names[b->origin] : NULL;
 
-	for (size_t i = 0; i < l->n; i++) {
+	if (a->origin == b->origin && na)
+		snprintf(buf, len, "twice inside %s", na);
+	else if (a->origin == b->origin)
+		snprintf(buf, len, "twice by input #%u", (unsigned)a->origin + 1);
+	else if (na && nb)
+		snprintf(buf, len, "by more than one source (%s and %s)", na, nb);
+	else
+		snprintf(buf, len, "by more than one source (inputs #%u and #%u)",
+			 (unsigned)a->origin + 1, (unsigned)b->origin + 1);
+}
+
+int lp_entries_unique_named(struct lp_entries *l, bool overwrite, const char *const *names, size_t n_names,
+			    struct lp_report *problems)
+{
+	size_t w = 0, i;
+	int r = 0;
+
+	for (i = 0; i < l->n; i++) {
 		struct lp_entry *e = &l->v[i];
 
 		if (w > 0 && strcmp(l->v[w - 1].path, e->path) == 0) {
 			struct lp_entry *prev = &l->v[w - 1];
+			char where[1024];
 
 			if (prev->kind == LP_DIR && e->kind == LP_DIR) {
 				/* Explicit beats implicit; otherwise keep the first. */
@@ -119,10 +142,19 @@ int lp_entries_unique(struct lp_entries *l, bool overwrite)
 				}
 				continue;
 			}
-			if (!overwrite)
-				return lp_fail(-LP_E_DUPLICATE, e->path,
-					       "given by more than one source (inputs #%u and #%u); use --overwrite to let the later one win",
-					       (unsigned)prev->origin + 1, (unsigned)e->origin + 1);
+			if (!overwrite || (names && prev->origin == e->origin)) {
+				/* Within one input neither copy is "the later one": never pick silently. */
+				collision_where(prev, e, names, n_names, where, sizeof(where));
+				r = lp_report_problem(problems, 0, -LP_E_DUPLICATE, "duplicate-path", e->path,
+						      "%s: given %s%s", e->path, where,
+						      prev->origin == e->origin ? "" :
+						      "; use --overwrite to let the later one win");
+				if (r < 0)
+					break;
+				/* Reported: keep the first, drop this one. */
+				lp_entry_release(e);
+				continue;
+			}
 			/* Sorted by origin within a path, so e is the later source. */
 			lp_entry_release(prev);
 			*prev = *e;
@@ -132,8 +164,19 @@ int lp_entries_unique(struct lp_entries *l, bool overwrite)
 			l->v[w] = *e;
 		w++;
 	}
-	l->n = w;
-	return 0;
+	/*
+	 * On a stop, slots w..i-1 are moved-from copies or released: close the
+	 * gap so every owned pointer is held exactly once.
+	 */
+	if (i < l->n)
+		memmove(&l->v[w], &l->v[i], (l->n - i) * sizeof(*l->v));
+	l->n = w + (l->n - i);
+	return r;
+}
+
+int lp_entries_unique(struct lp_entries *l, bool overwrite)
+{
+	return lp_entries_unique_named(l, overwrite, NULL, 0, NULL);
 }
 
 size_t lp_path_parent_len(const char *path)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct lp_binfo;	/* core/elf.h: native-binary facts */
+struct lp_report;	/* core/report.h */
 
 enum lp_kind {
 	LP_FILE = 0,
@@ -82,6 +83,18 @@ struct lp_entry *lp_entries_find(const struct lp_entries *l, const char *path);
  * wins; without it this fails with LP_E_DUPLICATE naming the path.
  */
 int lp_entries_unique(struct lp_entries *l, bool overwrite);
+
+/*
+ * lp_entries_unique naming the inputs: names[origin] is how the user gave
+ * each source ("deps/", "build.zip"), so a collision reads "given by more
+ * than one source (deps/ and build.zip)", or "given twice inside
+ * build.zip" for two members of one archive (with names, refused even
+ * with overwrite: neither is the later one; without names, overwrite keeps
+ * the later entry, as image layers need). With problems, every collision is recorded
+ * (lp_report_problem), the first entry kept and the load goes on.
+ */
+int lp_entries_unique_named(struct lp_entries *l, bool overwrite, const char *const *names, size_t n_names,
+			    struct lp_report *problems);
 
 /* Add the missing parent directories of every entry (LP_F_IMPLICIT). Sorted on return. */
 int lp_entries_add_parents(struct lp_entries *l);

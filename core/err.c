@@ -51,6 +51,7 @@ const char *lp_strerror(int err)
 		[LP_E_USAGE - LP_E_FIRST] = "invalid argument",
 		[LP_E_BADIMAGE - LP_E_FIRST] = "malformed image",
 		[LP_E_CHECK - LP_E_FIRST] = "compatibility check failed",
+		[LP_E_INPUT - LP_E_FIRST] = "problems in the input",
 	};
 
 	if (err < 0)

@@ -25,6 +25,7 @@ enum {
 	LP_E_USAGE,		/* bad option value given to a library call */
 	LP_E_BADIMAGE,		/* malformed OCI layout or image */
 	LP_E_CHECK,		/* a compatibility check failed */
+	LP_E_INPUT,		/* input problems, each recorded as an error finding */
 	LP_E_LAST
 };
 

@@ -14,6 +14,7 @@
 
 #include "core/classify.h"
 #include "core/entry.h"
+#include "core/report.h"
 #include "core/util.h"
 
 /* One SOURCE argument: "path" or "path=prefix/" (prefix inside the artifact). */
@@ -27,10 +28,35 @@ struct lp_source {
 int lp_source_parse(const char *arg, uint16_t index, struct lp_source *ret);
 void lp_source_free(struct lp_source *s);
 
+/*
+ * A symlink whose target leaves the source tree. A source tree is untrusted
+ * input: one link to ~/.aws or /etc must not ship the host's files.
+ */
 enum lp_link_policy {
-	LP_LINKS_MATERIALIZE = 0,	/* a link leaving the root is stored as its target's bytes */
-	LP_LINKS_REFUSE,		/* a link leaving the root is an error */
+	LP_LINKS_MATERIALIZE = 0,	/* stored as its target's bytes only if the target (realpath)
+					 * stays inside the enclosing repository; else a problem */
+	LP_LINKS_REFUSE,		/* any link leaving the source is a problem */
+	LP_LINKS_MATERIALIZE_ALL,	/* stored as its target's bytes wherever it points */
 };
+
+/*
+ * Files and directories that mark a repository or workspace root, searched
+ * at and above a directory source (never at $HOME or /). Roots
+ * (lp_repo_roots: version control, workspace files) win over the nearest
+ * project file (lp_repo_projects), so a pnpm or npm workspace is one
+ * repository even when each package has its own package.json.
+ * NULL-terminated; documented in the README.
+ */
+extern const char *const lp_repo_roots[];
+extern const char *const lp_repo_projects[];
+
+/*
+ * The repository that encloses dir (a real path): the nearest directory at
+ * or above it holding a root marker, else the nearest holding a project
+ * marker, else dir itself. Never $HOME or /. Returns a malloc'd real path
+ * in *ret, or -errno.
+ */
+int lp_repo_root(const char *dir, char **ret);
 
 struct lp_input_opts {
 	struct lp_strv excludes;	/* --exclude GLOB (gitignore-like) */
@@ -41,6 +67,14 @@ struct lp_input_opts {
 	bool digest;			/* SHA-256 every file while reading */
 	bool binfo;			/* parse native-binary facts of every file */
 	uint64_t max_expand;		/* refuse archives that expand beyond this; 0 = 16 GiB */
+	/*
+	 * Where input problems go (escaping link, device, unreadable file,
+	 * unsafe name, colliding path): with a report each is an error finding
+	 * and the load goes on, so one run names them all (lp_report_problem);
+	 * without one the first stops the load. Warnings (dangling link) and
+	 * infos (materialized link) are recorded here too when it is set.
+	 */
+	struct lp_report *problems;
 };
 
 /* The default exclude patterns, NULL-terminated (documented in the README). */

@@ -197,17 +197,32 @@ int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, st
 int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_input_opts *o,
 		      bool overwrite, struct lp_entries *out)
 {
-	int r;
+	char **names = calloc(n ? n : 1, sizeof(*names));
+	int r = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		r = lp_input_load(&srcs[i], o, out);
-		if (r < 0)
-			return r;
+	if (!names)
+		return -ENOMEM;
+	/* How the user gave each source, for collision messages: "deps/", "build.zip". */
+	for (size_t i = 0; i < n && r == 0; i++) {
+		size_t len = strlen(srcs[i].path);
+		bool dir = lp_source_is_dir(&srcs[i]) && (len == 0 || srcs[i].path[len - 1] != '/');
+
+		if (asprintf(&names[i], "%s%s", srcs[i].path, dir ? "/" : "") < 0) {
+			names[i] = NULL;
+			r = -ENOMEM;
+		}
 	}
-	lp_entries_sort(out);
-	r = lp_entries_unique(out, overwrite);
-	if (r < 0)
-		return r;
-	return lp_entries_add_parents(out);
+	/* With o->problems every source is read even after one has problems: one run names them all. */
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = lp_input_load(&srcs[i], o, out);
+	if (r == 0) {
+		lp_entries_sort(out);
+		r = lp_entries_unique_named(out, overwrite, (const char *const *)names, n, o->problems);
+	}
+	if (r == 0)
+		r = lp_entries_add_parents(out);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
 }
-

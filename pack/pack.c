@@ -161,9 +161,14 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 	in.stage_dir = stage_in;
 	in.digest = true;
 	in.binfo = true;
+	in.problems = &st->report;
 	r = lp_input_load_all(o->sources, o->n_sources, &in, o->overwrite, &st->entries);
+	st->n_problems = lp_report_count(&st->report, LP_SEV_ERROR);
 	if (r < 0)
 		return r;
+	if (st->n_problems)
+		return lp_fail(-LP_E_INPUT, NULL, "%zu problem%s in the input", st->n_problems,
+			       st->n_problems == 1 ? "" : "s");
 	/*
 	 * No digests here: the emitters need none, and dedupe hashes only files
 	 * that share a size (as fdupes does), so most bytes are read once, by

@@ -72,6 +72,7 @@ void lp_pack_opts_free(struct lp_pack_opts *o);
 struct lp_pack_state {
 	struct lp_entries entries;
 	struct lp_report report;
+	size_t n_problems;		/* input problems: the first n error findings of report */
 	char *stage_dir;		/* temp dir for extracted/stripped copies (removed by free) */
 	enum lp_arch arch;		/* target arch (given or detected) */
 	uint64_t input_bytes;		/* unzipped size before optimization */
@@ -88,6 +89,9 @@ void lp_pack_opts_resolve(struct lp_pack_opts *o);
 
 /*
  * Load, classify, optimize and check. Returns 0, or -errno / -LP_E_*.
+ * Input problems (escaping links, special files, colliding paths ...) are
+ * all collected as error findings first; then st->n_problems is set and
+ * -LP_E_INPUT returned (or the error that stopped the load, past the cap).
  * Check failures are findings in st->report (errors unless no_check), not
  * an error return: the caller decides what they mean for the exit code.
  */
@@ -130,6 +134,12 @@ struct lp_pack_result {
 
 /* Build the pack JSON report (schema in README "JSON report"). */
 struct cJSON;
+/*
+ * "materialized_links": {count, bytes (as packed), links: [{path, message}]}
+ * under parent: the symlinks stored as their targets' bytes.
+ */
+int lp_pack_json_links(struct cJSON *parent, const struct lp_pack_state *st);
+
 int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
 		 const struct lp_pack_result *res, struct cJSON **ret);
 

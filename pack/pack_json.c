@@ -35,6 +35,34 @@ static int add_contribs(cJSON *parent, const char *key, const struct lp_contrib 
 	return 0;
 }
 
+int lp_pack_json_links(struct cJSON *parent, const struct lp_pack_state *st)
+{
+	cJSON *o = lp_json_obj(parent, "materialized_links"), *arr;
+	uint64_t bytes = 0, n = 0;
+
+	if (!o || !(arr = lp_json_arr(o, "links")))
+		return -ENOMEM;
+	for (size_t i = 0; i < st->report.n_findings; i++) {
+		const struct lp_finding *f = &st->report.findings[i];
+		cJSON *l;
+
+		if (strcmp(f->code, "materialized-link") != 0)
+			continue;
+		n++;
+		if (!(l = lp_json_push_obj(arr)) || lp_json_str(l, "path", f->path) || lp_json_str(l, "message", f->message))
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < st->entries.n; i++) {
+		const struct lp_entry *e = &st->entries.v[i];
+
+		if (e->kind == LP_FILE && (e->flags & LP_F_MATERIALIZED) && !(e->flags & LP_F_REMOVED))
+			bytes += e->size;
+	}
+	if (lp_json_u64(o, "count", n) || lp_json_u64(o, "bytes", bytes))
+		return -ENOMEM;
+	return 0;
+}
+
 int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
 		 const struct lp_pack_result *res, struct cJSON **ret)
 {
@@ -88,6 +116,8 @@ int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
 	if (lp_pack_top_files(&st->entries, 10, &top, &ntop) || lp_pack_top_groups(&st->entries, 10, &groups, &ngroups))
 		goto out;
 	if (add_contribs(root, "largest_files", top, ntop) || add_contribs(root, "largest_groups", groups, ngroups))
+		goto out;
+	if (lp_pack_json_links(root, st))
 		goto out;
 	arr = lp_json_arr(root, "changes");
 	if (!arr)

@@ -9,6 +9,7 @@
 
 #include "core/entry.h"
 #include "core/err.h"
+#include "core/report.h"
 #include "pack/pack.h"
 
 static struct lp_entry *add(struct lp_entries *l, const char *p, enum lp_kind k, uint64_t size, uint16_t origin)
@@ -56,6 +57,46 @@ static void test_unique_duplicate_is_error_unless_overwrite(void **state)
 	assert_int_equal(l.v[0].size, 2);
 	assert_int_equal(l.v[0].origin, 1);
 	lp_entries_free(&l);
+}
+
+/* Collisions name the inputs; with a report every one is recorded and nothing is freed twice. */
+static void test_unique_named_reports_every_collision(void **state)
+{
+	static const char *const names[] = { "deps/", "build.zip" };
+	struct lp_report rep;
+	struct lp_entries l;
+
+	lp_entries_init(&l);
+	lp_report_init(&rep);
+	add(&l, "a.py", LP_FILE, 1, 0)->src = strdup("/x/a.py");
+	add(&l, "a.py", LP_FILE, 2, 1)->src = strdup("build.zip!a.py");
+	add(&l, "b.py", LP_FILE, 3, 1)->src = strdup("one");
+	add(&l, "b.py", LP_FILE, 4, 1)->src = strdup("two");
+	add(&l, "c.py", LP_FILE, 5, 0);
+	lp_entries_sort(&l);
+	assert_int_equal(lp_entries_unique_named(&l, false, names, 2, &rep), 0);
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 2);
+	assert_string_equal(rep.findings[0].path, "a.py");
+	assert_non_null(strstr(rep.findings[0].message, "(deps/ and build.zip)"));
+	assert_non_null(strstr(rep.findings[0].message, "--overwrite"));
+	assert_non_null(strstr(rep.findings[1].message, "b.py: given twice inside build.zip"));
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.v[2].path, "c.py");
+	lp_entries_free(&l);
+	lp_report_free(&rep);
+
+	/* Without a report the first collision stops it; the list stays freeable once. */
+	lp_entries_init(&l);
+	add(&l, "a", LP_FILE, 1, 0)->src = strdup("1");
+	add(&l, "b", LP_FILE, 1, 0)->src = strdup("2");
+	add(&l, "b", LP_FILE, 1, 0)->src = strdup("3");
+	add(&l, "c", LP_FILE, 1, 0)->src = strdup("4");
+	add(&l, "d", LP_FILE, 1, 0)->src = strdup("5");
+	lp_entries_sort(&l);
+	assert_int_equal(lp_entries_unique_named(&l, true, names, 2, NULL), -LP_E_DUPLICATE);
+	assert_non_null(strstr(lp_errmsg(), "b: given twice inside deps/"));
+	assert_int_equal(l.n, 5);	/* nothing dropped on a stop */
+	lp_entries_free(&l);	/* ASan: no double free */
 }
 
 static void test_unique_merges_directories(void **state)
@@ -166,6 +207,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sort_is_bytewise),
 		cmocka_unit_test(test_unique_duplicate_is_error_unless_overwrite),
+		cmocka_unit_test(test_unique_named_reports_every_collision),
 		cmocka_unit_test(test_unique_merges_directories),
 		cmocka_unit_test(test_add_parents),
 		cmocka_unit_test(test_relative_links),

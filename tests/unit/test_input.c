@@ -142,22 +142,41 @@ static void test_prefix_mapping(void **state)
 	lp_entries_free(&l);
 }
 
-static void test_symlinks_inside_kept_outside_materialized(void **state)
+static void put_outside(const char *name, const char *text)
+{
+	char p[8192];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/../%s", root, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/*
+ * A link leaving the source: refused unless its target stays in the
+ * enclosing repository (here: none above the source, until the parent gets
+ * a package.json), stored anywhere with materialize-all, refused by refuse.
+ */
+static void test_symlinks_inside_kept_outside_only_inside_repository(void **state)
 {
 	struct lp_input_opts o = { 0 };
 	struct lp_entries l;
-	char outside[8192];
 	struct lp_entry *e;
-	FILE *f;
 
 	put("lib/libfoo.so.1", "ELFISH", 0644);
 	link_("libfoo.so.1", "lib/libfoo.so");
 	link_("lib", "libdir");
-	snprintf(outside, sizeof(outside), "%s/../outside.txt", root);
-	f = fopen(outside, "w");
-	fputs("outside bytes", f);
-	fclose(f);
+	put_outside("outside.txt", "outside bytes");
 	link_("../outside.txt", "ext.txt");
+	assert_int_equal(load(&o, &l, NULL), -LP_E_SYMLINK);
+	assert_non_null(strstr(lp_errmsg(), "ext.txt"));
+	assert_non_null(strstr(lp_errmsg(), "-> ../outside.txt"));
+	assert_non_null(strstr(lp_errmsg(), "--links=materialize-all"));
+	lp_entries_free(&l);
+
+	put_outside("package.json", "{}");
 	assert_int_equal(load(&o, &l, NULL), 0);
 	e = lp_entries_find(&l, "lib/libfoo.so");
 	assert_int_equal(e->kind, LP_SYMLINK);
@@ -169,29 +188,123 @@ static void test_symlinks_inside_kept_outside_materialized(void **state)
 	assert_int_equal(e->size, strlen("outside bytes"));
 	lp_entries_free(&l);
 
+	/* An absolute link to a system file stays out even inside a repository. */
+	link_("/etc/hostname", "host");
+	assert_int_equal(load(&o, &l, NULL), -LP_E_SYMLINK);
+	assert_non_null(strstr(lp_errmsg(), "host"));
+	assert_non_null(strstr(lp_errmsg(), "/etc/hostname"));
+	lp_entries_free(&l);
+	o.links = LP_LINKS_MATERIALIZE_ALL;
+	assert_int_equal(load(&o, &l, NULL), 0);
+	assert_true(lp_entries_find(&l, "host")->flags & LP_F_MATERIALIZED);
+	lp_entries_free(&l);
+
 	o.links = LP_LINKS_REFUSE;
 	assert_int_equal(load(&o, &l, NULL), -LP_E_SYMLINK);
-	assert_non_null(strstr(lp_errmsg(), "ext.txt"));
 	assert_non_null(strstr(lp_errmsg(), "outside"));
 	lp_entries_free(&l);
 }
 
-static void test_dangling_and_loop(void **state)
+static void test_repo_root_markers(void **state)
+{
+	char *t = *state, p[8192], *got = NULL, *want;
+	char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+
+	/* packages/fn has its own package.json, but the workspace file above wins. */
+	snprintf(p, sizeof(p), "%s/ws/packages/fn", t);
+	assert_int_equal(lp_mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/ws/packages/fn/package.json", t);
+	fclose(fopen(p, "w"));
+	snprintf(p, sizeof(p), "%s/ws/packages/fn", t);
+	assert_int_equal(lp_repo_root(p, &got), 0);
+	assert_non_null(strstr(got, "/ws/packages/fn"));	/* only a project marker so far */
+	free(got);
+	snprintf(p, sizeof(p), "%s/ws/pnpm-workspace.yaml", t);
+	fclose(fopen(p, "w"));
+	snprintf(p, sizeof(p), "%s/ws/packages/fn", t);
+	assert_int_equal(lp_repo_root(p, &got), 0);
+	want = strstr(got, "/ws");
+	assert_non_null(want);
+	assert_string_equal(want, "/ws");
+	free(got);
+	/* $HOME is never the repository, even with a stray package.json in it. */
+	snprintf(p, sizeof(p), "%s/home/fn", t);
+	assert_int_equal(lp_mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/home/package.json", t);
+	fclose(fopen(p, "w"));
+	snprintf(p, sizeof(p), "%s/home", t);
+	setenv("HOME", p, 1);
+	snprintf(p, sizeof(p), "%s/home/fn", t);
+	assert_int_equal(lp_repo_root(p, &got), 0);
+	assert_non_null(strstr(got, "/home/fn"));
+	free(got);
+	if (home)
+		setenv("HOME", home, 1);
+	else
+		unsetenv("HOME");
+	free(home);
+}
+
+static void test_dangling_kept_loop_refused(void **state)
 {
 	struct lp_input_opts o = { 0 };
+	struct lp_report rep;
 	struct lp_entries l;
+	struct lp_entry *e;
 
+	lp_report_init(&rep);
+	o.problems = &rep;
 	link_("nowhere", "dangling");
-	assert_int_equal(load(&o, &l, NULL), -LP_E_SYMLINK);
-	assert_non_null(strstr(lp_errmsg(), "dangling"));
+	assert_int_equal(load(&o, &l, NULL), 0);
+	e = lp_entries_find(&l, "dangling");
+	assert_non_null(e);
+	assert_int_equal(e->kind, LP_SYMLINK);
+	assert_string_equal(e->target, "nowhere");
+	assert_int_equal(rep.n_findings, 1);
+	assert_int_equal(rep.findings[0].sev, LP_SEV_WARNING);
+	assert_string_equal(rep.findings[0].code, "dangling-link");
 	lp_entries_free(&l);
+	lp_report_free(&rep);
 	unlink(strcat(strcpy((char[8192]){ 0 }, root), "/dangling"));
 
 	link_("b", "a");
 	link_("a", "b");
+	o.problems = NULL;
 	assert_int_equal(load(&o, &l, NULL), -LP_E_SYMLINK);
 	assert_non_null(strstr(lp_errmsg(), "loop"));
 	lp_entries_free(&l);
+}
+
+/* One load names every problem: an escaping link, a FIFO, a control character in a name. */
+static void test_problems_collected(void **state)
+{
+	struct lp_input_opts o = { 0 };
+	struct lp_report rep;
+	struct lp_entries l;
+	char p[8192];
+	bool link = false, fifo = false, name = false;
+
+	lp_report_init(&rep);
+	o.problems = &rep;
+	put("ok.py", "x", 0644);
+	link_("/etc/hostname", "host");
+	snprintf(p, sizeof(p), "%s/pipe", root);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	put("evil\033]0;title\007.txt", "x", 0644);
+	assert_int_equal(load(&o, &l, NULL), 0);
+	assert_non_null(lp_entries_find(&l, "ok.py"));
+	assert_null(lp_entries_find(&l, "host"));
+	assert_null(lp_entries_find(&l, "pipe"));
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 3);
+	for (size_t i = 0; i < rep.n_findings; i++) {
+		link |= !strcmp(rep.findings[i].code, "link-outside-repository") &&
+			strstr(rep.findings[i].message, "/etc/hostname");
+		fifo |= !strcmp(rep.findings[i].code, "special-file") && strstr(rep.findings[i].message, "FIFO");
+		name |= !strcmp(rep.findings[i].code, "unsafe-name");
+	}
+	assert_true(link && fifo && name);
+	lp_entries_free(&l);
+	lp_report_free(&rep);
 }
 
 static void test_fifo_refused(void **state)
@@ -357,8 +470,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_modes_and_default_excludes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ignore_file_and_excludes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix_mapping, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_symlinks_inside_kept_outside_materialized, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dangling_and_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinks_inside_kept_outside_only_inside_repository, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_root_markers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dangling_kept_loop_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_problems_collected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_staged_and_hashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_malicious_names, setup, teardown),
