@@ -89,13 +89,19 @@ static char *hs(uint64_t n, char *buf)
 }
 
 /* Long names keep their end, which is what tells them apart. */
+/* An untrusted name, escaped, and cut from the left to w bytes ("...tail"). */
 static const char *fit(const char *s, size_t w, char *buf, size_t len)
 {
-	size_t n = strlen(s);
+	const char *e = lp_cli_esc(s);
+	size_t n = strlen(e);
+	const char *t;
 
 	if (n <= w)
-		return s;
-	snprintf(buf, len, "...%s", s + n - (w - 3));
+		return e;
+	t = e + n - (w - 3);
+	while ((*t & 0xc0) == 0x80)	/* never start inside a UTF-8 sequence */
+		t++;
+	snprintf(buf, len, "...%s", t);
 	return buf;
 }
 
@@ -167,7 +173,7 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 	char h1[24], h2[24], h3[24], nb[80];
 	size_t k;
 
-	fprintf(s->f, "%slambdapack analyze%s: %s (%s)\n", c_on(s, "\033[1m"), c_off(s), a->target,
+	fprintf(s->f, "%slambdapack analyze%s: %s (%s)\n", c_on(s, "\033[1m"), c_off(s), lp_cli_esc(a->target),
 		lp_ana_kind_name(a->kind));
 	fprintf(s->f, "  %zu files, %zu directories, %zu symlinks; %s unzipped", a->n_files, a->n_dirs, a->n_links,
 		hs(a->unzipped, h1));
@@ -188,7 +194,7 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 	}
 	if (a->is_image) {
 		fprintf(s->f, "\n%sImage%s: %s/%s, %zu layers, %s uncompressed, %s compressed\n", c_on(s, "\033[1m"),
-			c_off(s), a->img_os ? a->img_os : "?", a->img_arch ? a->img_arch : "?", a->n_layers,
+			c_off(s), lp_cli_esc(a->img_os ? a->img_os : "?"), lp_cli_esc(a->img_arch ? a->img_arch : "?"), a->n_layers,
 			hs(a->img_size, h1), hs(a->img_compressed, h2));
 		fprintf(s->f, "  efficiency %.4f%%, wasted %s, user wasted %.4f%% (as Dive computes them)\n",
 			a->efficiency * 100, hs(a->wasted, h3), a->user_wasted_pct * 100);
@@ -230,7 +236,7 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 				const struct lp_change *c = &a->report.changes[idx[i]];
 
 				fprintf(s->f, "  %-13s %10s  %s%s%s%s\n", c->action, hs(c->saved, h1),
-					fit(c->path, 60, nb, sizeof(nb)), c->detail ? " (" : "", c->detail ? c->detail : "",
+					fit(c->path, 60, nb, sizeof(nb)), c->detail ? " (" : "", c->detail ? lp_cli_esc(c->detail) : "",
 					c->detail ? ")" : "");
 			}
 			free(idx);
@@ -254,8 +260,8 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 				continue;
 			fprintf(s->f, "  %s%-7s%s %-20s %s%s%s\n",
 				c_on(s, sev == LP_SEV_ERROR ? "\033[1;31m" : sev == LP_SEV_WARNING ? "\033[33m" : ""),
-				lp_severity_name(f->sev), c_off(s), f->code, f->path ? f->path : "", f->path ? ": " : "",
-				f->message);
+				lp_severity_name(f->sev), c_off(s), lp_cli_esc(f->code), f->path ? lp_cli_esc(f->path) : "",
+				f->path ? ": " : "", lp_cli_esc(f->message));
 		}
 }
 
@@ -322,7 +328,7 @@ static int gates(struct lp_cli *cli, const struct aopts *ao, const struct lp_ana
 		snprintf(reason, sizeof(reason), __VA_ARGS__);                      \
 		if (bad) {                                                          \
 			failed++;                                                   \
-			fprintf(stderr, "%s: gate failed: %s\n", cli->prog, reason); \
+			fprintf(stderr, "%s: gate failed: %s\n", cli->prog, lp_cli_esc(reason)); \
 		}                                                                   \
 		if (arr && (g = cJSON_CreateObject())) {                            \
 			cJSON_AddItemToArray(arr, g);                               \
@@ -551,7 +557,7 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 			uint64_t ad = d.total_delta < 0 ? (uint64_t)(-d.total_delta) : (uint64_t)d.total_delta;
 
 			fprintf(st.f, "%slambdapack analyze --diff%s: %s -> %s: %c%s (%s -> %s unzipped)\n",
-				c_on(&st, "\033[1m"), c_off(&st), old.target, a.target, d.total_delta < 0 ? '-' : '+',
+				c_on(&st, "\033[1m"), c_off(&st), lp_cli_esc(old.target), lp_cli_esc(a.target), d.total_delta < 0 ? '-' : '+',
 				hs(ad, h1), hs(old.unzipped, h2), hs(a.unzipped, h3));
 			print_deltas(&st, "Packages", d.packages, d.n_packages, ao.out.top);
 			print_deltas(&st, "Files", d.files, d.n_files, ao.out.top);

@@ -57,7 +57,8 @@ static int cmd_help(int argc, char **argv, struct lp_cli *cli)
 	}
 	c = find_cmd(argv[1]);
 	if (!c || c->fn == cmd_help) {
-		fprintf(stderr, "lambdapack: '%s' is not a lambdapack command. See 'lambdapack --help'.\n", argv[1]);
+		fprintf(stderr, "lambdapack: '%s' is not a lambdapack command. See 'lambdapack --help'.\n",
+			lp_cli_esc(argv[1]));
 		return LP_EXIT_USAGE;
 	}
 	args[0] = argv[1];
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
 	}
 	c = find_cmd(argv[1]);
 	if (!c) {
-		fprintf(stderr, "lambdapack: '%s' is not a lambdapack command. See 'lambdapack --help'.\n", argv[1]);
+		fprintf(stderr, "lambdapack: '%s' is not a lambdapack command. See 'lambdapack --help'.\n",
+			lp_cli_esc(argv[1]));
 		return LP_EXIT_USAGE;
 	}
 	r = c->fn(argc - 1, argv + 1, &cli);

@@ -764,7 +764,8 @@ static int tar_add(struct archive *a, struct archive_entry *ae, const char *dir,
 		archive_entry_set_size(ae, st.st_size);
 	}
 	if (archive_write_header(a, ae) != ARCHIVE_OK) {
-		r = lp_fail(-EIO, name, "cannot write archive: %s", archive_error_string(a));
+		r = lp_fail(-EIO, name, "cannot write archive: %s",
+			     archive_error_string(a) ? archive_error_string(a) : "unknown error");
 		goto out;
 	}
 	if (fd >= 0) {
@@ -785,7 +786,8 @@ static int tar_add(struct archive *a, struct archive_entry *ae, const char *dir,
 			if (got == 0)
 				break;
 			if (archive_write_data(a, buf, (size_t)got) != got) {
-				r = lp_fail(-EIO, name, "cannot write archive: %s", archive_error_string(a));
+				r = lp_fail(-EIO, name, "cannot write archive: %s",
+					     archive_error_string(a) ? archive_error_string(a) : "unknown error");
 				goto out;
 			}
 		}
@@ -850,7 +852,8 @@ static int write_archive(const char *layout, const char *output, int64_t epoch)
 	    archive_write_set_bytes_per_block(a, 64 * 1024) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 	    archive_write_open_fd(a, of.fd) != ARCHIVE_OK) {
-		r = lp_fail(-EIO, output, "cannot start archive: %s", archive_error_string(a));
+		r = lp_fail(-EIO, output, "cannot start archive: %s",
+			     archive_error_string(a) ? archive_error_string(a) : "unknown error");
 		goto out;
 	}
 	/* strcmp order: blobs/, blobs/sha256/, the blobs, then the top-level files. */
@@ -864,7 +867,8 @@ static int write_archive(const char *layout, const char *output, int64_t epoch)
 	if (r < 0)
 		goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		r = lp_fail(-EIO, output, "cannot finish archive: %s", archive_error_string(a));
+		r = lp_fail(-EIO, output, "cannot finish archive: %s",
+			     archive_error_string(a) ? archive_error_string(a) : "unknown error");
 		goto out;
 	}
 	archive_write_free(a);
