@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import warnings
 import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -274,6 +275,191 @@ def test_bad_inputs_give_clear_errors_and_no_output():
     _expect_error([os.path.join(SAMPLES, "python-app"), "-o", os.path.join(d, "nodir", "x.zip")], 1, "nodir")
     _expect_error([os.path.join(SAMPLES, "python-app")], 2, "-o")
     _expect_error([os.path.join(SAMPLES, "python-app"), "-o", out, "--bogus"], 2, "--bogus", out=out)
+
+
+def _snapshot(root):
+    """Every entry below root, links unfollowed, with bytes (FIFOs by kind only): to prove a run changed nothing."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[p] = ("link", os.readlink(p))
+            elif stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    out[p] = ("file", stat.S_IMODE(st.st_mode), f.read())
+            else:
+                out[p] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode))
+    return out
+
+
+def _repo(d):
+    """A repository (package.json at its root) with a function at packages/fn."""
+    repo = os.path.join(d, "repo")
+    fn = os.path.join(repo, "packages", "fn")
+    os.makedirs(fn)
+    with open(os.path.join(repo, "package.json"), "w") as f:
+        f.write("{}\n")
+    with open(os.path.join(fn, "app.js"), "w") as f:
+        f.write("exports.handler = async () => 1;\n")
+    return repo, fn
+
+
+def test_link_to_etc_refused_naming_link_target_and_option():
+    d = tmpdir("etc")
+    repo, fn = _repo(d)
+    os.symlink("/etc", os.path.join(fn, "conf"))
+    out = os.path.join(d, "out.zip")
+    before = _snapshot(d)
+    line = _expect_error([fn, "-o", out], 1, out=out)
+    p = pack(fn, "-o", out, check=False)
+    assert "conf: symbolic link leaves the repository" in p.stderr, p.stderr
+    assert "-> /etc" in p.stderr and "--links=materialize-all" in p.stderr and "--exclude" in p.stderr, p.stderr
+    assert "1 problem in the input; no artifact written" in p.stderr, p.stderr
+    assert "conf" in line, line
+    assert not os.path.exists(out)
+    assert _snapshot(d) == before
+
+
+def test_link_to_aws_like_dir_outside_repository_refused_and_not_walked():
+    d = tmpdir("aws")
+    repo, fn = _repo(d)
+    aws = os.path.join(d, "home", ".aws")
+    os.makedirs(aws)
+    with open(os.path.join(aws, "credentials"), "w") as f:
+        f.write("[default]\naws_secret_access_key = SECRET\n")
+    os.symlink("../../../home/.aws", os.path.join(fn, "creds"))
+    out = os.path.join(d, "out.zip")
+    before = _snapshot(d)
+    p = pack(fn, "-o", out, "-v", check=False)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "creds: symbolic link leaves the repository" in p.stderr and "../../../home/.aws" in p.stderr, p.stderr
+    assert "credentials" not in p.stderr, p.stderr  # refused before it is walked
+    assert not os.path.exists(out)
+    assert _snapshot(d) == before
+
+
+def test_pnpm_link_inside_repository_materialized_and_listed():
+    d = tmpdir("pnpm")
+    repo, fn = _repo(d)
+    store = os.path.join(repo, "node_modules", ".pnpm", "x@1", "node_modules", "x")
+    os.makedirs(store)
+    with open(os.path.join(store, "index.js"), "w") as f:
+        f.write("module.exports = 42;\n")
+    os.makedirs(os.path.join(fn, "node_modules"))
+    os.symlink("../../../node_modules/.pnpm/x@1/node_modules/x", os.path.join(fn, "node_modules", "x"))
+    out, rep = os.path.join(d, "out.zip"), os.path.join(d, "r.json")
+    p = pack(fn, "-o", out, "--json", rep)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("node_modules/x/index.js") == b"module.exports = 42;\n"
+        assert stat.S_ISREG(zf.getinfo("node_modules/x/index.js").external_attr >> 16)
+    assert "1 materialized from outside the source (21 B, 21 bytes); -v lists them" in p.stderr, p.stderr
+    doc = json.load(open(rep))
+    ml = doc["materialized_links"]
+    assert ml["count"] == 1 and ml["bytes"] == 21, ml
+    assert ml["links"][0]["path"] == "node_modules/x", ml
+    os.unlink(out)
+    p = pack(fn, "-o", out, "-v")
+    assert "node_modules/x: symbolic link outside the source (-> ../../../node_modules/.pnpm/x@1/node_modules/x" in p.stderr, p.stderr
+
+
+def test_materialize_all_packs_the_outside_file():
+    d = tmpdir("all")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    with open(os.path.join(d, "shared.txt"), "w") as f:
+        f.write("shared bytes")
+    os.symlink("../shared.txt", os.path.join(src, "shared.txt"))
+    out = os.path.join(d, "out.zip")
+    _expect_error([src, "-o", out], 1, "source directory", "--links=materialize-all", out=out)
+    pack(src, "-o", out, "--links=materialize-all")
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("shared.txt") == b"shared bytes"
+
+
+def test_dangling_link_kept_as_link_with_warning():
+    d = tmpdir("dangle")
+    # As in Debian's python3.11: config-3.11-x86_64-linux-gnu/libpython3.11.so points at a
+    # library that is not in the tree.
+    src = os.path.join(d, "python3.11")
+    cfg = os.path.join(src, "config-3.11-x86_64-linux-gnu")
+    os.makedirs(cfg)
+    with open(os.path.join(src, "os.py"), "w") as f:
+        f.write("x = 1\n")
+    os.symlink("../../x86_64-linux-gnu/libpython3.11.so.1", os.path.join(cfg, "libpython3.11.so"))
+    out = os.path.join(d, "out.zip")
+    p = pack(src, "-o", out)
+    assert "warning" in p.stderr and "libpython3.11.so: dangling symbolic link" in p.stderr, p.stderr
+    with zipfile.ZipFile(out) as zf:
+        info = zf.getinfo("config-3.11-x86_64-linux-gnu/libpython3.11.so")
+        assert stat.S_ISLNK(info.external_attr >> 16), oct(info.external_attr >> 16)
+        assert zf.read(info) == b"../../x86_64-linux-gnu/libpython3.11.so.1"
+
+
+def _three_problems(d):
+    repo, fn = _repo(d)
+    os.symlink("/etc/passwd", os.path.join(fn, "passwd"))
+    os.mkfifo(os.path.join(fn, "pipe"))
+    with open(os.path.join(fn, "evil\x1b]0;pwned\x07\x1b[2J.txt"), "w") as f:
+        f.write("x")
+    return fn
+
+
+def test_three_problems_reported_in_one_run_escaped():
+    d = tmpdir("three")
+    fn = _three_problems(d)
+    out = os.path.join(d, "out.zip")
+    before = _snapshot(d)
+    p = run([LP, "pack", fn, "-o", out], check=False, text=False)
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 1, (p.returncode, err)
+    assert b"\x1b" not in p.stderr and b"\x07" not in p.stderr, p.stderr
+    lines = err.strip().splitlines()
+    assert len(lines) == 4, lines
+    assert any("passwd: symbolic link leaves the repository" in l and "/etc/passwd" in l for l in lines), lines
+    assert any("pipe: unsupported file type (FIFO)" in l for l in lines), lines
+    assert any("evil\\x1b]0;pwned\\x07\\x1b[2J.txt: file name contains control characters" in l for l in lines), lines
+    assert lines[-1].endswith("3 problems in the input; no artifact written"), lines
+    assert not os.path.exists(out)
+    assert _snapshot(d) == before
+    # container reads the same sources the same way.
+    img = os.path.join(d, "img")
+    p = run([LP, "container", fn, "-o", img], check=False, text=False)
+    assert p.returncode == 1 and b"\x1b" not in p.stderr, p.stderr
+    assert p.stderr.decode().strip().splitlines()[-1].endswith("3 problems in the input; no image written"), p.stderr
+    assert not os.path.exists(img)
+
+
+def test_collision_names_both_sources():
+    d = tmpdir("coll")
+    deps = os.path.join(d, "deps")
+    os.mkdir(deps)
+    with open(os.path.join(deps, "app.py"), "w") as f:
+        f.write("a")
+    build = os.path.join(d, "build.zip")
+    with zipfile.ZipFile(build, "w") as zf:
+        zf.writestr("app.py", "b")
+        zf.writestr("lib.py", "c")
+    out = os.path.join(d, "out.zip")
+    p = pack(deps, build, "-o", out, check=False)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "app.py: given by more than one source (%s/ and %s)" % (deps, build) in p.stderr, p.stderr
+    assert "#1" not in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    # Two members of one archive: named by the archive, refused even with --overwrite
+    # (neither is "the later source"), every one in the same run.
+    dup = os.path.join(d, "dup.zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with zipfile.ZipFile(dup, "w") as zf:
+            for name, data in (("a.py", "1"), ("a.py", "2"), ("b.py", "3"), ("b.py", "4")):
+                zf.writestr(name, data)
+    p = pack(dup, "-o", out, "--overwrite", check=False)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "a.py: given twice inside %s" % dup in p.stderr and "b.py: given twice inside %s" % dup in p.stderr, p.stderr
+    assert "2 problems in the input" in p.stderr, p.stderr
+    assert not os.path.exists(out)
 
 
 def _as_nobody():
