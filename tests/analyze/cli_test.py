@@ -260,6 +260,48 @@ def test_hostile(tmp, root):
     check("hostile: no escape", not os.path.exists(os.path.join(tmp, "escape.txt")))
 
 
+def test_dir_problems_match_pack(tmp):
+    """analyze on a tree pack refuses: the same problems as error findings, exit 0, names escaped."""
+    d = os.path.join(tmp, "links")
+    repo = os.path.join(d, "repo")
+    fn = os.path.join(repo, "packages", "fn")
+    store = os.path.join(repo, "node_modules", ".pnpm", "x@1", "node_modules", "x")
+    aws = os.path.join(d, "home", ".aws")
+    for p in (fn, store, aws, os.path.join(fn, "node_modules")):
+        os.makedirs(p)
+    for p, text in ((os.path.join(repo, "package.json"), "{}"), (os.path.join(fn, "app.js"), "exports.h = 1;\n"),
+                    (os.path.join(store, "index.js"), "module.exports = 42;\n"), (os.path.join(aws, "credentials"), "SECRET")):
+        with open(p, "w") as f:
+            f.write(text)
+    os.symlink("../../../node_modules/.pnpm/x@1/node_modules/x", os.path.join(fn, "node_modules", "x"))
+    os.symlink("/etc", os.path.join(fn, "conf"))
+    os.symlink("../../../home/.aws", os.path.join(fn, "creds"))
+    os.mkfifo(os.path.join(fn, "pipe"))
+    with open(os.path.join(fn, "evil\x1b[2J.txt"), "w") as f:
+        f.write("x")
+    os.symlink("nowhere", os.path.join(fn, "dangling"))
+    p = subprocess.run([BIN, "pack", fn, "-o", os.path.join(d, "out.zip")], capture_output=True)
+    pack_errors = [l for l in p.stderr.decode().splitlines() if ": error: " in l]
+    check("links: pack refuses", p.returncode == 1 and len(pack_errors) == 4, p.stderr.decode())
+    rc, out, err = run(fn, "--json", "-", "-q")
+    doc = json.loads(out) if rc == 0 else {"findings": []}
+    errors = {(f["code"], f["path"]) for f in doc["findings"] if f["severity"] == "error"}
+    want = {("link-outside-repository", "conf"), ("link-outside-repository", "creds"),
+            ("special-file", "pipe"), ("unsafe-name", "evil\x1b[2J.txt")}
+    check("links: analyze reports pack's refusals as errors", rc == 0 and errors == want, f"rc {rc} {errors} {err}")
+    check("links: each analyze error is one of pack's lines",
+          all(any(f["message"].replace("\x1b", "\\x1b") in l for l in pack_errors)
+              for f in doc["findings"] if f["severity"] == "error"), pack_errors)
+    warn = [f for f in doc["findings"] if f["severity"] == "warning" and f["code"] == "dangling-link"]
+    check("links: dangling is a warning", len(warn) == 1 and warn[0]["path"] == "dangling", doc["findings"])
+    files = {f["name"] for f in doc["contributors"]["files"]} if rc == 0 else set()
+    check("links: pnpm link materialized, nothing of /etc or .aws", "node_modules/x/index.js" in files and
+          not any(n.startswith(("conf/", "creds/")) for n in files), files)
+    p = subprocess.run([BIN, "analyze", fn], capture_output=True)
+    check("links: text report escaped", p.returncode == 0 and b"\x1b" not in p.stdout + p.stderr
+          and b"evil\\x1b[2J.txt" in p.stdout and b"4 errors" in p.stdout, p.stdout[-1500:])
+
+
 def test_gates_and_diff(tmp, root):
     rc, out, err = run(root, "-q", "--max-unzipped", "100K", "--max-zipped", "10M")
     check("gate max-unzipped", rc == 5 and err.count("gate failed") == 1 and "--max-unzipped" in err, err)
@@ -458,6 +500,7 @@ def main():
     try:
         root, doc = test_golden_and_zip(tmp, update)
         test_hostile(tmp, root)
+        test_dir_problems_match_pack(tmp)
         test_gates_and_diff(tmp, root)
         test_html(tmp, root)
         test_savings_match_pack(tmp)
