@@ -84,7 +84,7 @@ int lp_report_problem(struct lp_report *r, unsigned cap, int err, const char *co
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (!cap)
-		cap = 100;
+		cap = LP_PROBLEMS_CAP;
 	if (!r || lp_report_count(r, LP_SEV_ERROR) >= cap)
 		return lp_fail(err, NULL, "%s", msg);
 	rc = lp_report_finding(r, LP_SEV_ERROR, code, path, "%s", msg);

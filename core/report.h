@@ -55,6 +55,9 @@ int lp_report_change(struct lp_report *r, const char *action, const char *path,
  * is returned: the caller stops. pack turns recorded problems into a failed
  * run; analyze reports them as findings.
  */
+/* The default cap of lp_report_problem (cap 0). */
+#define LP_PROBLEMS_CAP 100
+
 int lp_report_problem(struct lp_report *r, unsigned cap, int err, const char *code,
 		      const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 

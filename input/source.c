@@ -212,9 +212,20 @@ int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_in
 			r = -ENOMEM;
 		}
 	}
-	/* With o->problems every source is read even after one has problems: one run names them all. */
-	for (size_t i = 0; i < n && r == 0; i++)
+	/*
+	 * With o->problems every source is read even after one has problems, or
+	 * cannot be read at all (missing, corrupt): one run names them all.
+	 */
+	for (size_t i = 0; i < n && r == 0; i++) {
 		r = lp_input_load(&srcs[i], o, out);
+		if (r < 0 && r != -ENOMEM && r != -EINTR && o->problems &&
+		    lp_report_count(o->problems, LP_SEV_ERROR) < LP_PROBLEMS_CAP) {
+			char msg[1024];
+
+			snprintf(msg, sizeof(msg), "%s", *lp_errmsg() ? lp_errmsg() : lp_strerror(r));
+			r = lp_report_problem(o->problems, LP_PROBLEMS_CAP, r, "bad-source", NULL, "%s", msg);
+		}
+	}
 	if (r == 0) {
 		lp_entries_sort(out);
 		r = lp_entries_unique_named(out, overwrite, (const char *const *)names, n, o->problems);

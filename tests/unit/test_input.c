@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "core/report.h"
 #include "input/input.h"
 
 static char root[4096];
@@ -307,6 +308,56 @@ static void test_problems_collected(void **state)
 	lp_report_free(&rep);
 }
 
+/* Past the cap (100 problems) the load stops with the next one as its error. */
+static void test_problems_capped(void **state)
+{
+	struct lp_input_opts o = { 0 };
+	struct lp_report rep;
+	struct lp_entries l;
+	char p[8192];
+
+	lp_report_init(&rep);
+	o.problems = &rep;
+	for (int i = 0; i < 120; i++) {
+		snprintf(p, sizeof(p), "%s/pipe%03d", root, i);
+		assert_int_equal(mkfifo(p, 0644), 0);
+	}
+	assert_int_equal(load(&o, &l, NULL), -LP_E_BADTYPE);
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), LP_PROBLEMS_CAP);
+	assert_non_null(strstr(lp_errmsg(), "FIFO"));
+	lp_entries_free(&l);
+	lp_report_free(&rep);
+}
+
+/* A source that cannot be read at all is one more problem; the next source is still read. */
+static void test_bad_source_does_not_stop_the_others(void **state)
+{
+	struct lp_input_opts o = { 0 };
+	struct lp_report rep;
+	struct lp_entries l;
+	struct lp_source s[2];
+	char missing[8192];
+
+	put("ok.py", "x", 0644);
+	link_("/etc/hostname", "host");
+	snprintf(missing, sizeof(missing), "%s/../missing", root);
+	assert_int_equal(lp_source_parse(missing, 0, &s[0]), 0);
+	assert_int_equal(lp_source_parse(root, 1, &s[1]), 0);
+	lp_report_init(&rep);
+	o.problems = &rep;
+	lp_entries_init(&l);
+	assert_int_equal(lp_input_load_all(s, 2, &o, false, &l), 0);
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 2);
+	assert_string_equal(rep.findings[0].code, "bad-source");
+	assert_non_null(strstr(rep.findings[0].message, "missing"));
+	assert_string_equal(rep.findings[1].code, "link-outside-repository");
+	assert_non_null(lp_entries_find(&l, "ok.py"));
+	lp_entries_free(&l);
+	lp_report_free(&rep);
+	lp_source_free(&s[0]);
+	lp_source_free(&s[1]);
+}
+
 static void test_fifo_refused(void **state)
 {
 	struct lp_input_opts o = { 0 };
@@ -474,6 +525,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_root_markers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dangling_kept_loop_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_problems_collected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_problems_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_source_does_not_stop_the_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_staged_and_hashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archive_malicious_names, setup, teardown),
