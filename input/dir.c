@@ -292,6 +292,16 @@ static int materialize(struct walk *w, const char *fs, const char *rel, const ch
 
 	if (S_ISREG(tst->st_mode)) {
 		r = add_file(w, fs, rel, tst, LP_F_MATERIALIZED);
+		/* Read the bytes from the path that was checked, not through the link again. */
+		if (r == 0 && w->out->n > n0) {
+			struct lp_entry *e = &w->out->v[w->out->n - 1];
+			char *src = strdup(real);
+
+			if (!src)
+				return -ENOMEM;
+			free(e->src);
+			e->src = src;
+		}
 	} else if (S_ISDIR(tst->st_mode)) {
 		w->under = LP_F_MATERIALIZED;
 		r = add_dir(w, fs, rel, tst);
