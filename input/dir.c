@@ -120,7 +120,7 @@ static int __attribute__((format(printf, 5, 6)))
 problem(struct walk *w, int err, const char *code, const char *rel, const char *fmt, ...)
 {
 	char msg[1024];
-	char *ap = art_path(w, rel);
+	char *ap = *rel ? art_path(w, rel) : NULL;	/* the source root itself: no artifact path */
 	va_list va;
 	int r;
 
