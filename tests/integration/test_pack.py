@@ -505,6 +505,27 @@ def test_runtime_checks_glibc_and_foreign_binaries():
     assert "sharp.node" not in zipfile.ZipFile(out).namelist()
 
 
+def test_member_10000_directories_deep_packs():
+    # Parent synthesis used to rescan the whole path once per ancestor; the
+    # suite's timeout catches a return of that (no timed assertion here).
+    d = tmpdir("deep")
+    src = os.path.join(d, "deep.zip")
+    name = "d/" * 10000 + "f.txt"
+    with zipfile.ZipFile(src, "w") as zf:
+        zf.writestr(name, b"deep\n")
+    before = open(src, "rb").read()
+    out = os.path.join(d, "out.zip")
+    pack(src, "-o", out, "-q")
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        assert zf.read(name) == b"deep\n"
+    dirs = [n for n in names if n.endswith("/")]
+    assert len(dirs) == 10000 and len(set(names)) == len(names) == 10001
+    assert sorted(len(n) for n in dirs) == [2 * (i + 1) for i in range(10000)]
+    assert open(src, "rb").read() == before
+    shutil.rmtree(d)
+
+
 def test_help_and_version():
     p = run([LP, "--version"])
     assert p.stdout.startswith("lambdapack ")

@@ -719,6 +719,39 @@ def test_failures_leave_nothing_behind():
     assert sorted(os.listdir(d)) == ["img", "src"], os.listdir(d)
 
 
+def test_member_10000_directories_deep():
+    # One member 10,000 directories deep took minutes in the layer's parent
+    # pass (each entry rescanned every prefix); now linear in the path length.
+    d = tmpdir("deep")
+    src = os.path.join(d, "deep.zip")
+    name = "d/" * 10000 + "f.txt"
+    import zipfile
+    with zipfile.ZipFile(src, "w") as zf:
+        zf.writestr(name, b"deep\n")
+    out = os.path.join(d, "img")
+    container(src, "-o", out, "-q")
+    index, manifest, config = check_layout(out)
+    assert len(manifest["layers"]) == 1
+    layer = blob(out, manifest["layers"][0]["digest"])
+    with tarfile.open(layer) as t:
+        members = t.getmembers()
+    names = [m.name for m in members]
+    assert len(set(names)) == len(names), "duplicate members"
+    dirs = [m.name for m in members if m.isdir()]
+    files = [m for m in members if m.isfile()]
+    assert [f.name for f in files] == ["var/task/" + name]
+    # var, var/task, then every one of the 10,000 directories, each once.
+    assert len(dirs) == 10002, len(dirs)
+    want = {"var", "var/task"} | {"var/task/" + "/".join(["d"] * (i + 1)) for i in range(10000)}
+    assert set(dirs) == want
+    # bsdtar (libarchive-tools) reads the same member list.
+    need("bsdtar")
+    p = run(["bsdtar", "-tf", layer])
+    listed = [n.rstrip("/") for n in p.stdout.splitlines()]
+    assert sorted(listed) == sorted(names), (len(listed), len(names))
+    shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     import atexit
     atexit.register(_cleanup)
