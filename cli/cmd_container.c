@@ -66,7 +66,8 @@ static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const stru
 	char a[32], b[32];
 
 	fprintf(stderr, "%s: wrote %s (%s, %s)\n", cli->prog, oo->output,
-		res->archive ? "oci-archive tar" : "OCI image layout", res->arch);
+		res->archive ? "oci-archive tar" : res->added ? "added to the existing OCI image layout" :
+		"OCI image layout", res->arch);
 	fprintf(stderr, "  manifest    %s\n", res->manifest_digest);
 	fprintf(stderr, "  config      %s\n", res->config_digest);
 	for (size_t i = 0; i < res->n_layers; i++) {
@@ -263,6 +264,14 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	}
 	if (lp_cli_add_sources(cli, argc - optind, argv + optind, &o) < 0) {
 		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	/* Refuse an output we would not write before the work, not after it. */
+	lp_errmsg_clear();
+	r = lp_oci_output_check(oo.output, NULL);
+	if (r < 0) {
+		lp_cli_error(cli, r, NULL);
+		ret = LP_EXIT_ERROR;
 		goto out;
 	}
 	/* The image is written from the entries' files; no zip-only limits apply here. */

@@ -5,6 +5,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "container/oci.h"
 #include "pack/zip.h"
 
 #include <errno.h>
@@ -233,6 +234,16 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	}
 	if (lp_cli_add_sources(cli, argc - optind, argv + optind, &o) < 0) {
 		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	/* Refuse an output we would not write before the work, not after it. */
+	lp_errmsg_clear();
+	r = lp_output_check_file(o.output);
+	if (r == 0 && image_output)
+		r = lp_oci_output_check(image_output, NULL);
+	if (r < 0) {
+		lp_cli_error(cli, r, NULL);
+		ret = LP_EXIT_ERROR;
 		goto out;
 	}
 

@@ -377,6 +377,87 @@ def test_over_the_limit_falls_back_to_an_oci_image():
     run(["skopeo", "inspect", "oci:" + layout + ":latest"])
 
 
+def _snapshot(root):
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            out[rel] = ("link", os.readlink(p)) if stat.S_ISLNK(st.st_mode) else \
+                ("dir",) if stat.S_ISDIR(st.st_mode) else \
+                ("file", open(p, "rb").read()) if stat.S_ISREG(st.st_mode) else ("other", st.st_ino)
+    return out
+
+
+def test_outputs_never_destroy():
+    d = tmpdir("outs")
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    open(os.path.join(src, "index.js"), "w").write("exports.handler = async () => 1;\n")
+    # -o names a directory, a symlink, a FIFO: refused, nothing changed, nothing beside.
+    dout = os.path.join(d, "dir.zip")
+    os.makedirs(os.path.join(dout, "notes"))
+    open(os.path.join(dout, "notes", "precious.txt"), "w").write("keep\n")
+    link = os.path.join(d, "link.zip")
+    os.symlink("elsewhere.zip", link)
+    fifo = os.path.join(d, "fifo.zip")
+    os.mkfifo(fifo)
+    before = _snapshot(d)
+    for o, why in ((dout, "is a directory"), (link, "symbolic link"), (fifo, "not a regular file")):
+        p = pack(src, "-o", o, check=False)
+        assert p.returncode == 1, (o, p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and o in lines[0] and why in lines[0], p.stderr
+        assert _snapshot(d) == before
+    # An existing regular file is replaced: that is what a build artifact is for.
+    out = os.path.join(d, "f.zip")
+    open(out, "w").write("stale")
+    pack(src, "-o", out, "-q")
+    assert zipfile.ZipFile(out).namelist() == ["index.js"]
+    # --image-output naming a directory with other content: refused up front, kept.
+    img = os.path.join(d, "img")
+    os.makedirs(os.path.join(img, "notes"))
+    open(os.path.join(img, "notes", "precious.txt"), "w").write("keep\n")
+    before = _snapshot(img)
+    p = pack(src, "-o", out, "--image-output", img, check=False)
+    assert p.returncode == 1 and img in p.stderr and "empty or new directory" in p.stderr, p.stderr
+    assert _snapshot(img) == before
+
+
+def test_fallback_image_directory_is_never_emptied():
+    d = tmpdir("fbkeep")
+    src = os.path.join(d, "src")
+    os.makedirs(os.path.join(src, "node_modules", "huge"))
+    with open(os.path.join(src, "node_modules", "huge", "blob.bin"), "wb") as f:
+        f.truncate(262_144_000)
+    open(os.path.join(src, "index.js"), "w").write("exports.handler = async () => 1;\n")
+    out = os.path.join(d, "f.zip")
+    layout = os.path.join(d, "f.oci")
+    os.makedirs(os.path.join(layout, "notes"))
+    open(os.path.join(layout, "notes", "precious.txt"), "w").write("keep\n")
+    before = _snapshot(layout)
+    p = pack(src, "-o", out, check=False)
+    assert p.returncode == 1 and layout in p.stderr and "empty or new directory" in p.stderr, p.stderr
+    assert _snapshot(layout) == before and not os.path.exists(out)
+    assert sorted(os.listdir(d)) == ["f.oci", "src"], os.listdir(d)
+    # An existing layout is added to: the old image stays readable beside the new one.
+    shutil.rmtree(layout)
+    p = pack(src, "-o", out, "--image-output", layout, check=False)
+    assert p.returncode == 6, (p.returncode, p.stderr)
+    open(os.path.join(layout, "README"), "w").write("mine\n")
+    old = json.load(open(os.path.join(layout, "index.json")))["manifests"][0]
+    open(os.path.join(src, "index.js"), "w").write("exports.handler = async () => 2;\n")
+    # Another tag would need container; pack's tag is "latest", so it moves.
+    p = pack(src, "-o", out, "--image-output", layout, check=False)
+    assert p.returncode == 6, (p.returncode, p.stderr)
+    idx = json.load(open(os.path.join(layout, "index.json")))
+    assert len(idx["manifests"]) == 1 and idx["manifests"][0]["digest"] != old["digest"]
+    assert open(os.path.join(layout, "README")).read() == "mine\n"
+    assert os.path.exists(os.path.join(layout, "blobs", "sha256", old["digest"].split(":")[1]))
+    run(["skopeo", "inspect", "oci:" + layout + ":latest"])
+
+
 def test_layers_reduce_the_budget():
     d = tmpdir("layers")
     layer = os.path.join(d, "layer.zip")

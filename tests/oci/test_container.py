@@ -719,6 +719,143 @@ def test_failures_leave_nothing_behind():
     assert sorted(os.listdir(d)) == ["img", "src"], os.listdir(d)
 
 
+def snapshot(root):
+    """Every path under root with its type and bytes (links: their target), for byte-for-byte checks."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = ("link", os.readlink(p))
+            elif os.path.isdir(p):
+                out[rel] = ("dir", stat.S_IMODE(os.lstat(p).st_mode))
+            else:
+                out[rel] = ("file", open(p, "rb").read())
+    return out
+
+
+def siblings(path):
+    """Temporaries beside an output (.NAME.XXXXXX)."""
+    base = os.path.basename(path.rstrip("/"))
+    return [f for f in os.listdir(os.path.dirname(path.rstrip("/"))) if f.startswith("." + base + ".")]
+
+
+def test_output_directory_with_other_content_is_refused_untouched():
+    d = tmpdir("keep")
+    src = make_tree(os.path.join(d, "src"))
+    src_before = snapshot(src)
+    out = os.path.join(d, "out")
+    os.makedirs(os.path.join(out, "notes"))
+    with open(os.path.join(out, "notes", "precious.txt"), "w") as f:
+        f.write("do not lose me\n")
+    before = snapshot(out)
+    for o in (out, out + "/"):
+        p = container(src, "-o", o, check=False)
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and o in lines[0] and "empty or new directory" in lines[0], p.stderr
+        assert snapshot(out) == before
+        assert siblings(out) == [], siblings(out)
+    # A file, a symlink to a directory, a dangling symlink: never written through or replaced.
+    f = os.path.join(d, "afile")
+    open(f, "w").write("mine\n")
+    link = os.path.join(d, "link")
+    os.symlink("out", link)
+    dangling = os.path.join(d, "dangling")
+    os.symlink("nowhere", dangling)
+    for o, why in ((f, "not a directory"), (link, "symbolic link"), (link + "/", "symbolic link"),
+                   (dangling, "symbolic link")):
+        p = container(src, "-o", o, check=False)
+        assert p.returncode == 1 and why in p.stderr and o in p.stderr, (o, p.returncode, p.stderr)
+    assert open(f).read() == "mine\n" and os.readlink(link) == "out" and os.readlink(dangling) == "nowhere"
+    assert snapshot(out) == before
+    # FILE.tar: a directory there is refused; a regular file is replaced (a build artifact).
+    tdir = os.path.join(d, "img.tar")
+    os.mkdir(tdir)
+    open(os.path.join(tdir, "keep"), "w").write("x")
+    p = container(src, "-o", tdir, check=False)
+    assert p.returncode == 1 and "directory" in p.stderr and tdir in p.stderr, p.stderr
+    assert os.listdir(tdir) == ["keep"]
+    tfile = os.path.join(d, "old.tar")
+    open(tfile, "w").write("stale")
+    container(src, "-o", tfile, "-q")
+    with tarfile.open(tfile) as t:
+        assert "index.json" in t.getnames()
+    # An empty directory is used as it is.
+    empty = os.path.join(d, "empty")
+    os.mkdir(empty)
+    container(src, "-o", empty, "-q")
+    check_layout(empty)
+    assert snapshot(src) == src_before
+    assert sorted(os.listdir(d)) == ["afile", "dangling", "empty", "img.tar", "link", "old.tar", "out", "src"]
+
+
+def test_existing_layout_gains_the_image_and_the_tag_moves():
+    need("umoci", "skopeo")
+    d = tmpdir("merge")
+    layout = os.path.join(d, "layout")
+    # Another tool's image in the layout, and files that are not the layout's.
+    run(["umoci", "init", "--layout", layout])
+    run(["umoci", "new", "--image", layout + ":foreign"])
+    os.makedirs(os.path.join(layout, "notes"))
+    open(os.path.join(layout, "notes", "precious.txt"), "w").write("keep\n")
+    open(os.path.join(layout, "README"), "w").write("mine\n")
+    before = snapshot(layout)
+    old_index = load_json(os.path.join(layout, "index.json"))
+    src1 = make_tree(os.path.join(d, "src1"))
+    p = container(src1, "-o", layout, "--tag", "fn")
+    assert "added to the existing OCI image layout" in p.stderr, p.stderr
+    after = snapshot(layout)
+    # Everything that was there is still there byte for byte, except index.json.
+    for rel, v in before.items():
+        if rel != "index.json":
+            assert after[rel] == v, rel
+    index = load_json(os.path.join(layout, "index.json"))
+    assert index["manifests"][0] == old_index["manifests"][0]
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert tags == ["foreign", "fn"], tags
+    assert siblings(layout) == [] and not [f for f in os.listdir(layout) if f.startswith(".")]
+    fn1 = index["manifests"][1]["digest"]
+    # Both images read back with two independent tools.
+    out = run(["umoci", "ls", "--layout", layout]).stdout.split()
+    assert sorted(out) == ["fn", "foreign"], out
+    for tag in ("foreign", "fn"):
+        run(["skopeo", "inspect", "oci:%s:%s" % (layout, tag)])
+        run(["skopeo", "copy", "oci:%s:%s" % (layout, tag), "oci-archive:%s/%s.tar" % (d, tag)])
+    rootfs = umoci_unpack(layout, "fn", os.path.join(d, "b1"))
+    compare_rootfs(src1, rootfs)
+    umoci_unpack(layout, "foreign", os.path.join(d, "b0"))
+    # Same tag, new content: the tag moves; the other image and the old blobs stay.
+    src2 = make_tree(os.path.join(d, "src2"))
+    with open(os.path.join(src2, "app.py"), "w") as f:
+        f.write("def handler(e, c):\n    return 'v2'\n")
+    mid = snapshot(layout)
+    container(src2, "-o", layout, "--tag", "fn", "-q")
+    index = load_json(os.path.join(layout, "index.json"))
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert tags == ["foreign", "fn"], tags
+    assert index["manifests"][1]["digest"] != fn1
+    now = snapshot(layout)
+    for rel, v in mid.items():
+        if rel != "index.json":
+            assert now[rel] == v, rel
+    rootfs = umoci_unpack(layout, "fn", os.path.join(d, "b2"))
+    assert open(os.path.join(rootfs, "var/task/app.py")).read().endswith("'v2'\n")
+    run(["skopeo", "inspect", "oci:%s:foreign" % layout])
+    # The same image again under a second tag: its blobs are already there and kept.
+    container(src2, "-o", layout, "--tag", "fn2", "-q")
+    index = load_json(os.path.join(layout, "index.json"))
+    assert [m["digest"] for m in index["manifests"]][1:] == [index["manifests"][1]["digest"]] * 2
+    # A layout whose index cannot be read is not overwritten either.
+    bad = os.path.join(d, "bad")
+    run(["umoci", "init", "--layout", bad])
+    open(os.path.join(bad, "index.json"), "w").write("{not json")
+    p = container(src2, "-o", bad, check=False)
+    assert p.returncode == 1 and "index.json" in p.stderr, p.stderr
+    assert open(os.path.join(bad, "index.json")).read() == "{not json"
+
+
 def test_member_10000_directories_deep():
     # One member 10,000 directories deep took minutes in the layer's parent
     # pass (each entry rescanned every prefix); now linear in the path length.
