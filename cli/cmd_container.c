@@ -269,6 +269,8 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	/* Refuse an output we would not write before the work, not after it. */
 	lp_errmsg_clear();
 	r = lp_oci_output_check(oo.output, NULL);
+	if (r == 0)
+		r = lp_input_skip_add(&o.input, oo.output, "the output");
 	if (r < 0) {
 		lp_cli_error(cli, r, NULL);
 		ret = LP_EXIT_ERROR;
@@ -280,6 +282,10 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);
+	if (verbose && !cli->quiet) {
+		lp_progress_stop();
+		lp_cli_print_skipped(cli, &o.input);
+	}
 	if (r < 0) {
 		lp_progress_stop();
 		lp_cli_error(cli, r, NULL);

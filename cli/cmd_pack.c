@@ -241,6 +241,14 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	r = lp_output_check_file(o.output);
 	if (r == 0 && image_output)
 		r = lp_oci_output_check(image_output, NULL);
+	if (r == 0)
+		r = lp_input_skip_add(&o.input, o.output, "the output");
+	if (r == 0 && o.fallback == LP_FALLBACK_CONTAINER) {
+		char fb[4096];
+
+		r = lp_input_skip_add(&o.input, lp_pack_fallback_path(&o, image_output, fb, sizeof(fb)),
+				      "the fallback image directory");
+	}
 	if (r < 0) {
 		lp_cli_error(cli, r, NULL);
 		ret = LP_EXIT_ERROR;
@@ -250,6 +258,10 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);
+	if (verbose && !cli->quiet) {
+		lp_progress_stop();
+		lp_cli_print_skipped(cli, &o.input);
+	}
 	if (r < 0) {
 		lp_progress_stop();
 		lp_cli_error(cli, r, NULL);

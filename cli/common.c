@@ -304,3 +304,22 @@ void lp_cli_print_findings(struct lp_cli *cli, const struct lp_report *rep, bool
 			cli->color ? "\033[0m" : "", f->path ? f->path : "", f->path ? ": " : "", f->message, f->code);
 	}
 }
+
+void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o)
+{
+	for (size_t i = 0; i < o->n_skip; i++) {
+		const struct lp_input_skip *k = &o->skip[i];
+
+		for (size_t j = 0; j < k->seen.n; j++) {
+			const char *base = strrchr(k->seen.v[j], '/');
+			char esc[1024];
+
+			base = base ? base + 1 : k->seen.v[j];
+			lp_escape(k->seen.v[j], esc, sizeof(esc));
+			fprintf(stderr, "%s: left out %s from the sources: %s%s of this run\n", cli->prog, esc,
+				strcmp(base, k->name) ? "a temporary beside " : "", k->what);
+		}
+		if (k->hits > k->seen.n)
+			fprintf(stderr, "%s: left out %zu more beside %s\n", cli->prog, k->hits - k->seen.n, k->what);
+	}
+}

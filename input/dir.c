@@ -192,6 +192,9 @@ static int walk_dir(struct walk *w, const char *fsdir, const char *reldir)
 			r = lp_fail(-errno, fs, "cannot stat: %s", strerror(errno));
 			break;
 		}
+		/* This run's own output and its temporaries are never an input. */
+		if (lp_input_skipped(w->o, w->devs[w->depth - 1], w->inos[w->depth - 1], de->d_name, &st, fs))
+			continue;
 		ap = art_path(w, rel);
 		if (!ap) {
 			r = -ENOMEM;

@@ -458,6 +458,45 @@ def test_fallback_image_directory_is_never_emptied():
     run(["skopeo", "inspect", "oci:" + layout + ":latest"])
 
 
+def test_output_inside_the_source_is_left_out():
+    d = tmpdir("self")
+    fn = os.path.join(d, "fn")
+    os.makedirs(os.path.join(fn, "build"))
+    open(os.path.join(fn, "index.js"), "w").write("exports.handler = async () => 1;\n")
+    # A temporary a killed run left beside the output, and a fallback image directory.
+    open(os.path.join(fn, ".function.zip.Ab12Cd"), "w").write("half a zip")
+    os.makedirs(os.path.join(fn, "function.oci", "blobs", "sha256"))
+    open(os.path.join(fn, "function.oci", "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+    open(os.path.join(fn, "function.oci", "index.json"), "w").write('{"schemaVersion":2,"manifests":[]}')
+    first = None
+    for i in range(3):
+        p = pack(".", "-o", "function.zip", "-v", cwd=fn)
+        names = zipfile.ZipFile(os.path.join(fn, "function.zip")).namelist()
+        assert names == ["build/", "index.js"], names
+        data = open(os.path.join(fn, "function.zip"), "rb").read()
+        assert first is None or data == first, "second pack differs from the first"
+        first = data
+        if i:
+            assert "left out ./function.zip from the sources: the output" in p.stderr, p.stderr
+        assert "left out ./.function.zip.Ab12Cd from the sources: a temporary beside the output" in p.stderr, \
+            p.stderr
+        assert "left out ./function.oci from the sources: the fallback image directory" in p.stderr, p.stderr
+    # Into a subdirectory of the source, reached by another spelling of the path.
+    first = None
+    for _ in range(2):
+        pack(fn, "-o", os.path.join(d, "fn", "build", "..", "build", "function.zip"), "-q")
+        data = open(os.path.join(fn, "build", "function.zip"), "rb").read()
+        assert "build/function.zip" not in zipfile.ZipFile(os.path.join(fn, "build", "function.zip")).namelist()
+        assert first is None or data == first
+        first = data
+    # A source that is the output itself is refused, and left alone.
+    before = open(os.path.join(fn, "function.zip"), "rb").read()
+    p = pack("function.zip", "-o", "function.zip", check=False, cwd=fn)
+    assert p.returncode == 1 and "function.zip" in p.stderr and "output" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert open(os.path.join(fn, "function.zip"), "rb").read() == before
+
+
 def test_layers_reduce_the_budget():
     d = tmpdir("layers")
     layer = os.path.join(d, "layer.zip")

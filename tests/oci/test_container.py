@@ -57,12 +57,12 @@ def need(*tools):
             raise Skip("REQUIRED TOOL MISSING: %s (apt-get install it); this test did NOT run" % t)
 
 
-def container(*args, check=True, env=None):
+def container(*args, check=True, env=None, cwd=None):
     e = dict(os.environ)
     e.pop("SOURCE_DATE_EPOCH", None)
     if env:
         e.update(env)
-    return run([LP, "container", *map(str, args)], check=check, env=e)
+    return run([LP, "container", *map(str, args)], check=check, env=e, cwd=cwd)
 
 
 def make_tree(root):
@@ -854,6 +854,29 @@ def test_existing_layout_gains_the_image_and_the_tag_moves():
     p = container(src2, "-o", bad, check=False)
     assert p.returncode == 1 and "index.json" in p.stderr, p.stderr
     assert open(os.path.join(bad, "index.json")).read() == "{not json"
+
+
+def test_output_inside_the_source_is_left_out():
+    d = tmpdir("self")
+    src = make_tree(os.path.join(d, "src"))
+    digests = []
+    for _ in range(2):
+        p = container(".", "-o", "out/", "-v", cwd=src)
+        index = load_json(os.path.join(src, "out", "index.json"))
+        assert len(index["manifests"]) == 1, index
+        digests.append(index["manifests"][0]["digest"])
+    assert "left out ./out from the sources: the output" in p.stderr, p.stderr
+    assert digests[0] == digests[1], "the second image took in the first"
+    _, manifest, _ = check_layout(os.path.join(src, "out"))
+    for l in manifest["layers"]:
+        with tarfile.open(blob(os.path.join(src, "out"), l["digest"])) as t:
+            assert not [n for n in t.getnames() if n.startswith("var/task/out")], t.getnames()
+    # An oci-archive written into the source: the same.
+    tars = []
+    for _ in range(2):
+        container(".", "-o", "img.tar", "-q", cwd=src)
+        tars.append(open(os.path.join(src, "img.tar"), "rb").read())
+    assert tars[0] == tars[1]
 
 
 def test_member_10000_directories_deep():
