@@ -368,8 +368,11 @@ static int write_file_data(struct archive *a, struct sink *s, const struct lp_en
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (left) {
 		size_t want = left > READBUF ? READBUF : (size_t)left;
-		ssize_t got = read(fd, buf, want);
+		ssize_t got;
 
+		if ((r = lp_check_cancel(e->path)) < 0)
+			goto out;
+		got = read(fd, buf, want);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -423,6 +426,8 @@ static int write_items(struct archive *a, struct sink *s, const struct lp_entrie
 		const char *src = NULL;
 		bool hardlink = false;
 
+		if ((r = lp_check_cancel(it[i].ipath)) < 0)
+			goto out;
 		archive_entry_clear(ae);
 		archive_entry_set_pathname_utf8(ae, it[i].ipath);
 		archive_entry_set_mtime(ae, (time_t)o->epoch, 0);

@@ -784,6 +784,8 @@ static int tar_add(struct archive *a, struct archive_entry *ae, const char *dir,
 			}
 			if (got == 0)
 				break;
+			if ((r = lp_check_cancel(path)) < 0)
+				goto out;
 			if (archive_write_data(a, buf, (size_t)got) != got) {
 				r = lp_fail(-EIO, name, "cannot write archive: %s", archive_error_string(a));
 				goto out;
@@ -857,8 +859,11 @@ static int write_archive(const char *layout, const char *output, int64_t epoch)
 	r = tar_add(a, ae, layout, "blobs", true, epoch);
 	if (r == 0)
 		r = tar_add(a, ae, layout, "blobs/sha256", true, epoch);
-	for (size_t i = 0; r == 0 && i < blobs.n; i++)
-		r = tar_add(a, ae, layout, blobs.v[i], false, epoch);
+	for (size_t i = 0; r == 0 && i < blobs.n; i++) {
+		r = lp_check_cancel(output);
+		if (r == 0)
+			r = tar_add(a, ae, layout, blobs.v[i], false, epoch);
+	}
 	for (size_t i = 0; r == 0 && i < sizeof(top) / sizeof(top[0]); i++)
 		r = tar_add(a, ae, layout, top[i], false, epoch);
 	if (r < 0)

@@ -183,6 +183,8 @@ static int walk_dir(struct walk *w, const char *fsdir, const char *reldir)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if ((r = lp_check_cancel(fsdir)) < 0)
+			break;
 		if (snprintf(fs, sizeof(fs), "%s/%s", fsdir, de->d_name) >= (int)sizeof(fs) ||
 		    snprintf(rel, sizeof(rel), "%s%s%s", reldir, *reldir ? "/" : "", de->d_name) >= (int)sizeof(rel)) {
 			r = lp_fail(-ENAMETOOLONG, fsdir, "path too long");

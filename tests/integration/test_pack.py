@@ -552,6 +552,92 @@ def test_interrupted_run_leaves_nothing():
     assert os.listdir(tmp) == [], os.listdir(tmp)
 
 
+def _many_member_zip(path, n=200_000):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(n):
+            zf.writestr("pkg%03d/f%06d.txt" % (i % 500, i), b"x")
+
+
+def _interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
+    """Start cmd, send sig once ready() holds, and check it stops cleanly.
+
+    The bound catches a hang (the tool ignored the signal); it is not a
+    speed assertion: stopping takes milliseconds, then the temporaries are
+    removed (unlinks on this disk cost what they cost).
+    """
+    import signal
+    import time
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not ready():
+        time.sleep(0.005)
+    assert p.poll() is None, "finished before it could be interrupted: %s" % p.stderr.read()
+    t0 = time.time()
+    p.send_signal(sig)
+    try:
+        err = p.communicate(timeout=bound)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("%s did not stop within %.0f s of signal %d" % (cmd, bound, sig))
+    assert p.returncode == 130, (p.returncode, err)
+    assert "interrupted" in err, err
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+    assert os.listdir(outdir) == [], os.listdir(outdir)
+    return time.time() - t0
+
+
+def _staged(tmp, at_least):
+    def ready():
+        for d in os.listdir(tmp):
+            try:
+                if len(os.listdir(os.path.join(tmp, d, "in"))) >= at_least:
+                    return True
+            except OSError:
+                pass
+        return False
+    return ready
+
+
+def test_sigterm_and_sigint_stop_every_phase():
+    import signal
+    d = tmpdir("sig")
+    many = os.path.join(d, "many.zip")
+    _many_member_zip(many)
+    big = os.path.join(d, "big")
+    os.makedirs(os.path.join(big, "lib"))
+    for i in range(4):
+        with open(os.path.join(big, "lib", "r%d.bin" % i), "wb") as f:
+            f.write(os.urandom(48 << 20))
+    for i in range(5000):
+        with open(os.path.join(big, "f%04d.txt" % i), "w") as f:
+            f.write("x" * (i % 300))
+    before = (hashlib.sha256(open(many, "rb").read()).hexdigest(), tree_of(big))
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    tmp = os.path.join(d, "tmp")
+    os.mkdir(tmp)
+    zout = os.path.join(out, "f.zip")
+
+    def beside_output():
+        return bool(os.listdir(out))
+
+    # Staging archive members, both signals.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        _interrupt([LP, "pack", many, "-o", zout], sig, _staged(tmp, 2000), tmp, out)
+    # Writing the zip (the temporary beside the output exists), one worker and several.
+    for sig, j in ((signal.SIGINT, "1"), (signal.SIGTERM, "4")):
+        _interrupt([LP, "pack", big, "-o", zout, "-j", j, "--level", "9"], sig, beside_output, tmp, out)
+    # Whatever phase a fixed delay lands in (walk, classify, dedupe, writing).
+    import time
+    for delay in (0.05, 0.3):
+        t0 = time.time()
+        _interrupt([LP, "pack", big, "-o", zout, "-O", "--dedupe=all", "--level", "9"], signal.SIGTERM,
+                   lambda: time.time() - t0 > delay, tmp, out)
+    assert (hashlib.sha256(open(many, "rb").read()).hexdigest(), tree_of(big)) == before
+    shutil.rmtree(d)
+
+
 def _digests(root):
     out = {}
     for dirpath, _, filenames in os.walk(root):

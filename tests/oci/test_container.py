@@ -879,6 +879,97 @@ def test_output_inside_the_source_is_left_out():
     assert tars[0] == tars[1]
 
 
+def _interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
+    """Start cmd, send sig once ready() holds; it must exit 130 within bound
+    (a hang check, not a speed assertion) leaving nothing in TMPDIR or beside
+    the output."""
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not ready():
+        time.sleep(0.005)
+    assert p.poll() is None, "finished before it could be interrupted: %s" % p.stderr.read()
+    p.send_signal(sig)
+    try:
+        err = p.communicate(timeout=bound)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("%s did not stop within %.0f s of signal %d" % (cmd, bound, sig))
+    assert p.returncode == 130 and "interrupted" in err, (p.returncode, err)
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+    assert os.listdir(outdir) == [], os.listdir(outdir)
+
+
+def test_sigterm_and_sigint_stop_staging_and_layer_writing():
+    import signal
+    import zipfile
+    d = tmpdir("sig")
+    many = os.path.join(d, "many.zip")
+    with zipfile.ZipFile(many, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(200_000):
+            zf.writestr("pkg%03d/f%06d.txt" % (i % 500, i), b"x")
+    big = os.path.join(d, "big")
+    os.makedirs(os.path.join(big, "node_modules", "a"))
+    for i in range(4):
+        with open(os.path.join(big, "node_modules", "a", "r%d.bin" % i), "wb") as f:
+            f.write(os.urandom(48 << 20))
+    with open(os.path.join(big, "app.py"), "w") as f:
+        f.write("def handler(e, c): return 1\n")
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    tmp = os.path.join(d, "tmp")
+    os.mkdir(tmp)
+
+    def staged():
+        for s in os.listdir(tmp):
+            try:
+                if len(os.listdir(os.path.join(tmp, s, "in"))) >= 2000:
+                    return True
+            except OSError:
+                pass
+        return False
+
+    def layer_started():
+        for s in os.listdir(out):
+            if glob.glob(os.path.join(out, s, "blobs", "sha256", ".layer-*")):
+                return True
+        return False
+
+    # Staging the members of a 200,000-member zip.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        _interrupt([LP, "container", many, "-o", os.path.join(out, "img")], sig, staged, tmp, out)
+    # Writing layers, into a layout and into an oci-archive.
+    for sig, o in ((signal.SIGINT, "img"), (signal.SIGTERM, "img.tar")):
+        _interrupt([LP, "container", big, "-o", os.path.join(out, o), "--level", "9", "-j", "1"], sig,
+                   layer_started, tmp, out)
+    # Adding to an existing layout: interrupted, the layout is left as it was.
+    small = os.path.join(d, "small")
+    os.mkdir(small)
+    shutil.copy(os.path.join(big, "app.py"), small)
+    layout = os.path.join(d, "layout")
+    container(small, "-o", layout, "-q")
+    before = snapshot(layout)
+    keep = os.path.join(d, "keep")
+    os.mkdir(keep)
+    os.rename(layout, os.path.join(keep, "layout"))
+    layout = os.path.join(keep, "layout")
+
+    def layout_layer_started():
+        return any(glob.glob(os.path.join(keep, ".layout.*", "blobs", "sha256", ".layer-*")))
+    p = subprocess.Popen([LP, "container", big, "-o", layout, "--tag", "v2", "--level", "9", "-j", "1"],
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not layout_layer_started():
+        time.sleep(0.005)
+    assert p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=5)[1]
+    assert p.returncode == 130, (p.returncode, err)
+    assert os.listdir(keep) == ["layout"] and os.listdir(tmp) == [], (os.listdir(keep), os.listdir(tmp))
+    assert snapshot(layout) == before
+    shutil.rmtree(d)
+
+
 def test_member_10000_directories_deep():
     # One member 10,000 directories deep took minutes in the layer's parent
     # pass (each entry rescanned every prefix); now linear in the path length.
