@@ -558,6 +558,19 @@ def _many_member_zip(path, n=200_000):
             zf.writestr("pkg%03d/f%06d.txt" % (i % 500, i), b"x")
 
 
+def _handles_signals(pid):
+    """Has main() blocked SIGINT/SIGTERM yet? (Before that the default action kills, as for any program.)"""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    mask = int(line.split()[1], 16)
+                    return bool(mask & (1 << 14)) and bool(mask & (1 << 1))
+    except OSError:
+        pass
+    return False
+
+
 def _interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
     """Start cmd, send sig once ready() holds, and check it stops cleanly.
 
@@ -569,7 +582,7 @@ def _interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
     import time
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
     deadline = time.time() + 120
-    while time.time() < deadline and p.poll() is None and not ready():
+    while time.time() < deadline and p.poll() is None and not (_handles_signals(p.pid) and ready()):
         time.sleep(0.005)
     assert p.poll() is None, "finished before it could be interrupted: %s" % p.stderr.read()
     t0 = time.time()
