@@ -272,6 +272,8 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	r = lp_oci_output_check(oo.output, NULL);
 	if (r == 0)
 		r = lp_input_skip_add(&o.input, oo.output, "the output");
+	if (r == 0 && o.json_path && strcmp(o.json_path, "-"))
+		r = lp_input_skip_add(&o.input, o.json_path, "the JSON report");
 	if (r < 0) {
 		lp_cli_error(cli, r, NULL);
 		ret = LP_EXIT_ERROR;

@@ -245,6 +245,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		r = lp_oci_output_check(image_output, NULL);
 	if (r == 0)
 		r = lp_input_skip_add(&o.input, o.output, "the output");
+	if (r == 0 && o.json_path && strcmp(o.json_path, "-"))
+		r = lp_input_skip_add(&o.input, o.json_path, "the JSON report");
 	if (r == 0 && o.fallback == LP_FALLBACK_CONTAINER) {
 		char fb[4096];
 

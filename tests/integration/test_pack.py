@@ -481,6 +481,14 @@ def test_output_inside_the_source_is_left_out():
         assert "left out ./.function.zip.Ab12Cd from the sources: a temporary beside the output" in p.stderr, \
             p.stderr
         assert "left out ./function.oci from the sources: the fallback image directory" in p.stderr, p.stderr
+    # The JSON report written into the source is left out too.
+    zips = []
+    for _ in range(2):
+        pack(".", "-o", "function.zip", "--json", "report.json", "-q", cwd=fn)
+        zips.append(open(os.path.join(fn, "function.zip"), "rb").read())
+        assert "report.json" not in zipfile.ZipFile(os.path.join(fn, "function.zip")).namelist()
+    assert zips[0] == zips[1] == first
+    os.unlink(os.path.join(fn, "report.json"))
     # Into a subdirectory of the source, reached by another spelling of the path.
     first = None
     for _ in range(2):
