@@ -106,6 +106,9 @@ extern const char lp_cli_source_help[];
 /* Write a report's findings/changes to stderr for people. */
 void lp_cli_print_findings(struct lp_cli *cli, const struct lp_report *rep, bool verbose);
 
+/* With -v: say which of this run's own paths the source walks left out. */
+void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o);
+
 /* Turn the remaining arguments into sources (prints and returns -LP_E_USAGE on error). */
 int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack_opts *o);
 

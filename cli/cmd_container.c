@@ -25,7 +25,8 @@ static const char container_usage[] =
 	"python/, pip-installed packages, split by package above 512 MiB] [function code].\n"
 	"\n"
 	"Image:\n"
-	"  -o, --output DIR|FILE.tar an OCI layout directory, or an oci-archive tar\n"
+	"  -o, --output DIR|FILE.tar an OCI layout directory (new, empty, or an existing layout the\n"
+	"                            image is added to, its tag moved), or an oci-archive tar\n"
 	"  --base oci:DIR[:TAG]      start from this image (layers reused as they are; its Env,\n"
 	"  --base docker-archive:FILE  Entrypoint, Cmd, WorkingDir and User are kept and merged)\n"
 	"                            default: FROM scratch (a custom runtime with its own bootstrap)\n"
@@ -66,7 +67,8 @@ static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const stru
 	char a[32], b[32];
 
 	fprintf(stderr, "%s: wrote %s (%s, %s)\n", cli->prog, lp_cli_esc(oo->output),
-		res->archive ? "oci-archive tar" : "OCI image layout", res->arch);
+		res->archive ? "oci-archive tar" : res->added ? "added to the existing OCI image layout" :
+		"OCI image layout", res->arch);
 	fprintf(stderr, "  manifest    %s\n", res->manifest_digest);
 	fprintf(stderr, "  config      %s\n", res->config_digest);
 	for (size_t i = 0; i < res->n_layers; i++) {
@@ -267,12 +269,28 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_USAGE;
 		goto out;
 	}
+	/* Refuse an output we would not write before the work, not after it. */
+	lp_errmsg_clear();
+	r = lp_oci_output_check(oo.output, NULL);
+	if (r == 0)
+		r = lp_input_skip_add(&o.input, oo.output, "the output");
+	if (r == 0 && o.json_path && strcmp(o.json_path, "-"))
+		r = lp_input_skip_add(&o.input, o.json_path, "the JSON report");
+	if (r < 0) {
+		lp_cli_error(cli, r, NULL);
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
 	/* The image is written from the entries' files; no zip-only limits apply here. */
 	o.output = oo.output;
 
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);
+	if (verbose && !cli->quiet) {
+		lp_progress_stop();
+		lp_cli_print_skipped(cli, &o.input);
+	}
 	if (r < 0 && st.n_problems) {
 		lp_progress_stop();
 		lp_cli_problems(cli, &st.report, r, "no image written");

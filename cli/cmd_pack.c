@@ -5,6 +5,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "container/oci.h"
 #include "pack/zip.h"
 
 #include <errno.h>
@@ -20,12 +21,14 @@ static const char pack_usage[] =
 	"modes 0644/0755 (Unix), symlinks kept, measured against Lambda's limits.\n"
 	"\n"
 	"Output:\n"
-	"  -o, --output FILE         the zip to write (written to a temp file, then renamed)\n"
+	"  -o, --output FILE         the zip to write (written to a temp file, then renamed over\n"
+	"                            an existing file; never over a directory or symlink)\n"
 	"  --json FILE               machine-readable report (FILE or - for stdout)\n"
 	"  --with-layer ZIP          a layer the function uses; its unzipped size counts\n"
 	"                            against the 262,144,000-byte limit (repeatable, at most 5)\n"
 	"  --fallback=container|none over the limit: write an OCI image instead (default), or fail\n"
-	"  --image-output DIR        where the fallback image goes (default: OUTPUT without .zip + .oci)\n"
+	"  --image-output DIR        where the fallback image goes (default: OUTPUT without .zip + .oci);\n"
+	"                            new, empty, or an OCI layout the image is added to\n"
 	"  -l, --level N             deflate level 1-12 (default 6; libdeflate scale)\n"
 	"  -q, --quiet               no summary on stderr\n"
 	"  -v, --verbose             list every optimization and informational finding\n"
@@ -236,10 +239,34 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_USAGE;
 		goto out;
 	}
+	/* Refuse an output we would not write before the work, not after it. */
+	lp_errmsg_clear();
+	r = lp_output_check_file(o.output);
+	if (r == 0 && image_output)
+		r = lp_oci_output_check(image_output, NULL);
+	if (r == 0)
+		r = lp_input_skip_add(&o.input, o.output, "the output");
+	if (r == 0 && o.json_path && strcmp(o.json_path, "-"))
+		r = lp_input_skip_add(&o.input, o.json_path, "the JSON report");
+	if (r == 0 && o.fallback == LP_FALLBACK_CONTAINER) {
+		char fb[4096];
+
+		r = lp_input_skip_add(&o.input, lp_pack_fallback_path(&o, image_output, fb, sizeof(fb)),
+				      "the fallback image directory");
+	}
+	if (r < 0) {
+		lp_cli_error(cli, r, NULL);
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
 
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);
+	if (verbose && !cli->quiet) {
+		lp_progress_stop();
+		lp_cli_print_skipped(cli, &o.input);
+	}
 	if (r < 0 && st.n_problems) {
 		lp_progress_stop();
 		lp_cli_problems(cli, &st.report, r, "no artifact written");

@@ -96,6 +96,9 @@ void lp_cli_problems(struct lp_cli *cli, const struct lp_report *rep, int err, c
 	/* Past the cap (or on a fatal error) the load stopped: say where. */
 	if (err < 0 && err != -LP_E_INPUT)
 		lp_cli_error(cli, err, "stopped");
+	/* One problem is one line: the error itself says what and where. */
+	if (n == 1 && err == -LP_E_INPUT)
+		return;
 	fprintf(stderr, "%s: %zu problem%s in the input%s; %s\n", cli->prog, n, n == 1 ? "" : "s",
 		err < 0 && err != -LP_E_INPUT ? " (and more not checked)" : "", outcome);
 }
@@ -393,4 +396,23 @@ void lp_cli_materialized(struct lp_cli *cli, const struct lp_entries *l, const s
 	for (size_t i = 0; i < rep->n_findings; i++)
 		if (strcmp(rep->findings[i].code, "materialized-link") == 0)
 			fprintf(stderr, "    %s\n", lp_cli_esc(rep->findings[i].message));
+}
+
+void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o)
+{
+	for (size_t i = 0; i < o->n_skip; i++) {
+		const struct lp_input_skip *k = &o->skip[i];
+
+		for (size_t j = 0; j < k->seen.n; j++) {
+			const char *base = strrchr(k->seen.v[j], '/');
+			char esc[1024];
+
+			base = base ? base + 1 : k->seen.v[j];
+			lp_escape(k->seen.v[j], esc, sizeof(esc));
+			fprintf(stderr, "%s: left out %s from the sources: %s%s of this run\n", cli->prog, esc,
+				strcmp(base, k->name) ? "a temporary beside " : "", k->what);
+		}
+		if (k->hits > k->seen.n)
+			fprintf(stderr, "%s: left out %zu more beside %s\n", cli->prog, k->hits - k->seen.n, k->what);
+	}
 }

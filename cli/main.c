@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int cmd_version(int argc, char **argv, struct lp_cli *cli);
@@ -66,19 +67,29 @@ static int cmd_help(int argc, char **argv, struct lp_cli *cli)
 }
 
 /*
- * Interrupts are taken by one thread with sigwait(), not by a handler, so
- * the cleanup can take the same lock that library code holds while it
- * creates and registers a temporary: nothing half-written is left behind.
+ * Interrupts are taken by one thread with sigwait(), not by a handler. The
+ * first one raises the cancellation flag: every long loop checks it, so the
+ * command unwinds through its own cleanup (staging directories, temporaries
+ * beside the output) and exits 130. Removing files while the command still
+ * creates them would race, so the thread only steps in itself on a second
+ * signal or when the command has not finished after a grace period: then
+ * it removes what is registered, under the lock library code holds while it
+ * creates and registers a temporary, and exits.
  */
+#define LP_CANCEL_GRACE_S 4
+
 static sigset_t stop_signals;
 
 static void *signal_thread(void *arg)
 {
+	struct timespec grace = { LP_CANCEL_GRACE_S, 0 };
 	int sig = SIGINT;
 
 	sigwait(&stop_signals, &sig);
+	lp_cancel(sig);
+	(void)sigtimedwait(&stop_signals, NULL, &grace);
 	lp_cleanup_run();
-	_exit(128 + sig);
+	_exit(LP_EXIT_INTERRUPTED);
 	return NULL;
 }
 
@@ -131,6 +142,11 @@ int main(int argc, char **argv)
 		return LP_EXIT_USAGE;
 	}
 	r = c->fn(argc - 1, argv + 1, &cli);
+	if (lp_cancelled()) {
+		/* Whatever the command made of it, an interrupt ends as one; leave nothing behind. */
+		lp_cleanup_run();
+		return LP_EXIT_INTERRUPTED;
+	}
 	/* Like git: a failed write to stdout is an error, not silence. */
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "lambdapack: write error on standard output\n");

@@ -309,31 +309,42 @@ static int items_push(struct item **v, size_t *n, size_t *cap, char *ipath, cons
 }
 
 /* Add every missing ancestor of ipath as a synthesized directory. */
+/*
+ * Synthesize the missing parent directories of ipath, deepest first: once
+ * a parent is known, all of its ancestors are too, so each member costs one
+ * backward scan of its path plus the parents it really adds (a member
+ * 10,000 directories deep used to cost 10,000 full-path lookups per entry).
+ */
 static int add_parents(struct item **v, size_t *n, size_t *cap, struct strmap *dirs, const char *ipath)
 {
 	char *buf = strdup(ipath);
+	size_t len;
 	int r = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	for (char *s = strchr(buf, '/'); s; s = strchr(s + 1, '/')) {
+	len = strlen(buf);
+	for (;;) {
 		bool found;
 		char *d;
 
-		*s = '\0';
+		while (len > 0 && buf[len - 1] != '/')
+			len--;
+		if (len <= 1)
+			break;
+		buf[--len] = '\0';
 		map_get(dirs, buf, &found);
-		if (!found) {
-			r = map_put(dirs, buf, NULL);
-			if (r == 0) {
-				d = strdup(buf);
-				r = d ? items_push(v, n, cap, d, NULL) : -ENOMEM;
-				if (r < 0)
-					free(d);
-			}
+		if (found)
+			break;
+		r = map_put(dirs, buf, NULL);
+		if (r == 0) {
+			d = strdup(buf);
+			r = d ? items_push(v, n, cap, d, NULL) : -ENOMEM;
 			if (r < 0)
-				break;
+				free(d);
 		}
-		*s = '/';
+		if (r < 0)
+			break;
 	}
 	free(buf);
 	return r;
@@ -357,8 +368,11 @@ static int write_file_data(struct archive *a, struct sink *s, const struct lp_en
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (left) {
 		size_t want = left > READBUF ? READBUF : (size_t)left;
-		ssize_t got = read(fd, buf, want);
+		ssize_t got;
 
+		if ((r = lp_check_cancel(e->path)) < 0)
+			goto out;
+		got = read(fd, buf, want);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -412,6 +426,8 @@ static int write_items(struct archive *a, struct sink *s, const struct lp_entrie
 		const char *src = NULL;
 		bool hardlink = false;
 
+		if ((r = lp_check_cancel(it[i].ipath)) < 0)
+			goto out;
 		archive_entry_clear(ae);
 		archive_entry_set_pathname_utf8(ae, it[i].ipath);
 		archive_entry_set_mtime(ae, (time_t)o->epoch, 0);

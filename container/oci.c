@@ -785,6 +785,8 @@ static int tar_add(struct archive *a, struct archive_entry *ae, const char *dir,
 			}
 			if (got == 0)
 				break;
+			if ((r = lp_check_cancel(path)) < 0)
+				goto out;
 			if (archive_write_data(a, buf, (size_t)got) != got) {
 				r = lp_fail(-EIO, name, "cannot write archive: %s",
 					     archive_error_string(a) ? archive_error_string(a) : "unknown error");
@@ -860,8 +862,11 @@ static int write_archive(const char *layout, const char *output, int64_t epoch)
 	r = tar_add(a, ae, layout, "blobs", true, epoch);
 	if (r == 0)
 		r = tar_add(a, ae, layout, "blobs/sha256", true, epoch);
-	for (size_t i = 0; r == 0 && i < blobs.n; i++)
-		r = tar_add(a, ae, layout, blobs.v[i], false, epoch);
+	for (size_t i = 0; r == 0 && i < blobs.n; i++) {
+		r = lp_check_cancel(output);
+		if (r == 0)
+			r = tar_add(a, ae, layout, blobs.v[i], false, epoch);
+	}
 	for (size_t i = 0; r == 0 && i < sizeof(top) / sizeof(top[0]); i++)
 		r = tar_add(a, ae, layout, top[i], false, epoch);
 	if (r < 0)
@@ -882,6 +887,287 @@ out:
 out_list:
 	archive_entry_free(ae);
 	lp_strv_free(&blobs);
+	return r;
+}
+
+/* ---- an existing layout as the output: add the image, keep the rest ---- */
+
+#define INDEX_MAX	(64u << 20)
+
+static char *strip_slashes(const char *path)
+{
+	char *c = strdup(path);
+	size_t len;
+
+	if (!c)
+		return NULL;
+	len = strlen(c);
+	while (len > 1 && c[len - 1] == '/')
+		c[--len] = '\0';
+	return c;
+}
+
+static int read_index(const char *layout, cJSON **ret)
+{
+	char *path = join(layout, "index.json"), *buf = NULL;
+	cJSON *idx = NULL;
+	size_t len;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = lp_read_file(path, INDEX_MAX, &buf, &len);
+	if (r < 0)
+		goto out;
+	idx = cJSON_ParseWithLength(buf, len);
+	if (!cJSON_IsObject(idx) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(idx, "manifests"))) {
+		r = lp_fail(-LP_E_BADIMAGE, path, "not an OCI image index (no manifests array); "
+			    "refusing to change this layout (give an empty or new directory)");
+		cJSON_Delete(idx);
+		idx = NULL;
+		goto out;
+	}
+	*ret = idx;
+out:
+	free(buf);
+	free(path);
+	return r;
+}
+
+static bool is_kind(const char *dir, const char *name, mode_t kind)
+{
+	char *p = join(dir, name);
+	struct stat st;
+	bool ok;
+
+	if (!p)
+		return false;
+	/* kind 0: anything at all. */
+	ok = lstat(p, &st) == 0 && (!kind || (st.st_mode & S_IFMT) == kind);
+	free(p);
+	return ok;
+}
+
+int lp_oci_output_check(const char *path, bool *ret_layout)
+{
+	char *clean;
+	struct stat st;
+	struct dirent *de;
+	bool empty = true;
+	cJSON *idx = NULL;
+	DIR *d;
+	int r = 0;
+
+	if (ret_layout)
+		*ret_layout = false;
+	if (has_suffix(path, ".tar"))
+		return lp_output_check_file(path);
+	/* Without the trailing '/', lstat() sees a symlink rather than its target. */
+	clean = strip_slashes(path);
+	if (!clean)
+		return -ENOMEM;
+	if (lstat(clean, &st) < 0) {
+		if (errno != ENOENT)
+			r = lp_fail(-errno, path, "cannot check the output path: %s", strerror(errno));
+		goto out;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		r = lp_fail(-EEXIST, path, "output is a symbolic link; refusing to write through it "
+			    "(give an empty or new directory)");
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = lp_fail(-EEXIST, path, "output exists and is not a directory; refusing to replace it "
+			    "(give an empty or new directory, or FILE.tar for an oci-archive)");
+		goto out;
+	}
+	d = opendir(clean);
+	if (!d) {
+		r = lp_fail(-errno, path, "cannot read the output directory: %s", strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	if (empty)
+		goto out;
+	if (!is_kind(clean, "oci-layout", S_IFREG) || !is_kind(clean, "index.json", S_IFREG) ||
+	    !is_kind(clean, "blobs", S_IFDIR) ||
+	    (is_kind(clean, "blobs/sha256", 0) && !is_kind(clean, "blobs/sha256", S_IFDIR))) {
+		r = lp_fail(-EEXIST, path, "output directory is not empty and is not an OCI image layout "
+			    "(oci-layout, index.json, blobs/); refusing to write into it: give an empty or new directory");
+		goto out;
+	}
+	r = read_index(clean, &idx);
+	cJSON_Delete(idx);
+	if (r == 0 && ret_layout)
+		*ret_layout = true;
+out:
+	free(clean);
+	return r;
+}
+
+/* Copy a blob into place when the staging area is on another file system. */
+static int copy_blob(const char *from, const char *to)
+{
+	struct lp_outfile of;
+	char buf[1 << 16];
+	int in, r;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return lp_fail(-errno, from, "cannot open: %s", strerror(errno));
+	r = lp_outfile_open(&of, to);
+	while (r == 0) {
+		ssize_t got = read(in, buf, sizeof(buf));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			r = lp_fail(-errno, from, "read failed: %s", strerror(errno));
+		else if (got == 0)
+			break;
+		else if ((r = lp_write_all(of.fd, buf, (size_t)got)) < 0)
+			r = lp_fail(r, to, "write failed: %s", strerror(-r));
+		if (r == 0 && lp_cancelled())
+			r = lp_fail(-EINTR, to, "interrupted");
+	}
+	close(in);
+	if (r == 0)
+		return lp_outfile_commit(&of);
+	lp_outfile_abort(&of);
+	return r;
+}
+
+/* Content-addressed: a blob already there under the same digest is kept as it is. */
+static int merge_blob(const char *from, const char *blobdir, const char *name)
+{
+	char *to = join(blobdir, name);
+	struct stat st;
+	int r = 0;
+
+	if (!to)
+		return -ENOMEM;
+	if (lstat(to, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			r = lp_fail(-EEXIST, to, "is not a regular file; refusing to replace it");
+	} else if (errno != ENOENT) {
+		r = lp_fail(-errno, to, "cannot check: %s", strerror(errno));
+	} else if (rename(from, to) < 0) {
+		r = errno == EXDEV ? copy_blob(from, to) : lp_fail(-errno, to, "cannot move into place: %s", strerror(errno));
+	}
+	free(to);
+	return r;
+}
+
+static bool same_tag(const cJSON *desc, const char *tag)
+{
+	const cJSON *an = cJSON_GetObjectItemCaseSensitive(desc, "annotations");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(an, REF_NAME);
+
+	return cJSON_IsString(t) && strcmp(t->valuestring, tag) == 0;
+}
+
+/*
+ * Add the image staged in staged/ to the layout: the blobs first (so no
+ * reader ever sees an index naming a missing blob), then index.json
+ * replaced in one rename, the old manifests kept except one with our tag.
+ */
+static int merge_layout(const char *staged, const char *output, const char *tag)
+{
+	char *layout = strip_slashes(output), *from = NULL, *to = NULL, *text = NULL, *ipath = NULL;
+	cJSON *old = NULL, *nw = NULL, *arr, *desc, *it, *next;
+	struct lp_strv blobs = { 0 };
+	struct lp_outfile of;
+	struct dirent *de;
+	bool replaced = false;
+	DIR *d;
+	int r;
+
+	if (!layout)
+		return -ENOMEM;
+	r = read_index(layout, &old);
+	if (r == 0)
+		r = read_index(staged, &nw);
+	if (r < 0)
+		goto out;
+	from = join(staged, "blobs/sha256");
+	to = join(layout, "blobs/sha256");
+	ipath = join(layout, "index.json");
+	if (!from || !to || !ipath) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (mkdir(to, 0755) < 0 && errno != EEXIST) {
+		r = lp_fail(-errno, to, "cannot create: %s", strerror(errno));
+		goto out;
+	}
+	d = opendir(from);
+	if (!d) {
+		r = lp_fail(-errno, from, "cannot list: %s", strerror(errno));
+		goto out;
+	}
+	while (r == 0 && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			r = lp_strv_push(&blobs, de->d_name);
+	closedir(d);
+	for (size_t i = 0; r == 0 && i < blobs.n; i++) {
+		char *f = join(from, blobs.v[i]);
+
+		r = f ? merge_blob(f, to, blobs.v[i]) : -ENOMEM;
+		free(f);
+		if (r == 0 && lp_cancelled())
+			r = lp_fail(-EINTR, layout, "interrupted");
+	}
+	if (r < 0)
+		goto out;
+	desc = cJSON_DetachItemFromArray(cJSON_GetObjectItemCaseSensitive(nw, "manifests"), 0);
+	if (!desc) {
+		r = lp_fail(-LP_E_BADIMAGE, staged, "the new image has no manifest");
+		goto out;
+	}
+	/* The tag moves: the first manifest carrying it is replaced in place, any others dropped. */
+	arr = cJSON_GetObjectItemCaseSensitive(old, "manifests");
+	for (it = arr->child; it; it = next) {
+		next = it->next;
+		if (!same_tag(it, tag))
+			continue;
+		if (!replaced) {
+			cJSON_ReplaceItemViaPointer(arr, it, desc);
+			replaced = true;
+		} else {
+			cJSON_Delete(cJSON_DetachItemViaPointer(arr, it));
+		}
+	}
+	if (!replaced)
+		cJSON_AddItemToArray(arr, desc);
+	text = cJSON_PrintUnformatted(old);
+	if (!text) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = lp_outfile_open(&of, ipath);
+	if (r < 0)
+		goto out;
+	r = lp_write_all(of.fd, text, strlen(text));
+	if (r < 0) {
+		r = lp_fail(r, ipath, "cannot write: %s", strerror(-r));
+		lp_outfile_abort(&of);
+		goto out;
+	}
+	r = lp_outfile_commit(&of);
+out:
+	lp_strv_free(&blobs);
+	cJSON_Delete(old);
+	cJSON_Delete(nw);
+	free(text);
+	free(ipath);
+	free(from);
+	free(to);
+	free(layout);
 	return r;
 }
 
@@ -943,6 +1229,9 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		want = oci_arch(detected);
 	}
 	res->archive = has_suffix(o->output, ".tar");
+	r = lp_oci_output_check(o->output, &res->added);
+	if (r < 0)
+		goto out;
 
 	r = lp_outdir_open(&od, o->output);
 	if (r < 0)
@@ -1064,6 +1353,10 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		if (r == 0)
 			r = write_archive(od.tmp, o->output, o->epoch);
 		/* The layout was only the staging area of the archive. */
+		lp_outdir_abort(&od);
+	} else if (res->added) {
+		r = merge_layout(od.tmp, o->output, tag);
+		/* The staging area held only what was moved into the layout. */
 		lp_outdir_abort(&od);
 	} else {
 		r = lp_outdir_commit(&od);

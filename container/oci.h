@@ -137,6 +137,7 @@ struct lp_oci_result {
 	uint64_t csize;			/* blob bytes of all layers */
 	char arch[16];			/* "amd64" / "arm64" */
 	bool archive;			/* output was an oci-archive tar */
+	bool added;			/* the image was added to an existing layout */
 	struct lp_budget budget;	/* usize against LP_LIMIT_IMAGE */
 };
 
@@ -160,6 +161,19 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 
 /* "gzip", "zstd", "none" -> enum; -1 if unknown. */
 int lp_oci_compression_parse(const char *s);
+
+/*
+ * May the image be written at path? FILE.tar (an oci-archive) as any file
+ * output (lp_output_check_file: absent, or a regular file to replace). A
+ * directory must be absent, empty, or an OCI image layout (oci-layout,
+ * index.json with a manifests array, blobs/): the image is then added to
+ * it (new blobs first, then index.json swapped atomically; a manifest with
+ * the same tag is replaced, other images and files are kept). Anything else
+ * is refused with -EEXIST and a message naming the path and the fix.
+ * *ret_layout (may be NULL) says whether an existing layout is added to.
+ * lp_oci_write() checks this itself; front ends call it early as well.
+ */
+int lp_oci_output_check(const char *path, bool *ret_layout);
 
 /* ---- Internal to container/ (shared between its files and its tests). ---- */
 

@@ -2,6 +2,7 @@
 #include "core/classify.h"
 #include "core/elf.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/hash.h"
 
 #include <errno.h>
@@ -102,7 +103,7 @@ static void *pfor_worker(void *arg)
 
 		if (i >= p->n || atomic_load(&p->err))
 			break;
-		r = p->fn(i, p->ctx);
+		r = lp_cancelled() ? lp_fail(-EINTR, NULL, "interrupted") : p->fn(i, p->ctx);
 		if (r < 0) {
 			int zero = 0;
 

@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +60,47 @@ static char *sibling_template(const char *path)
 	return t;
 }
 
+bool lp_output_is_temp_name(const char *tempname, const char *name)
+{
+	size_t n = strlen(name);
+
+	/* mkstemp's six characters are letters and digits. */
+	if (tempname[0] != '.' || strncmp(tempname + 1, name, n) != 0 || tempname[n + 1] != '.' ||
+	    strlen(tempname + n + 2) != 6)
+		return false;
+	for (const char *p = tempname + n + 2; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
+}
+
+int lp_output_check_file(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : lp_fail(-errno, path, "cannot check the output path: %s", strerror(errno));
+	if (S_ISREG(st.st_mode))
+		return 0;
+	if (S_ISDIR(st.st_mode))
+		return lp_fail(-EEXIST, path, "output is a directory; give a file path (an existing file there "
+			       "is replaced, a directory never is)");
+	if (S_ISLNK(st.st_mode))
+		return lp_fail(-EEXIST, path, "output is a symbolic link; refusing to replace it: remove it or "
+			       "give another path");
+	return lp_fail(-EEXIST, path, "output exists and is not a regular file; refusing to replace it: "
+		       "remove it or give another path");
+}
+
 int lp_outfile_open(struct lp_outfile *o, const char *path)
 {
 	int r;
 
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
+	r = lp_output_check_file(path);
+	if (r < 0)
+		return r;
 	o->path = strdup(path);
 	o->tmp = sibling_template(path);
 	if (!o->path || !o->tmp) {
@@ -163,38 +199,21 @@ int lp_outdir_open(struct lp_outdir *o, const char *path)
 
 int lp_outdir_commit(struct lp_outdir *o)
 {
-	struct stat st;
 	int r = 0;
 
-	if (lstat(o->path, &st) == 0) {
-		char *old = sibling_template(o->path);
-
-		/* Move the old one aside first so the swap is close to atomic. */
-		if (!old || !mkdtemp(old)) {
-			r = lp_fail(-errno, o->path, "cannot replace existing output: %s", strerror(errno));
-			free(old);
-			goto out;
-		}
-		if (rename(o->path, old) < 0 && !(S_ISDIR(st.st_mode) && errno == ENOTEMPTY)) {
-			r = lp_fail(-errno, o->path, "cannot replace existing output: %s", strerror(errno));
-			rmdir(old);
-			free(old);
-			goto out;
-		}
-		if (rename(o->tmp, o->path) < 0) {
+	/*
+	 * rename(2) moves the directory into place when path is absent and
+	 * replaces path only if it is an empty directory; whatever else is
+	 * there (it may have appeared since the caller looked) stays.
+	 */
+	if (rename(o->tmp, o->path) < 0) {
+		if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR || errno == EISDIR)
+			r = lp_fail(-EEXIST, o->path, "output appeared while the image was written and is not an "
+				    "empty directory; nothing was changed there (give an empty or new directory)");
+		else
 			r = lp_fail(-errno, o->path, "cannot move output into place: %s", strerror(errno));
-			rename(old, o->path);
-			free(old);
-			goto out;
-		}
-		lp_rm_rf(old);
-		free(old);
-	} else if (rename(o->tmp, o->path) < 0) {
-		r = lp_fail(-errno, o->path, "cannot move output into place: %s", strerror(errno));
-	}
-out:
-	if (r < 0)
 		lp_rm_rf(o->tmp);
+	}
 	lp_cleanup_unregister(o->tmp);
 	free(o->tmp);
 	free(o->path);
@@ -432,4 +451,28 @@ void lp_cleanup_run(void)
 			unlink(cleanup_tab[i].path);
 		cleanup_tab[i].used = false;
 	}
+}
+
+static atomic_int cancel_sig;
+
+void lp_cancel(int sig)
+{
+	atomic_store(&cancel_sig, sig ? sig : 2);
+}
+
+bool lp_cancelled(void)
+{
+	return atomic_load_explicit(&cancel_sig, memory_order_relaxed) != 0;
+}
+
+int lp_cancel_signal(void)
+{
+	return atomic_load(&cancel_sig);
+}
+
+int lp_check_cancel(const char *path)
+{
+	if (!lp_cancelled())
+		return 0;
+	return lp_fail(-EINTR, path, "interrupted");
 }

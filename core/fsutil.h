@@ -17,7 +17,18 @@ struct lp_outfile {
 	int fd;
 };
 
-/* Create "<dir>/.<name>.XXXXXX" beside path, mode 0644. */
+/*
+ * May a file output be written at path? Absent or a regular file (which the
+ * rename replaces, as a build artifact should be) is fine; a directory, a
+ * symlink or anything else is refused with -EEXIST and a message naming
+ * the path. lp_outfile_open() checks this itself.
+ */
+int lp_output_check_file(const char *path);
+
+/*
+ * Create "<dir>/.<name>.XXXXXX" beside path, mode 0644. Refuses as
+ * lp_output_check_file() does.
+ */
 int lp_outfile_open(struct lp_outfile *o, const char *path);
 /* fsync, close and rename over path. On failure the temp file is removed. */
 int lp_outfile_commit(struct lp_outfile *o);
@@ -30,9 +41,16 @@ struct lp_outdir {
 	char *tmp;
 };
 int lp_outdir_open(struct lp_outdir *o, const char *path);
-/* Replace path with the finished directory (an existing one is removed). */
+/*
+ * Move the finished directory to path, which must be absent or an empty
+ * directory (rename(2) replaces an empty one atomically). Anything else at
+ * path is never removed: the commit fails and the temporary goes.
+ */
 int lp_outdir_commit(struct lp_outdir *o);
 void lp_outdir_abort(struct lp_outdir *o);
+
+/* The name lp_outfile_open()/lp_outdir_open() give a temporary beside "<name>": ".<name>.XXXXXX". */
+bool lp_output_is_temp_name(const char *tempname, const char *name);
 
 /* A private temporary directory under $TMPDIR (or /tmp). */
 int lp_tmpdir_create(const char *tag, char **ret);
@@ -66,3 +84,16 @@ void lp_cleanup_register(const char *path, bool is_dir);
 void lp_cleanup_unregister(const char *path);
 /* Remove everything registered; keeps the lock (the caller exits next). */
 void lp_cleanup_run(void);
+
+/*
+ * Cancellation. The front end's signal thread calls lp_cancel() on SIGINT or
+ * SIGTERM; every long loop (staging, classify, dedupe, strip, zip and layer
+ * writing) checks lp_cancelled() and returns -EINTR, so the command unwinds
+ * through its normal cleanup and exits 130 with no temporary left behind.
+ */
+void lp_cancel(int sig);
+bool lp_cancelled(void);
+/* The signal that cancelled the run (0 if none). */
+int lp_cancel_signal(void);
+/* lp_fail(-EINTR, path, "interrupted") if cancelled, else 0: one line per loop. */
+int lp_check_cancel(const char *path);

@@ -54,7 +54,11 @@ static int arc_read_file(struct arc *a, struct archive *ar, const char *name, st
 			return lp_fail(-errno, stage, "cannot create staging file: %s", strerror(errno));
 	}
 	for (;;) {
-		la_ssize_t got = archive_read_data(ar, a->buf, 1 << 20);
+		la_ssize_t got;
+
+		if ((r = lp_check_cancel(name)) < 0)
+			goto out;
+		got = archive_read_data(ar, a->buf, 1 << 20);
 
 		if (got < 0) {
 			r = arc_fail(a, -LP_E_BADARCHIVE, name, "cannot read data:", archive_error_string(ar));
@@ -151,6 +155,8 @@ int lp_input_load_archive(const struct lp_source *src, const struct lp_input_opt
 		struct lp_entry *e;
 		mode_t type = archive_entry_filetype(ae);
 
+		if ((r = lp_check_cancel(src->path)) < 0)
+			goto out;
 		if (!name)
 			name = archive_entry_pathname(ae);
 		if (!name) {

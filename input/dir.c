@@ -407,6 +407,8 @@ static int walk_dir(struct walk *w, const char *fsdir, const char *reldir)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if ((r = lp_check_cancel(fsdir)) < 0)
+			break;
 		if (snprintf(fs, sizeof(fs), "%s/%s", fsdir, de->d_name) >= (int)sizeof(fs) ||
 		    snprintf(rel, sizeof(rel), "%s%s%s", reldir, *reldir ? "/" : "", de->d_name) >= (int)sizeof(rel)) {
 			r = problem(w, -ENAMETOOLONG, "path-too-long", reldir, "%s: a name inside is too long (%.40s...)",
@@ -423,6 +425,9 @@ static int walk_dir(struct walk *w, const char *fsdir, const char *reldir)
 				break;
 			continue;
 		}
+		/* This run's own output and its temporaries are never an input. */
+		if (lp_input_skipped(w->o, w->devs[w->depth - 1], w->inos[w->depth - 1], de->d_name, &st, fs))
+			continue;
 		ap = art_path(w, rel);
 		if (!ap) {
 			r = -ENOMEM;

@@ -11,6 +11,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "core/classify.h"
 #include "core/entry.h"
@@ -58,6 +60,27 @@ extern const char *const lp_repo_projects[];
  */
 int lp_repo_root(const char *dir, char **ret);
 
+/*
+ * A path this run writes (the output, the fallback image directory, the
+ * staging directory): left out of every directory source by identity, with
+ * the temporaries beside it (".NAME.XXXXXX"), whatever path reaches it.
+ */
+struct lp_input_skip {
+	char *path;		/* as given, for messages */
+	char *name;		/* its last component */
+	const char *what;	/* "the output", "the fallback image directory", ... */
+	bool exists;		/* dev/ino are the output's own */
+	dev_t dev;
+	ino_t ino;
+	bool has_parent;	/* pdev/pino: the directory that holds (or will hold) it */
+	dev_t pdev;
+	ino_t pino;
+	size_t hits;		/* paths the walks left out for it */
+	struct lp_strv seen;	/* the first LP_INPUT_SKIP_SEEN of them (source paths), for -v */
+};
+
+#define LP_INPUT_SKIP_SEEN 16
+
 struct lp_input_opts {
 	struct lp_strv excludes;	/* --exclude GLOB (gitignore-like) */
 	bool no_default_excludes;	/* keep .git, .DS_Store, ... */
@@ -75,7 +98,23 @@ struct lp_input_opts {
 	 * infos (materialized link) are recorded here too when it is set.
 	 */
 	struct lp_report *problems;
+	struct lp_input_skip *skip;	/* this run's own outputs (lp_input_skip_add) */
+	size_t n_skip;
 };
+
+/*
+ * Leave path (an output of this run; what says which, for messages) out of
+ * every source. A source that is itself one of these paths is refused.
+ */
+int lp_input_skip_add(struct lp_input_opts *o, const char *path, const char *what);
+void lp_input_skip_free(struct lp_input_opts *o);
+
+/*
+ * Is the entry name (stat st, source path fs) inside the directory dev/ino
+ * one of the skipped paths or a temporary beside one? Counts the hit.
+ */
+bool lp_input_skipped(const struct lp_input_opts *o, dev_t dev, ino_t ino, const char *name,
+		      const struct stat *st, const char *fs);
 
 /* The default exclude patterns, NULL-terminated (documented in the README). */
 extern const char *const lp_default_excludes[];

@@ -181,12 +181,93 @@ int rules_build(struct rules *rs, const struct lp_input_opts *o, const char *dir
 	return 0;
 }
 
+/* ---- this run's own outputs ------------------------------------------ */
+
+int lp_input_skip_add(struct lp_input_opts *o, const char *path, const char *what)
+{
+	struct lp_input_skip *v, *k;
+	struct stat st;
+	char *clean, *slash;
+	int r = -ENOMEM;
+
+	v = realloc(o->skip, (o->n_skip + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	o->skip = v;
+	k = &v[o->n_skip];
+	memset(k, 0, sizeof(*k));
+	k->what = what;
+	clean = strdup(path);
+	k->path = strdup(path);
+	if (!clean || !k->path)
+		goto err;
+	for (size_t len = strlen(clean); len > 1 && clean[len - 1] == '/';)
+		clean[--len] = '\0';
+	if (lstat(clean, &st) == 0) {
+		k->exists = true;
+		k->dev = st.st_dev;
+		k->ino = st.st_ino;
+	}
+	slash = strrchr(clean, '/');
+	k->name = strdup(slash ? slash + 1 : clean);
+	if (!k->name)
+		goto err;
+	if (slash)
+		*(slash == clean ? slash + 1 : slash) = '\0';
+	if (stat(slash ? clean : ".", &st) == 0 && S_ISDIR(st.st_mode)) {
+		k->has_parent = true;
+		k->pdev = st.st_dev;
+		k->pino = st.st_ino;
+	}
+	free(clean);
+	o->n_skip++;
+	return 0;
+err:
+	free(clean);
+	free(k->path);
+	free(k->name);
+	return r;
+}
+
+void lp_input_skip_free(struct lp_input_opts *o)
+{
+	for (size_t i = 0; i < o->n_skip; i++) {
+		free(o->skip[i].path);
+		free(o->skip[i].name);
+		lp_strv_free(&o->skip[i].seen);
+	}
+	free(o->skip);
+	o->skip = NULL;
+	o->n_skip = 0;
+}
+
+bool lp_input_skipped(const struct lp_input_opts *o, dev_t dev, ino_t ino, const char *name,
+		      const struct stat *st, const char *fs)
+{
+	for (size_t i = 0; i < o->n_skip; i++) {
+		struct lp_input_skip *k = &o->skip[i];
+
+		if (!(k->exists && st->st_dev == k->dev && st->st_ino == k->ino) &&
+		    !(k->has_parent && dev == k->pdev && ino == k->pino &&
+		      (strcmp(name, k->name) == 0 || lp_output_is_temp_name(name, k->name))))
+			continue;
+		if (k->hits++ < LP_INPUT_SKIP_SEEN)
+			(void)lp_strv_push(&k->seen, fs);	/* only for -v; a failure loses a line */
+		return true;
+	}
+	return false;
+}
+
 int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, struct lp_entries *out)
 {
 	struct stat st;
 
 	if (stat(src->path, &st) < 0)
 		return lp_fail(-errno, src->path, "cannot read source: %s", strerror(errno));
+	for (size_t i = 0; i < o->n_skip; i++)
+		if (o->skip[i].exists && o->skip[i].dev == st.st_dev && o->skip[i].ino == st.st_ino)
+			return lp_fail(-EINVAL, src->path, "this source is %s of this run (%s); "
+				       "write the output somewhere else", o->skip[i].what, o->skip[i].path);
 	if (S_ISDIR(st.st_mode))
 		return lp_input_load_dir(src, o, out);
 	if (!S_ISREG(st.st_mode))

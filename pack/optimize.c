@@ -53,6 +53,11 @@ static void *strip_worker(void *arg)
 			return NULL;
 		e = &p->l->v[j->idx];
 		lp_errmsg_clear();
+		if (lp_cancelled()) {
+			j->rc = lp_fail(-EINTR, e->path, "interrupted");
+			snprintf(j->err, sizeof(j->err), "%s", lp_errmsg());
+			continue;
+		}
 		j->rc = lp_strip_cached(e->src, (e->flags & LP_F_HAS_DIGEST) ? e->digest : NULL,
 					p->cache_dir, j->out, NULL, &j->res);
 		if (j->rc < 0)
@@ -345,6 +350,8 @@ static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verif
 	for (size_t g = 0; g < n;) {
 		size_t end = g + 1;
 
+		if ((r = lp_check_cancel(NULL)) < 0)
+			goto out;
 		while (end < n && idx[end]->size == idx[g]->size)
 			end++;
 		if (end - g < 2) {

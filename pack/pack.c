@@ -39,6 +39,7 @@ void lp_pack_opts_free(struct lp_pack_opts *o)
 		lp_source_free(&o->sources[i]);
 	free(o->sources);
 	lp_strv_free(&o->input.excludes);
+	lp_input_skip_free(&o->input);
 	lp_strv_free(&o->junk_patterns);
 	lp_strv_free(&o->layers);
 	memset(o, 0, sizeof(*o));
@@ -156,6 +157,12 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 	r = lp_tmpdir_create("stage", &st->stage_dir);
 	if (r < 0)
 		return r;
+	/* A TMPDIR inside a source must not feed the staged copies back in. */
+	r = lp_input_skip_add(&o->input, st->stage_dir, "the staging directory");
+	if (r < 0)
+		return r;
+	in.skip = o->input.skip;	/* moved by the add */
+	in.n_skip = o->input.n_skip;
 	snprintf(stage_in, sizeof(stage_in), "%s/in", st->stage_dir);
 	if (mkdir(stage_in, 0700) < 0)
 		return lp_fail(-errno, stage_in, "cannot create staging directory: %s", strerror(errno));
@@ -323,6 +330,22 @@ void lp_contrib_free(struct lp_contrib *c, size_t n)
 	free(c);
 }
 
+const char *lp_pack_fallback_path(const struct lp_pack_opts *o, const char *image_output, char *buf, size_t len)
+{
+	size_t n;
+
+	if (image_output) {
+		snprintf(buf, len, "%s", image_output);
+		return buf;
+	}
+	/* function.zip -> function.oci (an OCI layout directory) */
+	n = strlen(o->output);
+	if (n > 4 && strcmp(o->output + n - 4, ".zip") == 0)
+		n -= 4;
+	snprintf(buf, len, "%.*s.oci", (int)n, o->output);
+	return buf;
+}
+
 int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
 			   const char *image_output, struct lp_pack_result *res)
 {
@@ -331,18 +354,9 @@ int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *s
 	struct lp_oci_result orr;
 	struct lp_budget b;
 	double t0 = lp_now();
-	size_t len;
 	int r;
 
-	if (image_output) {
-		snprintf(path, sizeof(path), "%s", image_output);
-	} else {
-		/* function.zip -> function.oci (an OCI layout directory) */
-		len = strlen(o->output);
-		if (len > 4 && strcmp(o->output + len - 4, ".zip") == 0)
-			len -= 4;
-		snprintf(path, sizeof(path), "%.*s.oci", (int)len, o->output);
-	}
+	lp_pack_fallback_path(o, image_output, path, sizeof(path));
 	lp_budget_unzipped(lp_entries_unzipped_size(&st->entries), st->layers_unzipped, &b);
 	snprintf(reason, sizeof(reason), "unzipped size %llu bytes is not smaller than %llu",
 		 (unsigned long long)b.used, (unsigned long long)b.limit);

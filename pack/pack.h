@@ -148,5 +148,7 @@ int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
  * as an OCI image layout (path: image_output, or OUTPUT minus ".zip" plus
  * ".oci"). Fills res (artifact "oci").
  */
+/* Where the fallback image goes: image_output, else OUTPUT minus ".zip" plus ".oci". */
+const char *lp_pack_fallback_path(const struct lp_pack_opts *o, const char *image_output, char *buf, size_t len);
 int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *st,
 			   const char *image_output, struct lp_pack_result *res);

@@ -641,7 +641,9 @@ static int stream_stored(struct zw *w, const struct lp_entry *e, uint32_t want_c
 	while (left) {
 		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK, got;
 
-		r = read_some(fd, e, w->rbuf, n, &got);
+		r = lp_check_cancel(e->path);
+		if (r == 0)
+			r = read_some(fd, e, w->rbuf, n, &got);
 		if (r == 0 && got != n)
 			r = changed(e);
 		if (r < 0)
@@ -698,7 +700,9 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 	while (left) {
 		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK, got;
 
-		r = read_some(fd, e, w->rbuf, n, &got);
+		r = lp_check_cancel(e->path);
+		if (r == 0)
+			r = read_some(fd, e, w->rbuf, n, &got);
 		if (r == 0 && got != n)
 			r = changed(e);
 		if (r < 0)
@@ -997,7 +1001,9 @@ int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < l->n; i++) {
-		r = take_job(&w, i, &c);
+		r = lp_check_cancel(o->name);
+		if (r == 0)
+			r = take_job(&w, i, &c);
 		if (r == 0 && !(l->v[i].flags & LP_F_REMOVED))
 			r = emit_entry(&w, i, &w.jobs[i]);
 		release_job(&w, i);

@@ -57,12 +57,12 @@ def need(*tools):
             raise Skip("REQUIRED TOOL MISSING: %s (apt-get install it); this test did NOT run" % t)
 
 
-def container(*args, check=True, env=None):
+def container(*args, check=True, env=None, cwd=None):
     e = dict(os.environ)
     e.pop("SOURCE_DATE_EPOCH", None)
     if env:
         e.update(env)
-    return run([LP, "container", *map(str, args)], check=check, env=e)
+    return run([LP, "container", *map(str, args)], check=check, env=e, cwd=cwd)
 
 
 def make_tree(root):
@@ -717,6 +717,303 @@ def test_failures_leave_nothing_behind():
     p = container(src, "-o", out, "--base", "docker-archive:%s/none.tar" % d, check=False)
     assert p.returncode != 0 and image_parts(out)[0] == before
     assert sorted(os.listdir(d)) == ["img", "src"], os.listdir(d)
+
+
+def snapshot(root):
+    """Every path under root with its type and bytes (links: their target), for byte-for-byte checks."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = ("link", os.readlink(p))
+            elif os.path.isdir(p):
+                out[rel] = ("dir", stat.S_IMODE(os.lstat(p).st_mode))
+            else:
+                out[rel] = ("file", open(p, "rb").read())
+    return out
+
+
+def siblings(path):
+    """Temporaries beside an output (.NAME.XXXXXX)."""
+    base = os.path.basename(path.rstrip("/"))
+    return [f for f in os.listdir(os.path.dirname(path.rstrip("/"))) if f.startswith("." + base + ".")]
+
+
+def test_output_directory_with_other_content_is_refused_untouched():
+    d = tmpdir("keep")
+    src = make_tree(os.path.join(d, "src"))
+    src_before = snapshot(src)
+    out = os.path.join(d, "out")
+    os.makedirs(os.path.join(out, "notes"))
+    with open(os.path.join(out, "notes", "precious.txt"), "w") as f:
+        f.write("do not lose me\n")
+    before = snapshot(out)
+    for o in (out, out + "/"):
+        p = container(src, "-o", o, check=False)
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and o in lines[0] and "empty or new directory" in lines[0], p.stderr
+        assert snapshot(out) == before
+        assert siblings(out) == [], siblings(out)
+    # A file, a symlink to a directory, a dangling symlink: never written through or replaced.
+    f = os.path.join(d, "afile")
+    open(f, "w").write("mine\n")
+    link = os.path.join(d, "link")
+    os.symlink("out", link)
+    dangling = os.path.join(d, "dangling")
+    os.symlink("nowhere", dangling)
+    for o, why in ((f, "not a directory"), (link, "symbolic link"), (link + "/", "symbolic link"),
+                   (dangling, "symbolic link")):
+        p = container(src, "-o", o, check=False)
+        assert p.returncode == 1 and why in p.stderr and o in p.stderr, (o, p.returncode, p.stderr)
+    assert open(f).read() == "mine\n" and os.readlink(link) == "out" and os.readlink(dangling) == "nowhere"
+    assert snapshot(out) == before
+    # FILE.tar: a directory there is refused; a regular file is replaced (a build artifact).
+    tdir = os.path.join(d, "img.tar")
+    os.mkdir(tdir)
+    open(os.path.join(tdir, "keep"), "w").write("x")
+    p = container(src, "-o", tdir, check=False)
+    assert p.returncode == 1 and "directory" in p.stderr and tdir in p.stderr, p.stderr
+    assert os.listdir(tdir) == ["keep"]
+    tfile = os.path.join(d, "old.tar")
+    open(tfile, "w").write("stale")
+    container(src, "-o", tfile, "-q")
+    with tarfile.open(tfile) as t:
+        assert "index.json" in t.getnames()
+    # An empty directory is used as it is.
+    empty = os.path.join(d, "empty")
+    os.mkdir(empty)
+    container(src, "-o", empty, "-q")
+    check_layout(empty)
+    assert snapshot(src) == src_before
+    assert sorted(os.listdir(d)) == ["afile", "dangling", "empty", "img.tar", "link", "old.tar", "out", "src"]
+
+
+def test_existing_layout_gains_the_image_and_the_tag_moves():
+    need("umoci", "skopeo")
+    d = tmpdir("merge")
+    layout = os.path.join(d, "layout")
+    # Another tool's image in the layout, and files that are not the layout's.
+    run(["umoci", "init", "--layout", layout])
+    run(["umoci", "new", "--image", layout + ":foreign"])
+    os.makedirs(os.path.join(layout, "notes"))
+    open(os.path.join(layout, "notes", "precious.txt"), "w").write("keep\n")
+    open(os.path.join(layout, "README"), "w").write("mine\n")
+    before = snapshot(layout)
+    old_index = load_json(os.path.join(layout, "index.json"))
+    src1 = make_tree(os.path.join(d, "src1"))
+    p = container(src1, "-o", layout, "--tag", "fn")
+    assert "added to the existing OCI image layout" in p.stderr, p.stderr
+    after = snapshot(layout)
+    # Everything that was there is still there byte for byte, except index.json.
+    for rel, v in before.items():
+        if rel != "index.json":
+            assert after[rel] == v, rel
+    index = load_json(os.path.join(layout, "index.json"))
+    assert index["manifests"][0] == old_index["manifests"][0]
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert tags == ["foreign", "fn"], tags
+    assert siblings(layout) == [] and not [f for f in os.listdir(layout) if f.startswith(".")]
+    fn1 = index["manifests"][1]["digest"]
+    # Both images read back with two independent tools.
+    out = run(["umoci", "ls", "--layout", layout]).stdout.split()
+    assert sorted(out) == ["fn", "foreign"], out
+    for tag in ("foreign", "fn"):
+        run(["skopeo", "inspect", "oci:%s:%s" % (layout, tag)])
+        run(["skopeo", "copy", "oci:%s:%s" % (layout, tag), "oci-archive:%s/%s.tar" % (d, tag)])
+    rootfs = umoci_unpack(layout, "fn", os.path.join(d, "b1"))
+    compare_rootfs(src1, rootfs)
+    umoci_unpack(layout, "foreign", os.path.join(d, "b0"))
+    # Same tag, new content: the tag moves; the other image and the old blobs stay.
+    src2 = make_tree(os.path.join(d, "src2"))
+    with open(os.path.join(src2, "app.py"), "w") as f:
+        f.write("def handler(e, c):\n    return 'v2'\n")
+    mid = snapshot(layout)
+    container(src2, "-o", layout, "--tag", "fn", "-q")
+    index = load_json(os.path.join(layout, "index.json"))
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert tags == ["foreign", "fn"], tags
+    assert index["manifests"][1]["digest"] != fn1
+    now = snapshot(layout)
+    for rel, v in mid.items():
+        if rel != "index.json":
+            assert now[rel] == v, rel
+    rootfs = umoci_unpack(layout, "fn", os.path.join(d, "b2"))
+    assert open(os.path.join(rootfs, "var/task/app.py")).read().endswith("'v2'\n")
+    run(["skopeo", "inspect", "oci:%s:foreign" % layout])
+    # The same image again under a second tag: its blobs are already there and kept.
+    container(src2, "-o", layout, "--tag", "fn2", "-q")
+    index = load_json(os.path.join(layout, "index.json"))
+    assert [m["digest"] for m in index["manifests"]][1:] == [index["manifests"][1]["digest"]] * 2
+    # A layout whose index cannot be read is not overwritten either.
+    bad = os.path.join(d, "bad")
+    run(["umoci", "init", "--layout", bad])
+    open(os.path.join(bad, "index.json"), "w").write("{not json")
+    p = container(src2, "-o", bad, check=False)
+    assert p.returncode == 1 and "index.json" in p.stderr, p.stderr
+    assert open(os.path.join(bad, "index.json")).read() == "{not json"
+
+
+def test_output_inside_the_source_is_left_out():
+    d = tmpdir("self")
+    src = make_tree(os.path.join(d, "src"))
+    digests = []
+    for _ in range(2):
+        p = container(".", "-o", "out/", "-v", cwd=src)
+        index = load_json(os.path.join(src, "out", "index.json"))
+        assert len(index["manifests"]) == 1, index
+        digests.append(index["manifests"][0]["digest"])
+    assert "left out ./out from the sources: the output" in p.stderr, p.stderr
+    assert digests[0] == digests[1], "the second image took in the first"
+    _, manifest, _ = check_layout(os.path.join(src, "out"))
+    for l in manifest["layers"]:
+        with tarfile.open(blob(os.path.join(src, "out"), l["digest"])) as t:
+            assert not [n for n in t.getnames() if n.startswith("var/task/out")], t.getnames()
+    # An oci-archive written into the source: the same.
+    tars = []
+    for _ in range(2):
+        container(".", "-o", "img.tar", "-q", cwd=src)
+        tars.append(open(os.path.join(src, "img.tar"), "rb").read())
+    assert tars[0] == tars[1]
+
+
+def _handles_signals(pid):
+    """Has main() blocked SIGINT/SIGTERM yet? (Before that the default action kills, as for any program.)"""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    mask = int(line.split()[1], 16)
+                    return bool(mask & (1 << 14)) and bool(mask & (1 << 1))
+    except OSError:
+        pass
+    return False
+
+
+def _interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
+    """Start cmd, send sig once ready() holds; it must exit 130 within bound
+    (a hang check, not a speed assertion) leaving nothing in TMPDIR or beside
+    the output."""
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not (_handles_signals(p.pid) and ready()):
+        time.sleep(0.005)
+    assert p.poll() is None, "finished before it could be interrupted: %s" % p.stderr.read()
+    p.send_signal(sig)
+    try:
+        err = p.communicate(timeout=bound)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("%s did not stop within %.0f s of signal %d" % (cmd, bound, sig))
+    assert p.returncode == 130 and "interrupted" in err, (p.returncode, err)
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+    assert os.listdir(outdir) == [], os.listdir(outdir)
+
+
+def test_sigterm_and_sigint_stop_staging_and_layer_writing():
+    import signal
+    import zipfile
+    d = tmpdir("sig")
+    many = os.path.join(d, "many.zip")
+    with zipfile.ZipFile(many, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(200_000):
+            zf.writestr("pkg%03d/f%06d.txt" % (i % 500, i), b"x")
+    big = os.path.join(d, "big")
+    os.makedirs(os.path.join(big, "node_modules", "a"))
+    for i in range(4):
+        with open(os.path.join(big, "node_modules", "a", "r%d.bin" % i), "wb") as f:
+            f.write(os.urandom(48 << 20))
+    with open(os.path.join(big, "app.py"), "w") as f:
+        f.write("def handler(e, c): return 1\n")
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    tmp = os.path.join(d, "tmp")
+    os.mkdir(tmp)
+
+    def staged():
+        for s in os.listdir(tmp):
+            try:
+                if len(os.listdir(os.path.join(tmp, s, "in"))) >= 2000:
+                    return True
+            except OSError:
+                pass
+        return False
+
+    def layer_started():
+        for s in os.listdir(out):
+            if glob.glob(os.path.join(out, s, "blobs", "sha256", ".layer-*")):
+                return True
+        return False
+
+    # Staging the members of a 200,000-member zip.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        _interrupt([LP, "container", many, "-o", os.path.join(out, "img")], sig, staged, tmp, out)
+    # Writing layers, into a layout and into an oci-archive.
+    for sig, o in ((signal.SIGINT, "img"), (signal.SIGTERM, "img.tar")):
+        _interrupt([LP, "container", big, "-o", os.path.join(out, o), "--level", "9", "-j", "1"], sig,
+                   layer_started, tmp, out)
+    # Adding to an existing layout: interrupted, the layout is left as it was.
+    small = os.path.join(d, "small")
+    os.mkdir(small)
+    shutil.copy(os.path.join(big, "app.py"), small)
+    layout = os.path.join(d, "layout")
+    container(small, "-o", layout, "-q")
+    before = snapshot(layout)
+    keep = os.path.join(d, "keep")
+    os.mkdir(keep)
+    os.rename(layout, os.path.join(keep, "layout"))
+    layout = os.path.join(keep, "layout")
+
+    def layout_layer_started():
+        return any(glob.glob(os.path.join(keep, ".layout.*", "blobs", "sha256", ".layer-*")))
+    p = subprocess.Popen([LP, "container", big, "-o", layout, "--tag", "v2", "--level", "9", "-j", "1"],
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not layout_layer_started():
+        time.sleep(0.005)
+    assert p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=5)[1]
+    assert p.returncode == 130, (p.returncode, err)
+    assert os.listdir(keep) == ["layout"] and os.listdir(tmp) == [], (os.listdir(keep), os.listdir(tmp))
+    assert snapshot(layout) == before
+    shutil.rmtree(d)
+
+
+def test_member_10000_directories_deep():
+    # One member 10,000 directories deep took minutes in the layer's parent
+    # pass (each entry rescanned every prefix); now linear in the path length.
+    d = tmpdir("deep")
+    src = os.path.join(d, "deep.zip")
+    name = "d/" * 10000 + "f.txt"
+    import zipfile
+    with zipfile.ZipFile(src, "w") as zf:
+        zf.writestr(name, b"deep\n")
+    out = os.path.join(d, "img")
+    container(src, "-o", out, "-q")
+    index, manifest, config = check_layout(out)
+    assert len(manifest["layers"]) == 1
+    layer = blob(out, manifest["layers"][0]["digest"])
+    with tarfile.open(layer) as t:
+        members = t.getmembers()
+    names = [m.name for m in members]
+    assert len(set(names)) == len(names), "duplicate members"
+    dirs = [m.name for m in members if m.isdir()]
+    files = [m for m in members if m.isfile()]
+    assert [f.name for f in files] == ["var/task/" + name]
+    # var, var/task, then every one of the 10,000 directories, each once.
+    assert len(dirs) == 10002, len(dirs)
+    want = {"var", "var/task"} | {"var/task/" + "/".join(["d"] * (i + 1)) for i in range(10000)}
+    assert set(dirs) == want
+    # bsdtar (libarchive-tools) reads the same member list.
+    need("bsdtar")
+    p = run(["bsdtar", "-tf", layer])
+    listed = [n.rstrip("/") for n in p.stdout.splitlines()]
+    assert sorted(listed) == sorted(names), (len(listed), len(names))
+    shutil.rmtree(d)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,51 @@ static void test_add_parents(void **state)
 	lp_entries_free(&l);
 }
 
+/* Shared prefixes that are not directory boundaries, explicit dirs, and one deep path. */
+static void test_add_parents_prefixes_and_depth(void **state)
+{
+	static const char *const want[] = { "a", "a-b", "a-b/i", "a/b", "a/b/c", "a/b/c/f", "a/b/d",
+					    "a/b/d/g", "a/bx", "a/bx/h", "ab", "ab/c", "ab/c/j" };
+	struct lp_entries l;
+	char *deep;
+	size_t n = 0;
+
+	lp_entries_init(&l);
+	add(&l, "a/b/c/f", LP_FILE, 1, 0);
+	add(&l, "a/b/d/g", LP_FILE, 1, 0);
+	add(&l, "a/bx/h", LP_FILE, 1, 0);
+	add(&l, "a-b/i", LP_FILE, 1, 0);
+	add(&l, "ab/c/j", LP_FILE, 1, 0);
+	add(&l, "ab", LP_DIR, 0, 0);
+	assert_int_equal(lp_entries_add_parents(&l), 0);
+	assert_int_equal(l.n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < l.n; i++) {
+		assert_string_equal(l.v[i].path, want[i]);
+		if (!strcmp(want[i], "ab"))
+			assert_false(l.v[i].flags & LP_F_IMPLICIT);	/* the explicit one won */
+	}
+	lp_entries_free(&l);
+
+	/* 10,000 directories deep: every ancestor exactly once. */
+	deep = malloc(10000 * 2 + 8);
+	assert_non_null(deep);
+	for (size_t i = 0; i < 10000; i++)
+		memcpy(deep + 2 * i, "d/", 2);
+	strcpy(deep + 20000, "f.txt");
+	lp_entries_init(&l);
+	add(&l, deep, LP_FILE, 1, 0);
+	assert_int_equal(lp_entries_add_parents(&l), 0);
+	assert_int_equal(l.n, 10001);
+	for (size_t i = 0; i < l.n; i++)
+		if (l.v[i].kind == LP_DIR) {
+			assert_int_equal(strlen(l.v[i].path), 2 * n + 1);
+			n++;
+		}
+	assert_int_equal(n, 10000);
+	lp_entries_free(&l);
+	free(deep);
+}
+
 static void test_relative_links(void **state)
 {
 	char *r;
@@ -210,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_unique_named_reports_every_collision),
 		cmocka_unit_test(test_unique_merges_directories),
 		cmocka_unit_test(test_add_parents),
+		cmocka_unit_test(test_add_parents_prefixes_and_depth),
 		cmocka_unit_test(test_relative_links),
 		cmocka_unit_test(test_unzipped_size_counts_links_and_duplicates),
 		cmocka_unit_test(test_compact),
