@@ -119,10 +119,21 @@ int lp_entries_unique(struct lp_entries *l, bool overwrite)
 				}
 				continue;
 			}
-			if (!overwrite)
-				return lp_fail(-LP_E_DUPLICATE, e->path,
-					       "given by more than one source (inputs #%u and #%u); use --overwrite to let the later one win",
-					       (unsigned)prev->origin + 1, (unsigned)e->origin + 1);
+			if (!overwrite) {
+				int r = lp_fail(-LP_E_DUPLICATE, e->path,
+						"given by more than one source (inputs #%u and #%u); use --overwrite to let the later one win",
+						(unsigned)prev->origin + 1, (unsigned)e->origin + 1);
+
+				/*
+				 * Entries before i may have been moved down already:
+				 * finish the move so every slot below n owns its
+				 * strings once (else lp_entries_free frees twice).
+				 */
+				for (; i < l->n; i++)
+					l->v[w++] = l->v[i];
+				l->n = w;
+				return r;
+			}
 			/* Sorted by origin within a path, so e is the later source. */
 			lp_entry_release(prev);
 			*prev = *e;
