@@ -241,6 +241,11 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	r = lp_pack_prepare(&o, &st);
 	if (r < 0) {
 		lp_progress_stop();
+		/* Input problems collected while reading (messages already escaped). */
+		for (size_t i = 0; i < st.report.n_findings; i++)
+			if (st.report.findings[i].sev == LP_SEV_ERROR)
+				fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, st.report.findings[i].message,
+					st.report.findings[i].code);
 		lp_cli_error(cli, r, NULL);
 		ret = lp_cli_exit_for(r);
 		goto out;

@@ -161,7 +161,14 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 	in.stage_dir = stage_in;
 	in.digest = true;
 	in.binfo = true;
+	in.problems = &st->report;	/* every input problem of the run, then fail */
 	r = lp_input_load_all(o->sources, o->n_sources, &in, o->overwrite, &st->entries);
+	if (r == 0 && lp_report_count(&st->report, LP_SEV_ERROR) > 0) {
+		size_t n = lp_report_count(&st->report, LP_SEV_ERROR);
+
+		r = lp_fail(-LP_E_BADARCHIVE, NULL, "%zu problem%s in the sources; nothing written", n,
+			    n == 1 ? "" : "s");
+	}
 	if (r < 0)
 		return r;
 	/*
