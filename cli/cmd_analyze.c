@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "input/input.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -582,6 +583,13 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 		goto err;
 	if (failed)
 		ret = LP_EXIT_BUDGET;
+	/* What pack would refuse: one line each (already escaped), and exit 1. */
+	for (size_t i = 0; i < a.report.n_findings; i++)
+		if (a.report.findings[i].sev == LP_SEV_ERROR && lp_input_problem(a.report.findings[i].code)) {
+			fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, a.report.findings[i].message,
+				a.report.findings[i].code);
+			ret = LP_EXIT_ERROR;
+		}
 	goto out;
 err:
 	ret = lp_cli_exit_for(r);

@@ -22,6 +22,7 @@ struct arc {
 	const struct lp_input_opts *o;
 	struct lp_stream *st;
 	unsigned counter;
+	uint8_t *buf;
 };
 
 /* Stage (or only hash) one file member's bytes. 1: dropped as a problem. */
@@ -43,8 +44,8 @@ static int arc_read_file(struct arc *a, const struct lp_member *m, struct lp_ent
 			return lp_fail(-errno, stage, "cannot create staging file: %s", strerror(errno));
 	}
 	for (;;) {
-		const void *buf;
-		ssize_t got = lp_stream_read(a->st, &buf);
+		const uint8_t *buf = a->buf;
+		ssize_t got = lp_stream_read(a->st, a->buf, 1 << 20);
 
 		if (got < 0) {
 			r = (int)got;
@@ -136,6 +137,11 @@ int lp_input_load_archive(const struct lp_source *src, const struct lp_input_opt
 	r = rules_build(&rs, o, NULL);
 	if (r < 0)
 		return r;
+	a.buf = malloc(1 << 20);
+	if (!a.buf) {
+		r = -ENOMEM;
+		goto out;
+	}
 	r = lp_stream_open_file(src->path, &so, &a.st);
 	if (r < 0)
 		goto out;
@@ -227,6 +233,7 @@ int lp_input_load_archive(const struct lp_source *src, const struct lp_input_opt
 	}
 out:
 	lp_stream_close(a.st);
+	free(a.buf);
 	rules_free(&rs);
 	return r < 0 ? r : 0;
 }

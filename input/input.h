@@ -128,10 +128,10 @@ int lp_stream_open_cb(lp_stream_read_fn fn, void *ud, const struct lp_stream_opt
 int lp_stream_next(struct lp_stream *s, const struct lp_member **ret);
 
 /*
- * The current member's bytes: >0 with *buf set, 0 at its end, or an error.
- * Unread bytes are skipped by the next lp_stream_next.
+ * Up to n of the current member's bytes into buf: >0, 0 at its end, or an
+ * error. Unread bytes are skipped by the next lp_stream_next.
  */
-ssize_t lp_stream_read(struct lp_stream *s, const void **buf);
+ssize_t lp_stream_read(struct lp_stream *s, void *buf, size_t n);
 
 /* After lp_stream_read returned 0: was the member recorded as a problem (drop it)? */
 bool lp_stream_dropped(const struct lp_stream *s);
@@ -140,3 +140,11 @@ bool lp_stream_dropped(const struct lp_stream *s);
 bool lp_stream_is_zip(const struct lp_stream *s);
 
 void lp_stream_close(struct lp_stream *s);
+
+/*
+ * Is this finding code one of the input problems the readers record
+ * (unsafe-name, bad-name, zip-inconsistent, duplicate-member, bad-type,
+ * link-outside, hardlink-outside, hardlink-missing)? pack refuses an input
+ * with any of them; analyze lists them and exits 1.
+ */
+bool lp_input_problem(const char *code);

@@ -27,7 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BUFSZ		(1u << 20)
 #define MAX_MEMBERS	4000000u
 #define DEFAULT_MAX	(16ULL << 30)
 #define BOMB_RATIO	200u		/* expansion ratio that, past BOMB_FLOOR, is a bomb */
@@ -113,6 +112,19 @@ static void nset_free(struct nset *s)
 	memset(s, 0, sizeof(*s));
 }
 
+bool lp_input_problem(const char *code)
+{
+	static const char *const codes[] = {
+		"unsafe-name", "bad-name", "zip-inconsistent", "duplicate-member", "bad-type",
+		"link-outside", "hardlink-outside", "hardlink-missing",
+	};
+
+	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!strcmp(code, codes[i]))
+			return true;
+	return false;
+}
+
 /* ---- the stream ------------------------------------------------------------ */
 
 struct lp_stream {
@@ -122,7 +134,6 @@ struct lp_stream {
 	char *path;		/* the file, or NULL for a callback source */
 	lp_stream_read_fn fn;
 	void *ud;
-	void *buf;
 	struct lp_member m;
 	char *clean, *link, *raw;
 	struct nset seen;	/* member paths (and, outside layers, their parents) */
@@ -207,7 +218,6 @@ static int stream_new(const struct lp_stream_opts *o, const char *path, struct l
 		s->o.max_members = MAX_MEMBERS;
 	s->name = strdup(o->name ? o->name : path ? path : "archive");
 	s->path = path ? strdup(path) : NULL;
-	s->buf = malloc(BUFSZ);
 	s->clean = malloc(PATH_MAX);
 	s->link = malloc(PATH_MAX);
 	s->ar = archive_read_new();
@@ -217,7 +227,7 @@ static int stream_new(const struct lp_stream_opts *o, const char *path, struct l
 	 * thread only, around our libarchive calls.
 	 */
 	s->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-	if (!s->name || (path && !s->path) || !s->buf || !s->clean || !s->link || !s->ar) {
+	if (!s->name || (path && !s->path) || !s->clean || !s->link || !s->ar) {
 		lp_stream_close(s);
 		return -ENOMEM;
 	}
@@ -292,7 +302,6 @@ void lp_stream_close(struct lp_stream *s)
 	nset_free(&s->zbad);
 	free(s->name);
 	free(s->path);
-	free(s->buf);
 	free(s->clean);
 	free(s->link);
 	free(s->raw);
@@ -464,7 +473,7 @@ static int zip_check(struct lp_stream *s)
 		if (le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
 			goto bad;
 		if (n >= s->o.max_members) {
-			r = fatal(s, -LP_E_TOOBIG, NULL, "more than %llu members", (unsigned long long)s->o.max_members);
+			r = fatal(s, -LP_E_BADARCHIVE, NULL, "more than %llu members", (unsigned long long)s->o.max_members);
 			goto out;
 		}
 		if (n == cap) {
@@ -489,7 +498,6 @@ static int zip_check(struct lp_stream *s)
 		z->usize = le32(h + 24);
 		z->off = le32(h + 42);
 		zip64_extra(h + 46 + nl, xl, &z->usize, &z->csize, &z->off);
-		declared += z->usize;
 		if (nl && memchr(z->name, 0, nl)) {
 			z->bad = true;
 			r = zname_problem(s, -LP_E_UNSAFEPATH, "bad-name", z->name, nl, "name contains a NUL byte", NULL);
@@ -509,20 +517,32 @@ static int zip_check(struct lp_stream *s)
 		}
 		off += 46 + nl + xl + cl;
 	}
-	/* Members are counted before a byte is expanded: judge a bomb by what it declares. */
-	if (declared > s->o.max_expand) {
-		r = fatal(s, -LP_E_TOOBIG, NULL,
-			  "declares %llu bytes uncompressed, beyond the expansion cap (zip bomb?); raise it with --max-expand",
-			  (unsigned long long)declared);
+	/* No two central entries on one local header: one problem per group. */
+	ord = malloc((n ? n : 1) * sizeof(*ord));
+	if (!ord) {
+		r = -ENOMEM;
 		goto out;
 	}
-	if (s->o.ratio && declared > BOMB_FLOOR && declared / (fsize ? fsize : 1) > BOMB_RATIO) {
-		r = fatal(s, -LP_E_TOOBIG, NULL,
-			  "declares %llu bytes uncompressed, more than 200 times its size (zip bomb?); allow it with --max-expand",
-			  (unsigned long long)declared);
-		goto out;
+	for (size_t i = 0; i < n; i++)
+		ord[i] = &v[i];
+	qsort(ord, n, sizeof(*ord), cmp_off);
+	for (size_t i = 0; i + 1 < n; i++) {
+		size_t j = i + 1;
+		char extra[128];
+
+		if (ord[j]->off != ord[i]->off)
+			continue;
+		while (j < n && ord[j]->off == ord[i]->off)
+			ord[j++]->bad = true;
+		ord[i]->bad = true;
+		snprintf(extra, sizeof(extra), "%zu central directory entries share its local header (overlapping entries)",
+			 j - i);
+		r = zname_problem(s, -LP_E_BADARCHIVE, "zip-inconsistent", ord[i]->name, ord[i]->nl, extra, NULL);
+		if (r < 0)
+			goto out;
+		i = j - 1;
 	}
-	/* Local headers: same name, method, CRC and sizes, and no two entries on one. */
+	/* Local headers: same name, method, CRC and sizes; data before the central directory. */
 	for (size_t i = 0; i < n; i++) {
 		struct zcent *z = &v[i];
 		uint8_t lh[30];
@@ -531,10 +551,12 @@ static int zip_check(struct lp_stream *s)
 		size_t lnl = 0, lxl;
 		const char *why = NULL;
 
+		z->end = z->off;
+		if (z->bad)
+			continue;
 		if (z->off > fsize || fsize - z->off < 30 || lp_pread_all(fd, lh, 30, (off_t)z->off) < 0 ||
 		    le32(lh) != 0x04034b50) {
 			why = "its local header is missing";
-			z->end = z->off;
 		} else {
 			lnl = le16(lh + 26);
 			lxl = le16(lh + 28);
@@ -559,49 +581,44 @@ static int zip_check(struct lp_stream *s)
 			r = zname_problem(s, -LP_E_BADARCHIVE, "zip-inconsistent", z->name, z->nl, why, NULL);
 			if (r < 0)
 				goto out;
-			if (lnl && lnl <= sizeof(lname) && (r = zbad_mark(s, lname, lnl < z->nl ? lnl : z->nl)) < 0)
+			if (lnl && lnl <= sizeof(lname) && (r = zbad_mark(s, lname, lnl)) < 0)
 				goto out;
 		}
 	}
-	ord = malloc((n ? n : 1) * sizeof(*ord));
-	if (!ord) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		ord[i] = &v[i];
-	qsort(ord, n, sizeof(*ord), cmp_off);
+	/* Entries whose bytes overlap the next one's: two names for one data. */
 	for (size_t i = 0; i + 1 < n; i++) {
-		size_t j = i + 1;
-		char extra[PATH_MAX + 64];
+		char other[1100], extra[PATH_MAX];
 
-		if (ord[j]->off == ord[i]->off) {
-			/* One problem for the whole group of entries sharing this header. */
-			while (j < n && ord[j]->off == ord[i]->off)
-				ord[j++]->bad = true;
-			ord[i]->bad = true;
-			snprintf(extra, sizeof(extra), "%zu central directory entries share its local header", j - i);
-			r = zname_problem(s, -LP_E_BADARCHIVE, "zip-inconsistent", ord[i]->name, ord[i]->nl,
-					  extra, " (overlapping entries)");
-			if (r < 0)
-				goto out;
-			i = j - 1;
-		} else if (ord[i]->end > ord[j]->off) {
-			char other[PATH_MAX];
-
-			ord[i]->bad = ord[j]->bad = true;
-			snprintf(other, sizeof(other), "%.*s", (int)(ord[i]->nl < 1024 ? ord[i]->nl : 1024),
-				 (const char *)ord[i]->name);
-			lp_escape(other, extra, sizeof(extra));
-			r = zname_problem(s, -LP_E_BADARCHIVE, "zip-inconsistent", ord[j]->name, ord[j]->nl,
-					  "its bytes overlap those of member ", extra);
-			if (r < 0)
-				goto out;
-		}
+		if (ord[i]->bad || ord[i + 1]->bad || ord[i]->end <= ord[i + 1]->off)
+			continue;
+		ord[i]->bad = ord[i + 1]->bad = true;
+		snprintf(other, sizeof(other), "%.*s", (int)(ord[i]->nl < 1024 ? ord[i]->nl : 1024),
+			 (const char *)ord[i]->name);
+		lp_escape(other, extra, sizeof(extra));
+		r = zname_problem(s, -LP_E_BADARCHIVE, "zip-inconsistent", ord[i + 1]->name, ord[i + 1]->nl,
+				  "its bytes overlap those of member ", extra);
+		if (r < 0)
+			goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (v[i].bad && (r = zbad_mark(s, v[i].name, v[i].nl)) < 0)
 			goto out;
+	/* Members are counted before a byte is expanded: judge a bomb by what it declares. */
+	for (size_t i = 0; i < n; i++)
+		if (!v[i].bad)
+			declared += v[i].usize;
+	if (declared > s->o.max_expand) {
+		r = fatal(s, -LP_E_BADARCHIVE, NULL,
+			  "declares %llu bytes uncompressed, beyond the expansion cap (zip bomb?); raise it with --max-expand",
+			  (unsigned long long)declared);
+		goto out;
+	}
+	if (s->o.ratio && declared > BOMB_FLOOR && declared / (fsize ? fsize : 1) > BOMB_RATIO) {
+		r = fatal(s, -LP_E_BADARCHIVE, NULL,
+			  "declares %llu bytes uncompressed, more than 200 times its size (zip bomb?); allow it with --max-expand",
+			  (unsigned long long)declared);
+		goto out;
+	}
 	goto out;
 bad:
 	r = fatal(s, -LP_E_BADARCHIVE, NULL, "corrupt zip central directory");
@@ -799,11 +816,11 @@ static int take(struct lp_stream *s, struct archive_entry *ae)
 		/* Counted before a byte reaches the consumer (sparse holes included). */
 		s->declared += m->size;
 		if (s->declared > s->o.max_expand)
-			return fatal(s, -LP_E_TOOBIG, name,
+			return fatal(s, -LP_E_BADARCHIVE, name,
 				     "archive expands beyond %llu bytes (zip bomb?); raise the cap with --max-expand",
 				     (unsigned long long)s->o.max_expand);
 		if (s->o.ratio && s->o.raw_size && s->declared > BOMB_FLOOR && s->declared / s->o.raw_size > BOMB_RATIO)
-			return fatal(s, -LP_E_TOOBIG, name,
+			return fatal(s, -LP_E_BADARCHIVE, name,
 				     "archive expands more than 200 times its size (zip bomb?); allow it with --max-expand");
 	}
 	return 1;
@@ -830,7 +847,7 @@ static int stream_next(struct lp_stream *s, const struct lp_member **ret)
 				return r;
 		}
 		if (++s->members > s->o.max_members)
-			return fatal(s, -LP_E_TOOBIG, NULL, "more than %llu members",
+			return fatal(s, -LP_E_BADARCHIVE, NULL, "more than %llu members",
 				     (unsigned long long)s->o.max_members);
 		r = take(s, ae);
 		if (r < 0)
@@ -855,14 +872,17 @@ int lp_stream_next(struct lp_stream *s, const struct lp_member **ret)
 	return r;
 }
 
-ssize_t lp_stream_read(struct lp_stream *s, const void **buf)
+ssize_t lp_stream_read(struct lp_stream *s, void *buf, size_t n)
 {
+	locale_t old;
 	la_ssize_t got;
 
-	*buf = NULL;
 	if (!s->in_data)
 		return 0;
-	got = archive_read_data(s->ar, s->buf, BUFSZ);
+	old = s->utf8 ? uselocale(s->utf8) : (locale_t)0;
+	got = archive_read_data(s->ar, buf, n);
+	if (s->utf8)
+		uselocale(old);
 	if (got < 0)
 		return fatal(s, -LP_E_BADARCHIVE, s->m.raw, "cannot read data: %s", ar_err(s->ar));
 	if (got == 0) {
@@ -881,10 +901,10 @@ ssize_t lp_stream_read(struct lp_stream *s, const void **buf)
 	}
 	s->cur_read += (uint64_t)got;
 	s->expanded += (uint64_t)got;
-	if (s->expanded > s->o.max_expand || s->cur_read > s->m.size + (s->m.declared < 0 ? s->o.max_expand : 0))
-		return fatal(s, -LP_E_TOOBIG, s->m.raw,
-			     "archive expands beyond %s (zip bomb?); raise the cap with --max-expand",
-			     s->expanded > s->o.max_expand ? "the expansion cap" : "its declared size");
-	*buf = s->buf;
+	if (s->expanded > s->o.max_expand || (s->m.declared >= 0 && s->cur_read > s->m.size))
+		return fatal(s, -LP_E_BADARCHIVE, s->m.raw,
+			     "archive expands beyond %s (zip bomb?)",
+			     s->expanded > s->o.max_expand ? "the expansion cap; raise it with --max-expand" :
+			     "its declared size");
 	return (ssize_t)got;
 }
