@@ -761,7 +761,8 @@ static int take(struct lp_stream *s, struct archive_entry *ae)
 				       "hard link to an absolute path -> %s", t);
 		if (strlen(t) >= PATH_MAX || lp_path_clean(t, s->link) < 0)
 			return problem(s, -LP_E_UNSAFEPATH, "hardlink-outside", m->path, name,
-				       "hard link leaves the archive -> %s", t);
+				       "hard link leaves the %s -> %s",
+				       s->o.layer ? "image's root file system" : "archive", t);
 		if (nset_get(&s->seen, s->link) != K_FILE && !s->o.layer)
 			return problem(s, -LP_E_BADARCHIVE, "hardlink-missing", m->path, name,
 				       "hard link to a member that is not an earlier file of this archive -> %s", t);
