@@ -380,6 +380,30 @@ static void zip64_extra(const uint8_t *x, size_t xl, uint64_t *usize, uint64_t *
 	}
 }
 
+/*
+ * A streamed entry (flag bit 3) keeps its CRC-32 and sizes in a data
+ * descriptor after its data (signature optional): they must agree too.
+ */
+static bool dd_agrees(int fd, struct zcent *z, uint64_t cdoff)
+{
+	uint8_t dd[24];
+	const uint8_t *p = dd;
+	size_t n = cdoff - z->end < sizeof(dd) ? (size_t)(cdoff - z->end) : sizeof(dd);
+	size_t left;
+
+	if (n < 12 || lp_pread_all(fd, dd, n, (off_t)z->end) < 0)
+		return false;
+	if (le32(dd) == 0x08074b50 && n >= 16 && le32(dd + 4) == z->crc)
+		p += 4;	/* the optional signature (a CRC of 0x08074b50 is the ambiguous case) */
+	left = n - (size_t)(p - dd);
+	if (le32(p) != z->crc)
+		return false;
+	/* 4-byte sizes, or 8-byte ones (zip64 writers). */
+	if (le32(p + 4) == z->csize && le32(p + 8) == z->usize)
+		return true;
+	return left >= 20 && le64(p + 4) == z->csize && le64(p + 12) == z->usize;
+}
+
 /* Remember a refused zip member by the name libarchive will give it. */
 static int zbad_mark(struct lp_stream *s, const uint8_t *name, size_t nl)
 {
@@ -575,6 +599,8 @@ static int zip_check(struct lp_stream *s)
 				why = "the central directory and the local header give different sizes (lying size)";
 			else if (z->end > cdoff)
 				why = "its data runs into the central directory";
+			else if ((le16(lh + 6) & 8) && !dd_agrees(fd, z, cdoff))
+				why = "the central directory and the data descriptor give different CRC-32s or sizes";
 		}
 		if (why) {
 			z->bad = true;
