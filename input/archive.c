@@ -176,12 +176,16 @@ int lp_input_load_archive(const struct lp_source *src, const struct lp_input_opt
 				break;
 			}
 			orig = &out->v[oi];
-			*e = *orig;
-			e->path = strdup(ap);
+			{
+				char *own = e->path;	/* the copy push made */
+
+				*e = *orig;
+				e->path = own;
+			}
 			e->src = orig->src ? strdup(orig->src) : NULL;
 			e->target = NULL;
 			e->bin = NULL;
-			if (!e->path || (orig->src && !e->src))
+			if (orig->src && !e->src)
 				r = -ENOMEM;
 			break;
 		}
