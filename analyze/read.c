@@ -1523,7 +1523,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 			continue;
 		if ((rc = blob_open(&b, ar, -1)) < 0) {
 			blob_close(&b);
-			return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s", archive_error_string(ar));
+			return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s", lp_archive_error(ar));
 		}
 		if (b.pren && (b.pre[0] == '{' || b.pre[0] == '[') && size >= 0 && size <= (int64_t)MAX_JSON) {
 			struct jblob *j;
@@ -1558,7 +1558,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 					free(j->data);
 					blob_close(&b);
 					return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s",
-						       archive_error_string(ar));
+						       lp_archive_error(ar));
 				}
 				if (got == 0)
 					break;
@@ -1604,7 +1604,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 	}
 	if (ar_r != ARCHIVE_EOF)
 		return lp_fail(-LP_E_BADARCHIVE, r->target, "corrupt archive: %s",
-			       archive_error_string(ar) ? archive_error_string(ar) : "read error");
+			       lp_archive_error(ar));
 	return 0;
 }
 
@@ -1621,7 +1621,7 @@ static int open_archive(struct rd *r, const char *path, bool only_tar, struct ar
 	if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
 		int e = archive_errno(ar);
 		int rc = lp_fail(e == ENOENT || e == EACCES ? -e : -LP_E_BADARCHIVE, path,
-				 "not a readable zip, tar or image: %s", archive_error_string(ar));
+				 "not a readable zip, tar or image: %s", lp_archive_error(ar));
 
 		archive_read_free(ar);
 		return rc;
@@ -1986,7 +1986,7 @@ int lp_analyze_detect(const char *path, enum lp_ana_kind *ret)
 	}
 	if (ar_r != ARCHIVE_OK && ar_r != ARCHIVE_WARN && ar_r != ARCHIVE_EOF) {
 		rc = lp_fail(-LP_E_BADARCHIVE, path, "not a readable zip, tar or image: %s",
-			     archive_error_string(ar) ? archive_error_string(ar) : "unknown format");
+			     lp_archive_error(ar));
 	} else if (n == 0 && *ret == LP_ANA_ARCHIVE && ar_r == ARCHIVE_EOF &&
 		   archive_format(ar) == ARCHIVE_FORMAT_EMPTY) {
 		rc = lp_fail(-LP_E_BADARCHIVE, path, "not a zip, tar or image (no entries)");

@@ -363,9 +363,7 @@ static ssize_t pump_read(void *ud, const void **out)
 		if (ar == ARCHIVE_EOF)
 			return 0;
 		if (ar != ARCHIVE_OK) {
-			const char *e = archive_error_string(p->outer);
-
-			p->err = lp_fail(-LP_E_BADIMAGE, p->what, "cannot read layer: %s", e ? e : "read error");
+			p->err = lp_fail(-LP_E_BADIMAGE, p->what, "cannot read layer: %s", lp_archive_error(p->outer));
 			return -1;
 		}
 		*out = b;
@@ -606,7 +604,7 @@ static struct archive *open_tar(const char *file, int *r)
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
 	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
-		*r = lp_fail(-LP_E_BADIMAGE, file, "cannot read: %s", archive_error_string(a));
+		*r = lp_fail(-LP_E_BADIMAGE, file, "cannot read: %s", lp_archive_error(a));
 		archive_read_free(a);
 		return NULL;
 	}
@@ -651,7 +649,7 @@ static int read_member(struct archive *a, const char *file, size_t max, char **r
 		got = archive_read_data(a, buf + len, cap - len - 1);
 		if (got < 0) {
 			free(buf);
-			return lp_fail(-LP_E_BADIMAGE, file, "%s", archive_error_string(a));
+			return lp_fail(-LP_E_BADIMAGE, file, "%s", lp_archive_error(a));
 		}
 		if (got == 0)
 			break;
@@ -841,7 +839,7 @@ static int import_docker(const char *file, const char *ref, const char *blobdir,
 		}
 	}
 	if (r != ARCHIVE_EOF) {
-		r = lp_fail(-LP_E_BADIMAGE, file, "%s", archive_error_string(a));
+		r = lp_fail(-LP_E_BADIMAGE, file, "%s", lp_archive_error(a));
 		goto out;
 	}
 	r = 0;

@@ -148,3 +148,8 @@ void lp_stream_close(struct lp_stream *s);
  * with any of them; analyze lists them and exits 1.
  */
 bool lp_input_problem(const char *code);
+
+struct archive;
+
+/* libarchive's error text for ar, never NULL (its own may be: no "(null)" in messages). */
+const char *lp_archive_error(struct archive *ar);

@@ -145,7 +145,7 @@ struct lp_stream {
 	locale_t utf8;		/* (locale_t)0 if the C library has no C.UTF-8 */
 };
 
-static const char *ar_err(struct archive *ar)
+const char *lp_archive_error(struct archive *ar)
 {
 	const char *e = archive_error_string(ar);
 
@@ -264,7 +264,7 @@ int lp_stream_open_file(const char *path, const struct lp_stream_opts *o, struct
 		int e = archive_errno(s->ar);
 
 		r = fatal(s, e == ENOENT || e == EACCES ? -e : -LP_E_BADARCHIVE, NULL,
-			  "cannot read archive: %s", ar_err(s->ar));
+			  "cannot read archive: %s", lp_archive_error(s->ar));
 		lp_stream_close(s);
 		return r;
 	}
@@ -282,7 +282,7 @@ int lp_stream_open_cb(lp_stream_read_fn fn, void *ud, const struct lp_stream_opt
 	s->fn = fn;
 	s->ud = ud;
 	if (archive_read_open(s->ar, s, NULL, cb_read, NULL) != ARCHIVE_OK) {
-		r = fatal(s, -LP_E_BADARCHIVE, NULL, "not a readable tar: %s", ar_err(s->ar));
+		r = fatal(s, -LP_E_BADARCHIVE, NULL, "not a readable tar: %s", lp_archive_error(s->ar));
 		lp_stream_close(s);
 		return r;
 	}
@@ -450,7 +450,7 @@ static int zip_check(struct lp_stream *s)
 	uint8_t tail[65557], *cd = NULL;
 	struct zcent *v = NULL, **ord = NULL;
 	size_t n = 0, cap = 0, tn, eocd = SIZE_MAX;
-	uint64_t cdoff, cdsize, fsize, declared = 0;
+	uint64_t cdoff, cdsize, fsize, declared = 0, shift = 0;
 	struct stat st;
 	int fd = open(s->path, O_RDONLY | O_CLOEXEC), r = 0;
 
@@ -480,6 +480,14 @@ static int zip_check(struct lp_stream *s)
 			goto bad;
 		cdsize = le64(z64 + 40);
 		cdoff = le64(z64 + 48);
+	}
+	else {
+		/* Bytes before the zip (a self-extracting stub): offsets count from its start. */
+		uint64_t at = fsize - tn + eocd;
+
+		if (at >= cdsize && at - cdsize > cdoff)
+			shift = at - cdsize - cdoff;
+		cdoff += shift;
 	}
 	if (cdsize > (1024u << 20) || cdoff > fsize || cdsize > fsize - cdoff)
 		goto bad;
@@ -522,6 +530,7 @@ static int zip_check(struct lp_stream *s)
 		z->usize = le32(h + 24);
 		z->off = le32(h + 42);
 		zip64_extra(h + 46 + nl, xl, &z->usize, &z->csize, &z->off);
+		z->off += shift;
 		if (nl && memchr(z->name, 0, nl)) {
 			z->bad = true;
 			r = zname_problem(s, -LP_E_UNSAFEPATH, "bad-name", z->name, nl, "name contains a NUL byte", NULL);
@@ -864,7 +873,7 @@ static int stream_next(struct lp_stream *s, const struct lp_member **ret)
 		if (ar_r == ARCHIVE_EOF)
 			return 0;
 		if (ar_r != ARCHIVE_OK && ar_r != ARCHIVE_WARN)
-			return fatal(s, -LP_E_BADARCHIVE, NULL, "corrupt archive: %s", ar_err(s->ar));
+			return fatal(s, -LP_E_BADARCHIVE, NULL, "corrupt archive: %s", lp_archive_error(s->ar));
 		if (!s->zip_checked) {
 			s->zip_checked = true;
 			s->is_zip = (archive_format(s->ar) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP;
@@ -911,7 +920,7 @@ ssize_t lp_stream_read(struct lp_stream *s, void *buf, size_t n)
 	if (s->utf8)
 		uselocale(old);
 	if (got < 0)
-		return fatal(s, -LP_E_BADARCHIVE, s->m.raw, "cannot read data: %s", ar_err(s->ar));
+		return fatal(s, -LP_E_BADARCHIVE, s->m.raw, "cannot read data: %s", lp_archive_error(s->ar));
 	if (got == 0) {
 		s->in_data = false;
 		/* A size field that disagrees with the data: a corrupt or lying archive. */

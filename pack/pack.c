@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "container/oci.h"
+#include "input/input.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -89,7 +90,7 @@ int lp_zip_unzipped_size(const char *path, uint64_t *ret)
 	archive_read_support_format_zip(ar);
 	if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
 		r = lp_fail(archive_errno(ar) == ENOENT ? -ENOENT : -LP_E_BADARCHIVE, path,
-			    "cannot read layer zip: %s", archive_error_string(ar));
+			    "cannot read layer zip: %s", lp_archive_error(ar));
 		goto out;
 	}
 	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
@@ -98,7 +99,7 @@ int lp_zip_unzipped_size(const char *path, uint64_t *ret)
 		archive_read_data_skip(ar);
 	}
 	if (ar_r != ARCHIVE_EOF)
-		r = lp_fail(-LP_E_BADARCHIVE, path, "corrupt layer zip: %s", archive_error_string(ar));
+		r = lp_fail(-LP_E_BADARCHIVE, path, "corrupt layer zip: %s", lp_archive_error(ar));
 	else
 		*ret = sum;
 out:
