@@ -241,8 +241,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	r = lp_pack_prepare(&o, &st);
 	if (r < 0) {
 		lp_progress_stop();
-		/* Input problems collected while reading (messages already escaped). */
-		for (size_t i = 0; i < st.report.n_findings; i++)
+		/* Input problems collected while reading (messages already escaped); one is the error itself. */
+		for (size_t i = 0; lp_report_count(&st.report, LP_SEV_ERROR) > 1 && i < st.report.n_findings; i++)
 			if (st.report.findings[i].sev == LP_SEV_ERROR)
 				fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, st.report.findings[i].message,
 					st.report.findings[i].code);

@@ -166,9 +166,16 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 	r = lp_input_load_all(o->sources, o->n_sources, &in, o->overwrite, &st->entries);
 	if (r == 0 && lp_report_count(&st->report, LP_SEV_ERROR) > 0) {
 		size_t n = lp_report_count(&st->report, LP_SEV_ERROR);
+		const struct lp_finding *f = st->report.findings;
 
-		r = lp_fail(-LP_E_BADARCHIVE, NULL, "%zu problem%s in the sources; nothing written", n,
-			    n == 1 ? "" : "s");
+		while (f->sev != LP_SEV_ERROR)
+			f++;
+		/* One problem is the error itself; with more, callers that print only the error still see the first. */
+		if (n == 1)
+			r = lp_fail(-LP_E_BADARCHIVE, NULL, "%s [%s]", f->message, f->code);
+		else
+			r = lp_fail(-LP_E_BADARCHIVE, NULL, "%zu problems in the sources, nothing written; the first: %s",
+				    n, f->message);
 	}
 	if (r < 0)
 		return r;
