@@ -814,6 +814,25 @@ def test_hostile_base_layers_refused():
     container(src, "-o", os.path.join(d, "img-fine"), "--base", "oci:%s:h" % layout, "-q")
 
 
+def test_hostile_archive_source_refused():
+    """container reads archive sources through the same reader as pack."""
+    import zipfile
+    d = tmpdir("hsrc")
+    z = os.path.join(d, "src.zip")
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("app.py", "x = 1\n")
+        zi = zipfile.ZipInfo("data.txt/")
+        zi.external_attr = 0o100644 << 16
+        zf.writestr(zi, b"important bytes")
+    before = open(z, "rb").read()
+    out = os.path.join(d, "img")
+    p = container(z, "-o", out, check=False)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 1 and len(lines) == 1, (p.returncode, p.stderr)
+    assert "src.zip: member 'data.txt/'" in lines[0] and "[bad-name]" in lines[0], lines
+    assert not os.path.exists(out) and open(z, "rb").read() == before
+
+
 if __name__ == "__main__":
     import atexit
     atexit.register(_cleanup)
