@@ -662,27 +662,27 @@ static int clean_name(const char *name, bool layer, char *out, size_t outlen)
 	return lp_path_clean(name, out) < 0 ? -LP_E_UNSAFEPATH : 0;
 }
 
-static int rd_data(struct rd *r, struct archive *ar, const char *what, const char *name,
-		   struct lp_entry *e, bool estimate, bool *partial)
+static int rd_data(struct rd *r, struct lp_stream *st, const char *what, const char *name,
+		   struct lp_entry *e, bool estimate, bool *partial, bool *dropped)
 {
 	struct fscan f;
 	int rc = 0;
 	bool head_only = r->zcand && !ana_map_get(r->zcand, e->path) && !is_record(e->path);
 
 	*partial = false;
+	*dropped = false;
 	fscan_init(&f, estimate, r->o->exact_zip, is_record(e->path), true);
 	for (;;) {
-		la_ssize_t got;
+		ssize_t got;
 
 		/* Past the head of a member that is neither binary nor a candidate: skip the rest. */
 		if (head_only && f.total >= sizeof(f.head) && f.spool < 0) {
 			*partial = true;
 			break;
 		}
-		got = archive_read_data(ar, r->s.buf, head_only && !f.total ? sizeof(f.head) : CHUNK);
-
+		got = lp_stream_read(st, r->s.buf, head_only && !f.total ? sizeof(f.head) : CHUNK);
 		if (got < 0) {
-			rc = rd_fail(r, -LP_E_BADARCHIVE, what, name, "cannot read data: %s", archive_error_string(ar));
+			rc = (int)got;
 			break;
 		}
 		if (got == 0)
@@ -705,6 +705,8 @@ static int rd_data(struct rd *r, struct archive *ar, const char *what, const cha
 	if (rc == 0 && *partial) {
 		e->binfmt = (uint8_t)lp_bin_sniff(f.head, f.headn);
 		e->flags |= LP_F_SNIFFED;
+	} else if (rc == 0 && lp_stream_dropped(st)) {
+		*dropped = true;	/* a lying size, recorded as a finding */
 	} else if (rc == 0) {
 		e->size = e->orig_size = f.total;
 		rc = fscan_finish(&f, r->a, e, -1);
@@ -714,100 +716,62 @@ static int rd_data(struct rd *r, struct archive *ar, const char *what, const cha
 }
 
 /*
- * Stream one archive's members into out. layer: an image layer (whiteouts,
- * raw tar order, header sizes for Dive); else a zip/tar target.
+ * Stream one archive's members into out through the input reader (the
+ * checks pack makes; problems become error findings). layer: an image
+ * layer (whiteouts, raw tar order, header sizes for Dive); else a zip/tar
+ * target.
  */
-static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct lp_entries *out,
+static int rd_stream(struct rd *r, struct lp_stream *st, const char *what, struct lp_entries *out,
 		     bool layer, struct lp_ana_layer *L)
 {
-	struct archive_entry *ae;
-	char *clean = malloc(PATH_MAX);
+	const struct lp_member *m;
 	size_t first = out->n;
-	int ar_r, rc = 0;
+	int rc;
 
-	if (!clean)
-		return -ENOMEM;
-	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
-		const char *name = entry_name(ae);
-		mode_t type = archive_entry_filetype(ae);
-		const char *base;
-		struct lp_entry *e;
-		int c;
+	while ((rc = lp_stream_next(st, &m)) > 0) {
+		struct lp_entry *e = NULL;
 
 		if (++r->members > MAX_MEMBERS) {
 			rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "more than 4,000,000 entries");
 			break;
 		}
-		if (!name) {
-			rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "entry without a name");
-			break;
-		}
-		c = clean_name(name, layer, clean, PATH_MAX);
-		if (c == 1)
-			continue;
-		if (c < 0) {
-			rc = rd_fail(r, c == -ENAMETOOLONG ? -ENAMETOOLONG : -LP_E_UNSAFEPATH, what, name,
-				     "unsafe path (absolute or containing '..')");
-			break;
-		}
-		base = strrchr(clean, '/');
-		base = base ? base + 1 : clean;
-		if (layer && !strncmp(base, ".wh.", 4)) {
-			size_t plen = base == clean ? 0 : (size_t)(base - clean - 1);
-			char *p;
-
-			if (!strcmp(base, ".wh..wh..opq")) {
-				clean[plen] = '\0';
-				e = lp_entries_push(out, clean, LP_DIR);
-				if (!e) {
-					rc = -ENOMEM;
-					break;
-				}
-				e->flags |= LP_ANA_F_OPAQUE;
-			} else {
-				p = malloc(strlen(clean) + 1);
-				if (!p) {
-					rc = -ENOMEM;
-					break;
-				}
-				snprintf(p, strlen(clean) + 1, "%.*s%s%s", (int)plen, clean, plen ? "/" : "", base + 4);
-				e = lp_entries_push(out, p, LP_FILE);
-				free(p);
-				if (!e) {
-					rc = -ENOMEM;
-					break;
-				}
-				e->flags |= LP_ANA_F_WHITEOUT;
-			}
-			e->stored_size = archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
-			e->layer = L ? (uint16_t)(L - r->a->layers) : 0;
-			L->whiteouts++;
-			L->size += e->stored_size;
-			continue;
-		}
-		if (type == AE_IFREG && archive_entry_hardlink(ae)) {
-			/* Same bytes as an earlier member of this archive. */
-			char *lt = malloc(PATH_MAX);
-			struct lp_entry *orig = NULL;
-
-			if (!lt) {
+		switch (m->kind) {
+		case LP_MEMBER_WHITEOUT:
+		case LP_MEMBER_OPAQUE:
+			e = lp_entries_push(out, m->path, m->kind == LP_MEMBER_OPAQUE ? LP_DIR : LP_FILE);
+			if (!e) {
 				rc = -ENOMEM;
 				break;
 			}
-			if (clean_name(archive_entry_hardlink(ae), layer, lt, PATH_MAX) == 0)
-				for (size_t i = out->n; i > first; i--)
-					if (out->v[i - 1].kind == LP_FILE && !strcmp(out->v[i - 1].path, lt)) {
-						orig = &out->v[i - 1];
-						break;
-					}
-			free(lt);
-			if (!orig) {
-				rc = rd_fail(r, -LP_E_BADARCHIVE, what, name, "hard link to a missing member %s",
-					     archive_entry_hardlink(ae));
-				break;
+			e->flags |= m->kind == LP_MEMBER_OPAQUE ? LP_ANA_F_OPAQUE : LP_ANA_F_WHITEOUT;
+			e->stored_size = m->stored;
+			e->layer = L ? (uint16_t)(L - r->a->layers) : 0;
+			if (L) {
+				L->whiteouts++;
+				L->size += e->stored_size;
 			}
-			size_t oi = (size_t)(orig - out->v);
-			e = lp_entries_push(out, clean, LP_FILE);
+			continue;
+		case LP_MEMBER_HARDLINK: {
+			/* Same bytes as an earlier member of this archive. */
+			struct lp_entry *orig = NULL;
+			size_t oi;
+
+			for (size_t i = out->n; i > first; i--)
+				if (out->v[i - 1].kind == LP_FILE && !strcmp(out->v[i - 1].path, m->link)) {
+					orig = &out->v[i - 1];
+					break;
+				}
+			if (!orig) {
+				/* Only layers get here (the reader refuses it elsewhere). */
+				rc = lp_report_problem(&r->a->report, 0, -LP_E_BADARCHIVE, "hardlink-missing", m->path,
+						       "%s: member '%s': hard link to a member not in this layer -> %s",
+						       what, m->path, m->link);
+				if (rc < 0)
+					break;
+				continue;
+			}
+			oi = (size_t)(orig - out->v);
+			e = lp_entries_push(out, m->path, LP_FILE);
 			if (!e) {
 				rc = -ENOMEM;
 				break;
@@ -817,8 +781,7 @@ static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct 
 			memcpy(e->digest, orig->digest, sizeof(e->digest));
 			e->flags = orig->flags & (LP_F_HAS_DIGEST | LP_F_SNIFFED | LP_F_EXEC);
 			e->binfmt = orig->binfmt;
-			e->stored_size = layer ? (archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0) :
-				orig->stored_size;
+			e->stored_size = layer ? m->stored : orig->stored_size;
 			e->mode = orig->mode;
 			if (L) {
 				e->layer = (uint16_t)(L - r->a->layers);
@@ -827,61 +790,51 @@ static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct 
 			}
 			continue;
 		}
-		switch (type) {
-		case AE_IFDIR:
-			e = lp_entries_push(out, clean, LP_DIR);
+		case LP_MEMBER_DIR:
+			e = lp_entries_push(out, m->path, LP_DIR);
 			if (!e) {
 				rc = -ENOMEM;
 				break;
 			}
 			e->mode = 0755;
 			e->flags |= LP_ANA_F_HDRDIR;
-			e->stored_size = layer && archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
+			e->stored_size = layer ? m->stored : 0;
 			break;
-		case AE_IFREG: {
-			int64_t declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+		case LP_MEMBER_FILE: {
+			bool partial, dropped;
 
-			e = lp_entries_push(out, clean, LP_FILE);
+			e = lp_entries_push(out, m->path, LP_FILE);
 			if (!e) {
 				rc = -ENOMEM;
 				break;
 			}
-			e->src_mode = archive_entry_mode(ae);
+			e->src_mode = m->mode;
 			e->mode = (e->src_mode & 0111) ? 0755 : 0644;
-			bool partial;
-
-			rc = rd_data(r, ar, what, name, e, !layer && r->a->kind != LP_ANA_ZIP, &partial);
+			rc = rd_data(r, st, what, m->raw, e, !layer && r->a->kind != LP_ANA_ZIP, &partial, &dropped);
 			if (rc < 0)
 				break;
-			if (partial)
-				e->size = e->orig_size = declared > 0 ? (uint64_t)declared : 0;
-			/* A size field that disagrees with the data is a corrupt (or lying) archive. */
-			if (declared >= 0 && (uint64_t)declared != e->size) {
-				char msg[128];
-
-				snprintf(msg, sizeof(msg), "%lld bytes declared, %llu bytes of data",
-					 (long long)declared, (unsigned long long)e->size);
-				rc = rd_fail(r, -LP_E_BADARCHIVE, what, name, "size field does not match the data: %s", msg);
-				break;
+			if (dropped) {
+				lp_entry_release(e);
+				out->n--;
+				continue;
 			}
-			e->stored_size = layer ? (uint64_t)(declared > 0 ? declared : 0) : e->stored_size;
+			if (partial)
+				e->size = e->orig_size = m->declared > 0 ? (uint64_t)m->declared : 0;
+			e->stored_size = layer ? m->stored : e->stored_size;
 			if (L)
 				L->files++;
 			break;
 		}
-		case AE_IFLNK: {
-			const char *t = archive_entry_symlink(ae);
-
-			e = lp_entries_push(out, clean, LP_SYMLINK);
-			if (!e || !(e->target = strdup(t ? t : ""))) {
+		case LP_MEMBER_SYMLINK:
+			e = lp_entries_push(out, m->path, LP_SYMLINK);
+			if (!e || !(e->target = strdup(m->target))) {
 				rc = -ENOMEM;
 				break;
 			}
 			e->size = strlen(e->target);
 			e->mode = 0777;
-			e->stored_size = layer && archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
+			e->stored_size = layer ? m->stored : 0;
 			break;
-		}
 		default:
 			/* Devices and FIFOs in an image's /dev carry no bytes; skip them. */
 			e = NULL;
@@ -894,11 +847,7 @@ static int rd_stream(struct rd *r, struct archive *ar, const char *what, struct 
 			L->size += e->stored_size;
 		}
 	}
-	if (rc == 0 && ar_r != ARCHIVE_EOF)
-		rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "corrupt archive: %s",
-			     archive_error_string(ar) ? archive_error_string(ar) : "read error");
-	free(clean);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- blob sources: a file, or the current member of an outer tar ------ */
@@ -943,15 +892,6 @@ static la_ssize_t blob_pull(struct blob *b, const void **out)
 	lp_sha256_update(&b->sha, b->buf, (size_t)got);
 	b->raw += (uint64_t)got;
 	*out = b->buf;
-	return got;
-}
-
-static la_ssize_t blob_read_cb(struct archive *a, void *ud, const void **out)
-{
-	la_ssize_t got = blob_pull(ud, out);
-
-	if (got < 0)
-		archive_set_error(a, EIO, "cannot read layer data");
 	return got;
 }
 
@@ -1018,25 +958,28 @@ static bool blob_is_layer(const struct blob *b)
 	return b->pren >= 262 && !memcmp(p + 257, "ustar", 5);
 }
 
+static ssize_t blob_read_fn(void *ud, const void **out)
+{
+	return blob_pull(ud, out);
+}
+
 /* Read a layer blob (already opened) into L's entry list. */
 static int read_layer_blob(struct rd *r, struct blob *b, const char *what, struct lp_ana_layer *L)
 {
-	struct archive *ar = archive_read_new();
-	int rc;
+	struct lp_stream_opts so = {
+		.name = what,
+		.layer = true,
+		.only_tar = true,
+		.max_expand = r->max,
+		.problems = &r->a->report,
+	};
+	struct lp_stream *st;
+	int rc = lp_stream_open_cb(blob_read_fn, b, &so, &st);
 
-	if (!ar)
-		return -ENOMEM;
-	support_filters(ar);
-	support_formats(ar, true);
-	archive_read_support_format_empty(ar);
-	if (archive_read_open(ar, b, NULL, blob_read_cb, NULL) != ARCHIVE_OK) {
-		rc = rd_fail(r, -LP_E_BADIMAGE, what, NULL, "layer is not a readable tar: %s",
-			     archive_error_string(ar));
-		archive_read_free(ar);
+	if (rc < 0)
 		return rc;
-	}
-	rc = rd_stream(r, ar, what, &L->entries, true, L);
-	archive_read_free(ar);
+	rc = rd_stream(r, st, what, &L->entries, true, L);
+	lp_stream_close(st);
 	if (rc == 0 && blob_drain(b) < 0)
 		rc = rd_fail(r, -LP_E_BADIMAGE, what, NULL, "cannot read layer blob");
 	L->compressed = b->raw;
@@ -1582,7 +1525,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 			continue;
 		if ((rc = blob_open(&b, ar, -1)) < 0) {
 			blob_close(&b);
-			return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s", archive_error_string(ar));
+			return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s", lp_archive_error(ar));
 		}
 		if (b.pren && (b.pre[0] == '{' || b.pre[0] == '[') && size >= 0 && size <= (int64_t)MAX_JSON) {
 			struct jblob *j;
@@ -1617,7 +1560,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 					free(j->data);
 					blob_close(&b);
 					return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s",
-						       archive_error_string(ar));
+						       lp_archive_error(ar));
 				}
 				if (got == 0)
 					break;
@@ -1663,7 +1606,7 @@ static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
 	}
 	if (ar_r != ARCHIVE_EOF)
 		return lp_fail(-LP_E_BADARCHIVE, r->target, "corrupt archive: %s",
-			       archive_error_string(ar) ? archive_error_string(ar) : "read error");
+			       lp_archive_error(ar));
 	return 0;
 }
 
@@ -1680,7 +1623,7 @@ static int open_archive(struct rd *r, const char *path, bool only_tar, struct ar
 	if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
 		int e = archive_errno(ar);
 		int rc = lp_fail(e == ENOENT || e == EACCES ? -e : -LP_E_BADARCHIVE, path,
-				 "not a readable zip, tar or image: %s", archive_error_string(ar));
+				 "not a readable zip, tar or image: %s", lp_archive_error(ar));
 
 		archive_read_free(ar);
 		return rc;
@@ -1854,14 +1797,14 @@ static int cmp_zkey(const void *x, const void *y)
 }
 
 /*
- * Lambda (and unzip -l) count the sizes in the central directory; libarchive
- * reads the local headers and the data. A zip whose central directory
- * disagrees with its data is lying about its size: refuse it.
+ * Duplicate candidates of a zip target: members whose (size, CRC-32) in the
+ * central directory match another member's. Only these are read whole; the
+ * others only as far as their type needs. Whether the central directory
+ * tells the truth is the input reader's check (input/stream.c), made for
+ * pack and analyze alike.
  */
-static int zip_check_central(const char *path, const struct lp_entries *l, struct ana_map *cand,
-			     struct lp_strv *keys, uint64_t max, bool ratio)
+static int zip_candidates(const char *path, struct ana_map *cand, struct lp_strv *keys)
 {
-	uint64_t declared = 0;
 	uint64_t *sizes = NULL;
 	uint32_t *crcs = NULL;
 	size_t nk = 0, capk = 0;
@@ -1910,7 +1853,6 @@ static int zip_check_central(const char *path, const struct lp_entries *l, struc
 		size_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
 		uint64_t usize = le32(h + 24);
 		char name[PATH_MAX], clean[PATH_MAX];
-		const struct lp_entry *e;
 
 		if (le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
 			goto bad;
@@ -1927,12 +1869,11 @@ static int zip_check_central(const char *path, const struct lp_entries *l, struc
 				x += 4 + len;
 			}
 		}
-		declared += usize;
 		if (nl && nl < sizeof(name)) {
 			memcpy(name, h + 46, nl);
 			name[nl] = '\0';
 			/* First pass (no entries yet): remember size and CRC for duplicate candidates. */
-			if (!l && cand && name[nl - 1] != '/' && usize && lp_path_clean(name, clean) == 0) {
+			if (cand && name[nl - 1] != '/' && usize && lp_path_clean(name, clean) == 0) {
 				if (nk == capk) {
 					size_t cap = capk ? capk * 2 : 256;
 					uint64_t *ns = realloc(sizes, cap * sizeof(*ns));
@@ -1952,25 +1893,8 @@ static int zip_check_central(const char *path, const struct lp_entries *l, struc
 				sizes[nk] = usize;
 				crcs[nk++] = le32(h + 16);
 			}
-			if (l && name[nl - 1] != '/' && lp_path_clean(name, clean) == 0 && (e = lp_entries_find(l, clean)) &&
-			    e->kind == LP_FILE && e->size != usize) {
-				char where[PATH_MAX + 64];
-
-				snprintf(where, sizeof(where), "%s: entry '%s'", path, name);
-				rc = lp_fail(-LP_E_BADARCHIVE, where,
-					     "central directory says %llu bytes, the data has %llu (lying size)",
-					     (unsigned long long)usize, (unsigned long long)e->size);
-				goto out;
-			}
 		}
 		off += 46 + nl + xl + cl;
-	}
-	/* Members are skipped, not expanded, so judge a bomb by what it declares. */
-	if (!l && (declared > max || (ratio && declared > BOMB_FLOOR && declared / (fsize ? fsize : 1) > BOMB_RATIO))) {
-		rc = lp_fail(-LP_E_BADARCHIVE, path,
-			     "declares %llu bytes uncompressed, %s (zip bomb?)", (unsigned long long)declared,
-			     declared > max ? "beyond the expansion cap" : "more than 200 times its size");
-		goto out;
 	}
 	/* Members sharing (size, CRC-32) with another are the duplicate candidates. */
 	if (cand && nk) {
@@ -2064,7 +1988,7 @@ int lp_analyze_detect(const char *path, enum lp_ana_kind *ret)
 	}
 	if (ar_r != ARCHIVE_OK && ar_r != ARCHIVE_WARN && ar_r != ARCHIVE_EOF) {
 		rc = lp_fail(-LP_E_BADARCHIVE, path, "not a readable zip, tar or image: %s",
-			     archive_error_string(ar) ? archive_error_string(ar) : "unknown format");
+			     lp_archive_error(ar));
 	} else if (n == 0 && *ret == LP_ANA_ARCHIVE && ar_r == ARCHIVE_EOF &&
 		   archive_format(ar) == ARCHIVE_FORMAT_EMPTY) {
 		rc = lp_fail(-LP_E_BADARCHIVE, path, "not a zip, tar or image (no entries)");
@@ -2091,14 +2015,13 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 	switch (a->kind) {
 	case LP_ANA_ZIP:
 	case LP_ANA_ARCHIVE: {
-		struct archive *ar;
 		struct ana_map cand = { 0 };
 		struct lp_strv keys = { 0 };
 
 		if (a->kind == LP_ANA_ZIP && !o->exact_zip) {
 			if ((rc = ana_map_init(&cand, 1024)) < 0)
 				break;
-			rc = zip_check_central(path, NULL, &cand, &keys, r.max, !o->max_expand);
+			rc = zip_candidates(path, &cand, &keys);
 			if (rc < 0) {
 				ana_map_free(&cand);
 				lp_strv_free(&keys);
@@ -2106,17 +2029,25 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 			}
 			r.zcand = &cand;
 		}
-		rc = open_archive(&r, path, false, &ar);
-		if (rc == 0) {
-			rc = rd_stream(&r, ar, path, &a->entries, false, NULL);
-			archive_read_free(ar);
+		{
+			struct lp_stream_opts so = {
+				.name = path,
+				.max_expand = o->max_expand,
+				.ratio = !o->max_expand,
+				.problems = &a->report,
+			};
+			struct lp_stream *zs;
+
+			rc = lp_stream_open_file(path, &so, &zs);
+			if (rc == 0) {
+				rc = rd_stream(&r, zs, path, &a->entries, false, NULL);
+				lp_stream_close(zs);
+			}
 		}
 		if (rc == 0) {
 			lp_entries_sort(&a->entries);
 			rc = lp_entries_unique(&a->entries, true);
 		}
-		if (rc == 0 && a->kind == LP_ANA_ZIP)
-			rc = zip_check_central(path, &a->entries, NULL, NULL, r.max, false);
 		if (rc == 0)
 			rc = lp_entries_add_parents(&a->entries);
 		if (r.zcand)

@@ -58,6 +58,8 @@ void lp_cli_warn(struct lp_cli *cli, const char *fmt, ...)
  * goes through this or through lp_cli_error/lp_cli_warn.
  */
 const char *lp_cli_esc(const char *s);
+/* A message (which may hold names the library already escaped) made safe to print: lp_sanitize. */
+const char *lp_cli_msg(const char *s);
 
 /*
  * Input problems: every error finding (and warning) of rep, one escaped

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "input/input.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -236,7 +237,7 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 				const struct lp_change *c = &a->report.changes[idx[i]];
 
 				fprintf(s->f, "  %-13s %10s  %s%s%s%s\n", c->action, hs(c->saved, h1),
-					fit(c->path, 60, nb, sizeof(nb)), c->detail ? " (" : "", c->detail ? lp_cli_esc(c->detail) : "",
+					fit(c->path, 60, nb, sizeof(nb)), c->detail ? " (" : "", c->detail ? lp_cli_msg(c->detail) : "",
 					c->detail ? ")" : "");
 			}
 			free(idx);
@@ -261,7 +262,7 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 			fprintf(s->f, "  %s%-7s%s %-20s %s%s%s\n",
 				c_on(s, sev == LP_SEV_ERROR ? "\033[1;31m" : sev == LP_SEV_WARNING ? "\033[33m" : ""),
 				lp_severity_name(f->sev), c_off(s), lp_cli_esc(f->code), f->path ? lp_cli_esc(f->path) : "",
-				f->path ? ": " : "", lp_cli_esc(f->message));
+				f->path ? ": " : "", lp_cli_msg(f->message));
 		}
 }
 
@@ -328,7 +329,7 @@ static int gates(struct lp_cli *cli, const struct aopts *ao, const struct lp_ana
 		snprintf(reason, sizeof(reason), __VA_ARGS__);                      \
 		if (bad) {                                                          \
 			failed++;                                                   \
-			fprintf(stderr, "%s: gate failed: %s\n", cli->prog, lp_cli_esc(reason)); \
+			fprintf(stderr, "%s: gate failed: %s\n", cli->prog, lp_cli_msg(reason)); \
 		}                                                                   \
 		if (arr && (g = cJSON_CreateObject())) {                            \
 			cJSON_AddItemToArray(arr, g);                               \
@@ -588,6 +589,13 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 		goto err;
 	if (failed)
 		ret = LP_EXIT_BUDGET;
+	/* What pack would refuse: one line each (already escaped), and exit 1. */
+	for (size_t i = 0; i < a.report.n_findings; i++)
+		if (a.report.findings[i].sev == LP_SEV_ERROR && lp_input_problem(a.report.findings[i].code)) {
+			fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, lp_cli_msg(a.report.findings[i].message),
+				lp_cli_esc(a.report.findings[i].code));
+			ret = LP_EXIT_ERROR;
+		}
 	goto out;
 err:
 	ret = lp_cli_exit_for(r);

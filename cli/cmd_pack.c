@@ -70,7 +70,7 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 
 			fprintf(stderr, "  %-14s %s %s%s%s\n", ch->action, lp_cli_esc(ch->path),
 				ch->saved ? lp_human_size(ch->saved, a, sizeof(a)) : "",
-				ch->detail ? " " : "", ch->detail ? lp_cli_esc(ch->detail) : "");
+				ch->detail ? " " : "", ch->detail ? lp_cli_msg(ch->detail) : "");
 		}
 	if (res->zipped_budget.over)
 		lp_cli_warn(cli, "%s is %s over the 52,428,800-byte direct-upload limit: upload it through S3 "
@@ -275,6 +275,11 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	}
 	if (r < 0) {
 		lp_progress_stop();
+		/* Input problems collected while reading (messages already escaped); one is the error itself. */
+		for (size_t i = 0; lp_report_count(&st.report, LP_SEV_ERROR) > 1 && i < st.report.n_findings; i++)
+			if (st.report.findings[i].sev == LP_SEV_ERROR)
+				fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, st.report.findings[i].message,
+					st.report.findings[i].code);
 		lp_cli_error(cli, r, NULL);
 		ret = lp_cli_exit_for(r);
 		goto out;
@@ -320,7 +325,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	if (!cli->quiet) {
 		if (ret == LP_EXIT_IMAGE)
 			fprintf(stderr, "%s: the function is too big for a zip (%s); wrote an OCI image layout to %s instead "
-				"(deploy it as a container image, up to 10 GiB)\n", cli->prog, lp_cli_esc(res.fallback_reason),
+				"(deploy it as a container image, up to 10 GiB)\n", cli->prog, lp_cli_msg(res.fallback_reason),
 				lp_cli_esc(res.path));
 		else
 			summary(cli, &o, &st, &res, verbose);

@@ -20,7 +20,7 @@ static void emit(struct lp_cli *cli, const char *label, const char *color, const
 {
 	char esc[LP_CLI_LINE * 4 + 1];
 
-	lp_escape(msg, esc, sizeof(esc));
+	lp_sanitize(msg, esc, sizeof(esc));
 	fprintf(stderr, "%s: %s%s%s %s\n", cli->prog, cli->color ? color : "", label, cli->color ? "\033[0m" : "", esc);
 }
 
@@ -79,6 +79,15 @@ const char *lp_cli_esc(const char *s)
 	return lp_escape(s ? s : "", b, sizeof(bufs[0]));
 }
 
+const char *lp_cli_msg(const char *s)
+{
+	static char bufs[4][LP_CLI_LINE * 4 + 1];
+	static unsigned k;
+	char *b = bufs[k++ % 4];
+
+	return lp_sanitize(s ? s : "", b, sizeof(bufs[0]));
+}
+
 void lp_cli_problems(struct lp_cli *cli, const struct lp_report *rep, int err, const char *outcome)
 {
 	size_t n = 0;
@@ -87,7 +96,11 @@ void lp_cli_problems(struct lp_cli *cli, const struct lp_report *rep, int err, c
 		const struct lp_finding *f = &rep->findings[i];
 
 		if (f->sev == LP_SEV_ERROR) {
-			emit(cli, "error:", "\033[1;31m", f->message);
+			char line[LP_CLI_LINE];
+
+			/* The code in brackets is what docs/analyze-json.md explains. */
+			snprintf(line, sizeof(line), "%s [%s]", f->message, f->code);
+			emit(cli, "error:", "\033[1;31m", line);
 			n++;
 		} else if (f->sev == LP_SEV_WARNING) {
 			emit(cli, "warning:", "\033[1;33m", f->message);
@@ -372,7 +385,7 @@ void lp_cli_print_findings(struct lp_cli *cli, const struct lp_report *rep, bool
 			continue;
 		fprintf(stderr, "  %s%-7s%s %s%s%s [%s]\n", cli->color ? col : "", lp_severity_name(f->sev),
 			cli->color ? "\033[0m" : "", f->path ? lp_cli_esc(f->path) : "", f->path ? ": " : "",
-			lp_cli_esc(f->message), lp_cli_esc(f->code));
+			lp_cli_msg(f->message), lp_cli_esc(f->code));
 	}
 }
 
@@ -395,7 +408,7 @@ void lp_cli_materialized(struct lp_cli *cli, const struct lp_entries *l, const s
 		return;
 	for (size_t i = 0; i < rep->n_findings; i++)
 		if (strcmp(rep->findings[i].code, "materialized-link") == 0)
-			fprintf(stderr, "    %s\n", lp_cli_esc(rep->findings[i].message));
+			fprintf(stderr, "    %s\n", lp_cli_msg(rep->findings[i].message));
 }
 
 void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o)

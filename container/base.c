@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "input/input.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -327,42 +328,126 @@ static int check_layer(const char *what, struct meter *m, const char *want_diges
 	return 0;
 }
 
-static int measure_file(const char *src, int kind, int outfd, struct meter *m)
-{
+/*
+ * A layer's bytes on their way to the digests: pulled by the input reader
+ * (layer mode), which walks the members, and fed to the meter as they pass,
+ * so each base layer is read once and never carried into the output with
+ * '..' members or hard links leaving the root file system.
+ */
+struct pump {
+	struct meter *m;
+	int fd;			/* the blob file, or -1 */
+	struct archive *outer;	/* or the current member of a docker-archive */
+	int outfd;		/* docker-archive: copy here (the meter starts on the first block) */
+	bool started;
+	int *kind;		/* docker-archive: the kind found from the magic bytes */
 	uint8_t *buf;
-	int fd, r;
+	const char *what;
+	int err;
+};
 
+static ssize_t pump_read(void *ud, const void **out)
+{
+	struct pump *p = ud;
+	ssize_t got;
+	int r;
+
+	if (p->err)
+		return -1;
+	if (p->outer) {
+		const void *b;
+		size_t n;
+		la_int64_t off;
+		int ar = archive_read_data_block(p->outer, &b, &n, &off);
+
+		if (ar == ARCHIVE_EOF)
+			return 0;
+		if (ar != ARCHIVE_OK) {
+			p->err = lp_fail(-LP_E_BADIMAGE, p->what, "cannot read layer: %s", lp_archive_error(p->outer));
+			return -1;
+		}
+		*out = b;
+		got = (ssize_t)n;
+	} else {
+		do
+			got = read(p->fd, p->buf, CHUNK);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			p->err = lp_fail(-errno, p->what, "read failed: %s", strerror(errno));
+			return -1;
+		}
+		*out = p->buf;
+	}
+	if (got == 0)
+		return 0;
+	if (!p->started) {
+		const uint8_t *q = *out;
+		size_t n = (size_t)got;
+
+		*p->kind = n >= 2 && q[0] == 0x1f && q[1] == 0x8b ? M_GZIP :
+			   n >= 4 && q[0] == 0x28 && q[1] == 0xb5 && q[2] == 0x2f && q[3] == 0xfd ? M_ZSTD : M_TAR;
+		if ((r = meter_init(p->m, *p->kind, p->outfd)) < 0) {
+			p->err = r;
+			return -1;
+		}
+		p->started = true;
+	}
+	if ((r = meter_feed(p->m, *out, (size_t)got)) < 0) {
+		p->err = lp_fail(r, p->what, "cannot read layer: %s", lp_strerror(r));
+		return -1;
+	}
+	return got;
+}
+
+/* Walk every member of the layer in layer mode while it is measured; then the rest of the bytes. */
+static int pump_layer(struct pump *p)
+{
+	struct lp_stream_opts so = {
+		.name = p->what,
+		.layer = true,
+		.only_tar = true,
+		.max_expand = UINT64_MAX,	/* the 10 GiB budget is checked on the measured size */
+	};
+	const struct lp_member *mem;
+	struct lp_stream *st;
+	const void *b;
+	ssize_t got;
+	int r = lp_stream_open_cb(pump_read, p, &so, &st);
+
+	if (r < 0)
+		return p->err ? p->err : r;
+	while ((r = lp_stream_next(st, &mem)) > 0)
+		;
+	lp_stream_close(st);
+	if (r < 0)
+		return p->err ? p->err : r;
+	while ((got = pump_read(p, &b)) > 0)
+		;
+	return got < 0 ? p->err : 0;
+}
+
+static int measure_file(const char *src, const char *what, int kind, int outfd, struct meter *m)
+{
+	struct pump p = { .m = m, .outer = NULL, .outfd = outfd, .started = true, .what = what };
+	int r;
+
+	(void)kind;
 	r = meter_init(m, kind, outfd);
 	if (r < 0)
 		return r;
-	buf = malloc(CHUNK);
-	if (!buf)
+	p.kind = &kind;
+	p.buf = malloc(CHUNK);
+	if (!p.buf)
 		return -ENOMEM;
-	fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		free(buf);
+	p.fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (p.fd < 0) {
+		free(p.buf);
 		return lp_fail(-errno, src, "cannot open: %s", strerror(errno));
 	}
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	for (;;) {
-		ssize_t got = read(fd, buf, CHUNK);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = lp_fail(-errno, src, "read failed: %s", strerror(errno));
-			break;
-		}
-		if (got == 0)
-			break;
-		r = meter_feed(m, buf, (size_t)got);
-		if (r < 0) {
-			r = lp_fail(r, src, "cannot read layer: %s", lp_strerror(r));
-			break;
-		}
-	}
-	close(fd);
-	free(buf);
+	(void)posix_fadvise(p.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r = pump_layer(&p);
+	close(p.fd);
+	free(p.buf);
 	return r;
 }
 
@@ -478,8 +563,12 @@ static int import_oci(const char *dir, const char *tag, const char *want_arch, c
 			if (outfd < 0)
 				r = lp_fail(-errno, dst, "cannot create: %s", strerror(errno));
 		}
-		if (r == 0)
-			r = measure_file(src, kind_of_media(mt), outfd, &me);
+		if (r == 0) {
+			char what[PATH_MAX + 96];
+
+			snprintf(what, sizeof(what), "%s: layer %s", dir, digest);
+			r = measure_file(src, what, kind_of_media(mt), outfd, &me);
+		}
 		if (r == 0)
 			r = check_layer(src, &me, digest, (uint64_t)sz->valuedouble, id->valuestring, got);
 		if (r == 0)
@@ -515,7 +604,7 @@ static struct archive *open_tar(const char *file, int *r)
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
 	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
-		*r = lp_fail(-LP_E_BADIMAGE, file, "cannot read: %s", archive_error_string(a));
+		*r = lp_fail(-LP_E_BADIMAGE, file, "cannot read: %s", lp_archive_error(a));
 		archive_read_free(a);
 		return NULL;
 	}
@@ -560,7 +649,7 @@ static int read_member(struct archive *a, const char *file, size_t max, char **r
 		got = archive_read_data(a, buf + len, cap - len - 1);
 		if (got < 0) {
 			free(buf);
-			return lp_fail(-LP_E_BADIMAGE, file, "%s", archive_error_string(a));
+			return lp_fail(-LP_E_BADIMAGE, file, "%s", lp_archive_error(a));
 		}
 		if (got == 0)
 			break;
@@ -584,11 +673,8 @@ struct dlayer {
 static int import_member(struct archive *a, const char *file, const char *blobdir, size_t seq, struct dlayer *d)
 {
 	char tmp[64], *tpath = NULL, *fpath = NULL;
-	const void *buf;
-	size_t n;
-	la_int64_t off;
 	bool started = false;
-	int fd = -1, r = 0, ar;
+	int fd = -1, r = 0;
 
 	snprintf(tmp, sizeof(tmp), ".base-%zu", seq);
 	tpath = path_join3(blobdir, tmp, "");
@@ -599,26 +685,15 @@ static int import_member(struct archive *a, const char *file, const char *blobdi
 		r = lp_fail(-errno, tpath, "cannot create: %s", strerror(errno));
 		goto out;
 	}
-	while ((ar = archive_read_data_block(a, &buf, &n, &off)) == ARCHIVE_OK) {
-		if (!started) {
-			const uint8_t *p = buf;
+	{
+		char what[PATH_MAX + 96];
+		struct pump p = { .m = &d->m, .fd = -1, .outer = a, .outfd = fd, .kind = &d->kind, .what = what };
 
-			d->kind = n >= 2 && p[0] == 0x1f && p[1] == 0x8b ? M_GZIP :
-				  n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd ? M_ZSTD : M_TAR;
-			r = meter_init(&d->m, d->kind, fd);
-			if (r < 0)
-				goto out;
-			started = true;
-		}
-		r = meter_feed(&d->m, buf, n);
-		if (r < 0) {
-			r = lp_fail(r, file, "%s: cannot read layer: %s", d->name, lp_strerror(r));
+		snprintf(what, sizeof(what), "%s: layer %s", file, d->name);
+		r = pump_layer(&p);
+		started = p.started;
+		if (r < 0)
 			goto out;
-		}
-	}
-	if (ar != ARCHIVE_EOF) {
-		r = lp_fail(-LP_E_BADIMAGE, file, "%s: %s", d->name, archive_error_string(a));
-		goto out;
 	}
 	if (!started && (r = meter_init(&d->m, M_TAR, fd)) < 0)
 		goto out;
@@ -764,7 +839,7 @@ static int import_docker(const char *file, const char *ref, const char *blobdir,
 		}
 	}
 	if (r != ARCHIVE_EOF) {
-		r = lp_fail(-LP_E_BADIMAGE, file, "%s", archive_error_string(a));
+		r = lp_fail(-LP_E_BADIMAGE, file, "%s", lp_archive_error(a));
 		goto out;
 	}
 	r = 0;

@@ -307,7 +307,7 @@ bool lp_utf8_valid(const char *s)
 	return true;
 }
 
-char *lp_escape(const char *in, char *out, size_t outlen)
+static char *escape(const char *in, char *out, size_t outlen, bool backslash)
 {
 	const unsigned char *p = (const unsigned char *)(in ? in : "");
 	size_t o = 0;
@@ -321,7 +321,7 @@ char *lp_escape(const char *in, char *out, size_t outlen)
 		char tmp[5];
 		size_t tn;
 
-		if (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\') {
+		if (n == 1 && *p >= 0x20 && *p != 0x7f && (*p != '\\' || !backslash)) {
 			tmp[0] = (char)*p;
 			tn = 1;
 		} else if (n == 1 && *p == '\\') {
@@ -343,4 +343,14 @@ char *lp_escape(const char *in, char *out, size_t outlen)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+char *lp_escape(const char *in, char *out, size_t outlen)
+{
+	return escape(in, out, outlen, true);
+}
+
+char *lp_sanitize(const char *in, char *out, size_t outlen)
+{
+	return escape(in, out, outlen, false);
 }

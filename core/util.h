@@ -40,6 +40,13 @@ char *lp_path_join(const char *prefix, const char *rel);
  */
 char *lp_escape(const char *in, char *out, size_t outlen);
 
+/*
+ * The same for a whole message whose names may already be escaped: control
+ * bytes and invalid UTF-8 become \xNN, a backslash stays one (escaping is
+ * not idempotent, so a name escaped by the library is not doubled).
+ */
+char *lp_sanitize(const char *in, char *out, size_t outlen);
+
 /* True if s is valid UTF-8 (no overlongs, no surrogates). */
 bool lp_utf8_valid(const char *s);
 

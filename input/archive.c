@@ -7,8 +7,6 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,26 +20,18 @@
 struct arc {
 	const struct lp_source *src;
 	const struct lp_input_opts *o;
-	struct lp_entries *out;
-	uint64_t expanded;
-	uint64_t max;
+	struct lp_stream *st;
 	unsigned counter;
-	void *buf;
+	uint8_t *buf;
 };
 
-static int arc_fail(struct arc *a, int r, const char *name, const char *reason, const char *extra)
-{
-	char what[PATH_MAX + 64];
-
-	snprintf(what, sizeof(what), "%s: entry '%s'", a->src->path, name);
-	return lp_fail(r, what, "%s%s%s", reason, extra ? " " : "", extra ? extra : "");
-}
-
-static int arc_read_file(struct arc *a, struct archive *ar, const char *name, struct lp_entry *e)
+/* Stage (or only hash) one file member's bytes. 1: dropped as a problem. */
+static int arc_read_file(struct arc *a, const struct lp_member *m, struct lp_entry *e)
 {
 	struct lp_sha256 sha;
 	uint8_t head[4096];
 	size_t headn = 0;
+	uint64_t total = 0;
 	char stage[PATH_MAX];
 	int fd = -1, r = 0;
 	bool spool = false;
@@ -54,27 +44,24 @@ static int arc_read_file(struct arc *a, struct archive *ar, const char *name, st
 			return lp_fail(-errno, stage, "cannot create staging file: %s", strerror(errno));
 	}
 	for (;;) {
-		la_ssize_t got;
+		const uint8_t *buf = a->buf;
+		ssize_t got;
 
-		if ((r = lp_check_cancel(name)) < 0)
+		if ((r = lp_check_cancel(a->src->path)) < 0)
 			goto out;
-		got = archive_read_data(ar, a->buf, 1 << 20);
+		got = lp_stream_read(a->st, a->buf, 1 << 20);
 
 		if (got < 0) {
-			r = arc_fail(a, -LP_E_BADARCHIVE, name, "cannot read data:", archive_error_string(ar));
+			r = (int)got;
 			goto out;
 		}
 		if (got == 0)
 			break;
-		a->expanded += (uint64_t)got;
-		if (a->expanded > a->max) {
-			r = arc_fail(a, -LP_E_TOOBIG, name, "archive expands beyond the allowed size (zip bomb?); raise it with --max-expand", NULL);
-			goto out;
-		}
+		total += (uint64_t)got;
 		if (headn < sizeof(head)) {
 			size_t take = sizeof(head) - headn < (size_t)got ? sizeof(head) - headn : (size_t)got;
 
-			memcpy(head + headn, a->buf, take);
+			memcpy(head + headn, buf, take);
 			headn += take;
 			if (fd < 0 && a->o->binfo && headn >= 4 && lp_bin_sniff(head, headn) != LP_BIN_NONE) {
 				/* Not staging, but the binary facts need a file to read from. */
@@ -91,14 +78,21 @@ static int arc_read_file(struct arc *a, struct archive *ar, const char *name, st
 				spool = true;
 				if ((r = lp_write_all(fd, head, headn)) < 0)
 					goto out_wfail;
-				lp_sha256_update(&sha, a->buf, (size_t)got);
+				lp_sha256_update(&sha, buf, (size_t)got);
 				continue;
 			}
 		}
-		lp_sha256_update(&sha, a->buf, (size_t)got);
-		if (fd >= 0 && (r = lp_write_all(fd, a->buf, (size_t)got)) < 0)
+		lp_sha256_update(&sha, buf, (size_t)got);
+		if (fd >= 0 && (r = lp_write_all(fd, buf, (size_t)got)) < 0)
 			goto out_wfail;
 	}
+	if (lp_stream_dropped(a->st)) {
+		r = 1;
+		goto out;
+	}
+	(void)m;
+	/* The declared size may lie; what was read is the truth. */
+	e->size = e->orig_size = total;
 	lp_sha256_final(&sha, e->digest);
 	e->flags |= LP_F_HAS_DIGEST;
 	lp_entry_sniff(e, head, headn);
@@ -116,121 +110,94 @@ out_wfail:
 out:
 	if (fd >= 0)
 		close(fd);
-	if (r < 0 && a->o->stage_dir && !spool)
+	if (r != 0 && a->o->stage_dir && !spool)
 		unlink(stage);
 	return r;
 }
 
+/* The entry of an earlier member of this source, by artifact path (hard links). */
+static struct lp_entry *arc_find(struct lp_entries *out, size_t first, const char *ap)
+{
+	for (size_t i = out->n; i > first; i--)
+		if (out->v[i - 1].kind == LP_FILE && strcmp(out->v[i - 1].path, ap) == 0)
+			return &out->v[i - 1];
+	return NULL;
+}
+
 int lp_input_load_archive(const struct lp_source *src, const struct lp_input_opts *o, struct lp_entries *out)
 {
-	struct arc a = { .src = src, .o = o, .out = out };
-	struct archive *ar;
-	struct archive_entry *ae;
+	struct lp_stream_opts so = {
+		.name = src->path,
+		.max_expand = o->max_expand,
+		.ratio = !o->max_expand,
+		.problems = o->problems,
+	};
+	struct arc a = { .src = src, .o = o };
+	const struct lp_member *m;
 	struct rules rs;
-	int r = 0, ar_r;
 	size_t first = out->n;
+	int r;
 
-	a.max = o->max_expand ? o->max_expand : (16ULL << 30);
 	r = rules_build(&rs, o, NULL);
 	if (r < 0)
 		return r;
 	a.buf = malloc(1 << 20);
-	ar = archive_read_new();
-	if (!a.buf || !ar) {
+	if (!a.buf) {
 		r = -ENOMEM;
 		goto out;
 	}
-	archive_read_support_filter_all(ar);
-	archive_read_support_format_all(ar);
-	if (archive_read_open_filename(ar, src->path, 1 << 16) != ARCHIVE_OK) {
-		int e = archive_errno(ar);
-
-		r = lp_fail(e == ENOENT || e == EACCES ? -e : -LP_E_BADARCHIVE, src->path,
-			    "cannot read archive: %s", archive_error_string(ar));
+	r = lp_stream_open_file(src->path, &so, &a.st);
+	if (r < 0)
 		goto out;
-	}
-	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
-		const char *name = archive_entry_pathname_utf8(ae);
-		char *clean, *ap;
+	while ((r = lp_stream_next(a.st, &m)) > 0) {
 		struct lp_entry *e;
-		mode_t type = archive_entry_filetype(ae);
+		char *ap = lp_path_join(src->prefix, m->path);
 
-		if ((r = lp_check_cancel(src->path)) < 0)
-			goto out;
-		if (!name)
-			name = archive_entry_pathname(ae);
-		if (!name) {
-			r = lp_fail(-LP_E_BADARCHIVE, src->path, "entry without a name");
+		if ((r = lp_check_cancel(src->path)) < 0) {
+			free(ap);
 			goto out;
 		}
-		clean = malloc(strlen(name) + 1);
-		if (!clean) {
-			r = -ENOMEM;
-			goto out;
-		}
-		if (lp_path_clean(name, clean) < 0) {
-			free(clean);
-			/* "./" as the tar root is harmless; anything else unsafe is fatal. */
-			if (type == AE_IFDIR && (strcmp(name, "./") == 0 || strcmp(name, ".") == 0))
-				continue;
-			r = arc_fail(&a, -LP_E_UNSAFEPATH, name, "unsafe path (absolute or containing '..')", NULL);
-			goto out;
-		}
-		ap = lp_path_join(src->prefix, clean);
 		if (!ap) {
-			free(clean);
 			r = -ENOMEM;
-			goto out;
+			break;
 		}
-		if (rules_excluded(&rs, clean, ap, type == AE_IFDIR)) {
-			free(clean);
+		if (rules_excluded(&rs, m->path, ap, m->kind == LP_MEMBER_DIR)) {
 			free(ap);
 			continue;
 		}
-		if (type == AE_IFREG && archive_entry_hardlink(ae)) {
-			/* A tar hard link: same bytes as an earlier member. */
-			char *lt = malloc(strlen(archive_entry_hardlink(ae)) + 1);
-			struct lp_entry *orig = NULL;
+		switch (m->kind) {
+		case LP_MEMBER_HARDLINK: {
+			/* Same bytes as an earlier member (the reader checked it is one). */
+			char *lap = lp_path_join(src->prefix, m->link);
+			struct lp_entry *orig = lap ? arc_find(out, first, lap) : NULL;
+			size_t oi;
 
-			if (lt && lp_path_clean(archive_entry_hardlink(ae), lt) == 0) {
-				char *lap = lp_path_join(src->prefix, lt);
-
-				for (size_t i = first; lap && i < out->n; i++)
-					if (out->v[i].kind == LP_FILE && strcmp(out->v[i].path, lap) == 0)
-						orig = &out->v[i];
-				free(lap);
-			}
-			free(lt);
+			free(lap);
 			if (!orig) {
-				r = arc_fail(&a, -LP_E_BADARCHIVE, name, "hard link to a missing member:",
-					     archive_entry_hardlink(ae));
-				free(clean);
-				free(ap);
-				goto out;
+				/* The target was excluded: the link is too. */
+				break;
 			}
-			size_t oi = (size_t)(orig - out->v);
+			oi = (size_t)(orig - out->v);
 			e = lp_entries_push(out, ap, LP_FILE);
 			if (!e) {
 				r = -ENOMEM;
-			} else {
-				struct lp_entry *o2 = &out->v[oi];
-
-				*e = *o2;
-				e->path = strdup(ap);
-				e->src = o2->src ? strdup(o2->src) : NULL;
-				e->target = NULL;
-				e->bin = NULL;
-				if (!e->path)
-					r = -ENOMEM;
+				break;
 			}
-			free(clean);
-			free(ap);
-			if (r < 0)
-				goto out;
-			continue;
+			orig = &out->v[oi];
+			{
+				char *own = e->path;	/* the copy push made */
+
+				*e = *orig;
+				e->path = own;
+			}
+			e->src = orig->src ? strdup(orig->src) : NULL;
+			e->target = NULL;
+			e->bin = NULL;
+			if (orig->src && !e->src)
+				r = -ENOMEM;
+			break;
 		}
-		switch (type) {
-		case AE_IFDIR:
+		case LP_MEMBER_DIR:
 			e = lp_entries_push(out, ap, LP_DIR);
 			if (!e) {
 				r = -ENOMEM;
@@ -238,68 +205,47 @@ int lp_input_load_archive(const struct lp_source *src, const struct lp_input_opt
 			}
 			e->origin = src->index;
 			e->mode = 0755;
-			e->src_mode = archive_entry_mode(ae);
+			e->src_mode = m->mode;
 			break;
-		case AE_IFREG:
+		case LP_MEMBER_FILE:
 			e = lp_entries_push(out, ap, LP_FILE);
 			if (!e) {
 				r = -ENOMEM;
 				break;
 			}
 			e->origin = src->index;
-			e->src_mode = archive_entry_mode(ae);
+			e->src_mode = m->mode;
 			if (e->src_mode & 0111)
 				e->flags |= LP_F_EXEC;
-			r = arc_read_file(&a, ar, name, e);
-			/* The declared size may lie; what we read is the truth. */
-			if (r == 0) {
-				e->size = archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
-				if (a.o->stage_dir && e->src) {
-					struct stat st;
-
-					if (stat(e->src, &st) == 0)
-						e->size = (uint64_t)st.st_size;
-				}
-				e->orig_size = e->size;
+			r = arc_read_file(&a, m, e);
+			if (r == 1) {
+				/* Recorded as a problem: drop it. */
+				lp_entry_release(e);
+				out->n--;
+				r = 0;
 			}
 			break;
-		case AE_IFLNK: {
-			const char *t = archive_entry_symlink(ae);
-			char resolved[PATH_MAX];
-
-			if (!t || !*t || link_resolve(clean, t, resolved, sizeof(resolved)) < 0 || !resolved[0]) {
-				r = arc_fail(&a, -LP_E_SYMLINK, name, "symbolic link points outside the package ->",
-					     t ? t : "");
-				break;
-			}
+		case LP_MEMBER_SYMLINK:
 			e = lp_entries_push(out, ap, LP_SYMLINK);
-			if (!e || !(e->target = strdup(t))) {
+			if (!e || !(e->target = strdup(m->target))) {
 				r = -ENOMEM;
 				break;
 			}
 			e->origin = src->index;
-			e->size = strlen(t);
+			e->size = strlen(m->target);
 			e->mode = 0777;
 			break;
-		}
 		default:
-			r = arc_fail(&a, -LP_E_BADTYPE, name, "unsupported entry type (device, FIFO or socket)", NULL);
+			/* Whiteouts and devices come only from layers. */
 			break;
 		}
-		free(clean);
 		free(ap);
 		if (r < 0)
-			goto out;
-	}
-	if (ar_r != ARCHIVE_EOF) {
-		r = lp_fail(-LP_E_BADARCHIVE, src->path, "corrupt archive: %s", archive_error_string(ar));
-		goto out;
+			break;
 	}
 out:
-	if (ar)
-		archive_read_free(ar);
+	lp_stream_close(a.st);
 	free(a.buf);
 	rules_free(&rs);
-	return r;
+	return r < 0 ? r : 0;
 }
-

@@ -134,3 +134,87 @@ int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, st
 /* Load every source, sort, resolve duplicates (overwrite policy), add parents. */
 int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_input_opts *o,
 		      bool overwrite, struct lp_entries *out);
+
+/* ---- archive members, streamed --------------------------------------- */
+
+/*
+ * The one reader of zip and tar-family archives (and image layers) that
+ * pack, container and analyze consume, so every command sees the same
+ * members. It yields one member at a time and then its bytes; every check
+ * lives here: zip central directory against local headers, names (NUL or
+ * control bytes, "..", absolute, a file named "x/"), collisions inside the
+ * archive, hard links, device members, and expansion counted before any
+ * byte is handed out. Problems go to opts->problems (the member is skipped)
+ * or, without a report, fail the read naming the input and the member.
+ */
+enum lp_member_kind {
+	LP_MEMBER_FILE = 0,
+	LP_MEMBER_DIR,
+	LP_MEMBER_SYMLINK,
+	LP_MEMBER_HARDLINK,	/* same bytes as the earlier member named by link */
+	LP_MEMBER_WHITEOUT,	/* layer mode: ".wh.x" deletes path */
+	LP_MEMBER_OPAQUE,	/* layer mode: hides lower layers below path ("" = root) */
+	LP_MEMBER_OTHER,	/* layer mode only: device, FIFO, socket (no bytes) */
+};
+
+struct lp_member {
+	const char *path;	/* cleaned: relative, no "." or "..", no trailing '/' */
+	const char *raw;	/* the name as stored */
+	enum lp_member_kind kind;
+	uint32_t mode;		/* st_mode as stored */
+	int64_t declared;	/* the header's size field, -1 if none */
+	uint64_t size;		/* logical size (a sparse file counts its holes) */
+	const char *target;	/* symlink: target as stored */
+	const char *link;	/* hard link: cleaned path of the earlier member */
+	uint64_t stored;	/* zip: compressed size; tar: the size field */
+	bool sparse;
+};
+
+struct lp_stream_opts {
+	const char *name;		/* the input, for messages */
+	bool layer;			/* image layer: leading '/' harmless, whiteouts, no collisions */
+	bool only_tar;			/* refuse anything but the tar family */
+	uint64_t max_expand;		/* 0 = 16 GiB */
+	bool ratio;			/* also refuse > 200x the input's size past 256 MiB */
+	uint64_t raw_size;		/* compressed size for the ratio (files: taken from stat) */
+	uint64_t max_members;		/* 0 = 4,000,000 */
+	struct lp_report *problems;	/* see lp_input_opts.problems */
+};
+
+/* Read callback for a byte source: >0 bytes at *buf, 0 at the end, <0 error. */
+typedef ssize_t (*lp_stream_read_fn)(void *ud, const void **buf);
+
+struct lp_stream;
+
+int lp_stream_open_file(const char *path, const struct lp_stream_opts *o, struct lp_stream **ret);
+int lp_stream_open_cb(lp_stream_read_fn fn, void *ud, const struct lp_stream_opts *o, struct lp_stream **ret);
+
+/* The next member: 1 with *ret set (valid until the next call), 0 at the end, or an error. */
+int lp_stream_next(struct lp_stream *s, const struct lp_member **ret);
+
+/*
+ * Up to n of the current member's bytes into buf: >0, 0 at its end, or an
+ * error. Unread bytes are skipped by the next lp_stream_next.
+ */
+ssize_t lp_stream_read(struct lp_stream *s, void *buf, size_t n);
+
+/* After lp_stream_read returned 0: was the member recorded as a problem (drop it)? */
+bool lp_stream_dropped(const struct lp_stream *s);
+
+/* Which archive format was read ("zip", "tar", ...), after the first member. */
+bool lp_stream_is_zip(const struct lp_stream *s);
+
+void lp_stream_close(struct lp_stream *s);
+
+/*
+ * Is this finding code one of the input problems the readers record
+ * (unsafe-name, bad-name, zip-inconsistent, duplicate-member, bad-type,
+ * link-outside, hardlink-outside, hardlink-missing)? pack refuses an input
+ * with any of them; analyze lists them and exits 1.
+ */
+bool lp_input_problem(const char *code);
+
+struct archive;
+
+/* libarchive's error text for ar, never NULL (its own may be: no "(null)" in messages). */
+const char *lp_archive_error(struct archive *ar);

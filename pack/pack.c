@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "container/oci.h"
+#include "input/input.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -90,7 +91,7 @@ int lp_zip_unzipped_size(const char *path, uint64_t *ret)
 	archive_read_support_format_zip(ar);
 	if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
 		r = lp_fail(archive_errno(ar) == ENOENT ? -ENOENT : -LP_E_BADARCHIVE, path,
-			    "cannot read layer zip: %s", archive_error_string(ar) ? archive_error_string(ar) : "unknown error");
+			    "cannot read layer zip: %s", lp_archive_error(ar));
 		goto out;
 	}
 	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
@@ -99,8 +100,7 @@ int lp_zip_unzipped_size(const char *path, uint64_t *ret)
 		archive_read_data_skip(ar);
 	}
 	if (ar_r != ARCHIVE_EOF)
-		r = lp_fail(-LP_E_BADARCHIVE, path, "corrupt layer zip: %s",
-			     archive_error_string(ar) ? archive_error_string(ar) : "unknown error");
+		r = lp_fail(-LP_E_BADARCHIVE, path, "corrupt layer zip: %s", lp_archive_error(ar));
 	else
 		*ret = sum;
 out:
@@ -174,9 +174,17 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 	st->n_problems = lp_report_count(&st->report, LP_SEV_ERROR);
 	if (r < 0)
 		return r;
-	if (st->n_problems)
-		return lp_fail(-LP_E_INPUT, NULL, "%zu problem%s in the input", st->n_problems,
-			       st->n_problems == 1 ? "" : "s");
+	if (st->n_problems) {
+		const struct lp_finding *f = st->report.findings;
+
+		while (f->sev != LP_SEV_ERROR)
+			f++;
+		/* Callers that print only the error still see the first problem. */
+		if (st->n_problems == 1)
+			return lp_fail(-LP_E_INPUT, NULL, "%s [%s]", f->message, f->code);
+		return lp_fail(-LP_E_INPUT, NULL, "%zu problems in the input; the first: %s [%s]", st->n_problems,
+			       f->message, f->code);
+	}
 	/*
 	 * No digests here: the emitters need none, and dedupe hashes only files
 	 * that share a size (as fdupes does), so most bytes are read once, by

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/util.h"
 #include "core/fsutil.h"
 #include "core/pdeflate.h"
 
@@ -751,7 +752,8 @@ static int emit_entry(struct zw *w, size_t i, struct zjob *j)
 	if (!plen || e->path[0] == '/' || plen + 1 > 0xFFFF)
 		return lp_fail(-LP_E_USAGE, e->path, "cannot be a zip entry name");
 	h.nlen = plen;
-	h.flags = ascii(e->path) ? 0 : FLAG_UTF8;
+	/* Bit 11 promises UTF-8: never for bytes that are not (readers then refuse the zip). */
+	h.flags = ascii(e->path) || !lp_utf8_valid(e->path) ? 0 : FLAG_UTF8;
 	h.method = LP_ZIP_STORED;
 
 	switch (e->kind) {

@@ -284,21 +284,24 @@ def test_dir_problems_match_pack(tmp):
     pack_errors = [l for l in p.stderr.decode().splitlines() if ": error: " in l]
     check("links: pack refuses", p.returncode == 1 and len(pack_errors) == 4, p.stderr.decode())
     rc, out, err = run(fn, "--json", "-", "-q")
-    doc = json.loads(out) if rc == 0 else {"findings": []}
+    # The whole report is written, then exit 1: the input has what pack refuses.
+    doc = json.loads(out) if out.strip() else {"findings": []}
     errors = {(f["code"], f["path"]) for f in doc["findings"] if f["severity"] == "error"}
     want = {("link-outside-repository", "conf"), ("link-outside-repository", "creds"),
             ("special-file", "pipe"), ("unsafe-name", "evil\x1b[2J.txt")}
-    check("links: analyze reports pack's refusals as errors", rc == 0 and errors == want, f"rc {rc} {errors} {err}")
+    check("links: analyze reports pack's refusals as errors", rc == 1 and errors == want, f"rc {rc} {errors} {err}")
+    check("links: analyze names each on stderr, escaped", len([l for l in err.splitlines() if ": error: " in l]) == 4
+          and "\x1b" not in err, err)
     check("links: each analyze error is one of pack's lines",
           all(any(f["message"].replace("\x1b", "\\x1b") in l for l in pack_errors)
               for f in doc["findings"] if f["severity"] == "error"), pack_errors)
     warn = [f for f in doc["findings"] if f["severity"] == "warning" and f["code"] == "dangling-link"]
     check("links: dangling is a warning", len(warn) == 1 and warn[0]["path"] == "dangling", doc["findings"])
-    files = {f["name"] for f in doc["contributors"]["files"]} if rc == 0 else set()
+    files = {f["name"] for f in doc["contributors"]["files"]} if "contributors" in doc else set()
     check("links: pnpm link materialized, nothing of /etc or .aws", "node_modules/x/index.js" in files and
           not any(n.startswith(("conf/", "creds/")) for n in files), files)
     p = subprocess.run([BIN, "analyze", fn], capture_output=True)
-    check("links: text report escaped", p.returncode == 0 and b"\x1b" not in p.stdout + p.stderr
+    check("links: text report escaped", p.returncode == 1 and b"\x1b" not in p.stdout + p.stderr
           and b"evil\\x1b[2J.txt" in p.stdout and b"4 errors" in p.stdout, p.stdout[-1500:])
 
 
@@ -492,6 +495,39 @@ def test_several_images(tmp):
           and err.count("\n") == 1, f"rc {rc} {err!r}")
 
 
+def test_colliding_members(tmp):
+    """Regression (analyze fuzzer): a zip whose members collide by name after
+    a directory merged ("a/" + "a/1", then "b" and "b/c") aborted with a
+    double free in lp_entries_free. Now: exit 1, one line naming the zip and
+    the member, the finding in the JSON, and the same problem pack reports."""
+    work = os.path.join(tmp, "collide")
+    os.makedirs(work)
+    zp = os.path.join(work, "coll.zip")
+    with zipfile.ZipFile(zp, "w") as z:
+        z.writestr("a/", b"")
+        z.writestr("a/1", b"hello")
+        z.writestr("b", b"world!")
+        z.writestr("b/c", b"x")
+        z.writestr("d.txt", b"1")
+        z.writestr("./d.txt", b"2")
+    before = open(zp, "rb").read()
+    rc, out, err = run(zp, "-q", "--json", "-")
+    lines = [l for l in err.splitlines() if l.strip()]
+    check("collide: exit 1, no abort", rc == 1, f"rc={rc} {err!r}")
+    check("collide: one line per problem naming zip and member",
+          len(lines) == 2 and all("coll.zip: member '" in l for l in lines)
+          and "'b/c'" in lines[0] and "'./d.txt'" in lines[1], err)
+    doc = json.loads(out) if out.strip().startswith("{") else {}
+    codes = [f["code"] for f in doc.get("findings", []) if f["severity"] == "error"]
+    check("collide: findings", codes == ["duplicate-member", "duplicate-member"], codes)
+    p = subprocess.run([BIN, "pack", zp, "-o", os.path.join(work, "o.zip")], capture_output=True, text=True)
+    plines = [l for l in p.stderr.splitlines() if "[duplicate-member]" in l]
+    check("collide: pack reports the same", p.returncode == 1 and
+          [l.split("error: ", 1)[1] for l in plines] == [l.split("error: ", 1)[1] for l in lines], p.stderr)
+    check("collide: input unchanged, nothing written", open(zp, "rb").read() == before
+          and sorted(os.listdir(work)) == ["coll.zip"], os.listdir(work))
+
+
 def main():
     global BIN
     BIN = os.path.abspath(sys.argv[1])
@@ -505,6 +541,7 @@ def main():
         test_html(tmp, root)
         test_savings_match_pack(tmp)
         test_several_images(tmp)
+        test_colliding_members(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")

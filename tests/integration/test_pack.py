@@ -458,7 +458,10 @@ def test_collision_names_both_sources():
                 zf.writestr(name, data)
     p = pack(dup, "-o", out, "--overwrite", check=False)
     assert p.returncode == 1, (p.returncode, p.stderr)
-    assert "a.py: given twice inside %s" % dup in p.stderr and "b.py: given twice inside %s" % dup in p.stderr, p.stderr
+    # The archive reader names the archive and the member once per colliding name.
+    for m in ("a.py", "b.py"):
+        assert "%s: member '%s': appears more than once in this archive [duplicate-member]" % (dup, m) in p.stderr, \
+            p.stderr
     assert "2 problems in the input" in p.stderr, p.stderr
     assert not os.path.exists(out)
 
@@ -917,24 +920,36 @@ def test_runtime_checks_glibc_and_foreign_binaries():
     assert "sharp.node" not in zipfile.ZipFile(out).namelist()
 
 
-def test_member_10000_directories_deep_packs():
+def test_member_10000_directories_deep_is_refused_and_2040_deep_packs():
     # Parent synthesis used to rescan the whole path once per ancestor; the
     # suite's timeout catches a return of that (no timed assertion here).
     d = tmpdir("deep")
+    # 10,000 levels make a 20,005-byte name: no Linux program can open it by
+    # path (PATH_MAX 4096), so it is refused, at once, in one line.
     src = os.path.join(d, "deep.zip")
     name = "d/" * 10000 + "f.txt"
     with zipfile.ZipFile(src, "w") as zf:
         zf.writestr(name, b"deep\n")
     before = open(src, "rb").read()
     out = os.path.join(d, "out.zip")
-    pack(src, "-o", out, "-q")
+    p = pack(src, "-o", out, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1, (p.returncode, p.stderr[:300])
+    assert "deep.zip: member 'd/d/" in lines[0] and "..." in lines[0] and "/f.txt'" in lines[0], lines[0][:400]
+    assert "20005 bytes" in lines[0] and "PATH_MAX" in lines[0] and len(lines[0]) < 600, lines[0]
+    assert not os.path.exists(out) and open(src, "rb").read() == before
+    # The deepest name Linux can open (2,040 levels) packs with every parent once.
+    deep = os.path.join(d, "deep2.zip")
+    name = "d/" * 2040 + "f.txt"
+    with zipfile.ZipFile(deep, "w") as zf:
+        zf.writestr(name, b"deep\n")
+    pack(deep, "-o", out, "-q")
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
         assert zf.read(name) == b"deep\n"
     dirs = [n for n in names if n.endswith("/")]
-    assert len(dirs) == 10000 and len(set(names)) == len(names) == 10001
-    assert sorted(len(n) for n in dirs) == [2 * (i + 1) for i in range(10000)]
-    assert open(src, "rb").read() == before
+    assert len(dirs) == 2040 and len(set(names)) == len(names) == 2041
+    assert sorted(len(n) for n in dirs) == [2 * (i + 1) for i in range(2040)]
     shutil.rmtree(d)
 
 
@@ -945,6 +960,198 @@ def test_help_and_version():
     assert "--with-layer" in p.stdout and "--optimize" in p.stdout
     p = run([LP, "nonsense"], check=False)
     assert p.returncode == 2 and "not a lambdapack command" in p.stderr
+
+
+# ---- hostile archives: one reader for pack and analyze -------------------
+
+def _zip_bytes(members):
+    """members: [(name, data, external_attr or None)] -> zip bytes (stored)."""
+    import io
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as zf:
+        for name, data, attr in members:
+            zi = zipfile.ZipInfo(name)
+            if attr is not None:
+                zi.external_attr = attr
+            zf.writestr(zi, data)
+    return b.getvalue()
+
+
+def _shared_header_zip(n):
+    """One 10 MiB member, then n central directory entries all pointing at
+    its local header (different names): two readers, two contents."""
+    import io
+    import struct
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.bin", b"A" * (10 << 20))
+    raw = b.getvalue()
+    eocd = raw.rfind(b"PK\x05\x06")
+    cdsize, cdoff = struct.unpack("<II", raw[eocd + 12:eocd + 20])
+    cent = raw[cdoff:cdoff + 46]
+    cds = []
+    for i in range(n):
+        name = b"big%04d.bin" % i
+        h = bytearray(cent)
+        h[28:34] = struct.pack("<HHH", len(name), 0, 0)
+        cds.append(bytes(h) + name)
+    cd = b"".join(cds)
+    return raw[:cdoff] + cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(cd), cdoff, 0)
+
+
+def _tar_bytes(entries):
+    """entries: [(TarInfo kwargs, data or None)] -> tar bytes."""
+    import io
+    import tarfile
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for kw, data in entries:
+            pax = kw.pop("pax", None)
+            ti = tarfile.TarInfo(kw.pop("name"))
+            for k, v in kw.items():
+                setattr(ti, k, v)
+            if pax:
+                ti.pax_headers = pax
+            if data is not None:
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+            else:
+                t.addfile(ti)
+    return b.getvalue()
+
+
+def _analyze(target, **kw):
+    return subprocess.run([LP, "analyze", "-q", "--json", "-", target], capture_output=True, **kw)
+
+
+def test_hostile_archives_refused_by_pack_and_listed_by_analyze():
+    import tarfile
+    d = tmpdir("hostile")
+    nul = bytearray(_zip_bytes([("ok.txt", b"ok", None), ("evil.shX.txt", b"#!/bin/sh\n", 0o100755 << 16)]))
+    i = nul.find(b"evil.shX.txt")
+    while i >= 0:
+        nul[i + 7] = 0
+        i = nul.find(b"evil.shX.txt", i + 1)
+    cases = {
+        # name: (bytes, member as printed, finding code, words)
+        "nul.zip": (bytes(nul), "evil.sh\\x00.txt", "bad-name", "NUL"),
+        "slash.zip": (_zip_bytes([("data.txt/", b"important bytes", 0o100644 << 16)]), "data.txt/", "bad-name",
+                      "ends in '/'"),
+        "shared.zip": (_shared_header_zip(2000), "big0000.bin", "zip-inconsistent", "2000 central directory entries"),
+        "collide.zip": (_zip_bytes([("a.txt", b"one", None), ("./a.txt", b"two", None)]), "./a.txt",
+                        "duplicate-member", "more than once"),
+        "below.zip": (_zip_bytes([("d/", b"", None), ("d/x", b"1", None), ("b", b"2", None), ("b/c", b"3", None)]),
+                      "b/c", "duplicate-member", "'b'"),
+        "fifo.tar": (_tar_bytes([({"name": "ok"}, b"ok"), ({"name": "pipe", "type": tarfile.FIFOTYPE}, None)]),
+                     "pipe", "bad-type", "FIFO"),
+        "ctl.zip": (_zip_bytes([("x\x1b]0;pwned\x07.txt", b"x", None)]), "x\\x1b]0;pwned\\x07.txt", "bad-name",
+                    "control"),
+        "hlout.tar": (_tar_bytes([({"name": "a"}, b"a"), ({"name": "b", "type": tarfile.LNKTYPE,
+                                                          "linkname": "../../etc/shadow"}, None)]),
+                      "b", "hardlink-outside", "hard link"),
+    }
+    for name, (data, member, code, words) in cases.items():
+        src = os.path.join(d, name)
+        with open(src, "wb") as f:
+            f.write(data)
+        out = os.path.join(d, "out-" + name + ".zip")
+        p = pack(src, "-o", out, check=False)
+        assert p.returncode == 1, (name, p.returncode, p.stderr)
+        lines = [l for l in p.stderr.splitlines() if "[%s]" % code in l]
+        assert len(lines) == 1, (name, p.stderr)
+        assert name in lines[0] and ("'%s'" % member) in lines[0] and words in lines[0], (name, lines[0])
+        assert "\x1b" not in p.stderr and "\x07" not in p.stderr, name
+        assert not os.path.exists(out), name
+        with open(src, "rb") as f:
+            assert f.read() == data, name
+        # analyze reads the same members: the same problem, as an error finding, and exit 1.
+        a = _analyze(src)
+        assert a.returncode == 1, (name, a.returncode, a.stderr)
+        doc = json.loads(a.stdout)
+        errs = [f for f in doc["findings"] if f["severity"] == "error" and f["code"] == code]
+        assert len(errs) == 1, (name, doc["findings"])
+        assert ("'%s'" % member) in a.stderr.decode(), (name, a.stderr)
+    assert sorted(os.listdir(d)) == sorted(cases), os.listdir(d)
+
+
+def test_one_run_reports_every_archive_problem():
+    d = tmpdir("many")
+    src = os.path.join(d, "three.zip")
+    with open(src, "wb") as f:
+        f.write(_zip_bytes([("ok.txt", b"ok", None), ("../up", b"x", None), ("a", b"1", None), ("./a", b"2", None),
+                            ("dir.txt/", b"bytes", 0o100644 << 16)]))
+    out = os.path.join(d, "o.zip")
+    p = pack(src, "-o", out, check=False)
+    assert p.returncode == 1, p.stderr
+    for code in ("unsafe-name", "duplicate-member", "bad-name"):
+        assert p.stderr.count("[%s]" % code) == 1, (code, p.stderr)
+    assert "3 problems" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    a = _analyze(src)
+    codes = sorted(f["code"] for f in json.loads(a.stdout)["findings"] if f["severity"] == "error")
+    assert codes == ["bad-name", "duplicate-member", "unsafe-name"], codes
+
+
+def test_tar_hard_links_resolved_and_invalid_utf8_names_readable():
+    import tarfile
+    d = tmpdir("hl")
+    src = os.path.join(d, "hl.tar")
+    with open(src, "wb") as f:
+        f.write(_tar_bytes([({"name": "bin/tool", "mode": 0o755}, b"#!/bin/sh\necho hi\n"),
+                            ({"name": "bin/tool2", "type": tarfile.LNKTYPE, "linkname": "bin/tool"}, None)]))
+    out = os.path.join(d, "hl.zip")
+    pack(src, "-o", out)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("bin/tool2") == zf.read("bin/tool") == b"#!/bin/sh\necho hi\n"
+        assert (zf.getinfo("bin/tool2").external_attr >> 16) & 0o777 == 0o755
+    # A name that is not UTF-8 keeps its bytes, without the UTF-8 flag: Python's zipfile opens it.
+    raw = bytearray(_zip_bytes([("cafX.txt", b"x", None)]))
+    raw = bytes(raw).replace(b"cafX.txt", b"caf\xe9.txt")
+    src = os.path.join(d, "latin1.zip")
+    with open(src, "wb") as f:
+        f.write(raw)
+    out = os.path.join(d, "latin1-out.zip")
+    pack(src, "-o", out)
+    with zipfile.ZipFile(out) as zf:
+        (info,) = [i for i in zf.infolist()]
+        assert info.flag_bits & 0x800 == 0 and info.filename.encode("cp437") == b"caf\xe9.txt", info
+        assert zf.read(info) == b"x"
+    # And a UTF-8 name keeps its flag.
+    src = os.path.join(d, "utf8.zip")
+    with open(src, "wb") as f:
+        f.write(_zip_bytes([("caf\u00e9.txt", b"y", None)]))
+    out = os.path.join(d, "utf8-out.zip")
+    pack(src, "-o", out)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.getinfo("caf\u00e9.txt").flag_bits & 0x800 and zf.read("caf\u00e9.txt") == b"y"
+
+
+def test_sparse_tar_bomb_refused_before_staging():
+    d = tmpdir("sparse")
+    tmp = os.path.join(d, "tmp")
+    os.mkdir(tmp)
+    real = 20 << 30
+    mapblk = (b"1\n%d\n512\n" % (real - 512)).ljust(512, b"\0")
+    src = os.path.join(d, "hole.tar")
+    with open(src, "wb") as f:
+        f.write(_tar_bytes([({"name": "GNUSparseFile.0/hole.bin",
+                              "pax": {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                                      "GNU.sparse.name": "hole.bin", "GNU.sparse.realsize": str(real)}},
+                             mapblk + b"x" * 512)]))
+    assert os.path.getsize(src) <= 16 << 10
+    out = os.path.join(d, "o.zip")
+    env = dict(os.environ, TMPDIR=tmp)
+    p = pack(src, "-o", out, check=False, env=env)
+    assert p.returncode == 1 and "hole.tar" in p.stderr and "hole.bin" in p.stderr and "--max-expand" in p.stderr, \
+        p.stderr
+    assert not os.path.exists(out)
+    used = sum(os.path.getsize(os.path.join(dp, n)) for dp, _, fn in os.walk(tmp) for n in fn)
+    assert used < 1 << 20, used
+    a = subprocess.run([LP, "analyze", "-q", src], capture_output=True, env=env)
+    assert a.returncode == 1 and b"hole.bin" in a.stderr, a.stderr
+    # Below the cap (counted at its logical size) it is refused too when smaller than the member.
+    p = pack(src, "-o", out, "--max-expand", "1G", check=False, env=env)
+    assert p.returncode == 1 and "hole.bin" in p.stderr, p.stderr
 
 
 if __name__ == "__main__":

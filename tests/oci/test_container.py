@@ -983,12 +983,15 @@ def test_sigterm_and_sigint_stop_staging_and_layer_writing():
     shutil.rmtree(d)
 
 
-def test_member_10000_directories_deep():
+def test_member_2040_directories_deep():
     # One member 10,000 directories deep took minutes in the layer's parent
     # pass (each entry rescanned every prefix); now linear in the path length.
+    # 10,000 levels (a 20,005-byte name) is refused by the reader: no Linux
+    # program could open it (PATH_MAX). The deepest name that fits, in
+    # /var/task, is 2,040 levels.
     d = tmpdir("deep")
     src = os.path.join(d, "deep.zip")
-    name = "d/" * 10000 + "f.txt"
+    name = "d/" * 2040 + "f.txt"
     import zipfile
     with zipfile.ZipFile(src, "w") as zf:
         zf.writestr(name, b"deep\n")
@@ -1004,9 +1007,9 @@ def test_member_10000_directories_deep():
     dirs = [m.name for m in members if m.isdir()]
     files = [m for m in members if m.isfile()]
     assert [f.name for f in files] == ["var/task/" + name]
-    # var, var/task, then every one of the 10,000 directories, each once.
-    assert len(dirs) == 10002, len(dirs)
-    want = {"var", "var/task"} | {"var/task/" + "/".join(["d"] * (i + 1)) for i in range(10000)}
+    # var, var/task, then every one of the 2,040 directories, each once.
+    assert len(dirs) == 2042, len(dirs)
+    want = {"var", "var/task"} | {"var/task/" + "/".join(["d"] * (i + 1)) for i in range(2040)}
     assert set(dirs) == want
     # bsdtar (libarchive-tools) reads the same member list.
     need("bsdtar")
@@ -1014,6 +1017,120 @@ def test_member_10000_directories_deep():
     listed = [n.rstrip("/") for n in p.stdout.splitlines()]
     assert sorted(listed) == sorted(names), (len(listed), len(names))
     shutil.rmtree(d)
+
+
+def make_hostile_base(d, members, name="hbase"):
+    """An OCI layout written by hand whose one gzip layer holds the given
+    (name, type, data_or_linkname) members: no tool would write these."""
+    import gzip as _gzip
+    import io as _io
+    layout = os.path.join(d, name)
+    os.makedirs(os.path.join(layout, "blobs", "sha256"))
+    raw = _io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for mname, typ, val in members:
+            ti = tarfile.TarInfo(mname)
+            ti.mode = 0o644
+            if typ == tarfile.LNKTYPE or typ == tarfile.SYMTYPE:
+                ti.type = typ
+                ti.linkname = val
+                t.addfile(ti)
+            else:
+                ti.size = len(val)
+                t.addfile(ti, _io.BytesIO(val))
+    tar = raw.getvalue()
+    gz = _gzip.compress(tar, mtime=0)
+
+    def put(data):
+        h = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(layout, "blobs", "sha256", h), "wb") as f:
+            f.write(data)
+        return "sha256:" + h, len(data)
+
+    ldig, lsize = put(gz)
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]},
+                      "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}).encode()
+    cdig, csize = put(cfg)
+    man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdig, "size": csize},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                  "digest": ldig, "size": lsize}]}).encode()
+    mdig, msize = put(man)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion":"1.0.0"}')
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                   "digest": mdig, "size": msize, "annotations": {"org.opencontainers.image.ref.name": "h"}}]}, f)
+    return layout, ldig
+
+
+def _snapshot(root):
+    out = {}
+    for dp, dn, fn in os.walk(root):
+        for n in fn:
+            p = os.path.join(dp, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def test_hostile_base_layers_refused():
+    """A base layer with '../' members, or a hard link to ../../../etc/shadow or
+    /etc/shadow, is refused (exit 1, one line naming the image, the layer and
+    the member); nothing is written; analyze lists the same problem."""
+    d = tmpdir("hbase")
+    src = make_tree(os.path.join(d, "src"))
+    cases = [
+        ("dotdot", [("bin/ok", tarfile.REGTYPE, b"ok"), ("../evil", tarfile.REGTYPE, b"x")], "../evil",
+         "unsafe-name"),
+        ("hlrel", [("etc/ok", tarfile.REGTYPE, b"ok"), ("etc/shadow", tarfile.LNKTYPE, "../../../etc/shadow")],
+         "etc/shadow", "hardlink-outside"),
+        ("hlabs", [("etc/ok", tarfile.REGTYPE, b"ok"), ("etc/pw", tarfile.LNKTYPE, "/etc/shadow")],
+         "etc/pw", "hardlink-outside"),
+        ("symesc", [("lib/up", tarfile.SYMTYPE, "../../../../root/.ssh")], "lib/up", "link-outside"),
+    ]
+    for name, members, member, code in cases:
+        layout, ldig = make_hostile_base(d, members, name)
+        before = _snapshot(layout)
+        out = os.path.join(d, "img-" + name)
+        p = container(src, "-o", out, "--base", "oci:%s:h" % layout, check=False)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        assert p.returncode == 1, (name, p.returncode, p.stderr)
+        assert len(lines) == 1, (name, p.stderr)
+        assert layout in lines[0] and ldig in lines[0] and ("'%s'" % member) in lines[0], (name, lines)
+        assert not os.path.exists(out), name
+        assert _snapshot(layout) == before, name
+        # analyze reads the same layer through the same reader: an error finding, exit 1.
+        a = subprocess.run([LP, "analyze", "-q", layout,
+                            "--json", "-"], capture_output=True, text=True)
+        assert a.returncode == 1, (name, a.returncode, a.stderr)
+        doc = json.loads(a.stdout)
+        codes = [f["code"] for f in doc.get("findings", []) if f.get("severity") == "error"]
+        assert code in codes, (name, codes, a.stderr)
+        assert ("'%s'" % member) in a.stderr, (name, a.stderr)
+    # The same base without the hostile member is accepted.
+    layout, _ = make_hostile_base(d, [("bin/ok", tarfile.REGTYPE, b"ok"), ("bin/ok2", tarfile.LNKTYPE, "bin/ok")],
+                                  "fine")
+    container(src, "-o", os.path.join(d, "img-fine"), "--base", "oci:%s:h" % layout, "-q")
+
+
+def test_hostile_archive_source_refused():
+    """container reads archive sources through the same reader as pack."""
+    import zipfile
+    d = tmpdir("hsrc")
+    z = os.path.join(d, "src.zip")
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("app.py", "x = 1\n")
+        zi = zipfile.ZipInfo("data.txt/")
+        zi.external_attr = 0o100644 << 16
+        zf.writestr(zi, b"important bytes")
+    before = open(z, "rb").read()
+    out = os.path.join(d, "img")
+    p = container(z, "-o", out, check=False)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 1 and len(lines) == 1, (p.returncode, p.stderr)
+    assert "src.zip: member 'data.txt/'" in lines[0] and "[bad-name]" in lines[0], lines
+    assert not os.path.exists(out) and open(z, "rb").read() == before
 
 
 if __name__ == "__main__":

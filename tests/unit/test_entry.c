@@ -113,6 +113,30 @@ static void test_unique_merges_directories(void **state)
 	lp_entries_free(&l);
 }
 
+/*
+ * Regression (analyze fuzzer): two directories merge, then a file and a
+ * directory collide. The merge has moved entries down; the error must not
+ * leave two slots owning one path (double free in lp_entries_free).
+ */
+static void test_unique_error_after_merge_frees_once(void **state)
+{
+	struct lp_entries l;
+
+	(void)state;
+	lp_entries_init(&l);
+	add(&l, "a", LP_DIR, 0, 0);
+	add(&l, "a", LP_DIR, 0, 0);
+	add(&l, "b", LP_FILE, 1, 0);
+	add(&l, "b", LP_DIR, 0, 0);
+	add(&l, "c", LP_FILE, 1, 0);
+	lp_entries_sort(&l);
+	assert_int_equal(lp_entries_unique(&l, false), -LP_E_DUPLICATE);
+	assert_int_equal(l.n, 4);
+	for (size_t i = 0; i + 1 < l.n; i++)
+		assert_ptr_not_equal(l.v[i].path, l.v[i + 1].path);
+	lp_entries_free(&l);	/* ASan: no double free */
+}
+
 static void test_add_parents(void **state)
 {
 	struct lp_entries l;
@@ -254,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_unique_duplicate_is_error_unless_overwrite),
 		cmocka_unit_test(test_unique_named_reports_every_collision),
 		cmocka_unit_test(test_unique_merges_directories),
+		cmocka_unit_test(test_unique_error_after_merge_frees_once),
 		cmocka_unit_test(test_add_parents),
 		cmocka_unit_test(test_add_parents_prefixes_and_depth),
 		cmocka_unit_test(test_relative_links),
