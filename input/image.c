@@ -63,6 +63,8 @@ struct lp_image_blob {
 	size_t nmagic;
 	bool eof, drained;
 	int rc;		/* the first error, also the drain's result */
+	lp_image_tap_fn tap;
+	void *tap_ud;
 };
 
 const char *lp_image_layer_media_type(const char *mt)
@@ -768,6 +770,8 @@ ssize_t lp_image_blob_read(void *ud, const void **out)
 	}
 	lp_sha256_update(&b->sha, b->buf, (size_t)got);
 	b->n += (uint64_t)got;
+	if (b->tap && (b->rc = b->tap(b->tap_ud, b->buf, (size_t)got)) < 0)
+		return b->rc;
 	*out = b->buf;
 	return got;
 }
@@ -781,6 +785,12 @@ int lp_image_blob_stream(struct lp_image_blob *b, const struct lp_stream_opts *o
 	if (!so.name)
 		so.name = b->L->what;
 	return lp_stream_open_cb(lp_image_blob_read, b, &so, ret);
+}
+
+void lp_image_blob_tap(struct lp_image_blob *b, lp_image_tap_fn fn, void *ud)
+{
+	b->tap = fn;
+	b->tap_ud = ud;
 }
 
 uint64_t lp_image_blob_bytes(const struct lp_image_blob *b)

@@ -304,5 +304,12 @@ int lp_image_blob_stream(struct lp_image_blob *b, const struct lp_stream_opts *o
 /* Read the rest and check digest and size; idempotent. The layer's digest and size are then final. */
 int lp_image_blob_drain(struct lp_image_blob *b);
 
+/*
+ * Also hand every chunk read from the blob, in order, to fn (to copy or
+ * measure it while it is walked); fn returning < 0 fails the read.
+ */
+typedef int (*lp_image_tap_fn)(void *ud, const void *buf, size_t n);
+void lp_image_blob_tap(struct lp_image_blob *b, lp_image_tap_fn fn, void *ud);
+
 /* Bytes read from the blob so far. */
 uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);
