@@ -919,6 +919,7 @@ static int read_layer(void *ud, struct lp_image *img, size_t i, struct lp_image_
 		return rc;
 	rc = rd_stream(r, st, img->layers[i].what, &L->entries, true, L);
 	lp_stream_close(st);
+	rc = lp_image_blob_error(b, rc);
 	if (rc == 0)
 		rc = lp_image_blob_drain(b);
 	L->compressed = lp_image_blob_bytes(b);

@@ -247,6 +247,7 @@ static int walk_layer(struct import *c, struct lp_image_blob *blob)
 	while ((r = lp_stream_next(st, &mem)) > 0)
 		;
 	lp_stream_close(st);
+	r = lp_image_blob_error(blob, r);
 	if (r == 0)
 		r = lp_image_blob_drain(blob);
 	if (r == 0 && !c->started && (r = meter_init(&c->m, M_TAR, c->outfd)) == 0)

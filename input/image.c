@@ -65,6 +65,7 @@ struct lp_image_blob {
 	int rc;		/* the first error, also the drain's result */
 	lp_image_tap_fn tap;
 	void *tap_ud;
+	char msg[1024];	/* rc's message: a reader above (lp_stream) records its own over it */
 };
 
 const char *lp_image_layer_media_type(const char *mt)
@@ -737,9 +738,8 @@ int lp_image_open(const char *path, enum lp_image_format format, const struct lp
 
 /* ---- layer blobs ---- */
 
-ssize_t lp_image_blob_read(void *ud, const void **out)
+static ssize_t blob_read(struct lp_image_blob *b, const void **out)
 {
-	struct lp_image_blob *b = ud;
 	ssize_t got;
 
 	if (b->rc < 0)
@@ -776,6 +776,25 @@ ssize_t lp_image_blob_read(void *ud, const void **out)
 	return got;
 }
 
+ssize_t lp_image_blob_read(void *ud, const void **out)
+{
+	struct lp_image_blob *b = ud;
+	bool failed = b->rc < 0;
+	ssize_t got = blob_read(b, out);
+
+	if (got < 0 && !failed)
+		snprintf(b->msg, sizeof(b->msg), "%s", lp_errmsg());
+	return got;
+}
+
+int lp_image_blob_error(struct lp_image_blob *b, int r)
+{
+	if (b->rc >= 0 || r >= 0)
+		return r;
+	lp_errmsg_set(b->msg);
+	return b->rc;
+}
+
 int lp_image_blob_stream(struct lp_image_blob *b, const struct lp_stream_opts *o, struct lp_stream **ret)
 {
 	struct lp_stream_opts so = o ? *o : (struct lp_stream_opts){ 0 };
@@ -784,7 +803,8 @@ int lp_image_blob_stream(struct lp_image_blob *b, const struct lp_stream_opts *o
 	so.only_tar = true;
 	if (!so.name)
 		so.name = b->L->what;
-	return lp_stream_open_cb(lp_image_blob_read, b, &so, ret);
+	/* Opening reads the first bytes: a read or tap failure shows here first. */
+	return lp_image_blob_error(b, lp_stream_open_cb(lp_image_blob_read, b, &so, ret));
 }
 
 void lp_image_blob_tap(struct lp_image_blob *b, lp_image_tap_fn fn, void *ud)

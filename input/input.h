@@ -298,7 +298,10 @@ int lp_image_layers(struct lp_image *img, lp_image_layer_fn fn, void *ud);
 /* The compressed blob's next bytes (an lp_stream_read_fn): >0, 0 at the end, <0 error. */
 ssize_t lp_image_blob_read(void *b, const void **buf);
 
-/* Walk the blob's members through lp_stream in layer mode (o->layer, o->only_tar forced). */
+/*
+ * Walk the blob's members through lp_stream in layer mode (o->layer,
+ * o->only_tar forced). Its failure is already lp_image_blob_error's.
+ */
 int lp_image_blob_stream(struct lp_image_blob *b, const struct lp_stream_opts *o, struct lp_stream **ret);
 
 /* Read the rest and check digest and size; idempotent. The layer's digest and size are then final. */
@@ -310,6 +313,9 @@ int lp_image_blob_drain(struct lp_image_blob *b);
  */
 typedef int (*lp_image_tap_fn)(void *ud, const void *buf, size_t n);
 void lp_image_blob_tap(struct lp_image_blob *b, lp_image_tap_fn fn, void *ud);
+
+/* After a walk of the blob failed with r: the blob's own error (a read or tap failure, its message restored), else r. */
+int lp_image_blob_error(struct lp_image_blob *b, int r);
 
 /* Bytes read from the blob so far. */
 uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);

@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,50 @@ static int drain_only(void *ud, struct lp_image *img, size_t i, struct lp_image_
 	return 0;
 }
 
+static int failing_tap(void *ud, const void *buf, size_t n)
+{
+	(void)ud;
+	(void)buf;
+	(void)n;
+	return lp_fail(-EIO, "tap", "cannot copy the layer");
+}
+
+/* A consumer's tap failing under lp_stream: the walk fails with the tap's error and message. */
+static int walk_tapped(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
+{
+	const struct lp_member *m;
+	struct lp_stream *st;
+	int r;
+
+	(void)ud;
+	(void)img;
+	(void)i;
+	lp_image_blob_tap(b, failing_tap, NULL);
+	/* Opening the stream reads the first block already: the tap's error, or the walk's. */
+	r = lp_image_blob_stream(b, NULL, &st);
+	if (r < 0)
+		return r;
+	while ((r = lp_stream_next(st, &m)) > 0)
+		;
+	lp_stream_close(st);
+	assert_true(r < 0);
+	return lp_image_blob_error(b, r);
+}
+
+static void test_tap_error(void **state)
+{
+	char *dir = make_layout("tap");
+	struct lp_image *img;
+
+	(void)state;
+	assert_int_equal(lp_image_open(dir, LP_IMAGE_LAYOUT, NULL, &img), 0);
+	lp_errmsg_clear();
+	assert_int_equal(lp_image_layers(img, walk_tapped, NULL), -EIO);
+	assert_string_equal(lp_errmsg(), "tap: cannot copy the layer");
+	lp_image_close(img);
+	free(dir);
+}
+
 /* A layer blob whose bytes are not its digest's: the walk fails, naming the layer. */
 static void test_digest_mismatch(void **state)
 {
@@ -425,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_docker_archive),
 		cmocka_unit_test(test_digest_mismatch),
 		cmocka_unit_test(test_digest_dotdot),
+		cmocka_unit_test(test_tap_error),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
