@@ -48,8 +48,8 @@ struct lp_ana_opts {
 	 * --image: which image of an archive or layout holding several: a
 	 * name as in `docker save` RepoTags or an OCI ref.name annotation
 	 * ("name" means "name:latest"), or "@N" for the N-th (from 0). NULL:
-	 * the one matching --arch, else the first, with an info finding
-	 * naming the others.
+	 * the one matching --arch, else the one tagged latest, else the first
+	 * (a docker-archive: with an info finding naming the others).
 	 */
 	const char *image;
 };

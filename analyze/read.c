@@ -31,8 +31,6 @@
 #define SAMPLE		(64u << 10)	/* files (chunks) up to this size are deflated whole */
 #define BIG_SAMPLE	(16u << 10)	/* of a bigger chunk, this much is deflated and scaled up */
 #define MAX_MEMBERS	4000000u	/* entries per target: beyond this it is hostile */
-#define MAX_LAYERS	1000u
-#define MAX_JSON	(16u << 20)	/* manifests, configs, index.json */
 #define MAX_RECORD	(16u << 20)
 #define BOMB_RATIO	200u		/* expansion ratio that, past BOMB_FLOOR, is a bomb */
 #define BOMB_FLOOR	(256ULL << 20)
@@ -645,23 +643,6 @@ static const char *entry_name(struct archive_entry *ae)
 	return n ? n : archive_entry_pathname(ae);
 }
 
-/*
- * Clean an archive member name. Image layers name paths relative to the
- * root file system, so a leading '/' is harmless there; '..' never is.
- * Returns 1 for the root itself (skip), 0 with out set, or an error.
- */
-static int clean_name(const char *name, bool layer, char *out, size_t outlen)
-{
-	if (strlen(name) >= outlen)
-		return -ENAMETOOLONG;
-	if (layer)
-		while (*name == '/')
-			name++;
-	if (!*name || !strcmp(name, ".") || !strcmp(name, "./"))
-		return 1;
-	return lp_path_clean(name, out) < 0 ? -LP_E_UNSAFEPATH : 0;
-}
-
 static int rd_data(struct rd *r, struct lp_stream *st, const char *what, const char *name,
 		   struct lp_entry *e, bool estimate, bool *partial, bool *dropped)
 {
@@ -850,266 +831,7 @@ static int rd_stream(struct rd *r, struct lp_stream *st, const char *what, struc
 	return rc < 0 ? rc : 0;
 }
 
-/* ---- blob sources: a file, or the current member of an outer tar ------ */
-
-struct blob {
-	struct archive *outer;
-	int fd;
-	uint8_t pre[512];
-	size_t pren, preoff;
-	uint8_t *buf;
-	struct lp_sha256 sha;
-	uint64_t raw;
-	bool eof;
-};
-
-static la_ssize_t blob_pull(struct blob *b, const void **out)
-{
-	la_ssize_t got;
-
-	if (b->preoff < b->pren) {
-		size_t k = b->pren - b->preoff;
-
-		*out = b->pre + b->preoff;
-		b->preoff = b->pren;
-		return (la_ssize_t)k;
-	}
-	if (b->eof)
-		return 0;
-	if (b->outer) {
-		got = archive_read_data(b->outer, b->buf, 256 << 10);
-		if (got < 0)
-			return -1;
-	} else {
-		do
-			got = read(b->fd, b->buf, 256 << 10);
-		while (got < 0 && errno == EINTR);
-		if (got < 0)
-			return -1;
-	}
-	if (got == 0)
-		b->eof = true;
-	lp_sha256_update(&b->sha, b->buf, (size_t)got);
-	b->raw += (uint64_t)got;
-	*out = b->buf;
-	return got;
-}
-
-/* Read up to 512 bytes ahead to sniff the blob, then replay them. */
-static int blob_open(struct blob *b, struct archive *outer, int fd)
-{
-	memset(b, 0, sizeof(*b));
-	b->outer = outer;
-	b->fd = fd;
-	b->buf = malloc(256 << 10);
-	if (!b->buf)
-		return -ENOMEM;
-	lp_sha256_init(&b->sha);
-	while (b->pren < sizeof(b->pre)) {
-		la_ssize_t got;
-
-		if (outer)
-			got = archive_read_data(outer, b->pre + b->pren, sizeof(b->pre) - b->pren);
-		else
-			got = read(fd, b->pre + b->pren, sizeof(b->pre) - b->pren);
-		if (got < 0)
-			return -EIO;
-		if (got == 0) {
-			b->eof = true;
-			break;
-		}
-		b->pren += (size_t)got;
-	}
-	lp_sha256_update(&b->sha, b->pre, b->pren);
-	b->raw = b->pren;
-	return 0;
-}
-
-static void blob_close(struct blob *b)
-{
-	free(b->buf);
-	b->buf = NULL;
-}
-
-/* Drain to the end so the digest covers the whole blob. */
-static int blob_drain(struct blob *b)
-{
-	const void *p;
-	la_ssize_t got;
-
-	b->preoff = b->pren;
-	while ((got = blob_pull(b, &p)) > 0)
-		;
-	return got < 0 ? -EIO : 0;
-}
-
-static bool blob_is_layer(const struct blob *b)
-{
-	const uint8_t *p = b->pre;
-
-	if (b->pren >= 2 && p[0] == 0x1f && p[1] == 0x8b)
-		return true;
-	if (b->pren >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
-		return true;
-	if (b->pren >= 3 && p[0] == 'B' && p[1] == 'Z' && p[2] == 'h')
-		return true;
-	if (b->pren >= 6 && !memcmp(p, "\xfd" "7zXZ", 5))
-		return true;
-	return b->pren >= 262 && !memcmp(p + 257, "ustar", 5);
-}
-
-static ssize_t blob_read_fn(void *ud, const void **out)
-{
-	return blob_pull(ud, out);
-}
-
-/* Read a layer blob (already opened) into L's entry list. */
-static int read_layer_blob(struct rd *r, struct blob *b, const char *what, struct lp_ana_layer *L)
-{
-	struct lp_stream_opts so = {
-		.name = what,
-		.layer = true,
-		.only_tar = true,
-		.max_expand = r->max,
-		.problems = &r->a->report,
-	};
-	struct lp_stream *st;
-	int rc = lp_stream_open_cb(blob_read_fn, b, &so, &st);
-
-	if (rc < 0)
-		return rc;
-	rc = rd_stream(r, st, what, &L->entries, true, L);
-	lp_stream_close(st);
-	if (rc == 0 && blob_drain(b) < 0)
-		rc = rd_fail(r, -LP_E_BADIMAGE, what, NULL, "cannot read layer blob");
-	L->compressed = b->raw;
-	return rc;
-}
-
-/* ---- image metadata ---------------------------------------------------- */
-
-struct jblob {
-	char *name;
-	char *data;
-	size_t len;
-};
-
-struct pending {
-	char *name;		/* member name in the outer tar */
-	struct lp_ana_layer layer;
-	uint8_t sha[32];
-};
-
-struct img {
-	struct jblob *json;
-	size_t n_json, cap_json;
-	struct pending *layers;
-	size_t n_layers, cap_layers;
-	struct lp_strv alias_from, alias_to;	/* hard links in the outer tar */
-	const char *dir;	/* OCI layout directory, or NULL for a tar */
-};
-
-static void layer_release(struct lp_ana_layer *L)
-{
-	free(L->digest);
-	free(L->media_type);
-	free(L->created_by);
-	lp_entries_free(&L->entries);
-	memset(L, 0, sizeof(*L));
-}
-
-static void img_free(struct img *im)
-{
-	for (size_t i = 0; i < im->n_json; i++) {
-		free(im->json[i].name);
-		free(im->json[i].data);
-	}
-	free(im->json);
-	for (size_t i = 0; i < im->n_layers; i++) {
-		free(im->layers[i].name);
-		layer_release(&im->layers[i].layer);
-	}
-	free(im->layers);
-	lp_strv_free(&im->alias_from);
-	lp_strv_free(&im->alias_to);
-}
-
-static const char *img_alias(const struct img *im, const char *name)
-{
-	for (size_t i = 0; i < im->alias_from.n; i++)
-		if (!strcmp(im->alias_from.v[i], name))
-			return im->alias_to.v[i];
-	return name;
-}
-
-static const struct jblob *img_json(const struct img *im, const char *name)
-{
-	name = img_alias(im, name);
-	for (size_t i = 0; i < im->n_json; i++)
-		if (!strcmp(im->json[i].name, name))
-			return &im->json[i];
-	return NULL;
-}
-
-static struct pending *img_layer(struct img *im, const char *name)
-{
-	name = img_alias(im, name);
-	for (size_t i = 0; i < im->n_layers; i++)
-		if (im->layers[i].name && !strcmp(im->layers[i].name, name))
-			return &im->layers[i];
-	return NULL;
-}
-
-/* "sha256:<64 hex>" (or another algorithm) -> "blobs/<alg>/<hex>"; rejects anything path-like. */
-static int digest_path(const char *digest, char *out, size_t len)
-{
-	const char *colon = digest ? strchr(digest, ':') : NULL;
-	size_t alen;
-
-	if (!colon || colon == digest)
-		return -LP_E_BADIMAGE;
-	alen = (size_t)(colon - digest);
-	for (const char *p = digest; p < colon; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-			return -LP_E_BADIMAGE;
-	if (strlen(colon + 1) < 32 || strlen(colon + 1) > 128)
-		return -LP_E_BADIMAGE;
-	for (const char *p = colon + 1; *p; p++)
-		if (!((*p >= 'a' && *p <= 'f') || (*p >= '0' && *p <= '9')))
-			return -LP_E_BADIMAGE;
-	snprintf(out, len, "blobs/%.*s/%s", (int)alen, digest, colon + 1);
-	return 0;
-}
-
-/* Parse a JSON document from the image (a member of the tar, or a file in the layout). */
-static int img_load_json(struct rd *r, struct img *im, const char *name, cJSON **ret)
-{
-	char path[PATH_MAX];
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	*ret = NULL;
-	if (im->dir) {
-		snprintf(path, sizeof(path), "%s/%s", im->dir, name);
-		rc = lp_read_file(path, MAX_JSON, &text, &len);
-		if (rc < 0)
-			return lp_fail(rc == -ENOENT ? -LP_E_BADIMAGE : rc, path, "%s",
-				       rc == -ENOENT ? "missing blob or file in the OCI layout" : "cannot read");
-		*ret = cJSON_ParseWithLength(text, len);
-		free(text);
-	} else {
-		const struct jblob *j = img_json(im, name);
-
-		snprintf(path, sizeof(path), "%s: %s", r->target, name);
-		if (!j)
-			return lp_fail(-LP_E_BADIMAGE, path, "missing from the image archive");
-		*ret = cJSON_ParseWithLength(j->data, j->len);
-	}
-	if (!*ret)
-		return lp_fail(-LP_E_BADIMAGE, path, "not valid JSON");
-	return 0;
-}
+/* ---- images: through the one image reader (input/image.c) ------------- */
 
 static const char *jstr(const cJSON *o, const char *key)
 {
@@ -1118,128 +840,13 @@ static const char *jstr(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool is_index_type(const char *mt)
-{
-	return mt && (!strcmp(mt, "application/vnd.oci.image.index.v1+json") ||
-		      !strcmp(mt, "application/vnd.docker.distribution.manifest.list.v2+json"));
-}
-
-/* Does ref (--image) name this tag? "name" means "name:latest", as docker does. */
-static bool ref_matches(const char *ref, const char *tag)
-{
-	const char *slash = strrchr(ref, '/'), *colon = strrchr(ref, ':');
-	size_t n = strlen(ref);
-
-	if (!tag)
-		return false;
-	if (!strcmp(ref, tag))
-		return true;
-	return (!colon || (slash && colon < slash)) && !strncmp(tag, ref, n) && !strcmp(tag + n, ":latest");
-}
-
-/* "@N" -> N; -1 if ref is not an index. */
-static long ref_index(const char *ref)
-{
-	char *end;
-	long v;
-
-	if (ref[0] != '@' || !ref[1])
-		return -1;
-	v = strtol(ref + 1, &end, 10);
-	return *end || v < 0 ? -1 : v;
-}
-
-/* "a:1, b:2, ..." of the names an archive offers, for messages. */
-static void names_list(char *buf, size_t len, const char *const *names, size_t n)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && o + 1 < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", names[i] ? names[i] : "(untagged)");
-}
-
-/* Follow index.json (and nested indexes) to one image manifest's blob path. */
-static int pick_manifest(struct rd *r, struct img *im, const char *name, int depth, char *out, size_t outlen)
-{
-	cJSON *idx = NULL, *mans, *d, *pick = NULL;
-	char where[PATH_MAX];
-	int rc;
-
-	if (depth > 4)
-		return lp_fail(-LP_E_BADIMAGE, r->target, "image indexes nested too deep");
-	rc = img_load_json(r, im, name, &idx);
-	if (rc < 0)
-		return rc;
-	snprintf(where, sizeof(where), "%s: %s", r->target, name);
-	mans = cJSON_GetObjectItemCaseSensitive(idx, "manifests");
-	if (!cJSON_IsArray(mans) || cJSON_GetArraySize(mans) == 0) {
-		cJSON_Delete(idx);
-		return lp_fail(-LP_E_BADIMAGE, where, "no manifests in the image index");
-	}
-	/* --image by ref.name or @N (top index only); else the platform asked for; else the first. */
-	if (depth == 0 && r->o->image) {
-		long want = ref_index(r->o->image), k = 0;
-		const char *names[16] = { 0 };
-		size_t nn = 0;
-
-		cJSON_ArrayForEach(d, mans) {
-			const cJSON *an = cJSON_GetObjectItemCaseSensitive(d, "annotations");
-			const char *ref = an ? jstr(an, "org.opencontainers.image.ref.name") : NULL;
-
-			if (nn < 16)
-				names[nn++] = ref;
-			if (want >= 0 ? k == want : ref_matches(r->o->image, ref) ||
-			    ref_matches(r->o->image, an ? jstr(an, "io.containerd.image.name") : NULL)) {
-				pick = d;
-				break;
-			}
-			k++;
-		}
-		if (!pick) {
-			char list[512];
-
-			names_list(list, sizeof(list), names, nn);
-			cJSON_Delete(idx);
-			return lp_fail(-LP_E_BADIMAGE, where, "no image '%s' here (it has: %s)", r->o->image, list);
-		}
-	}
-	for (d = pick ? NULL : mans->child; d; d = d->next) {
-		const cJSON *pl = cJSON_GetObjectItemCaseSensitive(d, "platform");
-		const char *arch = pl ? jstr(pl, "architecture") : NULL;
-
-		if (!pick)
-			pick = d;
-		if (r->o->arch != LP_ARCH_UNKNOWN && arch && lp_arch_parse(arch) == r->o->arch) {
-			pick = d;
-			break;
-		}
-	}
-	rc = digest_path(jstr(pick, "digest"), out, outlen);
-	if (rc < 0) {
-		cJSON_Delete(idx);
-		return lp_fail(rc, where, "manifest descriptor has no valid digest");
-	}
-	if (is_index_type(jstr(pick, "mediaType"))) {
-		char sub[PATH_MAX];
-
-		snprintf(sub, sizeof(sub), "%s", out);
-		cJSON_Delete(idx);
-		return pick_manifest(r, im, sub, depth + 1, out, outlen);
-	}
-	cJSON_Delete(idx);
-	return 0;
-}
-
 /* Config: arch/os and the history lines that go with layers. */
-static int apply_config(struct rd *r, struct img *im, const char *cfgname, struct lp_analysis *a)
+static int apply_config(const cJSON *cfg, struct lp_analysis *a)
 {
-	cJSON *cfg = NULL, *hist;
+	const cJSON *hist;
 	size_t li = 0;
-	int rc = img_load_json(r, im, cfgname, &cfg);
+	int rc = 0;
 
-	if (rc < 0)
-		return rc;
 	if (jstr(cfg, "architecture") && !(a->img_arch = strdup(jstr(cfg, "architecture"))))
 		rc = -ENOMEM;
 	if (jstr(cfg, "os") && !(a->img_os = strdup(jstr(cfg, "os"))))
@@ -1282,7 +889,6 @@ static int apply_config(struct rd *r, struct img *im, const char *cfgname, struc
 			li++;
 		}
 	}
-	cJSON_Delete(cfg);
 	return rc;
 }
 
@@ -1297,317 +903,68 @@ static int layers_alloc(struct lp_analysis *a, size_t n)
 	return 0;
 }
 
-static int check_digest(struct rd *r, const char *digest, const uint8_t sha[32], const char *what)
+/* One layer's blob: its members into the layer's entry list, then the rest of it (digest checked). */
+static int read_layer(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
 {
-	char hex[65];
-
-	if (!digest || strncmp(digest, "sha256:", 7))
-		return 0;
-	lp_hex(sha, 32, hex);
-	if (strcmp(digest + 7, hex))
-		return lp_fail(-LP_E_BADIMAGE, what, "blob content does not match its digest %s", digest);
-	return 0;
-}
-
-/* OCI manifest (layout or archive): layer list with digests and media types. */
-static int read_oci_manifest(struct rd *r, struct img *im, const char *mpath, struct lp_analysis *a)
-{
-	cJSON *man = NULL, *layers, *d;
-	char cfg[PATH_MAX], where[PATH_MAX];
-	size_t n, i = 0;
-	int rc = img_load_json(r, im, mpath, &man);
+	struct rd *r = ud;
+	struct lp_ana_layer *L = &r->a->layers[i];
+	struct lp_stream_opts so = {
+		.max_expand = r->max,
+		.problems = &r->a->report,
+	};
+	struct lp_stream *st;
+	int rc = lp_image_blob_stream(b, &so, &st);
 
 	if (rc < 0)
 		return rc;
-	snprintf(where, sizeof(where), "%s: %s", r->target, mpath);
-	layers = cJSON_GetObjectItemCaseSensitive(man, "layers");
-	if (!cJSON_IsArray(layers) || (n = (size_t)cJSON_GetArraySize(layers)) > MAX_LAYERS) {
-		rc = lp_fail(-LP_E_BADIMAGE, where, "manifest has no valid layers list");
-		goto out;
-	}
-	if ((rc = layers_alloc(a, n)) < 0)
-		goto out;
-	cJSON_ArrayForEach(d, layers) {
-		struct lp_ana_layer *L = &a->layers[i++];
-		const char *dg = jstr(d, "digest"), *mt = jstr(d, "mediaType");
-		char bp[PATH_MAX];
-
-		if (digest_path(dg, bp, sizeof(bp)) < 0) {
-			rc = lp_fail(-LP_E_BADIMAGE, where, "layer %zu has no valid digest", i - 1);
-			goto out;
-		}
-		if (!(L->digest = strdup(dg)) || (mt && !(L->media_type = strdup(mt)))) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		if (im->dir) {
-			char fp[PATH_MAX * 2 + 8];
-			struct blob b;
-			int fd;
-
-			snprintf(fp, sizeof(fp), "%s/%s", im->dir, bp);
-			fd = open(fp, O_RDONLY | O_CLOEXEC);
-			if (fd < 0) {
-				rc = lp_fail(errno == ENOENT ? -LP_E_BADIMAGE : -errno, fp, "%s",
-					     errno == ENOENT ? "missing layer blob" : strerror(errno));
-				goto out;
-			}
-			rc = blob_open(&b, NULL, fd);
-			if (rc == 0)
-				rc = read_layer_blob(r, &b, fp, L);
-			if (rc == 0) {
-				uint8_t sha[32];
-
-				lp_sha256_final(&b.sha, sha);
-				rc = check_digest(r, dg, sha, fp);
-			}
-			blob_close(&b);
-			close(fd);
-			if (rc < 0)
-				goto out;
-		} else {
-			struct pending *p = img_layer(im, bp);
-			char w2[PATH_MAX * 2 + 8];
-
-			snprintf(w2, sizeof(w2), "%s: %s", r->target, bp);
-			if (!p) {
-				rc = lp_fail(-LP_E_BADIMAGE, w2, "layer blob missing from the image archive");
-				goto out;
-			}
-			if ((rc = check_digest(r, dg, p->sha, w2)) < 0)
-				goto out;
-			/* Move the pending list into place (a blob may serve two layers: copy then). */
-			if (p->name) {
-				L->entries = p->layer.entries;
-				lp_entries_init(&p->layer.entries);
-				L->size = p->layer.size;
-				L->files = p->layer.files;
-				L->whiteouts = p->layer.whiteouts;
-				L->compressed = p->layer.compressed;
-				free(p->name);
-				p->name = NULL;
-			} else {
-				rc = lp_fail(-LP_E_BADIMAGE, w2, "the same layer blob is used twice");
-				goto out;
-			}
-			for (size_t k = 0; k < L->entries.n; k++)
-				L->entries.v[k].layer = (uint16_t)(i - 1);
-		}
-	}
-	if (digest_path(jstr(cJSON_GetObjectItemCaseSensitive(man, "config"), "digest"), cfg, sizeof(cfg)) < 0) {
-		rc = lp_fail(-LP_E_BADIMAGE, where, "manifest has no valid config descriptor");
-		goto out;
-	}
-	rc = apply_config(r, im, cfg, a);
-out:
-	cJSON_Delete(man);
+	rc = rd_stream(r, st, img->layers[i].what, &L->entries, true, L);
+	lp_stream_close(st);
+	rc = lp_image_blob_error(b, rc);
+	if (rc == 0)
+		rc = lp_image_blob_drain(b);
+	L->compressed = lp_image_blob_bytes(b);
 	return rc;
 }
 
-/* docker save: manifest.json names the config and layer members. */
-static int read_docker_manifest(struct rd *r, struct img *im, struct lp_analysis *a)
+static int read_image(struct rd *r, const char *path, struct lp_analysis *a)
 {
-	cJSON *doc = NULL, *m, *layers, *d;
-	char where[PATH_MAX];
-	size_t i = 0, n;
-	int rc = img_load_json(r, im, "manifest.json", &doc);
+	struct lp_image_opts io = {
+		.ref = r->o->image,
+		.arch = r->o->arch != LP_ARCH_UNKNOWN ? lp_arch_name(r->o->arch) : NULL,
+	};
+	enum lp_image_format fmt = a->kind == LP_ANA_OCI_LAYOUT ? LP_IMAGE_LAYOUT :
+				   a->kind == LP_ANA_OCI_ARCHIVE ? LP_IMAGE_OCI_ARCHIVE : LP_IMAGE_DOCKER_ARCHIVE;
+	struct lp_image *img;
+	int rc = lp_image_open(path, fmt, &io, &img);
 
 	if (rc < 0)
 		return rc;
-	snprintf(where, sizeof(where), "%s: manifest.json", r->target);
-	m = cJSON_IsArray(doc) ? cJSON_GetArrayItem(doc, 0) : NULL;
-	/* `docker save a b` holds several images: --image picks one by tag or @N. */
-	if (m && (r->o->image || cJSON_GetArraySize(doc) > 1)) {
-		long want = r->o->image ? ref_index(r->o->image) : 0, k = 0;
-		const char *names[16] = { 0 };
-		size_t nn = 0;
-		const cJSON *it;
-		char list[512];
-
-		m = NULL;
-		cJSON_ArrayForEach(it, doc) {
-			const cJSON *tags = cJSON_GetObjectItemCaseSensitive(it, "RepoTags"), *t;
-			bool hit = want >= 0 && k == want;
-
-			if (nn < 16)
-				names[nn++] = cJSON_IsArray(tags) && cJSON_IsString(cJSON_GetArrayItem(tags, 0)) ?
-					      cJSON_GetArrayItem(tags, 0)->valuestring : NULL;
-			for (t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next)
-				if (want < 0 && cJSON_IsString(t) && ref_matches(r->o->image, t->valuestring))
-					hit = true;
-			if (hit && !m)
-				m = (cJSON *)it;
-			k++;
-		}
-		names_list(list, sizeof(list), names, nn);
-		if (!m) {
-			rc = lp_fail(-LP_E_BADIMAGE, where, "no image '%s' here (it has: %s)", r->o->image, list);
-			goto out;
-		}
-		if (!r->o->image &&
-		    (rc = lp_report_finding(&a->report, LP_SEV_INFO, "several-images", NULL,
-					    "the archive holds %d images (%s); analyzed the first; pick one with --image NAME or @N",
-					    cJSON_GetArraySize(doc), list)) < 0)
-			goto out;
-	}
-	layers = m ? cJSON_GetObjectItemCaseSensitive(m, "Layers") : NULL;
-	if (!cJSON_IsArray(layers) || !jstr(m, "Config") || (n = (size_t)cJSON_GetArraySize(layers)) > MAX_LAYERS) {
-		rc = lp_fail(-LP_E_BADIMAGE, where, "expected [{\"Config\": ..., \"Layers\": [...]}]");
+	/* `docker save a b` holds several images: say which one was read. */
+	if (fmt == LP_IMAGE_DOCKER_ARCHIVE && !r->o->image && img->n_images > 1 &&
+	    (rc = lp_report_finding(&a->report, LP_SEV_INFO, "several-images", NULL,
+				    "the archive holds %zu images (%s); analyzed the first; pick one with --image NAME or @N",
+				    img->n_images, img->names)) < 0)
 		goto out;
-	}
-	if ((rc = layers_alloc(a, n)) < 0)
+	if ((rc = layers_alloc(a, img->n_layers)) < 0)
 		goto out;
-	cJSON_ArrayForEach(d, layers) {
-		struct lp_ana_layer *L = &a->layers[i++];
-		struct pending *p = cJSON_IsString(d) ? img_layer(im, d->valuestring) : NULL;
-		char hex[72];
+	rc = lp_image_layers(img, read_layer, r);
+	for (size_t i = 0; rc == 0 && i < img->n_layers; i++) {
+		const struct lp_image_layer *IL = &img->layers[i];
+		struct lp_ana_layer *L = &a->layers[i];
 
-		if (!p || !p->name) {
-			rc = lp_fail(-LP_E_BADIMAGE, where, "layer '%s' missing from the archive",
-				     cJSON_IsString(d) ? d->valuestring : "?");
-			goto out;
+		if (IL->dup_of != SIZE_MAX) {
+			rc = lp_fail(-LP_E_BADIMAGE, IL->what, "the same layer blob is used twice");
+			break;
 		}
-		L->entries = p->layer.entries;
-		lp_entries_init(&p->layer.entries);
-		L->size = p->layer.size;
-		L->files = p->layer.files;
-		L->whiteouts = p->layer.whiteouts;
-		L->compressed = p->layer.compressed;
-		free(p->name);
-		p->name = NULL;
-		memcpy(hex, "sha256:", 7);
-		lp_hex(p->sha, 32, hex + 7);
-		if (!(L->digest = strdup(hex))) {
+		if (!(L->digest = strdup(IL->digest)) ||
+		    (IL->raw_media_type && !(L->media_type = strdup(IL->raw_media_type))))
 			rc = -ENOMEM;
-			goto out;
-		}
-		for (size_t k = 0; k < L->entries.n; k++)
-			L->entries.v[k].layer = (uint16_t)(i - 1);
 	}
-	rc = apply_config(r, im, jstr(m, "Config"), a);
+	if (rc == 0)
+		rc = apply_config(img->config, a);
 out:
-	cJSON_Delete(doc);
+	lp_image_close(img);
 	return rc;
-}
-
-/* One pass over an image tar: keep JSON members, read layer members as nested archives. */
-static int scan_image_tar(struct rd *r, struct archive *ar, struct img *im)
-{
-	struct archive_entry *ae;
-	char clean[PATH_MAX];
-	int ar_r, rc = 0;
-
-	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK || ar_r == ARCHIVE_WARN) {
-		const char *name = entry_name(ae);
-		int64_t size = archive_entry_size(ae);
-		struct blob b;
-		int c;
-
-		if (++r->members > MAX_MEMBERS)
-			return lp_fail(-LP_E_BADARCHIVE, r->target, "more than 4,000,000 entries");
-		if (!name)
-			return lp_fail(-LP_E_BADARCHIVE, r->target, "entry without a name");
-		c = clean_name(name, false, clean, sizeof(clean));
-		if (c == 1)
-			continue;
-		if (c < 0)
-			return rd_fail(r, -LP_E_UNSAFEPATH, r->target, name, "unsafe path (absolute or containing '..')");
-		if (archive_entry_hardlink(ae)) {
-			char lt[PATH_MAX];
-
-			if (clean_name(archive_entry_hardlink(ae), false, lt, sizeof(lt)) != 0)
-				return rd_fail(r, -LP_E_UNSAFEPATH, r->target, name, "unsafe hard link");
-			if (lp_strv_push(&im->alias_from, clean) < 0 || lp_strv_push(&im->alias_to, lt) < 0)
-				return -ENOMEM;
-			continue;
-		}
-		if (archive_entry_filetype(ae) != AE_IFREG)
-			continue;
-		if ((rc = blob_open(&b, ar, -1)) < 0) {
-			blob_close(&b);
-			return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s", lp_archive_error(ar));
-		}
-		if (b.pren && (b.pre[0] == '{' || b.pre[0] == '[') && size >= 0 && size <= (int64_t)MAX_JSON) {
-			struct jblob *j;
-
-			if (im->n_json == im->cap_json) {
-				size_t cap = im->cap_json ? im->cap_json * 2 : 16;
-				struct jblob *v = realloc(im->json, cap * sizeof(*v));
-
-				if (!v) {
-					blob_close(&b);
-					return -ENOMEM;
-				}
-				im->json = v;
-				im->cap_json = cap;
-			}
-			j = &im->json[im->n_json];
-			j->name = strdup(clean);
-			j->data = malloc((size_t)size + 1);
-			if (!j->name || !j->data) {
-				free(j->name);
-				free(j->data);
-				blob_close(&b);
-				return -ENOMEM;
-			}
-			memcpy(j->data, b.pre, b.pren);
-			j->len = b.pren;
-			while (!b.eof && j->len < (size_t)size) {
-				la_ssize_t got = archive_read_data(ar, j->data + j->len, (size_t)size - j->len);
-
-				if (got < 0) {
-					free(j->name);
-					free(j->data);
-					blob_close(&b);
-					return rd_fail(r, -LP_E_BADARCHIVE, r->target, name, "cannot read: %s",
-						       lp_archive_error(ar));
-				}
-				if (got == 0)
-					break;
-				j->len += (size_t)got;
-			}
-			j->data[j->len] = '\0';
-			im->n_json++;
-		} else if (blob_is_layer(&b)) {
-			struct pending *p;
-			char what[PATH_MAX + 8];
-
-			if (im->n_layers >= MAX_LAYERS) {
-				blob_close(&b);
-				return lp_fail(-LP_E_BADARCHIVE, r->target, "more than 1000 layer blobs");
-			}
-			if (im->n_layers == im->cap_layers) {
-				size_t cap = im->cap_layers ? im->cap_layers * 2 : 8;
-				struct pending *v = realloc(im->layers, cap * sizeof(*v));
-
-				if (!v) {
-					blob_close(&b);
-					return -ENOMEM;
-				}
-				im->layers = v;
-				im->cap_layers = cap;
-			}
-			p = &im->layers[im->n_layers++];
-			memset(p, 0, sizeof(*p));
-			lp_entries_init(&p->layer.entries);
-			if (!(p->name = strdup(clean))) {
-				blob_close(&b);
-				return -ENOMEM;
-			}
-			snprintf(what, sizeof(what), "%s: %s", r->target, clean);
-			rc = read_layer_blob(r, &b, what, &p->layer);
-			lp_sha256_final(&b.sha, p->sha);
-			if (rc < 0) {
-				blob_close(&b);
-				return rc;
-			}
-		}
-		blob_close(&b);
-	}
-	if (ar_r != ARCHIVE_EOF)
-		return lp_fail(-LP_E_BADARCHIVE, r->target, "corrupt archive: %s",
-			       lp_archive_error(ar));
-	return 0;
 }
 
 static int open_archive(struct rd *r, const char *path, bool only_tar, struct archive **ret)
@@ -1632,41 +989,6 @@ static int open_archive(struct rd *r, const char *path, bool only_tar, struct ar
 	return 0;
 }
 
-static int read_image_tar(struct rd *r, const char *path, enum lp_ana_kind kind, struct lp_analysis *a)
-{
-	struct img im = { 0 };
-	struct archive *ar;
-	char mpath[PATH_MAX];
-	int rc = open_archive(r, path, true, &ar);
-
-	if (rc < 0)
-		return rc;
-	rc = scan_image_tar(r, ar, &im);
-	archive_read_free(ar);
-	if (rc == 0) {
-		if (kind == LP_ANA_DOCKER_ARCHIVE) {
-			rc = read_docker_manifest(r, &im, a);
-		} else {
-			rc = pick_manifest(r, &im, "index.json", 0, mpath, sizeof(mpath));
-			if (rc == 0)
-				rc = read_oci_manifest(r, &im, mpath, a);
-		}
-	}
-	img_free(&im);
-	return rc;
-}
-
-static int read_layout(struct rd *r, const char *dir, struct lp_analysis *a)
-{
-	struct img im = { .dir = dir };
-	char mpath[PATH_MAX];
-	int rc = pick_manifest(r, &im, "index.json", 0, mpath, sizeof(mpath));
-
-	if (rc == 0)
-		rc = read_oci_manifest(r, &im, mpath, a);
-	img_free(&im);
-	return rc;
-}
 
 /* ---- the final file system of an image --------------------------------- */
 
@@ -2057,13 +1379,10 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 		break;
 	}
 	case LP_ANA_OCI_LAYOUT:
-		a->is_image = true;
-		rc = read_layout(&r, path, a);
-		break;
 	case LP_ANA_OCI_ARCHIVE:
 	case LP_ANA_DOCKER_ARCHIVE:
 		a->is_image = true;
-		rc = read_image_tar(&r, path, a->kind, a);
+		rc = read_image(&r, path, a);
 		break;
 	default:
 		rc = -EINVAL;

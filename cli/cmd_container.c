@@ -28,7 +28,8 @@ static const char container_usage[] =
 	"  -o, --output DIR|FILE.tar an OCI layout directory (new, empty, or an existing layout the\n"
 	"                            image is added to, its tag moved), or an oci-archive tar\n"
 	"  --base oci:DIR[:TAG]      start from this image (layers reused as they are; its Env,\n"
-	"  --base docker-archive:FILE  Entrypoint, Cmd, WorkingDir and User are kept and merged)\n"
+	"  --base oci-archive:FILE[:TAG]  Entrypoint, Cmd, WorkingDir and User are kept and merged)\n"
+	"  --base docker-archive:FILE\n"
 	"                            default: FROM scratch (a custom runtime with its own bootstrap)\n"
 	"  --handler NAME            CMD, e.g. app.handler\n"
 	"  --entrypoint PATH         ENTRYPOINT (relative: under the task root). Default: the base's,\n"
@@ -178,8 +179,10 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 			o.json_path = optarg;
 			break;
 		case OPT_BASE:
-			if (strncmp(optarg, "oci:", 4) && strncmp(optarg, "docker-archive:", 15)) {
-				lp_cli_error(cli, 0, "--base takes oci:DIR[:TAG] or docker-archive:FILE, not '%s'", optarg);
+			if (strncmp(optarg, "oci:", 4) && strncmp(optarg, "oci-archive:", 12) &&
+			    strncmp(optarg, "docker-archive:", 15)) {
+				lp_cli_error(cli, 0, "--base takes oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE, not '%s'",
+					     optarg);
 				ret = LP_EXIT_USAGE;
 				goto out;
 			}

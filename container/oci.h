@@ -195,6 +195,3 @@ struct lp_oci_base {
  */
 int lp_oci_base_import(const char *spec, const char *want_arch, const char *blobdir, struct lp_oci_base *ret);
 void lp_oci_base_free(struct lp_oci_base *b);
-
-/* Map a Docker layer media type to its OCI twin (same bytes); NULL if unusable. */
-const char *lp_oci_layer_media_type(const char *mt);

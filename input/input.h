@@ -218,3 +218,104 @@ struct archive;
 
 /* libarchive's error text for ar, never NULL (its own may be: no "(null)" in messages). */
 const char *lp_archive_error(struct archive *ar);
+
+/* ---- container images, read ------------------------------------------- */
+
+/*
+ * The one reader of container images (an OCI layout directory, an
+ * oci-archive tar, a docker-archive tar) that container's --base and
+ * analyze consume. It resolves the index (or manifest list, or docker's
+ * manifest.json) to one image, gives its config (digest-verified) and its
+ * layers, and hands each layer out as a byte source of the compressed blob
+ * whose digest and size are checked when it is drained. Every digest is
+ * checked (sha256:<64 hex>) before it becomes a path; every JSON read is
+ * capped at 16 MiB.
+ */
+enum lp_image_format {
+	LP_IMAGE_LAYOUT = 0,
+	LP_IMAGE_OCI_ARCHIVE,
+	LP_IMAGE_DOCKER_ARCHIVE,
+};
+
+struct lp_image_opts {
+	/*
+	 * Which image of several: a tag or ref name ("name" also means
+	 * "name:latest"; containerd names and docker RepoTags count) or "@N",
+	 * the Nth. NULL: the only one, else the one for arch, else the one
+	 * tagged "latest", else the first (lp_image.defaulted says so).
+	 */
+	const char *ref;
+	const char *arch;	/* wanted architecture ("amd64", "arm64", ...), NULL = any */
+	bool need_arch;		/* in an index, no linux/arch image is an error (else: the first) */
+};
+
+struct lp_image_layer {
+	char digest[72];	/* "sha256:<hex>"; docker-archive: known once the blob is drained */
+	char diff_id[72];	/* from the config's rootfs.diff_ids, "" if it has none for this layer */
+	const char *media_type;	/* normalised OCI layer type, NULL if unknown (see raw_media_type) */
+	char *raw_media_type;	/* as the manifest says, NULL if it says none */
+	char *path;		/* the blob: a file of the layout, or a member of the tar */
+	char *what;		/* "INPUT: layer DIGEST|PATH", for messages */
+	uint64_t size;		/* the descriptor's size, UINT64_MAX if unknown; the real one once drained */
+	size_t dup_of;		/* tars: the earlier layer with the same blob (SIZE_MAX: none) */
+};
+
+struct lp_image {
+	enum lp_image_format format;
+	char *input;		/* as given */
+	struct cJSON *config;	/* owned; a consumer may take it (set NULL) */
+	char config_digest[72];	/* "" for docker-archive */
+	struct lp_image_layer *layers;
+	size_t n_layers;
+	bool diff_ids_match;	/* the config lists exactly one diff_id per layer */
+	size_t n_images;	/* images at the top of the index / manifest.json */
+	char names[512];	/* their names, "a:1, b:2", for messages */
+	bool defaulted;		/* several images and none asked for: took the first */
+	void *priv;
+};
+
+/* OCI layer media type for mt (Docker's names map to their OCI twins); NULL if not a layer type. */
+const char *lp_image_layer_media_type(const char *mt);
+
+/* Open an image of the given format and resolve it to one image (see lp_image_opts). */
+int lp_image_open(const char *path, enum lp_image_format format, const struct lp_image_opts *o,
+		  struct lp_image **ret);
+void lp_image_close(struct lp_image *img);
+
+struct lp_image_blob;
+
+/*
+ * Visit each layer's blob: layouts in manifest order, tars in member order
+ * (each member once; a layer sharing another's blob has dup_of set and is
+ * not visited). fn may read the blob (lp_image_blob_read, or its members
+ * through lp_image_blob_stream); after fn returns the rest is drained and
+ * the digest and size are checked: a blob that does not match fails the
+ * walk. fn returning < 0 stops it.
+ */
+typedef int (*lp_image_layer_fn)(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b);
+int lp_image_layers(struct lp_image *img, lp_image_layer_fn fn, void *ud);
+
+/* The compressed blob's next bytes (an lp_stream_read_fn): >0, 0 at the end, <0 error. */
+ssize_t lp_image_blob_read(void *b, const void **buf);
+
+/*
+ * Walk the blob's members through lp_stream in layer mode (o->layer,
+ * o->only_tar forced). Its failure is already lp_image_blob_error's.
+ */
+int lp_image_blob_stream(struct lp_image_blob *b, const struct lp_stream_opts *o, struct lp_stream **ret);
+
+/* Read the rest and check digest and size; idempotent. The layer's digest and size are then final. */
+int lp_image_blob_drain(struct lp_image_blob *b);
+
+/*
+ * Also hand every chunk read from the blob, in order, to fn (to copy or
+ * measure it while it is walked); fn returning < 0 fails the read.
+ */
+typedef int (*lp_image_tap_fn)(void *ud, const void *buf, size_t n);
+void lp_image_blob_tap(struct lp_image_blob *b, lp_image_tap_fn fn, void *ud);
+
+/* After a walk of the blob failed with r: the blob's own error (a read or tap failure, its message restored), else r. */
+int lp_image_blob_error(struct lp_image_blob *b, int r);
+
+/* Bytes read from the blob so far. */
+uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);
