@@ -787,9 +787,58 @@ ssize_t lp_image_blob_read(void *ud, const void **out)
 	return got;
 }
 
+/*
+ * A layer that fails to decode is most often a blob that is not what its
+ * digest says (a flipped byte breaks gzip long before the end): read the
+ * rest, untapped, and when the digest does not match say that, the cause,
+ * instead of the decoder's complaint. True if it did not match.
+ */
+static bool blob_digest_mismatch(struct lp_image_blob *b, int r)
+{
+	char saved[sizeof(b->msg)], got_digest[72];
+	int rc = b->rc;
+	const void *p;
+	ssize_t got;
+	uint8_t d[32];
+
+	if (b->drained || !*b->L->digest)
+		return false;
+	snprintf(saved, sizeof(saved), "%s", lp_errmsg());
+	b->tap = NULL;
+	b->rc = 0;
+	while ((got = blob_read(b, &p)) > 0)
+		;
+	if (got < 0) {
+		b->rc = rc;
+		lp_errmsg_set(saved);
+		return false;
+	}
+	b->drained = true;
+	lp_sha256_final(&b->sha, d);
+	memcpy(got_digest, "sha256:", 7);
+	lp_hex(d, 32, got_digest + 7);
+	if (!strcmp(got_digest, b->L->digest)) {
+		/* The bytes are right: the first error stands, and the blob stays failed. */
+		if (rc >= 0) {
+			rc = r;
+			snprintf(b->msg, sizeof(b->msg), "%s", saved);
+		}
+		b->rc = rc;
+		lp_errmsg_set(saved);
+		return false;
+	}
+	b->rc = lp_fail(-LP_E_BADIMAGE, b->L->what, "blob content does not match its digest (it is %s)", got_digest);
+	snprintf(b->msg, sizeof(b->msg), "%s", lp_errmsg());
+	return true;
+}
+
 int lp_image_blob_error(struct lp_image_blob *b, int r)
 {
-	if (b->rc >= 0 || r >= 0)
+	if (r >= 0)
+		return r;
+	if (blob_digest_mismatch(b, r))
+		return b->rc;
+	if (b->rc >= 0)
 		return r;
 	lp_errmsg_set(b->msg);
 	return b->rc;

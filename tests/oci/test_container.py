@@ -687,6 +687,44 @@ def test_base_docker_archive():
     run(["skopeo", "inspect", "oci:%s:latest" % out])
 
 
+def test_base_oci_archive_and_corrupt_blob():
+    """--base oci-archive:FILE[:TAG] reuses the base layers byte for byte; a
+    base whose layer blob does not match its digest is refused (exit 1, one
+    line naming the blob), nothing written, the base left as it was."""
+    need("skopeo", "umoci")
+    d = tmpdir("abase")
+    base = make_busybox_base(d)
+    oarch = os.path.join(d, "base-oci.tar")
+    run(["skopeo", "copy", "oci:%s:bb" % base, "oci-archive:%s:bb" % oarch])
+    src = make_tree(os.path.join(d, "src"))
+    out = os.path.join(d, "img")
+    container(src, "-o", out, "--base", "oci-archive:%s:bb" % oarch, "-q")
+    _, _, bman, bcfg = image_parts(base)
+    n = len(bman["layers"])
+    index, manifest, config = check_layout(out, n_base=n)
+    assert config["rootfs"]["diff_ids"][:n] == bcfg["rootfs"]["diff_ids"]
+    rootfs = umoci_unpack(out, "latest", os.path.join(d, "bundle"))
+    assert os.path.isfile(os.path.join(rootfs, "bin/busybox"))
+    compare_rootfs(src, rootfs)
+    # One flipped byte in the base's layer blob: refused before it is used.
+    bad = os.path.join(d, "bad")
+    shutil.copytree(base, bad)
+    ldig = bman["layers"][0]["digest"]
+    lpath = blob(bad, ldig)
+    data = bytearray(open(lpath, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    with open(lpath, "wb") as f:
+        f.write(data)
+    before = snapshot(bad)
+    out2 = os.path.join(d, "img2")
+    p = container(src, "-o", out2, "--base", "oci:%s:bb" % bad, check=False)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 1 and len(lines) == 1, (p.returncode, p.stderr)
+    assert ldig.split(":")[1][:12] in lines[0] and "digest" in lines[0], lines
+    assert not os.path.exists(out2) and snapshot(bad) == before
+    assert not [f for f in os.listdir(d) if f.startswith(".img2")], os.listdir(d)
+
+
 def test_arch_conflict_with_base_and_arm64():
     d = tmpdir("arch")
     base = make_busybox_base(d)
