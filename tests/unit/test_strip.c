@@ -385,7 +385,7 @@ static void test_cache(void **state)
 	assert_false(exists(o3));
 
 	/* A damaged cache entry is caught by the proof and replaced. */
-	snprintf(cmd, sizeof(cmd), "for f in '%s'/strip-v1/*.elf; do printf 'XXXX' | dd of=\"$f\" bs=1 seek=4400 conv=notrunc 2>/dev/null; done", cache);
+	snprintf(cmd, sizeof(cmd), "for f in '%s'/strip-v2/*.elf; do printf 'XXXX' | dd of=\"$f\" bs=1 seek=4400 conv=notrunc 2>/dev/null; done", cache);
 	assert_int_equal(run(NULL, 0, "%s", cmd), 0);
 	assert_int_equal(lp_strip_cached(fx("libfoo.so"), NULL, cache, o2, NULL, &r2), 0);
 	assert_int_equal(r2.outcome, LP_STRIP_OK);
