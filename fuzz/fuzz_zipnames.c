@@ -183,7 +183,11 @@ static void check_zip(int fd, const struct lp_entries *l, char **content, size_t
 		free(a);
 	}
 
-	/* libarchive agrees on the count, the sizes and the bytes. */
+	/* libarchive agrees on the count, the sizes and the bytes (it does not open an empty zip). */
+	if (cd.n == 0) {
+		lp_zip_central_free(&cd);
+		return;
+	}
 	map = mmap(NULL, (size_t)end, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		abort();
@@ -208,7 +212,9 @@ static void check_zip(int fd, const struct lp_entries *l, char **content, size_t
 			c = &cd.v[n++];
 			char *nn = norm(c->name);
 
-			if (ascii(c->name) && strcmp(archive_entry_pathname(ae), nn) != 0) {
+			/* libarchive turns '\\' into '/' in names without a '/'. */
+			if (ascii(c->name) && strcmp(archive_entry_pathname(ae), c->name) != 0 &&
+			    strcmp(archive_entry_pathname(ae), nn) != 0) {
 				fprintf(stderr, "libarchive reads '%s' as '%s'\n", c->name, archive_entry_pathname(ae));
 				abort();
 			}
