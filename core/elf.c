@@ -600,7 +600,8 @@ verneed:
 /* --- loadability ---------------------------------------------------------- */
 
 #define PAGE_MIN	4096u		/* smallest page size Lambda (x86_64, arm64) runs with */
-#define MAX_NAME_SCAN	(64u << 10)	/* bytes searched for a dynamic string's NUL */
+#define MAX_NAME_SCAN	4096u		/* bytes searched for a dynamic string's NUL */
+#define MAX_DYN_NAMES	256u		/* DT_NEEDED/DT_SONAME/... names checked (each costs a read) */
 
 __attribute__((format(printf, 2, 3)))
 static void unloadable(struct lp_binfo *bi, const char *fmt, ...)
@@ -679,6 +680,7 @@ static void check_dynamic(struct elfctx *c, const GElf_Phdr *pt_dyn)
 	size_t esz = c->is64 ? 16 : 8, w = c->is64 ? 8 : 4;
 	const GElf_Phdr *p = load_at(c, pt_dyn->p_vaddr, false);
 	uint64_t strtab = 0, relasz = 0, relsz = 0, pltrelsz = 0, foff, avail, len;
+	unsigned names = 0;
 	bool have_strtab = false;
 	struct bytes dyn;
 
@@ -727,6 +729,8 @@ static void check_dynamic(struct elfctx *c, const GElf_Phdr *pt_dyn)
 					   dt_name(tag));
 				return;
 			}
+			if (++names > MAX_DYN_NAMES)
+				continue;
 			why = dyn_string_problem(c, strtab, val);
 			if (why) {
 				unloadable(bi, "%s string (DT_STRTAB 0x%llx + %llu) %s: ld.so reads unmapped or wrong memory",
@@ -808,6 +812,24 @@ static void check_loadable(struct elfctx *c, const GElf_Ehdr *eh, size_t phnum)
 	if (nload == 0) {
 		unloadable(bi, "no PT_LOAD segment (ld.so: \"object file has no loadable segments\")");
 		return;
+	}
+	/* What ld.so's open_verify checks on every object it opens (not the kernel's executables). */
+	if (!have_interp && eh->e_type == ET_DYN) {
+		for (int i = EI_PAD; i < EI_NIDENT; i++)
+			if (eh->e_ident[i]) {
+				unloadable(bi, "byte %d of e_ident is not zero (ld.so: \"nonzero padding in e_ident\")", i);
+				return;
+			}
+		if (eh->e_version != EV_CURRENT) {
+			unloadable(bi, "e_version is %u, not 1 (ld.so: \"ELF file version does not match current one\")",
+				   (unsigned)eh->e_version);
+			return;
+		}
+		if (eh->e_ident[EI_OSABI] == ELFOSABI_NONE && eh->e_ident[EI_ABIVERSION] != 0) {
+			unloadable(bi, "EI_ABIVERSION is %u for a System V object (ld.so: \"ELF file ABI version invalid\")",
+				   (unsigned)eh->e_ident[EI_ABIVERSION]);
+			return;
+		}
 	}
 	if (have_interp) {
 		struct bytes b;

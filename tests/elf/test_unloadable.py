@@ -1,5 +1,5 @@
 """End-to-end: ELF files the kernel or ld.so refuse (truncated, program headers past the end, a
-wild DT_STRTAB, an unterminated PT_INTERP). pack stops with exit 4 naming each file and why and
+wild DT_STRTAB, nonzero e_ident padding, an unterminated PT_INTERP). pack stops with exit 4 naming each file and why and
 writes nothing; --no-check packs them, unstripped, with a warning; analyze reports the same error
 findings for the directory and for a zip of it. The crafted bytes are first shown to fail to load
 on this machine, so the test pins real loader behaviour, not our own opinion of it.
@@ -47,7 +47,7 @@ def dyn_value_at(b, tag):
 
 
 def craft(d):
-    """Build a healthy library and executable, then the four broken variants; returns {name: bytes}."""
+    """Build a healthy library and executable, then the broken variants; returns {name: bytes}."""
     open(os.path.join(d, "lib.c"), "w").write(LIB_C)
     open(os.path.join(d, "exe.c"), "w").write(EXE_C)
     run(["cc", "-g", "-O1", "-shared", "-fPIC", "-Wl,-soname,libok.so", "-o", os.path.join(d, "libok.so"),
@@ -64,6 +64,9 @@ def craft(d):
     b = bytearray(lib)
     struct.pack_into("<Q", b, dyn_value_at(b, 5), 0x7fff0000)  # DT_STRTAB
     out["lib/libstrtab.so"] = bytes(b)
+    b = bytearray(lib)
+    b[12] = 1  # e_ident padding
+    out["lib/libpad.so"] = bytes(b)
     b = bytearray(exe)
     _, _, off, _, fsz = next(p for p in phdrs(b) if p[1] == 3)  # PT_INTERP
     b[off + fsz - 1] = ord("x")
@@ -75,6 +78,7 @@ WHY = {
     "lib/libcut.so": "runs past the end of the file",
     "lib/libphdr.so": "program header table",
     "lib/libstrtab.so": "DT_STRTAB 0x7fff0000",
+    "lib/libpad.so": "nonzero padding in e_ident",
     "bin/tool": "PT_INTERP is not NUL-terminated",
 }
 
@@ -112,7 +116,7 @@ def test_crafted_files_really_fail_to_load():
     load = "import ctypes, sys; ctypes.CDLL(sys.argv[1]); print('loaded')"
     p = run([sys.executable, "-c", load, os.path.join(src, "lib/libok.so")])
     assert p.stdout.strip() == "loaded"
-    for name in ("lib/libcut.so", "lib/libphdr.so", "lib/libstrtab.so"):
+    for name in ("lib/libcut.so", "lib/libphdr.so", "lib/libstrtab.so", "lib/libpad.so"):
         p = run([sys.executable, "-c", load, os.path.join(src, name)], check=False)
         assert p.returncode != 0 and "loaded" not in p.stdout, (name, p.returncode, p.stdout, p.stderr)
     try:

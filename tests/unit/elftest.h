@@ -175,6 +175,8 @@ enum craft_kind {
 	CR_SONAME_WILD,		/* DT_SONAME likewise */
 	CR_DYNAMIC_WILD,	/* PT_DYNAMIC's address outside every PT_LOAD */
 	CR_SYMTAB_WILD,		/* DT_SYMTAB outside every PT_LOAD */
+	CR_PAD,			/* a shared object with nonzero e_ident padding */
+	CR_VERSION,		/* a shared object with e_version 2 */
 	CR_COUNT
 };
 
@@ -284,6 +286,14 @@ static UNUSED unsigned char *craft(enum craft_kind k, size_t *len, const char **
 		v = dyn_val_at(b, 6 /* DT_SYMTAB */);
 		put_le(b + v, 8, 0x7fff0000);
 		*want = "DT_SYMTAB (address 0x7fff0000) lies outside every PT_LOAD";
+		break;
+	case CR_PAD:
+		b[12] = 1;
+		*want = "nonzero padding in e_ident";
+		break;
+	case CR_VERSION:
+		put_le(b + 0x14, 4, 2);
+		*want = "e_version is 2, not 1";
 		break;
 	default:
 		fail();
