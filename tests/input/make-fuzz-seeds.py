@@ -9,6 +9,7 @@ import io
 import os
 import sys
 import tarfile
+import warnings
 import zipfile
 
 
@@ -63,6 +64,7 @@ def tree(ops):
 
 
 def main():
+    warnings.simplefilter("ignore")  # duplicate names are the point
     d = sys.argv[1]
     os.makedirs(d, exist_ok=True)
     seeds = {
