@@ -303,6 +303,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!*lp_errmsg())
 			abort();	/* refusals name the entry */
 	} else {
+		const char *dump = getenv("FUZZ_ZIP_OUT");	/* keep the zip, for other readers */
+
+		if (dump) {
+			off_t zend = lseek(fd, 0, SEEK_END);
+			char *zb = malloc((size_t)zend + 1);
+			FILE *zf = fopen(dump, "wb");
+
+			if (!zb || !zf || lp_pread_all(fd, zb, (size_t)zend, 0) < 0 ||
+			    fwrite(zb, 1, (size_t)zend, zf) != (size_t)zend)
+				abort();
+			fclose(zf);
+			free(zb);
+		}
 		check_zip(fd, &l, content, clen);
 	}
 	close(fd);

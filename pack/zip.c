@@ -949,10 +949,18 @@ static int emit_end(struct zw *w)
 	size_t len = 0;
 	int r;
 
+	/*
+	 * Readers (Python's zipfile, unzip) take the 20 bytes before the end
+	 * record for a zip64 locator when they start with its signature. A
+	 * member name can put those bytes at the end of the central directory;
+	 * then a real zip64 end record and locator go there instead.
+	 */
+	bool fake_loc = w->cdlen >= 20 && !memcmp(w->cd + w->cdlen - 20, "PK\x06\x07", 4);
+
 	r = out_put(w, w->cd, w->cdlen);
 	if (r < 0)
 		return r;
-	if (n64 || s64 || o64) {
+	if (n64 || s64 || o64 || fake_loc) {
 		uint64_t rec = out_off(w);
 
 		put32(e, SIG_EOCD64);

@@ -707,6 +707,38 @@ static void test_names(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+
+/*
+ * A name whose last 20 bytes start with the zip64 locator signature ends the
+ * central directory right before the end record: readers took it for a
+ * locator (Python: "zipfiles that span multiple disks are not supported").
+ * The writer then adds a real zip64 end record and locator. Found by
+ * fuzz_zipnames.
+ */
+static void test_name_like_zip64_locator(void **state)
+{
+	static const char *const names[] = { "abcdePK\x06\x07yyyyyyyyyyyyyyyy" };
+	static const enum lp_kind kinds[] = { LP_FILE };
+	struct lp_zip_central cd;
+	char path[64], cmd[256];
+	unsigned char *bytes;
+	size_t n;
+	int fd = names_write(names, kinds, 1, 0);
+
+	assert_int_equal(lp_zip_read_central(fd, &cd), 0);
+	assert_int_equal(cd.n, 1);
+	assert_true(cd.zip64);
+	lp_zip_central_free(&cd);
+	bytes = slurp(fd, &n);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/loc64.zip", tmpdir);
+	free(mkfile("loc64.zip", bytes, n));
+	free(bytes);
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); "
+		 "assert z.testzip() is None and len(z.namelist()) == 1' %s", path);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_zip64_forced),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_name_like_zip64_locator),
 		cmocka_unit_test(test_empty_list),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_zip64_sparse),
