@@ -129,7 +129,14 @@ static void build_tree(struct cur *c, const char *src)
 		if (kind == 0) {
 			if (!take_name(c, text, sizeof(text), false))
 				return;
-			fuzz_put(cwd, name, text, strlen(text));
+			/* Not fuzz_put: the name may already be a directory or a link. */
+			int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+
+			if (fd >= 0) {
+				if (write(fd, text, strlen(text)) < 0)
+					abort();
+				close(fd);
+			}
 		} else if (kind == 1) {
 			if (mkdir(path, 0755) == 0 && depth < MAX_DEPTH) {
 				depth++;
