@@ -8,6 +8,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,6 +597,263 @@ verneed:
 	return 0;
 }
 
+/* --- loadability ---------------------------------------------------------- */
+
+#define PAGE_MIN	4096u		/* smallest page size Lambda (x86_64, arm64) runs with */
+#define MAX_NAME_SCAN	4096u		/* bytes searched for a dynamic string's NUL */
+#define MAX_DYN_NAMES	256u		/* DT_NEEDED/DT_SONAME/... names checked (each costs a read) */
+
+__attribute__((format(printf, 2, 3)))
+static void unloadable(struct lp_binfo *bi, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (bi->unloadable[0])
+		return;		/* the first reason is the one reported */
+	va_start(ap, fmt);
+	vsnprintf(bi->unloadable, sizeof(bi->unloadable), fmt, ap);
+	va_end(ap);
+}
+
+/* The PT_LOAD whose memory image holds va (file bytes only if file_only). */
+static const GElf_Phdr *load_at(const struct elfctx *c, uint64_t va, bool file_only)
+{
+	for (size_t i = 0; i < c->nloads; i++) {
+		const GElf_Phdr *p = &c->loads[i];
+
+		if (va >= p->p_vaddr && va - p->p_vaddr < (file_only ? p->p_filesz : p->p_memsz))
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * A string the loader reads at DT_STRTAB + off: it must start in the file
+ * bytes of a PT_LOAD and end there with a NUL (or in its zero-filled tail).
+ */
+static const char *dyn_string_problem(struct elfctx *c, uint64_t strtab, uint64_t off)
+{
+	const GElf_Phdr *p;
+	uint64_t va = strtab + off, foff, avail;
+	struct bytes b;
+
+	if (va < strtab || !(p = load_at(c, va, true)))
+		return "lies outside the file bytes of every PT_LOAD";
+	foff = p->p_offset + (va - p->p_vaddr);
+	avail = p->p_filesz - (va - p->p_vaddr);
+	if (foff > c->fsize || avail > c->fsize - foff)
+		return "lies past the end of the file";
+	if (avail > MAX_NAME_SCAN || p->p_memsz > p->p_filesz)
+		return NULL;	/* long enough to end somewhere, or ends in zero fill */
+	if (!chunk(c, foff, avail, &b) || !memchr(b.p, '\0', b.n))
+		return "is not NUL-terminated inside its PT_LOAD";
+	return NULL;
+}
+
+static const char *dt_name(uint64_t tag)
+{
+	switch (tag) {
+	case DT_NEEDED: return "DT_NEEDED";
+	case DT_SONAME: return "DT_SONAME";
+	case DT_RPATH: return "DT_RPATH";
+	case DT_RUNPATH: return "DT_RUNPATH";
+	case DT_HASH: return "DT_HASH";
+	case DT_GNU_HASH: return "DT_GNU_HASH";
+	case DT_STRTAB: return "DT_STRTAB";
+	case DT_SYMTAB: return "DT_SYMTAB";
+	case DT_RELA: return "DT_RELA";
+	case DT_REL: return "DT_REL";
+	case DT_JMPREL: return "DT_JMPREL";
+	case DT_VERSYM: return "DT_VERSYM";
+	default: return "dynamic tag";
+	}
+}
+
+/*
+ * The dynamic array as ld.so sees it: read at PT_DYNAMIC's address through
+ * the PT_LOAD mapping, every table ld.so dereferences inside a PT_LOAD, and
+ * every name (DT_NEEDED, DT_SONAME, ...) inside the file bytes one maps.
+ */
+static void check_dynamic(struct elfctx *c, const GElf_Phdr *pt_dyn)
+{
+	struct lp_binfo *bi = c->bi;
+	size_t esz = c->is64 ? 16 : 8, w = c->is64 ? 8 : 4;
+	const GElf_Phdr *p = load_at(c, pt_dyn->p_vaddr, false);
+	uint64_t strtab = 0, relasz = 0, relsz = 0, pltrelsz = 0, foff, avail, len;
+	unsigned names = 0;
+	bool have_strtab = false;
+	struct bytes dyn;
+
+	if (!p) {
+		unloadable(bi, "PT_DYNAMIC (address 0x%llx) lies outside every PT_LOAD: ld.so reads it from memory that is not mapped",
+			   (unsigned long long)pt_dyn->p_vaddr);
+		return;
+	}
+	if (pt_dyn->p_vaddr - p->p_vaddr >= p->p_filesz)
+		return;		/* in the zero fill: an empty array */
+	foff = p->p_offset + (pt_dyn->p_vaddr - p->p_vaddr);
+	avail = p->p_filesz - (pt_dyn->p_vaddr - p->p_vaddr);
+	len = pt_dyn->p_filesz < avail ? pt_dyn->p_filesz : avail;
+	if (len > MAX_DYNSTR)
+		len = MAX_DYNSTR;
+	len -= len % esz;
+	if (len == 0 || !chunk(c, foff, len, &dyn))
+		return;		/* PT_LOAD past the end of the file: reported already */
+
+	for (size_t o = 0; o + esz <= dyn.n; o += esz) {
+		uint64_t tag = dec(c, dyn.p + o, w), val = dec(c, dyn.p + o + w, w);
+
+		if (tag == DT_NULL)
+			break;
+		if (tag == DT_STRTAB) {
+			strtab = val;
+			have_strtab = true;
+		} else if (tag == DT_RELASZ) {
+			relasz = val;
+		} else if (tag == DT_RELSZ) {
+			relsz = val;
+		} else if (tag == DT_PLTRELSZ) {
+			pltrelsz = val;
+		}
+	}
+	for (size_t o = 0; o + esz <= dyn.n; o += esz) {
+		uint64_t tag = dec(c, dyn.p + o, w), val = dec(c, dyn.p + o + w, w);
+		const char *why;
+		bool ptr;
+
+		if (tag == DT_NULL)
+			break;
+		if (tag == DT_NEEDED || tag == DT_SONAME || tag == DT_RPATH || tag == DT_RUNPATH) {
+			if (!have_strtab) {
+				unloadable(bi, "has %s but no DT_STRTAB: ld.so has no string table to read the name from",
+					   dt_name(tag));
+				return;
+			}
+			if (++names > MAX_DYN_NAMES)
+				continue;
+			why = dyn_string_problem(c, strtab, val);
+			if (why) {
+				unloadable(bi, "%s string (DT_STRTAB 0x%llx + %llu) %s: ld.so reads unmapped or wrong memory",
+					   dt_name(tag), (unsigned long long)strtab, (unsigned long long)val, why);
+				return;
+			}
+			continue;
+		}
+		/* Tables ld.so dereferences (relocation tables only when non-empty). */
+		ptr = tag == DT_HASH || tag == DT_GNU_HASH || tag == DT_STRTAB || tag == DT_SYMTAB ||
+		      tag == DT_VERSYM || (tag == DT_RELA && relasz) || (tag == DT_REL && relsz) ||
+		      (tag == DT_JMPREL && pltrelsz);
+		if (ptr && !load_at(c, val, false)) {
+			unloadable(bi, "%s (address 0x%llx) lies outside every PT_LOAD: ld.so reads unmapped memory",
+				   dt_name(tag), (unsigned long long)val);
+			return;
+		}
+	}
+}
+
+/*
+ * What makes the kernel (binfmt_elf) or ld.so (open_verify,
+ * _dl_map_object_from_fd) refuse an executable or shared object, or crash
+ * mapping it. Only the first reason is kept.
+ */
+static void check_loadable(struct elfctx *c, const GElf_Ehdr *eh, size_t phnum)
+{
+	struct lp_binfo *bi = c->bi;
+	size_t want = gelf_fsize(c->elf, ELF_T_PHDR, 1, EV_CURRENT);
+	uint64_t n = eh->e_phnum == PN_XNUM ? phnum : eh->e_phnum, nload = 0;
+	GElf_Phdr interp = { 0 }, dyn = { 0 };
+	bool have_interp = false, have_dyn = false;
+
+	if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)
+		return;
+	if (eh->e_phentsize != want) {
+		unloadable(bi, "e_phentsize is %u, not %zu: ld.so refuses it (\"ELF file's phentsize not the expected size\")",
+			   (unsigned)eh->e_phentsize, want);
+		return;
+	}
+	if (n == 0) {
+		unloadable(bi, "no program headers: nothing to load (ld.so: \"object file has no loadable segments\")");
+		return;
+	}
+	if (eh->e_phoff > c->fsize || n * want > c->fsize - eh->e_phoff) {
+		unloadable(bi, "program header table (offset %llu, %llu entries) runs past the end of the file (%llu bytes): truncated?",
+			   (unsigned long long)eh->e_phoff, (unsigned long long)n, (unsigned long long)c->fsize);
+		return;
+	}
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(c->elf, (int)i, &ph)) {
+			unloadable(bi, "program header %zu cannot be read", i);
+			return;
+		}
+		if (ph.p_type == PT_INTERP && !have_interp) {
+			interp = ph;
+			have_interp = true;
+		} else if (ph.p_type == PT_DYNAMIC && !have_dyn) {
+			dyn = ph;
+			have_dyn = true;
+		}
+		if (ph.p_type != PT_LOAD)
+			continue;
+		nload++;
+		if (ph.p_filesz && (ph.p_offset > c->fsize || ph.p_filesz > c->fsize - ph.p_offset)) {
+			unloadable(bi, "PT_LOAD %zu (file bytes %llu to %llu) runs past the end of the file (%llu bytes): truncated",
+				   i, (unsigned long long)ph.p_offset,
+				   (unsigned long long)(ph.p_offset + ph.p_filesz), (unsigned long long)c->fsize);
+			return;
+		}
+		if ((ph.p_vaddr - ph.p_offset) % PAGE_MIN) {
+			unloadable(bi, "PT_LOAD %zu: address 0x%llx and file offset 0x%llx differ by no multiple of the page size (ld.so: \"ELF load command address/offset not page-aligned\")",
+				   i, (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_offset);
+			return;
+		}
+	}
+	if (nload == 0) {
+		unloadable(bi, "no PT_LOAD segment (ld.so: \"object file has no loadable segments\")");
+		return;
+	}
+	/* What ld.so's open_verify checks on every object it opens (not the kernel's executables). */
+	if (!have_interp && eh->e_type == ET_DYN) {
+		for (int i = EI_PAD; i < EI_NIDENT; i++)
+			if (eh->e_ident[i]) {
+				unloadable(bi, "byte %d of e_ident is not zero (ld.so: \"nonzero padding in e_ident\")", i);
+				return;
+			}
+		if (eh->e_version != EV_CURRENT) {
+			unloadable(bi, "e_version is %u, not 1 (ld.so: \"ELF file version does not match current one\")",
+				   (unsigned)eh->e_version);
+			return;
+		}
+		if (eh->e_ident[EI_OSABI] == ELFOSABI_NONE && eh->e_ident[EI_ABIVERSION] != 0) {
+			unloadable(bi, "EI_ABIVERSION is %u for a System V object (ld.so: \"ELF file ABI version invalid\")",
+				   (unsigned)eh->e_ident[EI_ABIVERSION]);
+			return;
+		}
+	}
+	if (have_interp) {
+		struct bytes b;
+
+		if (interp.p_offset > c->fsize || interp.p_filesz > c->fsize - interp.p_offset) {
+			unloadable(bi, "PT_INTERP (file bytes %llu to %llu) runs past the end of the file (%llu bytes)",
+				   (unsigned long long)interp.p_offset,
+				   (unsigned long long)(interp.p_offset + interp.p_filesz), (unsigned long long)c->fsize);
+			return;
+		}
+		if (interp.p_filesz < 2 || interp.p_filesz > MAX_INTERP) {
+			unloadable(bi, "PT_INTERP is %llu bytes: the kernel refuses an interpreter name under 2 or over %u bytes",
+				   (unsigned long long)interp.p_filesz, MAX_INTERP);
+			return;
+		}
+		if (!chunk(c, interp.p_offset + interp.p_filesz - 1, 1, &b) || b.p[0] != '\0') {
+			unloadable(bi, "PT_INTERP is not NUL-terminated: the kernel refuses it");
+			return;
+		}
+	}
+	if (have_dyn)
+		check_dynamic(c, &dyn);
+}
+
 static bool name_is_debug(const char *n)
 {
 	return !strncmp(n, ".debug_", 7) || !strncmp(n, ".zdebug_", 8) ||
@@ -696,6 +954,8 @@ static int read_elf(Elf *elf, uint64_t fsize, struct lp_binfo *bi)
 			bi->symtab_bytes += sh.sh_size;
 	}
 	r = read_dynamic(c, have_dyn ? &pt_dyn : NULL, dyn_scn, vn_scn);
+	if (r == 0)
+		check_loadable(c, &eh, phnum);
 out:
 	free(c);
 	return r;

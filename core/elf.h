@@ -61,6 +61,14 @@ struct lp_binfo {
 	uint64_t symtab_bytes;	/* .symtab + .strtab (+ .symtab_shndx) */
 	bool malformed;		/* header parsed, but some later part was truncated or corrupt */
 	/*
+	 * ET_EXEC/ET_DYN only: why the kernel or ld.so would refuse to load
+	 * it (one line: a PT_LOAD or the program header table past the end
+	 * of the file, a wrong e_phentsize, no PT_LOAD, a bad PT_INTERP,
+	 * PT_DYNAMIC or DT_STRTAB/DT_NEEDED/... outside every PT_LOAD); ""
+	 * when it would load as far as these headers tell.
+	 */
+	char unloadable[200];
+	/*
 	 * Set by readers that have the bytes at hand but no path (analyze of a
 	 * zip or image): the size pack's strip would leave (lp_strip_plan_fd),
 	 * so the dry run needs no second read. strip_after == 0: not stripped.

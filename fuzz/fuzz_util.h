@@ -11,7 +11,8 @@ static inline void fuzz_put(const char *dir, const char *name, const void *p, si
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		abort();
 	f = fopen(path, "wb");
 	if (!f)
 		abort();

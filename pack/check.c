@@ -235,6 +235,11 @@ static int check_one(const struct index *ix, const struct lp_entry *e, const str
 					 lp_arch_name(bi->arch), bi->elf_class == ELFCLASS64 ? 64u : 32u,
 					 lp_arch_name(arch),
 					 bi->is_pie_or_exec ? "exec format error" : "wrong ELF class / cannot open shared object file");
+	if (bi->unloadable[0])
+		return lp_report_finding(rep, err_sev(o), "elf-unloadable", e->path,
+					 "%s cannot be loaded: %s",
+					 bi->is_pie_or_exec || bi->e_type == ET_EXEC ? "executable" : "shared object",
+					 bi->unloadable);
 	if (rt && bi->glibc_major &&
 	    (bi->glibc_major > rt->glibc_major ||
 	     (bi->glibc_major == rt->glibc_major && bi->glibc_minor > rt->glibc_minor))) {

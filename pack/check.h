@@ -7,6 +7,9 @@
  *   glibc-too-new     error   needs a newer GLIBC_x.y than the runtime's glibc
  *   wrong-arch        error   ELF for another architecture than the function's
  *   foreign-binary    error   Mach-O or PE (or a non-Linux ELF) in a Linux package
+ *   elf-unloadable    error   executable or shared object the kernel or ld.so refuses
+ *                             (truncated, headers or names outside the file or
+ *                             every PT_LOAD): lp_binfo.unloadable says why
  *   missing-library   warning DT_NEEDED neither in the package nor in the runtime
  *   library-off-path  info    DT_NEEDED in the package, but not on this file's
  *                             search path (works only if loaded earlier)

@@ -90,6 +90,7 @@ const char *lp_strip_outcome_name(enum lp_strip_outcome o)
 		[LP_STRIP_TRAILING_DATA] = "trailing-data",
 		[LP_STRIP_NOT_SMALLER] = "not-smaller",
 		[LP_STRIP_PROOF_FAILED] = "proof-failed",
+		[LP_STRIP_UNLOADABLE] = "unloadable",
 	};
 
 	if ((unsigned)o < sizeof(names) / sizeof(names[0]) && names[o])
@@ -321,6 +322,24 @@ static int open_plan(const char *in_path, const struct lp_strip_opts *opts, stru
 	if (p->eh.e_type != ET_EXEC && p->eh.e_type != ET_DYN)
 		return outcome(res, LP_STRIP_UNSUPPORTED, "ELF type %u is neither executable nor shared object",
 			       (unsigned)p->eh.e_type);
+	/*
+	 * A file the loader refuses ships as it is, so the check that reports
+	 * it sees the same bytes (and a rewrite cannot make it worse).
+	 */
+	{
+		struct lp_binfo *bi = NULL;
+		int r = lp_binfo_read_fd(p->fd, &bi);
+
+		if (r == -ENOMEM)
+			return r;
+		if (r == 0 && bi->unloadable[0]) {
+			r = outcome(res, LP_STRIP_UNLOADABLE, "the loader would refuse it (%s): left unchanged",
+				    bi->unloadable);
+			lp_binfo_free(bi);
+			return r;
+		}
+		lp_binfo_free(bi);
+	}
 	if (elf_getphdrnum(p->elf, &p->phnum) < 0 || elf_getshdrnum(p->elf, &p->shnum) < 0)
 		return outcome(res, LP_STRIP_UNPARSEABLE, "bad header counts: %s", elf_errmsg(-1));
 	if (p->phnum == 0)
@@ -1143,7 +1162,7 @@ out:
 /* --- cache ---------------------------------------------------------------- */
 
 /*
- * Layout: <cache_dir>/strip-v1/<sha256-of-input><-g>.elf holds the stripped
+ * Layout: <cache_dir>/strip-v2/<sha256-of-input><-g>.elf holds the stripped
  * bytes; .skip holds "<outcome> <reason>" so skips are not re-examined.
  */
 static int cache_paths(const char *dir, const uint8_t d[32], const struct lp_strip_opts *o,
@@ -1152,9 +1171,9 @@ static int cache_paths(const char *dir, const uint8_t d[32], const struct lp_str
 	char hex[65];
 
 	lp_hex(d, 32, hex);
-	if (asprintf(elf, "%s/strip-v1/%s%s.elf", dir, hex, o->debug_only ? "-g" : "") < 0)
+	if (asprintf(elf, "%s/strip-v2/%s%s.elf", dir, hex, o->debug_only ? "-g" : "") < 0)
 		return -ENOMEM;
-	if (asprintf(skip, "%s/strip-v1/%s%s.skip", dir, hex, o->debug_only ? "-g" : "") < 0) {
+	if (asprintf(skip, "%s/strip-v2/%s%s.skip", dir, hex, o->debug_only ? "-g" : "") < 0) {
 		free(*elf);
 		return -ENOMEM;
 	}
@@ -1250,7 +1269,7 @@ int lp_strip_cached(const char *in_path, const uint8_t *in_digest, const char *c
 		unsigned o = 0;
 		int used = 0;
 
-		if (sscanf(text, "%u %n", &o, &used) == 1 && o > LP_STRIP_OK && o <= LP_STRIP_PROOF_FAILED) {
+		if (sscanf(text, "%u %n", &o, &used) == 1 && o > LP_STRIP_OK && o <= LP_STRIP_UNLOADABLE) {
 			res->outcome = (enum lp_strip_outcome)o;
 			res->cached = true;
 			res->size_before = res->size_after = (uint64_t)st.st_size;
@@ -1264,7 +1283,7 @@ int lp_strip_cached(const char *in_path, const uint8_t *in_digest, const char *c
 	r = lp_strip_file(in_path, out_path, opts, res);
 	if (r < 0)
 		goto out;
-	if (asprintf(&sub, "%s/strip-v1", cache_dir) < 0 || lp_mkdir_p(sub, 0755) < 0)
+	if (asprintf(&sub, "%s/strip-v2", cache_dir) < 0 || lp_mkdir_p(sub, 0755) < 0)
 		goto out;	/* an unusable cache never fails the strip */
 	if (res->outcome == LP_STRIP_OK) {
 		cache_store(out_path, NULL, 0, celf);

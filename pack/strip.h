@@ -29,6 +29,7 @@ enum lp_strip_outcome {
 	LP_STRIP_TRAILING_DATA,		/* bytes after the last section/segment: appended payload */
 	LP_STRIP_NOT_SMALLER,		/* result would not be smaller */
 	LP_STRIP_PROOF_FAILED,		/* written copy failed verification */
+	LP_STRIP_UNLOADABLE,		/* the loader would refuse it (lp_binfo.unloadable): left alone */
 };
 
 struct lp_strip_opts {

@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "core/fsutil.h"
 #include "core/pdeflate.h"
+#include "core/util.h"
 
 #define SIG_LOCAL	0x04034b50u
 #define SIG_CENTRAL	0x02014b50u
@@ -494,6 +495,131 @@ static bool ascii(const char *s)
 	return true;
 }
 
+/* ---- names ---- */
+
+/*
+ * Why a path cannot be a member name, or NULL. Backslashes count as
+ * separators: libarchive (bsdtar) and Windows tools read "a\b" as "a/b", so
+ * "..\x" would climb out of the extraction directory there.
+ */
+static const char *name_problem(const char *p)
+{
+	size_t len = strlen(p);
+
+	if (len == 0)
+		return "it is empty";
+	if (len + 1 > 0xFFFF)
+		return "it is longer than a zip name can be";
+	if (p[0] == '/' || p[0] == '\\')
+		return "it is absolute";
+	if (p[len - 1] == '/' || p[len - 1] == '\\')
+		return "it ends with a slash (a reader would make it a directory)";
+	for (const char *s = p; *s;) {
+		size_t k = strcspn(s, "/\\");
+
+		if (k == 0)
+			return "it has an empty path component";
+		if ((k == 1 && s[0] == '.') || (k == 2 && s[0] == '.' && s[1] == '.'))
+			return "it has a '.' or '..' component";
+		s += k;
+		if (*s)
+			s++;
+	}
+	return NULL;
+}
+
+struct zname {
+	char *key;		/* the path with '\\' read as '/', as an extractor sees it */
+	const struct lp_entry *e;
+};
+
+static int cmp_zname(const void *a, const void *b)
+{
+	return strcmp(((const struct zname *)a)->key, ((const struct zname *)b)->key);
+}
+
+static int name_fail(int err, const char *path, const char *what, const char *other, const char *tail)
+{
+	char esc[512], esc2[512];
+
+	lp_escape(path, esc, sizeof(esc));
+	if (other)
+		lp_escape(other, esc2, sizeof(esc2));
+	return lp_fail(err, esc, "%s%s%s", what, other ? esc2 : "", tail ? tail : "");
+}
+
+/*
+ * Every member must extract to its own place: a safe name, no two members
+ * with one name (as an extractor reads it), and nothing beneath a file or a
+ * symlink (writing through a link is how an archive escapes). Checked before
+ * the first byte is written.
+ */
+static int check_names(const struct lp_entries *l)
+{
+	struct zname *v = calloc(l->n + 1, sizeof(*v));
+	char *prefix = malloc(0x10000);		/* name_problem() bounds every name */
+	size_t n = 0;
+	int r = 0;
+
+	if (!v || !prefix) {
+		free(v);
+		free(prefix);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const struct lp_entry *e = &l->v[i];
+		const char *why;
+
+		if (e->flags & LP_F_REMOVED)
+			continue;
+		why = name_problem(e->path);
+		if (why) {
+			r = name_fail(-LP_E_UNSAFEPATH, e->path, "cannot be a zip entry name: ", NULL, why);
+			goto out;
+		}
+		v[n].e = e;
+		v[n].key = strdup(e->path);
+		if (!v[n].key) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (char *c = v[n].key; *c; c++)
+			if (*c == '\\')
+				*c = '/';
+		n++;
+	}
+	qsort(v, n, sizeof(*v), cmp_zname);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && !strcmp(v[i].key, v[i - 1].key)) {
+			if (!strcmp(v[i].e->path, v[i - 1].e->path))
+				r = name_fail(-LP_E_DUPLICATE, v[i].e->path, "is given twice", NULL, NULL);
+			else
+				r = name_fail(-LP_E_DUPLICATE, v[i].e->path, "would be extracted to the same place as ",
+					      v[i - 1].e->path, " (a backslash reads as a slash)");
+			goto out;
+		}
+		strcpy(prefix, v[i].key);
+		for (char *c = strchr(prefix, '/'); c; c = strchr(c + 1, '/')) {
+			struct zname k = { .key = prefix }, *hit;
+
+			*c = '\0';
+			hit = bsearch(&k, v, n, sizeof(*v), cmp_zname);
+			*c = '/';
+			if (hit && hit->e->kind != LP_DIR) {
+				r = name_fail(-LP_E_UNSAFEPATH, v[i].e->path, "lies beneath ", hit->e->path,
+					      ", which is not a directory in the zip (extracting it would write through it or fail)");
+				goto out;
+			}
+		}
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(v[i].key);
+	free(v);
+	free(prefix);
+	return r;
+}
+
 struct hdr {
 	const char *name;	/* without the directory slash */
 	size_t nlen;		/* with it */
@@ -828,10 +954,18 @@ static int emit_end(struct zw *w)
 	size_t len = 0;
 	int r;
 
+	/*
+	 * Readers (Python's zipfile, unzip) take the 20 bytes before the end
+	 * record for a zip64 locator when they start with its signature. A
+	 * member name can put those bytes at the end of the central directory;
+	 * then a real zip64 end record and locator go there instead.
+	 */
+	bool fake_loc = w->cdlen >= 20 && !memcmp(w->cd + w->cdlen - 20, "PK\x06\x07", 4);
+
 	r = out_put(w, w->cd, w->cdlen);
 	if (r < 0)
 		return r;
-	if (n64 || s64 || o64) {
+	if (n64 || s64 || o64 || fake_loc) {
 		uint64_t rec = out_off(w);
 
 		put32(e, SIG_EOCD64);
@@ -999,6 +1133,9 @@ int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o
 		o = &def;
 	}
 	lp_errmsg_clear();
+	r = check_names(l);
+	if (r < 0)
+		return r == -ENOMEM ? lp_fail(r, o->name, "out of memory while writing the zip") : r;
 	r = zw_init(&w, l, fd, o);
 	if (r < 0)
 		goto out;

@@ -7,6 +7,11 @@
 #   tests/fuzz-run.sh BUILD_DIR SECONDS TARGET MAX_LEN SEED_CMD...
 # BUILD_DIR is configured (CC=clang, -Dfuzz=true) if it does not exist yet.
 # SEED_CMD is run once, with the seed directory appended as its last argument.
+#
+# Inputs: the committed corpus fuzz/corpus/TARGET (read only here), the
+# build-dir corpus BUILD_DIR/TARGET-corpus (where libFuzzer writes new finds,
+# the first directory it is given) and the seeds. Merge finds back into the
+# committed corpus with tests/fuzz-merge.sh (see docs/fuzzing.md).
 set -eu
 
 build=${1:?usage: fuzz-run.sh BUILD_DIR SECONDS TARGET MAX_LEN SEED_CMD...}
@@ -23,8 +28,10 @@ ninja -C "$build" -j2 "fuzz/$target" >/dev/null
 
 seeds=$build/$target-seeds
 corpus=$build/$target-corpus
+committed=$src/fuzz/corpus/$target
 artifacts=$build/$target-artifacts/
 mkdir -p "$seeds" "$corpus" "$artifacts"
+[ -d "$committed" ] || committed=
 if [ ! -f "$seeds/.done" ]; then
 	"$@" "$seeds"
 	touch "$seeds/.done"
@@ -34,7 +41,7 @@ log=$build/$target.log
 set +e
 "$build/fuzz/$target" -max_total_time="$secs" -max_len="$max_len" -timeout=20 \
 	-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" \
-	"$corpus" "$seeds" >"$log" 2>&1
+	"$corpus" ${committed:+"$committed"} "$seeds" >"$log" 2>&1
 rc=$?
 set -e
 tail -n 15 "$log"

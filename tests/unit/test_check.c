@@ -181,6 +181,53 @@ static void test_libraries(void **state)
 	lp_entries_free(&l);
 }
 
+
+/* Files the loader refuses: an error naming the path and the reason; --no-check: a warning. */
+static void test_unloadable(void **state)
+{
+	char *dir = mktmp();
+	struct lp_entries l;
+	struct lp_report rep;
+	char paths[CR_COUNT][32];
+	const char *wants[CR_COUNT];
+
+	lp_entries_init(&l);
+	add_file(&l, "lib/libfoo.so.1", fx("libfoo.so"), 0);
+	for (int k = 0; k < CR_COUNT; k++) {
+		size_t len;
+		unsigned char *b = craft((enum craft_kind)k, &len, &wants[k]);
+		char name[16], *src;
+
+		snprintf(name, sizeof(name), "v%d.so", k);
+		snprintf(paths[k], sizeof(paths[k]), "lib/v%d.so", k);
+		src = put_file(dir, name, b, len);
+		add_file(&l, paths[k], src, 0);
+		free(src);
+		free(b);
+	}
+	check(&l, "python3.12", LP_ARCH_X86_64, false, &rep);
+	for (int k = 0; k < CR_COUNT; k++) {
+		const struct lp_finding *f = finding(&rep, "elf-unloadable", paths[k]);
+
+		if (!f)
+			fail_msg("no elf-unloadable finding for %s", paths[k]);
+		assert_int_equal(f->sev, LP_SEV_ERROR);
+		assert_non_null(strstr(f->message, "cannot be loaded: "));
+		assert_non_null(strstr(f->message, wants[k]));
+	}
+	assert_null(finding(&rep, "elf-unloadable", "lib/libfoo.so.1"));
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), CR_COUNT);
+	lp_report_free(&rep);
+
+	check(&l, "python3.12", LP_ARCH_X86_64, true, &rep);
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 0);
+	assert_int_equal(finding(&rep, "elf-unloadable", paths[0])->sev, LP_SEV_WARNING);
+	lp_report_free(&rep);
+	lp_entries_free(&l);
+	lp_rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_uses_entry_bin),
 		cmocka_unit_test(test_foreign_and_arch),
 		cmocka_unit_test(test_libraries),
+		cmocka_unit_test(test_unloadable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

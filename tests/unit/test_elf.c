@@ -339,6 +339,62 @@ static void test_fd_does_not_need_whole_file(void **state)
 	free(hdr);
 }
 
+
+/* Every fixture the toolchain built loads; so must the reader say. */
+static void test_fixtures_loadable(void **state)
+{
+	static const char *const names[] = {
+		"hello", "hello-nopie", "hello-stripped", "libfoo.so", "libfoo-emitrelocs.so", "usefoo",
+		"usefoo-badpath", "libnew227.so", "libnew236.so", "libnoshdr.so", "libpayload.so",
+		"libsigned.so", "libpydata.so", "hello-aarch64", "libfoo-aarch64.so", "libtiny-i386.so",
+		"libtiny-ppc64.so", "libtiny-mips.so", "hello.o", NULL,
+	};
+
+	for (const char *const *n = names; *n; n++) {
+		struct lp_binfo *bi;
+
+		if (!have(*n))
+			continue;
+		bi = read_fx(*n);
+		if (bi->unloadable[0])
+			fail_msg("%s: %s", *n, bi->unloadable);
+		lp_binfo_free(bi);
+	}
+}
+
+/*
+ * Each crafted variant is refused with its own reason, from memory and from
+ * a file alike; the intact original is not.
+ */
+static void test_unloadable(void **state)
+{
+	char *dir = mktmp();
+
+	for (int k = 0; k < CR_COUNT; k++) {
+		const char *want = NULL;
+		size_t len;
+		unsigned char *b = craft((enum craft_kind)k, &len, &want);
+		struct lp_binfo *m = NULL, *f = NULL;
+		char *path = put_file(dir, "x", b, len);
+
+		assert_int_equal(lp_binfo_read_mem(b, len, &m), 0);
+		if (!strstr(m->unloadable, want))
+			fail_msg("variant %d: want \"%s\", got \"%s\"", k, want, m->unloadable);
+		assert_int_equal(lp_binfo_read_path(path, &f), 0);
+		assert_string_equal(f->unloadable, m->unloadable);
+		/* lp_binfo_dup keeps the reason. */
+		lp_binfo_free(f);
+		f = lp_binfo_dup(m);
+		assert_string_equal(f->unloadable, m->unloadable);
+		lp_binfo_free(f);
+		lp_binfo_free(m);
+		free(path);
+		free(b);
+	}
+	lp_rm_rf(dir);
+	free(dir);
+}
+
 static void test_names(void **state)
 {
 	assert_string_equal(lp_arch_name(LP_ARCH_ARM64), "arm64");
@@ -361,6 +417,8 @@ int main(void)
 		cmocka_unit_test(test_mem_equals_fd),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_fd_does_not_need_whole_file),
+		cmocka_unit_test(test_fixtures_loadable),
+		cmocka_unit_test(test_unloadable),
 		cmocka_unit_test(test_names),
 	};
 

@@ -273,6 +273,42 @@ static void test_truncated(void **state)
 	free(out);
 }
 
+
+/*
+ * Files the loader refuses are never rewritten: every crafted variant ships
+ * as it is (nothing written, input unchanged), with the loader's reason.
+ * The wild-pointer variants are otherwise perfectly strippable, so this is
+ * the guard at work, not a parse failure.
+ */
+static void test_unloadable_left_alone(void **state)
+{
+	char *out = join(tmp, "unl.out");
+
+	for (int k = 0; k < CR_COUNT; k++) {
+		const char *want;
+		size_t len;
+		unsigned char *b = craft((enum craft_kind)k, &len, &want);
+		char *in = put_file(tmp, "unl.so", b, len);
+		struct lp_strip_result res;
+		uint8_t before[32], after[32];
+
+		sha_of(in, before);
+		assert_int_equal(lp_strip_file(in, out, NULL, &res), 0);
+		if (res.outcome != LP_STRIP_UNLOADABLE || !strstr(res.reason, want))
+			fail_msg("variant %d: got %s (%s)", k, lp_strip_outcome_name(res.outcome), res.reason);
+		assert_false(exists(out));
+		assert_int_equal(res.size_after, res.size_before);
+		sha_of(in, after);
+		assert_memory_equal(before, after, 32);
+		/* The plan analyze runs agrees. */
+		assert_int_equal(lp_strip_file(in, NULL, NULL, &res), 0);
+		assert_int_equal(res.outcome, LP_STRIP_UNLOADABLE);
+		free(in);
+		free(b);
+	}
+	free(out);
+}
+
 /* Unknown non-alloc sections (PyInstaller's pydata) survive, byte for byte. */
 static void test_keeps_unknown(void **state)
 {
@@ -385,7 +421,7 @@ static void test_cache(void **state)
 	assert_false(exists(o3));
 
 	/* A damaged cache entry is caught by the proof and replaced. */
-	snprintf(cmd, sizeof(cmd), "for f in '%s'/strip-v1/*.elf; do printf 'XXXX' | dd of=\"$f\" bs=1 seek=4400 conv=notrunc 2>/dev/null; done", cache);
+	snprintf(cmd, sizeof(cmd), "for f in '%s'/strip-v2/*.elf; do printf 'XXXX' | dd of=\"$f\" bs=1 seek=4400 conv=notrunc 2>/dev/null; done", cache);
 	assert_int_equal(run(NULL, 0, "%s", cmd), 0);
 	assert_int_equal(lp_strip_cached(fx("libfoo.so"), NULL, cache, o2, NULL, &r2), 0);
 	assert_int_equal(r2.outcome, LP_STRIP_OK);
@@ -407,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_stripped_so_loads),
 		cmocka_unit_test(test_guards),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_unloadable_left_alone),
 		cmocka_unit_test(test_keeps_unknown),
 		cmocka_unit_test(test_verify_detects_tampering),
 		cmocka_unit_test(test_debug_only),

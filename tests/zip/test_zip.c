@@ -617,6 +617,128 @@ static void test_levels(void **state)
 	free(text);
 }
 
+
+/* A one-entry list with this name and kind (files hold "x" from a fixed source). */
+static int names_write(const char *const *names, const enum lp_kind *kinds, size_t n, int expect)
+{
+	static char *src;
+	struct lp_entries l;
+	struct lp_zip_opts o;
+	int fd;
+
+	if (!src)
+		src = mkfile("names-src", "x", 1);
+	lp_entries_init(&l);
+	for (size_t i = 0; i < n; i++) {
+		struct lp_entry *e = add(&l, names[i], kinds[i], kinds[i] == LP_FILE ? src : NULL,
+					 kinds[i] == LP_FILE ? 1 : 0, 0644);
+
+		if (kinds[i] == LP_SYMLINK) {
+			e->target = strdup("/etc");
+			e->size = 4;
+		}
+	}
+	lp_entries_sort(&l);
+	lp_zip_opts_init(&o);
+	o.threads = 1;
+	fd = write_zip(&l, &o, NULL, expect);
+	lp_entries_free(&l);
+	return fd;
+}
+
+/*
+ * Names: the UTF-8 flag only on valid UTF-8 (Python's zipfile reads the
+ * result), and names an extractor would put elsewhere, twice, or through a
+ * link are refused before anything is written, naming the entry.
+ */
+static void test_names(void **state)
+{
+	static const struct {
+		const char *names[3];
+		enum lp_kind kinds[3];
+		size_t n;
+		int err;
+		const char *msg;
+	} bad[] = {
+		{ { "../evil" }, { LP_FILE }, 1, -LP_E_UNSAFEPATH, "'..' component" },
+		{ { "a/./b" }, { LP_FILE }, 1, -LP_E_UNSAFEPATH, "'..' component" },
+		{ { "a\\..\\..\\b" }, { LP_FILE }, 1, -LP_E_UNSAFEPATH, "'..' component" },
+		{ { "a//b" }, { LP_FILE }, 1, -LP_E_UNSAFEPATH, "empty path component" },
+		{ { "data.txt/" }, { LP_FILE }, 1, -LP_E_UNSAFEPATH, "ends with a slash" },
+		{ { "/etc/passwd" }, { LP_FILE }, 1, -LP_E_UNSAFEPATH, "absolute" },
+		{ { "a", "a" }, { LP_FILE, LP_DIR }, 2, -LP_E_DUPLICATE, "a: is given twice" },
+		{ { "a\\b", "a/b" }, { LP_FILE, LP_FILE }, 2, -LP_E_DUPLICATE, "same place as" },
+		{ { "l", "l/passwd" }, { LP_SYMLINK, LP_FILE }, 2, -LP_E_UNSAFEPATH, "l/passwd: lies beneath l," },
+		{ { "f", "f/x" }, { LP_FILE, LP_DIR }, 2, -LP_E_UNSAFEPATH, "lies beneath f," },
+	};
+	static const char *const good[] = { "caf\xc3\xa9.txt", "caf\xc3.txt", "\xed\xa0\x80", "ok/a-b.txt" };
+	static const enum lp_kind files[] = { LP_FILE, LP_FILE, LP_FILE, LP_FILE };
+	struct lp_zip_central cd;
+	char path[64], cmd[256];
+	size_t n;
+	unsigned char *bytes;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fd = names_write(bad[i].names, bad[i].kinds, bad[i].n, bad[i].err);
+		if (!strstr(lp_errmsg(), bad[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, lp_errmsg(), bad[i].msg);
+		assert_int_equal(lseek(fd, 0, SEEK_END), 0);	/* nothing written */
+		close(fd);
+	}
+
+	fd = names_write(good, files, 4, 0);
+	assert_int_equal(lp_zip_read_central(fd, &cd), 0);
+	assert_int_equal(cd.n, 4);
+	for (size_t i = 0; i < cd.n; i++) {
+		bool utf8 = !strcmp(cd.v[i].name, "caf\xc3\xa9.txt");
+
+		assert_int_equal(!!(cd.v[i].flags & 0x0800), utf8);
+	}
+	lp_zip_central_free(&cd);
+	/* The independent reader: Python's zipfile fails on a flagged invalid name. */
+	bytes = slurp(fd, &n);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/names.zip", tmpdir);
+	free(mkfile("names.zip", bytes, n));
+	free(bytes);
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); "
+		 "assert z.testzip() is None and len(z.namelist()) == 4' %s", path);
+	assert_int_equal(system(cmd), 0);
+}
+
+
+/*
+ * A name whose last 20 bytes start with the zip64 locator signature ends the
+ * central directory right before the end record: readers took it for a
+ * locator (Python: "zipfiles that span multiple disks are not supported").
+ * The writer then adds a real zip64 end record and locator. Found by
+ * fuzz_zipnames.
+ */
+static void test_name_like_zip64_locator(void **state)
+{
+	static const char *const names[] = { "abcdePK\x06\x07yyyyyyyyyyyyyyyy" };
+	static const enum lp_kind kinds[] = { LP_FILE };
+	struct lp_zip_central cd;
+	char path[64], cmd[256];
+	unsigned char *bytes;
+	size_t n;
+	int fd = names_write(names, kinds, 1, 0);
+
+	assert_int_equal(lp_zip_read_central(fd, &cd), 0);
+	assert_int_equal(cd.n, 1);
+	assert_true(cd.zip64);
+	lp_zip_central_free(&cd);
+	bytes = slurp(fd, &n);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/loc64.zip", tmpdir);
+	free(mkfile("loc64.zip", bytes, n));
+	free(bytes);
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); "
+		 "assert z.testzip() is None and len(z.namelist()) == 1' %s", path);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -625,6 +747,8 @@ int main(void)
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_zip64_forced),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_name_like_zip64_locator),
 		cmocka_unit_test(test_empty_list),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_zip64_sparse),
