@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "core/util.h"
 #include "pack/strip.h"
 
 #include <archive.h>
@@ -1089,21 +1090,6 @@ static int merge_layers(struct lp_analysis *a)
 
 /* ---- zip central directory -------------------------------------------- */
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 static const uint64_t *zsort_sizes;
 static const uint32_t *zsort_crcs;
 
@@ -1145,22 +1131,22 @@ static int zip_candidates(const char *path, struct ana_map *cand, struct lp_strv
 	if (tn < 22 || lp_pread_all(fd, tail, tn, (off_t)(fsize - tn)) < 0)
 		goto bad;
 	for (i = tn - 22 + 1; i-- > 0;)
-		if (le32(tail + i) == 0x06054b50) {
+		if (lp_le32(tail + i) == 0x06054b50) {
 			eocd = i;
 			break;
 		}
 	if (eocd == SIZE_MAX)
 		goto bad;
-	cdsize = le32(tail + eocd + 12);
-	cdoff = le32(tail + eocd + 16);
-	if ((cdoff == 0xffffffffu || cdsize == 0xffffffffu) && eocd >= 20 && le32(tail + eocd - 20) == 0x07064b50) {
+	cdsize = lp_le32(tail + eocd + 12);
+	cdoff = lp_le32(tail + eocd + 16);
+	if ((cdoff == 0xffffffffu || cdsize == 0xffffffffu) && eocd >= 20 && lp_le32(tail + eocd - 20) == 0x07064b50) {
 		uint8_t z64[56];
-		uint64_t zoff = le64(tail + eocd - 20 + 8);
+		uint64_t zoff = lp_le64(tail + eocd - 20 + 8);
 
-		if (zoff > fsize - 56 || lp_pread_all(fd, z64, 56, (off_t)zoff) < 0 || le32(z64) != 0x06064b50)
+		if (zoff > fsize - 56 || lp_pread_all(fd, z64, 56, (off_t)zoff) < 0 || lp_le32(z64) != 0x06064b50)
 			goto bad;
-		cdsize = le64(z64 + 40);
-		cdoff = le64(z64 + 48);
+		cdsize = lp_le64(z64 + 40);
+		cdoff = lp_le64(z64 + 48);
 	}
 	if (cdsize > (256u << 20) || cdoff > fsize || cdsize > fsize - cdoff)
 		goto bad;
@@ -1172,20 +1158,20 @@ static int zip_candidates(const char *path, struct ana_map *cand, struct lp_strv
 		goto bad;
 	for (uint64_t off = 0; off + 46 <= cdsize;) {
 		const uint8_t *h = cd + off;
-		size_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
-		uint64_t usize = le32(h + 24);
+		size_t nl = lp_le16(h + 28), xl = lp_le16(h + 30), cl = lp_le16(h + 32);
+		uint64_t usize = lp_le32(h + 24);
 		char name[PATH_MAX], clean[PATH_MAX];
 
-		if (le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
+		if (lp_le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
 			goto bad;
 		if (usize == 0xffffffffu) {
 			/* zip64 extra: the uncompressed size comes first when it is escaped. */
 			for (size_t x = 0; x + 4 <= xl;) {
 				const uint8_t *xp = h + 46 + nl + x;
-				size_t len = le16(xp + 2);
+				size_t len = lp_le16(xp + 2);
 
-				if (le16(xp) == 1 && len >= 8) {
-					usize = le64(xp + 4);
+				if (lp_le16(xp) == 1 && len >= 8) {
+					usize = lp_le64(xp + 4);
 					break;
 				}
 				x += 4 + len;
@@ -1213,7 +1199,7 @@ static int zip_candidates(const char *path, struct ana_map *cand, struct lp_strv
 				if ((rc = lp_strv_push(keys, clean)) < 0)
 					goto out;
 				sizes[nk] = usize;
-				crcs[nk++] = le32(h + 16);
+				crcs[nk++] = lp_le32(h + 16);
 			}
 		}
 		off += 46 + nl + xl + cl;

@@ -10,6 +10,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/pdeflate.h"
+#include "core/util.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -33,18 +34,9 @@ struct strmap {
 	size_t cap, n;
 };
 
-static uint64_t fnv(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
 static size_t map_slot(const struct strmap *m, const char *k)
 {
-	size_t i = (size_t)fnv(k) & (m->cap - 1);
+	size_t i = (size_t)lp_fnv1a(k) & (m->cap - 1);
 
 	while (m->k[i] && strcmp(m->k[i], k) != 0)
 		i = (i + 1) & (m->cap - 1);

@@ -50,6 +50,32 @@ char *lp_sanitize(const char *in, char *out, size_t outlen);
 /* True if s is valid UTF-8 (no overlongs, no surrogates). */
 bool lp_utf8_valid(const char *s);
 
+/* Little-endian fields of zip and ELF headers (no alignment assumed). */
+static inline uint16_t lp_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t lp_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t lp_le64(const uint8_t *p)
+{
+	return (uint64_t)lp_le32(p) | (uint64_t)lp_le32(p + 4) << 32;
+}
+
+/* FNV-1a of a string: the hash of the small path sets and maps. */
+static inline uint64_t lp_fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
 /* A growable list of strings (patterns, layer names). */
 struct lp_strv {
 	char **v;

@@ -13,6 +13,7 @@
 #include "input/internal.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "core/util.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -42,18 +43,9 @@ struct nset {
 	size_t n, cap;
 };
 
-static uint64_t fnv(const char *p)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*p)
-		h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
-	return h;
-}
-
 static size_t nset_slot(const struct nset *s, const char *key)
 {
-	size_t i = (size_t)fnv(key) & (s->cap - 1);
+	size_t i = (size_t)lp_fnv1a(key) & (s->cap - 1);
 
 	while (s->k[i] && strcmp(s->k[i], key))
 		i = (i + 1) & (s->cap - 1);
@@ -345,21 +337,6 @@ bool lp_stream_dropped(const struct lp_stream *s)
 
 /* ---- zip: the central directory against the local headers ------------------ */
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 struct zcent {
 	const uint8_t *name;	/* into the central directory copy */
 	size_t nl;
@@ -382,23 +359,23 @@ static int cmp_off(const void *x, const void *y)
 static void zip64_extra(const uint8_t *x, size_t xl, uint64_t *usize, uint64_t *csize, uint64_t *off)
 {
 	for (size_t i = 0; i + 4 <= xl;) {
-		size_t len = le16(x + i + 2);
+		size_t len = lp_le16(x + i + 2);
 
 		if (i + 4 + len > xl)
 			return;
-		if (le16(x + i) == 1) {
+		if (lp_le16(x + i) == 1) {
 			const uint8_t *p = x + i + 4, *e = p + len;
 
 			if (usize && *usize == 0xffffffffu && p + 8 <= e) {
-				*usize = le64(p);
+				*usize = lp_le64(p);
 				p += 8;
 			}
 			if (csize && *csize == 0xffffffffu && p + 8 <= e) {
-				*csize = le64(p);
+				*csize = lp_le64(p);
 				p += 8;
 			}
 			if (off && *off == 0xffffffffu && p + 8 <= e)
-				*off = le64(p);
+				*off = lp_le64(p);
 			return;
 		}
 		i += 4 + len;
@@ -418,15 +395,15 @@ static bool dd_agrees(int fd, struct zcent *z, uint64_t cdoff)
 
 	if (n < 12 || lp_pread_all(fd, dd, n, (off_t)z->end) < 0)
 		return false;
-	if (le32(dd) == 0x08074b50 && n >= 16 && le32(dd + 4) == z->crc)
+	if (lp_le32(dd) == 0x08074b50 && n >= 16 && lp_le32(dd + 4) == z->crc)
 		p += 4;	/* the optional signature (a CRC of 0x08074b50 is the ambiguous case) */
 	left = n - (size_t)(p - dd);
-	if (le32(p) != z->crc)
+	if (lp_le32(p) != z->crc)
 		return false;
 	/* 4-byte sizes, or 8-byte ones (zip64 writers). */
-	if (le32(p + 4) == z->csize && le32(p + 8) == z->usize)
+	if (lp_le32(p + 4) == z->csize && lp_le32(p + 8) == z->usize)
 		return true;
-	return left >= 20 && le64(p + 4) == z->csize && le64(p + 12) == z->usize;
+	return left >= 20 && lp_le64(p + 4) == z->csize && lp_le64(p + 12) == z->usize;
 }
 
 /* Remember a refused zip member by the name libarchive will give it. */
@@ -488,28 +465,28 @@ static int zip_check(struct lp_stream *s)
 	if (tn < 22 || lp_pread_all(fd, tail, tn, (off_t)(fsize - tn)) < 0)
 		goto bad;
 	for (size_t i = tn - 22 + 1; i-- > 0;)
-		if (le32(tail + i) == 0x06054b50) {
+		if (lp_le32(tail + i) == 0x06054b50) {
 			eocd = i;
 			break;
 		}
 	if (eocd == SIZE_MAX)
 		goto bad;
-	cdsize = le32(tail + eocd + 12);
-	cdoff = le32(tail + eocd + 16);
+	cdsize = lp_le32(tail + eocd + 12);
+	cdoff = lp_le32(tail + eocd + 16);
 	/*
 	 * A zip64 locator means the zip64 record holds the truth, also when the
 	 * classic fields still fit: writers (Python's zipfile) add it for more
 	 * than 65,535 entries alone.
 	 */
-	if (eocd >= 20 && le32(tail + eocd - 20) == 0x07064b50) {
+	if (eocd >= 20 && lp_le32(tail + eocd - 20) == 0x07064b50) {
 		uint8_t z64[56];
-		uint64_t zoff = le64(tail + eocd - 20 + 8);
+		uint64_t zoff = lp_le64(tail + eocd - 20 + 8);
 
 		if (fsize < 56 || zoff > fsize - 56 || lp_pread_all(fd, z64, 56, (off_t)zoff) < 0 ||
-		    le32(z64) != 0x06064b50)
+		    lp_le32(z64) != 0x06064b50)
 			goto bad;
-		cdsize = le64(z64 + 40);
-		cdoff = le64(z64 + 48);
+		cdsize = lp_le64(z64 + 40);
+		cdoff = lp_le64(z64 + 48);
 	}
 	else {
 		/* Bytes before the zip (a self-extracting stub): offsets count from its start. */
@@ -529,10 +506,10 @@ static int zip_check(struct lp_stream *s)
 		goto bad;
 	for (uint64_t off = 0; off + 46 <= cdsize;) {
 		const uint8_t *h = cd + off;
-		size_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
+		size_t nl = lp_le16(h + 28), xl = lp_le16(h + 30), cl = lp_le16(h + 32);
 		struct zcent *z;
 
-		if (le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
+		if (lp_le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
 			goto bad;
 		if (n >= s->o.max_members) {
 			r = fatal(s, -LP_E_BADARCHIVE, NULL, "more than %llu members", (unsigned long long)s->o.max_members);
@@ -553,12 +530,12 @@ static int zip_check(struct lp_stream *s)
 		memset(z, 0, sizeof(*z));
 		z->name = h + 46;
 		z->nl = nl;
-		z->flags = le16(h + 8);
-		z->method = le16(h + 10);
-		z->crc = le32(h + 16);
-		z->csize = le32(h + 20);
-		z->usize = le32(h + 24);
-		z->off = le32(h + 42);
+		z->flags = lp_le16(h + 8);
+		z->method = lp_le16(h + 10);
+		z->crc = lp_le32(h + 16);
+		z->csize = lp_le32(h + 20);
+		z->usize = lp_le32(h + 24);
+		z->off = lp_le32(h + 42);
 		zip64_extra(h + 46 + nl, xl, &z->usize, &z->csize, &z->off);
 		z->off += shift;
 		if (nl && memchr(z->name, 0, nl)) {
@@ -567,8 +544,8 @@ static int zip_check(struct lp_stream *s)
 			if (r < 0)
 				goto out;
 		} else if (nl && z->name[nl - 1] == '/') {
-			uint32_t ext = le32(h + 38);
-			bool unix_file = (le16(h + 4) >> 8) == 3 && S_ISREG(ext >> 16);
+			uint32_t ext = lp_le32(h + 38);
+			bool unix_file = (lp_le16(h + 4) >> 8) == 3 && S_ISREG(ext >> 16);
 
 			if (z->usize || unix_file) {
 				z->bad = true;
@@ -623,27 +600,27 @@ static int zip_check(struct lp_stream *s)
 		if (z->bad)
 			continue;
 		if (z->off > fsize || fsize - z->off < 30 || lp_pread_all(fd, lh, 30, (off_t)z->off) < 0 ||
-		    le32(lh) != 0x04034b50) {
+		    lp_le32(lh) != 0x04034b50) {
 			why = "its local header is missing";
 		} else {
-			lnl = le16(lh + 26);
-			lxl = le16(lh + 28);
-			lcs = le32(lh + 18);
-			lus = le32(lh + 22);
+			lnl = lp_le16(lh + 26);
+			lxl = lp_le16(lh + 28);
+			lcs = lp_le32(lh + 18);
+			lus = lp_le32(lh + 22);
 			z->end = z->off + 30 + lnl + lxl + z->csize;
 			if (lnl != z->nl ||
 			    lp_pread_all(fd, lname, lnl, (off_t)(z->off + 30)) < 0 || memcmp(lname, z->name, lnl))
 				why = "the central directory and the local header give different names";
-			else if (le16(lh + 8) != z->method)
+			else if (lp_le16(lh + 8) != z->method)
 				why = "the central directory and the local header give different compression methods";
-			else if (!(le16(lh + 6) & 8) && le32(lh + 14) != z->crc)
+			else if (!(lp_le16(lh + 6) & 8) && lp_le32(lh + 14) != z->crc)
 				why = "the central directory and the local header give different CRC-32s";
-			else if (!(le16(lh + 6) & 8) && ((lcs != 0xffffffffu && lcs != z->csize) ||
+			else if (!(lp_le16(lh + 6) & 8) && ((lcs != 0xffffffffu && lcs != z->csize) ||
 							 (lus != 0xffffffffu && lus != z->usize)))
 				why = "the central directory and the local header give different sizes (lying size)";
 			else if (z->end > cdoff)
 				why = "its data runs into the central directory";
-			else if ((le16(lh + 6) & 8) && !dd_agrees(fd, z, cdoff))
+			else if ((lp_le16(lh + 6) & 8) && !dd_agrees(fd, z, cdoff))
 				why = "the central directory and the data descriptor give different CRC-32s or sizes";
 		}
 		if (why) {
