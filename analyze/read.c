@@ -590,11 +590,11 @@ struct rd {
 	size_t members;
 	struct scratch s;
 	/*
-	 * Zip targets: members whose (size, CRC-32) in the central directory
-	 * match another member's, the only possible duplicates. Others are
-	 * read only as far as their type needs (the zip size is known).
+	 * Zip targets: a member the reader marks as having no twin (no other
+	 * member shares its size and CRC-32) is read only as far as its type
+	 * needs (the zip size is known).
 	 */
-	struct ana_map *zcand;
+	bool zip_heads;
 };
 
 static int rd_fail(struct rd *r, int err, const char *what, const char *name, const char *fmt, ...)
@@ -644,12 +644,13 @@ static const char *entry_name(struct archive_entry *ae)
 	return n ? n : archive_entry_pathname(ae);
 }
 
-static int rd_data(struct rd *r, struct lp_stream *st, const char *what, const char *name,
+static int rd_data(struct rd *r, struct lp_stream *st, const char *what, const struct lp_member *m,
 		   struct lp_entry *e, bool estimate, bool *partial, bool *dropped)
 {
+	const char *name = m->raw;
 	struct fscan f;
 	int rc = 0;
-	bool head_only = r->zcand && !ana_map_get(r->zcand, e->path) && !is_record(e->path);
+	bool head_only = r->zip_heads && !m->maybe_dup && !is_record(e->path);
 
 	*partial = false;
 	*dropped = false;
@@ -792,7 +793,7 @@ static int rd_stream(struct rd *r, struct lp_stream *st, const char *what, struc
 			}
 			e->src_mode = m->mode;
 			e->mode = (e->src_mode & 0111) ? 0755 : 0644;
-			rc = rd_data(r, st, what, m->raw, e, !layer && r->a->kind != LP_ANA_ZIP, &partial, &dropped);
+			rc = rd_data(r, st, what, m, e, !layer && r->a->kind != LP_ANA_ZIP, &partial, &dropped);
 			if (rc < 0)
 				break;
 			if (dropped) {
@@ -1088,158 +1089,6 @@ static int merge_layers(struct lp_analysis *a)
 	return rc;
 }
 
-/* ---- zip central directory -------------------------------------------- */
-
-static const uint64_t *zsort_sizes;
-static const uint32_t *zsort_crcs;
-
-static int cmp_zkey(const void *x, const void *y)
-{
-	size_t a = *(const size_t *)x, b = *(const size_t *)y;
-
-	if (zsort_sizes[a] != zsort_sizes[b])
-		return zsort_sizes[a] < zsort_sizes[b] ? -1 : 1;
-	if (zsort_crcs[a] != zsort_crcs[b])
-		return zsort_crcs[a] < zsort_crcs[b] ? -1 : 1;
-	return a < b ? -1 : a > b;
-}
-
-/*
- * Duplicate candidates of a zip target: members whose (size, CRC-32) in the
- * central directory match another member's. Only these are read whole; the
- * others only as far as their type needs. Whether the central directory
- * tells the truth is the input reader's check (input/stream.c), made for
- * pack and analyze alike.
- */
-static int zip_candidates(const char *path, struct ana_map *cand, struct lp_strv *keys)
-{
-	uint64_t *sizes = NULL;
-	uint32_t *crcs = NULL;
-	size_t nk = 0, capk = 0;
-	uint8_t tail[65557], *cd = NULL;
-	uint64_t cdoff, cdsize, fsize;
-	struct stat st;
-	size_t tn, i, eocd = SIZE_MAX;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		rc = lp_fail(-errno, path, "cannot read: %s", strerror(errno));
-		goto out;
-	}
-	fsize = (uint64_t)st.st_size;
-	tn = fsize < sizeof(tail) ? (size_t)fsize : sizeof(tail);
-	if (tn < 22 || lp_pread_all(fd, tail, tn, (off_t)(fsize - tn)) < 0)
-		goto bad;
-	for (i = tn - 22 + 1; i-- > 0;)
-		if (lp_le32(tail + i) == 0x06054b50) {
-			eocd = i;
-			break;
-		}
-	if (eocd == SIZE_MAX)
-		goto bad;
-	cdsize = lp_le32(tail + eocd + 12);
-	cdoff = lp_le32(tail + eocd + 16);
-	if ((cdoff == 0xffffffffu || cdsize == 0xffffffffu) && eocd >= 20 && lp_le32(tail + eocd - 20) == 0x07064b50) {
-		uint8_t z64[56];
-		uint64_t zoff = lp_le64(tail + eocd - 20 + 8);
-
-		if (zoff > fsize - 56 || lp_pread_all(fd, z64, 56, (off_t)zoff) < 0 || lp_le32(z64) != 0x06064b50)
-			goto bad;
-		cdsize = lp_le64(z64 + 40);
-		cdoff = lp_le64(z64 + 48);
-	}
-	if (cdsize > (256u << 20) || cdoff > fsize || cdsize > fsize - cdoff)
-		goto bad;
-	if (!(cd = malloc(cdsize ? cdsize : 1))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (cdsize && lp_pread_all(fd, cd, cdsize, (off_t)cdoff) < 0)
-		goto bad;
-	for (uint64_t off = 0; off + 46 <= cdsize;) {
-		const uint8_t *h = cd + off;
-		size_t nl = lp_le16(h + 28), xl = lp_le16(h + 30), cl = lp_le16(h + 32);
-		uint64_t usize = lp_le32(h + 24);
-		char name[PATH_MAX], clean[PATH_MAX];
-
-		if (lp_le32(h) != 0x02014b50 || off + 46 + nl + xl + cl > cdsize)
-			goto bad;
-		if (usize == 0xffffffffu) {
-			/* zip64 extra: the uncompressed size comes first when it is escaped. */
-			for (size_t x = 0; x + 4 <= xl;) {
-				const uint8_t *xp = h + 46 + nl + x;
-				size_t len = lp_le16(xp + 2);
-
-				if (lp_le16(xp) == 1 && len >= 8) {
-					usize = lp_le64(xp + 4);
-					break;
-				}
-				x += 4 + len;
-			}
-		}
-		if (nl && nl < sizeof(name)) {
-			memcpy(name, h + 46, nl);
-			name[nl] = '\0';
-			/* First pass (no entries yet): remember size and CRC for duplicate candidates. */
-			if (cand && name[nl - 1] != '/' && usize && lp_path_clean(name, clean) == 0) {
-				if (nk == capk) {
-					size_t cap = capk ? capk * 2 : 256;
-					uint64_t *ns = realloc(sizes, cap * sizeof(*ns));
-					uint32_t *nc = ns ? realloc(crcs, cap * sizeof(*nc)) : NULL;
-
-					if (ns)
-						sizes = ns;
-					if (!ns || !nc) {
-						rc = -ENOMEM;
-						goto out;
-					}
-					crcs = nc;
-					capk = cap;
-				}
-				if ((rc = lp_strv_push(keys, clean)) < 0)
-					goto out;
-				sizes[nk] = usize;
-				crcs[nk++] = lp_le32(h + 16);
-			}
-		}
-		off += 46 + nl + xl + cl;
-	}
-	/* Members sharing (size, CRC-32) with another are the duplicate candidates. */
-	if (cand && nk) {
-		size_t *ord = malloc(nk * sizeof(*ord));
-
-		if (!ord) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (size_t k = 0; k < nk; k++)
-			ord[k] = k;
-		zsort_sizes = sizes;
-		zsort_crcs = crcs;
-		qsort(ord, nk, sizeof(*ord), cmp_zkey);
-		for (size_t k = 0; k < nk && rc == 0; k++) {
-			bool prev = k > 0 && sizes[ord[k - 1]] == sizes[ord[k]] && crcs[ord[k - 1]] == crcs[ord[k]];
-			bool next = k + 1 < nk && sizes[ord[k + 1]] == sizes[ord[k]] && crcs[ord[k + 1]] == crcs[ord[k]];
-
-			if (prev || next)
-				rc = ana_map_put(cand, keys->v[ord[k]], 1);
-		}
-		free(ord);
-		if (rc < 0)
-			goto out;
-	}
-	goto out;
-bad:
-	rc = lp_fail(-LP_E_BADARCHIVE, path, "corrupt zip central directory");
-out:
-	free(cd);
-	free(sizes);
-	free(crcs);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 /* ---- entry point -------------------------------------------------------- */
 
 int lp_analyze_detect(const char *path, enum lp_ana_kind *ret)
@@ -1323,20 +1172,7 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 	switch (a->kind) {
 	case LP_ANA_ZIP:
 	case LP_ANA_ARCHIVE: {
-		struct ana_map cand = { 0 };
-		struct lp_strv keys = { 0 };
-
-		if (a->kind == LP_ANA_ZIP && !o->exact_zip) {
-			if ((rc = ana_map_init(&cand, 1024)) < 0)
-				break;
-			rc = zip_candidates(path, &cand, &keys);
-			if (rc < 0) {
-				ana_map_free(&cand);
-				lp_strv_free(&keys);
-				break;
-			}
-			r.zcand = &cand;
-		}
+		r.zip_heads = a->kind == LP_ANA_ZIP && !o->exact_zip;
 		{
 			struct lp_stream_opts so = {
 				.name = path,
@@ -1358,10 +1194,6 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 		}
 		if (rc == 0)
 			rc = lp_entries_add_parents(&a->entries);
-		if (r.zcand)
-			ana_map_free(&cand);
-		lp_strv_free(&keys);
-		r.zcand = NULL;
 		break;
 	}
 	case LP_ANA_OCI_LAYOUT:

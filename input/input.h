@@ -168,6 +168,11 @@ struct lp_member {
 	const char *link;	/* hard link: cleaned path of the earlier member */
 	uint64_t stored;	/* zip: compressed size; tar: the size field */
 	bool sparse;
+	/*
+	 * False only for a zip member whose (size, CRC-32) in the central
+	 * directory no other member shares: it cannot be a duplicate.
+	 */
+	bool maybe_dup;
 };
 
 struct lp_stream_opts {

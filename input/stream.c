@@ -133,7 +133,7 @@ struct lp_stream {
 	struct lp_member m;
 	char *clean, *link, *raw;
 	struct nset seen;	/* member paths (and, outside layers, their parents) */
-	struct nset zbad;	/* zip members refused by the central directory check */
+	struct nset zbad;	/* zip names: ZIP_BAD refused by the central directory check, ZIP_TWIN */
 	bool zip_checked, is_zip, in_data;
 	uint64_t declared, expanded, members;
 	uint64_t cur_read;
@@ -407,16 +407,58 @@ static bool dd_agrees(int fd, struct zcent *z, uint64_t cdoff)
 }
 
 /* Remember a refused zip member by the name libarchive will give it. */
-static int zbad_mark(struct lp_stream *s, const uint8_t *name, size_t nl)
+enum { ZIP_BAD = 1, ZIP_TWIN = 2 };
+
+static int zmark(struct lp_stream *s, const uint8_t *name, size_t nl, uint8_t bit)
 {
 	char *n = strndup((const char *)name, nl);	/* stops at a NUL, as libarchive's name does */
 	int r;
 
 	if (!n)
 		return -ENOMEM;
-	r = nset_put(&s->zbad, n, 1);
+	r = nset_put(&s->zbad, n, (uint8_t)((s->zbad.n ? nset_get(&s->zbad, n) : 0) | bit));
 	free(n);
 	return r;
+}
+
+static int zbad_mark(struct lp_stream *s, const uint8_t *name, size_t nl)
+{
+	return zmark(s, name, nl, ZIP_BAD);
+}
+
+static int cmp_size_crc(const void *x, const void *y)
+{
+	const struct zcent *a = *(struct zcent *const *)x, *b = *(struct zcent *const *)y;
+
+	if (a->usize != b->usize)
+		return a->usize < b->usize ? -1 : 1;
+	if (a->crc != b->crc)
+		return a->crc < b->crc ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Members whose (size, CRC-32) another member shares are the only possible
+ * duplicates: readers that look for twins (analyze, as fdupes does) read the
+ * others only as far as their type needs. ord is scratch of n pointers.
+ */
+static int zip_twins(struct lp_stream *s, struct zcent *v, size_t n, struct zcent **ord)
+{
+	size_t k = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		if (!v[i].bad && v[i].usize && v[i].nl && v[i].name[v[i].nl - 1] != '/')
+			ord[k++] = &v[i];
+	qsort(ord, k, sizeof(*ord), cmp_size_crc);
+	for (size_t i = 0; i < k; i++) {
+		bool prev = i > 0 && ord[i - 1]->usize == ord[i]->usize && ord[i - 1]->crc == ord[i]->crc;
+		bool next = i + 1 < k && ord[i + 1]->usize == ord[i]->usize && ord[i + 1]->crc == ord[i]->crc;
+
+		if ((prev || next) && (r = zmark(s, ord[i]->name, ord[i]->nl, ZIP_TWIN)) < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int zname_problem(struct lp_stream *s, int err, const char *code, const uint8_t *name, size_t nl,
@@ -650,6 +692,8 @@ static int zip_check(struct lp_stream *s)
 	for (size_t i = 0; i < n; i++)
 		if (v[i].bad && (r = zbad_mark(s, v[i].name, v[i].nl)) < 0)
 			goto out;
+	if ((r = zip_twins(s, v, n, ord)) < 0)
+		goto out;
 	/* Members are counted before a byte is expanded: judge a bomb by what it declares. */
 	for (size_t i = 0; i < n; i++)
 		if (!v[i].bad)
@@ -762,7 +806,10 @@ static int take(struct lp_stream *s, struct archive_entry *ae)
 	m->declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
 	m->stored = m->declared > 0 ? (uint64_t)m->declared : 0;
 	m->sparse = archive_entry_sparse_count(ae) > 0;
-	if (s->zbad.n && nset_get(&s->zbad, name))
+	/* Outside a checked zip every file may have a twin. */
+	m->maybe_dup = !s->zip_checked || !s->is_zip || !s->path ||
+		       (s->zbad.n && (nset_get(&s->zbad, name) & ZIP_TWIN));
+	if (s->zbad.n && (nset_get(&s->zbad, name) & ZIP_BAD))
 		return 0;	/* reported by the central directory check */
 	if (has_control(name))
 		return problem(s, -LP_E_UNSAFEPATH, "bad-name", NULL, name,
