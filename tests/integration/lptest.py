@@ -52,3 +52,45 @@ def main(module_globals):
 
 def which(tool):
     return shutil.which(tool) is not None
+
+
+def handles_signals(pid):
+    """Has main() blocked SIGINT/SIGTERM yet? (Before that the default action kills, as for any program.)"""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    mask = int(line.split()[1], 16)
+                    return bool(mask & (1 << 14)) and bool(mask & (1 << 1))
+    except OSError:
+        pass
+    return False
+
+
+def interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
+    """Start cmd, send sig once ready() holds, and check it stops cleanly.
+
+    The bound catches a hang (the tool ignored the signal); it is not a
+    speed assertion: stopping takes milliseconds, then the temporaries are
+    removed (unlinks on this disk cost what they cost).
+    """
+    import signal
+    import time
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not (handles_signals(p.pid) and ready()):
+        time.sleep(0.005)
+    assert p.poll() is None, "finished before it could be interrupted: %s" % p.stderr.read()
+    t0 = time.time()
+    p.send_signal(sig)
+    try:
+        err = p.communicate(timeout=bound)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("%s did not stop within %.0f s of signal %d" % (cmd, bound, sig))
+    assert p.returncode == 130, (p.returncode, err)
+    assert "interrupted" in err, err
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+    assert os.listdir(outdir) == [], os.listdir(outdir)
+    return time.time() - t0

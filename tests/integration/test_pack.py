@@ -12,7 +12,7 @@ import warnings
 import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lptest import main, run, tmpdir  # noqa: E402
+from lptest import interrupt as _interrupt, main, run, tmpdir  # noqa: E402
 
 LP = os.path.abspath(sys.argv[1])
 SRC = os.environ.get("LP_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -752,48 +752,6 @@ def _many_member_zip(path, n=200_000):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
         for i in range(n):
             zf.writestr("pkg%03d/f%06d.txt" % (i % 500, i), b"x")
-
-
-def _handles_signals(pid):
-    """Has main() blocked SIGINT/SIGTERM yet? (Before that the default action kills, as for any program.)"""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("SigBlk:"):
-                    mask = int(line.split()[1], 16)
-                    return bool(mask & (1 << 14)) and bool(mask & (1 << 1))
-    except OSError:
-        pass
-    return False
-
-
-def _interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
-    """Start cmd, send sig once ready() holds, and check it stops cleanly.
-
-    The bound catches a hang (the tool ignored the signal); it is not a
-    speed assertion: stopping takes milliseconds, then the temporaries are
-    removed (unlinks on this disk cost what they cost).
-    """
-    import signal
-    import time
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
-    deadline = time.time() + 120
-    while time.time() < deadline and p.poll() is None and not (_handles_signals(p.pid) and ready()):
-        time.sleep(0.005)
-    assert p.poll() is None, "finished before it could be interrupted: %s" % p.stderr.read()
-    t0 = time.time()
-    p.send_signal(sig)
-    try:
-        err = p.communicate(timeout=bound)[1]
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        raise AssertionError("%s did not stop within %.0f s of signal %d" % (cmd, bound, sig))
-    assert p.returncode == 130, (p.returncode, err)
-    assert "interrupted" in err, err
-    assert os.listdir(tmp) == [], os.listdir(tmp)
-    assert os.listdir(outdir) == [], os.listdir(outdir)
-    return time.time() - t0
 
 
 def _staged(tmp, at_least):

@@ -25,6 +25,7 @@ import warnings
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import lptest  # noqa: E402
 from lptest import Skip, main, run  # noqa: E402
+from lptest import interrupt as _interrupt  # noqa: E402
 
 _made = []
 
@@ -915,40 +916,6 @@ def test_output_inside_the_source_is_left_out():
         container(".", "-o", "img.tar", "-q", cwd=src)
         tars.append(open(os.path.join(src, "img.tar"), "rb").read())
     assert tars[0] == tars[1]
-
-
-def _handles_signals(pid):
-    """Has main() blocked SIGINT/SIGTERM yet? (Before that the default action kills, as for any program.)"""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("SigBlk:"):
-                    mask = int(line.split()[1], 16)
-                    return bool(mask & (1 << 14)) and bool(mask & (1 << 1))
-    except OSError:
-        pass
-    return False
-
-
-def _interrupt(cmd, sig, ready, tmp, outdir, bound=5.0):
-    """Start cmd, send sig once ready() holds; it must exit 130 within bound
-    (a hang check, not a speed assertion) leaving nothing in TMPDIR or beside
-    the output."""
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=tmp))
-    deadline = time.time() + 120
-    while time.time() < deadline and p.poll() is None and not (_handles_signals(p.pid) and ready()):
-        time.sleep(0.005)
-    assert p.poll() is None, "finished before it could be interrupted: %s" % p.stderr.read()
-    p.send_signal(sig)
-    try:
-        err = p.communicate(timeout=bound)[1]
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        raise AssertionError("%s did not stop within %.0f s of signal %d" % (cmd, bound, sig))
-    assert p.returncode == 130 and "interrupted" in err, (p.returncode, err)
-    assert os.listdir(tmp) == [], os.listdir(tmp)
-    assert os.listdir(outdir) == [], os.listdir(outdir)
 
 
 def test_sigterm_and_sigint_stop_staging_and_layer_writing():
