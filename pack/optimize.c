@@ -521,6 +521,11 @@ out:
 
 enum lp_arch lp_detect_arch(const struct lp_entries *l)
 {
+	return lp_detect_arch_ex(l, NULL);
+}
+
+enum lp_arch lp_detect_arch_ex(const struct lp_entries *l, bool *from_binaries)
+{
 	uint64_t bytes[LP_ARCH_OTHER + 1] = { 0 }, files[LP_ARCH_OTHER + 1] = { 0 };
 	enum lp_arch best = LP_ARCH_X86_64;
 
@@ -539,6 +544,8 @@ enum lp_arch lp_detect_arch(const struct lp_entries *l)
 		}
 		lp_binfo_free(tmp);
 	}
+	if (from_binaries)
+		*from_binaries = files[LP_ARCH_X86_64] + files[LP_ARCH_ARM64] > 0;
 	/* Lambda runs x86_64 or arm64 only; anything else cannot be the target. */
 	if (bytes[LP_ARCH_ARM64] > bytes[LP_ARCH_X86_64] ||
 	    (bytes[LP_ARCH_ARM64] == bytes[LP_ARCH_X86_64] && files[LP_ARCH_ARM64] > files[LP_ARCH_X86_64]))

@@ -87,6 +87,9 @@ int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_re
 /* The architecture most ELF bytes in the list are built for (x86_64 if none). */
 enum lp_arch lp_detect_arch(const struct lp_entries *l);
 
+/* lp_detect_arch, and whether Linux ELF programs or libraries decided it (false: the x86_64 default). */
+enum lp_arch lp_detect_arch_ex(const struct lp_entries *l, bool *from_binaries);
+
 /*
  * Remove junk inside dependency trees only (under node_modules/,
  * site-packages/, dist-packages/, vendor/, or a top-level python/ layer

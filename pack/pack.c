@@ -123,8 +123,14 @@ static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 		.threads = o->threads ? o->threads : lp_ncpus(),
 	};
 
-	if (st->arch == LP_ARCH_UNKNOWN)
-		st->arch = lp_detect_arch(&st->entries);
+	if (st->arch == LP_ARCH_UNKNOWN) {
+		bool found = false;
+
+		st->arch = lp_detect_arch_ex(&st->entries, &found);
+		st->arch_source = found ? "detected from binaries" : "default";
+	} else {
+		st->arch_source = "given";
+	}
 	set.arch = st->arch;
 	return lp_optimize(&st->entries, &set, &st->report, &st->saved);
 }

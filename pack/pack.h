@@ -75,6 +75,7 @@ struct lp_pack_state {
 	size_t n_problems;		/* input problems: the first n error findings of report */
 	char *stage_dir;		/* temp dir for extracted/stripped copies (removed by free) */
 	enum lp_arch arch;		/* target arch (given or detected) */
+	const char *arch_source;	/* "given", "detected from binaries" or "default" */
 	uint64_t input_bytes;		/* unzipped size before optimization */
 	uint64_t layers_unzipped;	/* sum over --with-layer zips */
 	double t_load, t_optimize;	/* seconds */

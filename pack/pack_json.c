@@ -104,7 +104,8 @@ int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
 	a = lp_json_obj(root, "target");
 	if (!a || lp_json_str(a, "arch", lp_arch_name(st->arch)) ||
 	    lp_json_str(a, "runtime", o->runtime ? o->runtime->name : NULL) ||
-	    lp_json_str(a, "os", o->runtime ? o->runtime->os : NULL))
+	    lp_json_str(a, "os", o->runtime ? o->runtime->os : NULL) ||
+	    lp_json_str(a, "arch_source", st->arch_source))
 		goto out;
 	if (o->runtime) {
 		char g[16];
