@@ -116,7 +116,7 @@ static void hint_optimize(struct lp_cli *cli, const struct lp_pack_opts *o, cons
 	struct lp_check_opts co = { .runtime = o->runtime, .arch = st->arch };
 	struct lp_budget b;
 	size_t errs;
-	char a[32], c[32], d[32];
+	char a[32], c[32], d[32], u[32];
 
 	if (o->optimize || lp_entries_clone(&scratch, &st->entries) < 0)
 		return;
@@ -132,7 +132,7 @@ static void hint_optimize(struct lp_cli *cli, const struct lp_pack_opts *o, cons
 				"unzipped %s (%s the limit), %zu compatibility error%s left%s\n",
 				sv.n_foreign, sv.n_foreign == 1 ? "y" : "ies", lp_human_size(sv.junk, a, sizeof(a)),
 				lp_human_size(sv.strip, c, sizeof(c)), lp_human_size(sv.dedupe, d, sizeof(d)),
-				lp_human_size(b.used, a, sizeof(a)), b.over ? "still over" : "under", errs, errs == 1 ? "" : "s",
+				lp_human_size(b.used, u, sizeof(u)), b.over ? "still over" : "under", errs, errs == 1 ? "" : "s",
 				!errs && !b.over ? ": -O fixes this" : "");
 		}
 	}
