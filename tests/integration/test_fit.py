@@ -289,5 +289,84 @@ def test_zip_over_50_mb_names_s3_even_with_q():
     assert p.returncode == 0 and len(lines_with(p.stderr, "f.zip", "through S3", "warning")) == 1, p.stderr
 
 
+# ---- 3. Python --------------------------------------------------------------
+
+def sam_tree(d):
+    """SAM-style Python: the function and Debian's PyYAML (cpython-311 extension,
+    __pycache__, dist-info) side by side at the zip root."""
+    src = os.path.join(d, "src")
+    os.makedirs(src)
+    for n in ("yaml", "_yaml", "PyYAML-6.0.dist-info"):
+        shutil.copytree(os.path.join(DIST, n), os.path.join(src, n))
+    write(os.path.join(src, "app.py"), "import yaml\n\ndef handler(e, c):\n    return yaml.safe_dump(e)\n")
+    write(os.path.join(src, "__pycache__", "app.cpython-311.pyc"), b"own")
+    write(os.path.join(src, "tests", "test_app.py"), "def test():\n    pass\n")
+    return src
+
+
+def test_python_abi_cpython_tags_and_abi3():
+    d = tmpdir("fit-abi")
+    src = sam_tree(d)
+    ext = "yaml/_yaml.cpython-311-x86_64-linux-gnu.so"
+    assert os.path.exists(os.path.join(src, ext))
+    z = os.path.join(d, "f.zip")
+    p = pack(src, "-o", z, "--runtime", "python3.12", check=False)
+    assert p.returncode == 4 and not os.path.exists(z), p.stderr
+    err = lines_with(p.stderr, ext, "Python 3.11", "python3.12", "Python 3.12", "--runtime python3.11", "[python-abi]")
+    assert len(err) == 1 and "error" in err[0], p.stderr
+    # Debian's __pycache__ is for 3.11: never loaded by 3.12, one warning for all of them.
+    stale = lines_with(p.stderr, "__pycache__", "[python-abi]", "--prune-junk")
+    assert len(stale) == 1 and "warning" in stale[0], p.stderr
+    # The same tree is right for python3.11.
+    p = pack(src, "-o", z, "--runtime", "python3.11")
+    assert "[python-abi]" not in p.stderr, p.stderr
+    # analyze shares the check.
+    a = run([LP, "analyze", src, "--runtime", "python3.12", "--json", "-"], check=False)
+    codes = [(f["code"], f["path"]) for f in json.loads(a.stdout)["findings"] if f["severity"] == "error"]
+    assert ("python-abi", ext) in codes, codes
+    # abi3 modules (the stable ABI) load on any later Python.
+    abi3 = os.path.join(d, "abi3")
+    shutil.copytree(os.path.join(DIST, "cryptography", "hazmat", "bindings"), os.path.join(abi3, "bindings"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert [n for n in os.listdir(os.path.join(abi3, "bindings")) if ".abi3." in n]
+    p = pack(abi3, "-o", z, "--runtime", "python3.12")
+    assert "[python-abi]" not in p.stderr, p.stderr
+
+
+def test_python_abi_sourceless_pyc():
+    d = tmpdir("fit-pyc")
+    src = os.path.join(d, "src")
+    os.makedirs(src)
+    write(os.path.join(d, "mod.py"), "X = 1\n")
+    # A sourceless module compiled by this machine's Python 3.11 (Debian's).
+    run(["/usr/bin/python3", "-c", "import py_compile,sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2])",
+         os.path.join(d, "mod.py"), os.path.join(src, "mod.pyc")])
+    z = os.path.join(d, "f.zip")
+    p = pack(src, "-o", z, "--runtime", "python3.12", check=False)
+    err = lines_with(p.stderr, "mod.pyc", "Python 3.11", "python3.12", "bad magic number", "[python-abi]")
+    assert p.returncode == 4 and len(err) == 1, p.stderr
+    pack(src, "-o", z, "--runtime", "python3.11")
+
+
+def test_sam_style_root_dependencies_are_pruned_by_prune_junk():
+    d = tmpdir("fit-sam")
+    src = sam_tree(d)
+    z = os.path.join(d, "f.zip")
+    p = pack(src, "-o", z, "--runtime", "python3.11", "--prune-junk", "-v", "--json", os.path.join(d, "r.json"))
+    names = zipfile.ZipFile(z).namelist()
+    # The dependencies' bytecode caches go; the dist-info stays (importlib.metadata reads it).
+    assert not any(n.startswith(("yaml/__pycache__", "_yaml/__pycache__")) for n in names), names
+    assert "yaml/__init__.py" in names and "PyYAML-6.0.dist-info/RECORD" in names, names
+    # The function's own files are never junk.
+    assert "__pycache__/app.cpython-311.pyc" in names and "tests/test_app.py" in names, names
+    assert lines_with(p.stderr, "prune-junk", "yaml", "__pycache__"), p.stderr
+    rep = json.load(open(os.path.join(d, "r.json")))
+    assert rep["sizes"]["saved_by"]["prune_junk"] > 0, rep["sizes"]
+    # analyze's package report names the distribution at the root.
+    a = json.loads(run([LP, "analyze", src, "--json", "-"]).stdout)
+    pk = [c for c in a["contributors"]["packages"] if c.get("kind") == "python"]
+    assert any(c["name"] in ("PyYAML", "pyyaml", "yaml") for c in pk), a["contributors"]["packages"]
+
+
 if __name__ == "__main__":
     main(globals())
