@@ -71,6 +71,10 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 	fprintf(stderr, "  zipped      %s (%" PRIu64 " bytes) = %.1f%% of the %s direct-upload limit\n",
 		lp_human_size(res->zipped, a, sizeof(a)), res->zipped, res->zipped_budget.pct,
 		lp_human_size(LP_LIMIT_ZIPPED, c, sizeof(c)));
+	if (st->saved.n_dev_pkgs)
+		fprintf(stderr, "  left out    %zu npm package%s (%zu files, %s) marked dev or for another platform "
+			"in the lockfile; --include-dev keeps them\n", st->saved.n_dev_pkgs,
+			st->saved.n_dev_pkgs == 1 ? "" : "s", st->saved.n_dev, lp_human_size(st->saved.dev, a, sizeof(a)));
 	if (st->input_bytes > res->unzipped)
 		fprintf(stderr, "  optimized   saved %s of %s\n",
 			lp_human_size(st->input_bytes - res->unzipped, a, sizeof(a)),

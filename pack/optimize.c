@@ -1121,11 +1121,16 @@ int lp_optimize(struct lp_entries *l, const struct lp_opt_set *set, struct lp_re
 
 	if (arch == LP_ARCH_UNKNOWN)
 		arch = lp_detect_arch(l);
-	if (set->prune_foreign || set->prune_junk) {
+	if (set->prune_foreign || set->prune_junk || set->prune_dev) {
 		had = dirs_with_children(l);
 		if (!had)
 			return -ENOMEM;
 	}
+	/* First: what npm says is not needed goes before anything inspects it. */
+	if (set->prune_dev && (r = lp_opt_prune_dev(l, arch, rep, &sv)) < 0)
+		goto out;
+	at = lp_entries_unzipped_size(l);
+	n0 = count_files(l, LP_F_REMOVED);
 	if (set->prune_foreign && (r = lp_opt_prune_foreign(l, arch, rep)) < 0)
 		goto out;
 	now = lp_entries_unzipped_size(l);

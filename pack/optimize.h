@@ -107,6 +107,7 @@ const char *const *lp_junk_rules(void);
 
 /* Which optimizers run, and where their output goes. */
 struct lp_opt_set {
+	bool prune_dev;				/* npm devDependencies / other platforms' optional packages */
 	bool prune_foreign;
 	bool prune_junk;
 	bool strip;
@@ -128,7 +129,18 @@ struct lp_opt_set {
 struct lp_opt_saved {
 	uint64_t foreign, junk, strip, dedupe, total;
 	size_t n_foreign, n_junk, n_strip, n_dedupe;
+	uint64_t dev;			/* npm packages left out (prune_dev) */
+	size_t n_dev, n_dev_pkgs;	/* their files, and the packages */
 };
+
+/*
+ * npm: mark LP_F_REMOVED every package node_modules/.package-lock.json (or,
+ * without it, package-lock.json v2/v3 beside node_modules) marks dev, and
+ * every optional package whose os/cpu excludes linux or arch (x64/arm64),
+ * with the node_modules/.bin links into them. Changes: "prune-dev" per
+ * package; sv gets the bytes, files and packages.
+ */
+int lp_opt_prune_dev(struct lp_entries *l, enum lp_arch arch, struct lp_report *rep, struct lp_opt_saved *sv);
 
 /*
  * The one optimization pipeline, shared by pack, container and analyze's

@@ -113,6 +113,7 @@ out:
 static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
 	struct lp_opt_set set = {
+		.prune_dev = !o->include_dev,
 		.prune_foreign = o->prune_foreign,
 		.prune_junk = o->prune_junk,
 		.strip = o->strip,

@@ -46,6 +46,7 @@ struct lp_pack_opts {
 	bool prune_foreign;
 	bool prune_junk;
 	struct lp_strv junk_patterns;	/* extra --prune-pattern globs */
+	bool include_dev;		/* --include-dev: keep what npm's lockfile marks dev / other-platform optional */
 	const char *cache_dir;		/* strip cache; NULL = none */
 
 	/* Target. */

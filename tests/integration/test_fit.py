@@ -368,5 +368,128 @@ def test_sam_style_root_dependencies_are_pruned_by_prune_junk():
     assert any(c["name"] in ("PyYAML", "pyyaml", "yaml") for c in pk), a["contributors"]["packages"]
 
 
+# ---- 2. Node ------------------------------------------------------------------
+
+def npm_tree(d, hidden=True):
+    """What npm 7+ installs for {"dependencies": {"ms"}, "devDependencies": {"left-pad"},
+    "optionalDependencies": {"fsevents", "@esbuild/linux-x64", "@esbuild/linux-arm64"}}."""
+    src = os.path.join(d, "src")
+    write(os.path.join(src, "index.js"), "const ms = require('ms');\nexports.handler = async () => ms(60000);\n")
+    write(os.path.join(src, "package.json"), json.dumps({
+        "name": "fn", "version": "1.0.0", "dependencies": {"ms": "^2.1.3"},
+        "devDependencies": {"left-pad": "^1.3.0"},
+        "optionalDependencies": {"fsevents": "^2.3.3", "@esbuild/linux-x64": "0.19.0",
+                                 "@esbuild/linux-arm64": "0.19.0"}}))
+    write(os.path.join(src, "node_modules/ms/package.json"), '{"name": "ms", "version": "2.1.3", "main": "index.js"}')
+    write(os.path.join(src, "node_modules/ms/index.js"), "module.exports = (n) => n / 1000 + 's';\n")
+    write(os.path.join(src, "node_modules/left-pad/package.json"), '{"name": "left-pad", "version": "1.3.0"}')
+    write(os.path.join(src, "node_modules/left-pad/index.js"), "module.exports = (s) => s;\n")
+    write(os.path.join(src, "node_modules/left-pad/cli.js"), "#!/usr/bin/env node\n", 0o755)
+    write(os.path.join(src, "node_modules/left-pad/test/test.js"), "require('..');\n" * 200)
+    os.makedirs(os.path.join(src, "node_modules/.bin"))
+    os.symlink("../left-pad/cli.js", os.path.join(src, "node_modules/.bin/left-pad"))
+    write(os.path.join(src, "node_modules/fsevents/package.json"), '{"name": "fsevents", "os": ["darwin"]}')
+    write(os.path.join(src, "node_modules/fsevents/fsevents.node"), bytes.fromhex("cffaedfe0c000001") + b"\0" * 4000)
+    for cpu in ("x64", "arm64"):
+        write(os.path.join(src, "node_modules/@esbuild/linux-%s/package.json" % cpu),
+              json.dumps({"name": "@esbuild/linux-" + cpu, "os": ["linux"], "cpu": [cpu]}))
+        write(os.path.join(src, "node_modules/@esbuild/linux-%s/bin/esbuild" % cpu), "#!/bin/sh\n" + cpu * 500, 0o755)
+    lock = {"name": "fn", "version": "1.0.0", "lockfileVersion": 3, "requires": True, "packages": {
+        "node_modules/ms": {"version": "2.1.3"},
+        "node_modules/left-pad": {"version": "1.3.0", "dev": True, "bin": {"left-pad": "cli.js"}},
+        "node_modules/fsevents": {"version": "2.3.3", "optional": True, "os": ["darwin"], "hasInstallScript": True},
+        "node_modules/@esbuild/linux-x64": {"version": "0.19.0", "optional": True, "os": ["linux"], "cpu": ["x64"]},
+        "node_modules/@esbuild/linux-arm64": {"version": "0.19.0", "optional": True, "os": ["linux"],
+                                              "cpu": ["arm64"]},
+    }}
+    if hidden:
+        write(os.path.join(src, "node_modules/.package-lock.json"), json.dumps(lock))
+    else:
+        lock["packages"][""] = {"name": "fn", "version": "1.0.0"}
+        write(os.path.join(src, "package-lock.json"), json.dumps(lock))
+    return src
+
+
+def test_npm_dev_and_other_platform_optional_packages_are_left_out():
+    d = tmpdir("fit-npm")
+    src = npm_tree(d)
+    z = os.path.join(d, "f.zip")
+    p = pack(src, "-o", z, "--runtime", "nodejs20.x", "--arch", "x86_64", "--json", os.path.join(d, "r.json"))
+    names = zipfile.ZipFile(z).namelist()
+    for gone in ("node_modules/left-pad/", "node_modules/fsevents/", "node_modules/@esbuild/linux-arm64/",
+                 "node_modules/.bin/left-pad"):
+        assert not any(n.startswith(gone) for n in names), (gone, names)
+    for kept in ("node_modules/ms/index.js", "node_modules/@esbuild/linux-x64/bin/esbuild", "index.js"):
+        assert kept in names, (kept, names)
+    line = lines_with(p.stderr, "left out", "3 npm packages", "--include-dev")
+    assert p.returncode == 0 and len(line) == 1, p.stderr
+    # The Mach-O of the darwin-only package went with it: nothing to warn about.
+    assert "[foreign-binary]" not in p.stderr, p.stderr
+    rep = json.load(open(os.path.join(d, "r.json")))
+    assert rep["sizes"]["saved_by"]["prune_dev"] > 4000, rep["sizes"]
+    dev = [c for c in rep["changes"] if c["action"] == "prune-dev"]
+    assert sorted(c["path"] for c in dev) == ["node_modules/@esbuild/linux-arm64", "node_modules/fsevents",
+                                             "node_modules/left-pad"], dev
+    # The function still runs from the unzipped artifact.
+    task = os.path.join(d, "task")
+    run(["unzip", "-q", z, "-d", task])
+    out = run(["node", "-e", "require(process.argv[1]).handler().then(v => console.log(v))",
+               os.path.join(task, "index.js")]).stdout
+    assert out.strip() == "60s", out
+    # On arm64 the other esbuild goes.
+    pack(src, "-o", z, "--arch", "arm64")
+    names = zipfile.ZipFile(z).namelist()
+    assert "node_modules/@esbuild/linux-arm64/bin/esbuild" in names and \
+        not any(n.startswith("node_modules/@esbuild/linux-x64/") for n in names), names
+    # --include-dev keeps everything (and the darwin binary is then a finding again).
+    p = pack(src, "-o", z + "2", "--include-dev", check=False)
+    assert p.returncode == 4 and not os.path.exists(z + "2"), p.stderr
+    assert len(lines_with(p.stderr, "fsevents.node", "-O or --prune-foreign", "[foreign-binary]")) == 1, p.stderr
+    p = pack(src, "-o", z, "--include-dev", "--no-check")
+    names = zipfile.ZipFile(z).namelist()
+    assert "node_modules/left-pad/test/test.js" in names and "node_modules/.bin/left-pad" in names, names
+    assert "left out" not in p.stderr, p.stderr
+
+
+def test_npm_package_lock_v3_without_hidden_lockfile():
+    d = tmpdir("fit-npm3")
+    src = npm_tree(d, hidden=False)
+    z = os.path.join(d, "f.zip")
+    p = pack(src, "-o", z, "--arch", "x86_64")
+    names = zipfile.ZipFile(z).namelist()
+    assert not any(n.startswith("node_modules/left-pad") for n in names), names
+    assert lines_with(p.stderr, "left out", "3 npm packages"), p.stderr
+
+
+def test_pnpm_layout_packs_and_its_links_resolve():
+    d = tmpdir("fit-pnpm")
+    src = os.path.join(d, "src")
+    store = os.path.join(src, "node_modules", ".pnpm")
+    write(os.path.join(store, "ms@2.1.3/node_modules/ms/index.js"), "module.exports = (n) => n / 1000 + 's';\n")
+    write(os.path.join(store, "ms@2.1.3/node_modules/ms/package.json"), '{"name": "ms", "main": "index.js"}')
+    write(os.path.join(store, "debug@4.3.4/node_modules/debug/index.js"),
+          "const ms = require('ms');\nmodule.exports = (n) => 'debug ' + ms(n);\n")
+    write(os.path.join(store, "debug@4.3.4/node_modules/debug/package.json"), '{"name": "debug", "main": "index.js"}')
+    # pnpm's links: a package's dependencies beside it in the virtual store, the direct ones at the top.
+    os.symlink("../../ms@2.1.3/node_modules/ms", os.path.join(store, "debug@4.3.4/node_modules/ms"))
+    os.symlink(".pnpm/debug@4.3.4/node_modules/debug", os.path.join(src, "node_modules/debug"))
+    write(os.path.join(src, "node_modules/.modules.yaml"), "layoutVersion: 5\nnodeLinker: isolated\n")
+    write(os.path.join(src, "index.js"), "const debug = require('debug');\nexports.handler = async () => debug(2000);\n")
+    for opt in ([], ["-O"]):
+        z = os.path.join(d, "f%d.zip" % len(opt))
+        pack(src, "-o", z, *opt)
+        with zipfile.ZipFile(z) as zf:
+            info = zf.getinfo("node_modules/debug")
+            assert stat.S_ISLNK(info.external_attr >> 16), info
+            assert zf.read(info) == b".pnpm/debug@4.3.4/node_modules/debug"
+        task = os.path.join(d, "task%d" % len(opt))
+        run(["unzip", "-q", z, "-d", task])
+        assert os.path.realpath(os.path.join(task, "node_modules/.pnpm/debug@4.3.4/node_modules/ms")) == \
+            os.path.join(os.path.realpath(task), "node_modules/.pnpm/ms@2.1.3/node_modules/ms")
+        out = run(["node", "-e", "require(process.argv[1]).handler().then(v => console.log(v))",
+                   os.path.join(task, "index.js")]).stdout
+        assert out.strip() == "debug 2s", out
+
+
 if __name__ == "__main__":
     main(globals())
