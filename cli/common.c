@@ -183,7 +183,8 @@ const struct option lp_cli_source_longopts[] = {
 
 const char lp_cli_source_help[] =
 	"Sources:\n"
-	"  SOURCE                    a directory or an archive (zip, wheel, jar, tar, tar.gz, tgz, tar.zst)\n"
+	"  SOURCE                    a directory, an archive (zip, wheel, jar, tar, tar.gz, tgz, tar.zst),\n"
+	"                            or one file (at the root by its name; FILE=NAME renames, FILE=DIR/ places)\n"
 	"  SOURCE=PREFIX/            place the source under PREFIX/ in the artifact (e.g. deps/=python/)\n"
 	"  --exclude GLOB            leave out matching paths (gitignore-like; repeatable)\n"
 	"  --no-default-excludes     keep .git/, .DS_Store, editor and OS junk (excluded by default)\n"

@@ -402,7 +402,7 @@ static int check_bootstrap(const struct lp_entries *l, const struct lp_check_opt
 	const struct lp_entry *e = lp_entries_find(l, "bootstrap");
 	char path[4096] = "bootstrap", next[4096];
 
-	if (!rt || strcmp(rt->family, "provided"))
+	if (!rt || strcmp(rt->family, "provided") || o->image)
 		return 0;
 	/* A link to the binary is fine: follow it inside the artifact (a few hops). */
 	for (int hop = 0; e && e->kind == LP_SYMLINK && !(e->flags & LP_F_REMOVED) && hop < 8; hop++) {

@@ -44,6 +44,7 @@ struct lp_check_opts {
 	enum lp_arch arch;			/* function architecture; UNKNOWN: lp_detect_arch() */
 	bool warn_only;				/* --no-check: report errors as warnings */
 	const char *handler;			/* "app.handler", may be NULL: its file is never a harmless foreign one */
+	bool image;				/* a container image: no zip-root bootstrap to require */
 };
 
 /*

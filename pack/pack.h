@@ -54,6 +54,7 @@ struct lp_pack_opts {
 	const struct lp_runtime *runtime;
 	enum lp_arch arch;		/* LP_ARCH_UNKNOWN = detect */
 	bool no_check;			/* downgrade check errors to warnings */
+	bool image;			/* the artifact is a container image (no zip-root bootstrap needed) */
 
 	/* Output. */
 	const char *output;		/* -o */
