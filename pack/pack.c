@@ -139,7 +139,7 @@ static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 static int lp_pack_check(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
 	struct lp_check_opts co = { .runtime = o->runtime, .arch = st->arch, .warn_only = o->no_check,
-				    .image = o->image };
+				    .image = o->image, .handler = o->handler };
 
 	return lp_check_entries(&st->entries, &co, &st->report);
 }

@@ -55,6 +55,7 @@ struct lp_pack_opts {
 	enum lp_arch arch;		/* LP_ARCH_UNKNOWN = detect */
 	bool no_check;			/* downgrade check errors to warnings */
 	bool image;			/* the artifact is a container image (no zip-root bootstrap needed) */
+	const char *handler;		/* "app.handler" when known (templates), may be NULL */
 
 	/* Output. */
 	const char *output;		/* -o */
