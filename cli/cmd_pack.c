@@ -405,6 +405,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			fprintf(stderr, "%s: the function is too big for a zip (%s); wrote an OCI image layout to %s instead "
 				"(deploy it as a container image, up to 10 GiB)\n", cli->prog, lp_cli_msg(res.fallback_reason),
 				lp_cli_esc(res.path));
+		if (ret == LP_EXIT_IMAGE)
+			target_line(&o, &st);
 		else
 			summary(cli, &o, &st, &res, verbose);
 	}
