@@ -617,7 +617,8 @@ static int ana_estimate_savings(struct lp_analysis *a)
 /* The same checks pack runs (glibc vs runtime, arch, Mach-O/PE, DT_NEEDED): one implementation. */
 static int ana_check_compat(struct lp_analysis *a)
 {
-	struct lp_check_opts co = { .runtime = a->runtime, .arch = a->arch, .warn_only = false };
+	struct lp_check_opts co = { .runtime = a->runtime, .arch = a->arch, .warn_only = false,
+				    .image = a->kind >= LP_ANA_OCI_LAYOUT };
 
 	return lp_check_entries(&a->entries, &co, &a->report);
 }

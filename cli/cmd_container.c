@@ -166,6 +166,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 			      sizeof(longopts) / sizeof(longopts[0]));
 
 	lp_pack_opts_init(&o);
+	o.image = true;	/* the image's CMD names the program: no zip-root bootstrap rule */
 	lp_pack_state_init(&st);
 	lp_oci_opts_init(&oo);
 	optind = 1;

@@ -30,7 +30,7 @@ static const char pack_usage[] =
 	"  --image-output DIR        where the fallback image goes (default: OUTPUT without .zip + .oci);\n"
 	"                            new, empty, or an OCI layout the image is added to\n"
 	"  -l, --level N             deflate level 1-12 (default 6; libdeflate scale)\n"
-	"  -q, --quiet               no summary on stderr\n"
+	"  -q, --quiet               no summary on stderr (warnings and errors still print)\n"
 	"  -v, --verbose             list every optimization and informational finding\n"
 	"\n";
 
@@ -40,6 +40,19 @@ enum {
 	OPT_FALLBACK,
 	OPT_IMAGE_OUTPUT,
 };
+
+/* Which runtime, glibc and architecture the checks used, and where the architecture came from. */
+static void target_line(const struct lp_pack_opts *o, const struct lp_pack_state *st)
+{
+	if (o->runtime)
+		fprintf(stderr, "  target      %s (%s, glibc %u.%u), %s (%s)\n", o->runtime->name,
+			!strcmp(o->runtime->os, "al2") ? "Amazon Linux 2" : "Amazon Linux 2023",
+			o->runtime->glibc_major, o->runtime->glibc_minor, lp_arch_name(st->arch),
+			st->arch_source ? st->arch_source : "default");
+	else
+		fprintf(stderr, "  target      no --runtime (glibc and runtime libraries not checked), %s (%s)\n",
+			lp_arch_name(st->arch), st->arch_source ? st->arch_source : "default");
+}
 
 static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const struct lp_pack_state *st,
 		    const struct lp_pack_result *res, bool verbose)
@@ -58,11 +71,16 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 	fprintf(stderr, "  zipped      %s (%" PRIu64 " bytes) = %.1f%% of the %s direct-upload limit\n",
 		lp_human_size(res->zipped, a, sizeof(a)), res->zipped, res->zipped_budget.pct,
 		lp_human_size(LP_LIMIT_ZIPPED, c, sizeof(c)));
+	if (st->saved.n_dev_pkgs)
+		fprintf(stderr, "  left out    %zu npm package%s (%zu files, %s) marked dev or for another platform "
+			"in the lockfile; --include-dev keeps them\n", st->saved.n_dev_pkgs,
+			st->saved.n_dev_pkgs == 1 ? "" : "s", st->saved.n_dev, lp_human_size(st->saved.dev, a, sizeof(a)));
 	if (st->input_bytes > res->unzipped)
 		fprintf(stderr, "  optimized   saved %s of %s\n",
 			lp_human_size(st->input_bytes - res->unzipped, a, sizeof(a)),
 			lp_human_size(st->input_bytes, b, sizeof(b)));
 	lp_cli_materialized(cli, &st->entries, &st->report, verbose);
+	target_line(o, st);
 	fprintf(stderr, "  CodeSha256  %s\n", res->code_sha256);
 	if (verbose)
 		for (size_t i = 0; i < st->report.n_changes; i++) {
@@ -72,23 +90,75 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 				ch->saved ? lp_human_size(ch->saved, a, sizeof(a)) : "",
 				ch->detail ? " " : "", ch->detail ? lp_cli_msg(ch->detail) : "");
 		}
+}
+
+/* A warning -q does not silence: the zip needs S3 to reach Lambda. */
+static void warn_zipped(struct lp_cli *cli, const struct lp_pack_result *res)
+{
+	char a[32];
+
 	if (res->zipped_budget.over)
 		lp_cli_warn(cli, "%s is %s over the 52,428,800-byte direct-upload limit: upload it through S3 "
 			    "(Lambda accepts up to 262,144,000 bytes unzipped from S3)",
 			    res->path, lp_human_size(res->zipped_budget.over_by, a, sizeof(a)));
 }
 
+/*
+ * A pack without -O that fails (compatibility, size): what -O would do,
+ * from pack's own optimizer run dry on a copy of the entries and checked
+ * again, so the hint says whether -O fixes both or not.
+ */
+static void hint_optimize(struct lp_cli *cli, const struct lp_pack_opts *o, const struct lp_pack_state *st)
+{
+	struct lp_entries scratch;
+	struct lp_report rep;
+	struct lp_opt_saved sv;
+	struct lp_opt_set set = {
+		.prune_foreign = true, .prune_junk = true, .strip = true, .dedupe = LP_DEDUPE_BINARIES,
+		.junk_patterns = &o->junk_patterns, .arch = st->arch, .threads = o->threads,
+	};
+	struct lp_check_opts co = { .runtime = o->runtime, .arch = st->arch };
+	struct lp_budget b;
+	size_t errs;
+	char a[32], c[32], d[32], u[32];
+
+	if (o->optimize || lp_entries_clone(&scratch, &st->entries) < 0)
+		return;
+	lp_report_init(&rep);
+	lp_errmsg_clear();
+	if (lp_optimize(&scratch, &set, &rep, &sv) == 0) {
+		lp_report_free(&rep);
+		lp_report_init(&rep);
+		if (lp_check_entries(&scratch, &co, &rep) == 0) {
+			errs = lp_report_count(&rep, LP_SEV_ERROR);
+			lp_budget_unzipped(lp_entries_unzipped_size(&scratch), st->layers_unzipped, &b);
+			fprintf(stderr, "hint: -O would remove %zu foreign binar%s and %s of junk, strip %s and dedupe %s: "
+				"unzipped %s (%s the limit), %zu compatibility error%s left%s\n",
+				sv.n_foreign, sv.n_foreign == 1 ? "y" : "ies", lp_human_size(sv.junk, a, sizeof(a)),
+				lp_human_size(sv.strip, c, sizeof(c)), lp_human_size(sv.dedupe, d, sizeof(d)),
+				lp_human_size(b.used, u, sizeof(u)), b.over ? "still over" : "under", errs, errs == 1 ? "" : "s",
+				!errs && !b.over ? ": -O fixes this" : "");
+		}
+	}
+	lp_errmsg_clear();
+	lp_report_free(&rep);
+	lp_entries_free(&scratch);
+	(void)cli;
+}
+
 /* The over-limit message: the limit, the size, how far over, the 10 largest contributors. */
-static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const struct lp_budget *b)
+static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const struct lp_budget *b, bool would_image)
 {
 	struct lp_contrib *top = NULL, *groups = NULL;
 	size_t ntop = 0, ngroups = 0;
 	char x[32], y[32], z[32];
 
-	fprintf(stderr, "%s: error: unzipped size %" PRIu64 " bytes (%s) is over Lambda's limit: must be smaller than %" PRIu64
-		" bytes%s; %s over\n", cli->prog, b->used, lp_human_size(b->used, x, sizeof(x)), b->limit,
+	fprintf(stderr, "%s: %s: unzipped size %" PRIu64 " bytes (%s) is over Lambda's limit: must be smaller than %" PRIu64
+		" bytes%s; %s over%s\n", cli->prog, would_image ? "also" : "error", b->used,
+		lp_human_size(b->used, x, sizeof(x)), b->limit,
 		st->layers_unzipped ? " (262,144,000 minus the layers' unzipped size)" : "",
-		lp_human_size(b->over_by, y, sizeof(y)));
+		lp_human_size(b->over_by, y, sizeof(y)),
+		would_image ? " (with the checks passing, --fallback=container, the default, writes an OCI image instead)" : "");
 	if (lp_pack_top_groups(&st->entries, 10, &groups, &ngroups) == 0) {
 		fprintf(stderr, "largest directories/packages:\n");
 		for (size_t i = 0; i < ngroups; i++)
@@ -284,20 +354,28 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		ret = lp_cli_exit_for(r);
 		goto out;
 	}
+	lp_budget_unzipped(lp_entries_unzipped_size(&st.entries), st.layers_unzipped, &b);
 	if (lp_report_count(&st.report, LP_SEV_ERROR) > 0) {
 		lp_progress_stop();
 		fprintf(stderr, "%s: compatibility check failed; no artifact written:\n", cli->prog);
 		lp_cli_print_findings(cli, &st.report, verbose);
+		/* One run names every problem: the size too, not only after the binaries are fixed. */
+		if (b.over)
+			too_big(cli, &st, &b, o.fallback == LP_FALLBACK_CONTAINER && !o.layers.n);
+		if (!cli->quiet) {
+			target_line(&o, &st);
+			hint_optimize(cli, &o, &st);
+		}
 		fprintf(stderr, "hint: --no-check reports these as warnings and packs anyway\n");
 		ret = LP_EXIT_CHECK;
 		goto out;
 	}
 
-	lp_budget_unzipped(lp_entries_unzipped_size(&st.entries), st.layers_unzipped, &b);
 	if (b.over) {
 		lp_progress_stop();
 		if (o.fallback == LP_FALLBACK_NONE || o.layers.n) {
-			too_big(cli, &st, &b);
+			too_big(cli, &st, &b, false);
+			hint_optimize(cli, &o, &st);
 			ret = LP_EXIT_TOOBIG;
 			goto out;
 		}
@@ -327,10 +405,15 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			fprintf(stderr, "%s: the function is too big for a zip (%s); wrote an OCI image layout to %s instead "
 				"(deploy it as a container image, up to 10 GiB)\n", cli->prog, lp_cli_msg(res.fallback_reason),
 				lp_cli_esc(res.path));
+		if (ret == LP_EXIT_IMAGE)
+			target_line(&o, &st);
 		else
 			summary(cli, &o, &st, &res, verbose);
-		lp_cli_print_findings(cli, &st.report, verbose);
 	}
+	/* -q silences the summary, never a warning. */
+	lp_cli_print_findings(cli, &st.report, verbose && !cli->quiet);
+	if (ret == LP_EXIT_OK)
+		warn_zipped(cli, &res);
 	if (o.json_path) {
 		cJSON *root = NULL;
 

@@ -153,6 +153,7 @@ enum {
 	OPT_NO_CHECK,
 	OPT_CACHE_DIR,
 	OPT_MAX_EXPAND,
+	OPT_INCLUDE_DEV,
 };
 
 const struct option lp_cli_source_longopts[] = {
@@ -175,13 +176,15 @@ const struct option lp_cli_source_longopts[] = {
 	{ "no-check", no_argument, NULL, OPT_NO_CHECK },
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "max-expand", required_argument, NULL, OPT_MAX_EXPAND },
+	{ "include-dev", no_argument, NULL, OPT_INCLUDE_DEV },
 	{ "threads", required_argument, NULL, 'j' },
 	{ NULL, 0, NULL, 0 },
 };
 
 const char lp_cli_source_help[] =
 	"Sources:\n"
-	"  SOURCE                    a directory or an archive (zip, wheel, jar, tar, tar.gz, tgz, tar.zst)\n"
+	"  SOURCE                    a directory, an archive (zip, wheel, jar, tar, tar.gz, tgz, tar.zst),\n"
+	"                            or one file (at the root by its name; FILE=NAME renames, FILE=DIR/ places)\n"
 	"  SOURCE=PREFIX/            place the source under PREFIX/ in the artifact (e.g. deps/=python/)\n"
 	"  --exclude GLOB            leave out matching paths (gitignore-like; repeatable)\n"
 	"  --no-default-excludes     keep .git/, .DS_Store, editor and OS junk (excluded by default)\n"
@@ -200,6 +203,8 @@ const char lp_cli_source_help[] =
 	"  --prune-junk / --no-prune-junk        drop caches, tests, docs, source maps inside dependencies\n"
 	"  --prune-pattern GLOB      more paths for --prune-junk (repeatable)\n"
 	"  --cache-dir DIR           cache stripped files by content digest\n"
+	"  --include-dev             keep npm devDependencies and optional packages for other platforms\n"
+	"                            (left out by default when node_modules/.package-lock.json marks them)\n"
 	"Target:\n"
 	"  --arch x86_64|arm64       target architecture (default: detected from the binaries, else x86_64)\n"
 	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries)\n"
@@ -347,6 +352,9 @@ int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pa
 		break;
 	case OPT_CACHE_DIR:
 		o->cache_dir = arg;
+		break;
+	case OPT_INCLUDE_DEV:
+		o->include_dev = true;
 		break;
 	case OPT_MAX_EXPAND:
 		if (lp_parse_size(arg, &o->input.max_expand) < 0)

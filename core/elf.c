@@ -297,6 +297,20 @@ static int read_pe(const struct src *s, const unsigned char *head, struct lp_bin
 		return -LP_E_NOTELF;
 	bi->os = LP_OS_WINDOWS;
 	set_arch(bi, pe_arch(rd16le(sig + 4)));
+	{
+		/* COFF header is 20 bytes; data directory 14 is the CLI (.NET) header. */
+		unsigned char opt[2], dd[8];
+		uint64_t oh = (uint64_t)off + 24;
+
+		if (src_get(s, oh, opt, sizeof(opt))) {
+			uint16_t magic = rd16le(opt);
+			uint64_t at = oh + (magic == 0x20b ? 112 : 96) + 14 * 8;
+
+			if ((magic == 0x10b || magic == 0x20b) && src_get(s, at, dd, sizeof(dd)) &&
+			    (dd[0] | dd[1] | dd[2] | dd[3]) && (dd[4] | dd[5] | dd[6] | dd[7]))
+				bi->pe_managed = true;
+		}
+	}
 	return 0;
 }
 
@@ -946,6 +960,9 @@ static int read_elf(Elf *elf, uint64_t fsize, struct lp_binfo *bi)
 		name = have_names ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
 		if (!name || sh.sh_type == SHT_NOBITS)
 			continue;
+		/* Bionic binaries carry this note; Linux's loader cannot run them (no libc.so). */
+		if (sh.sh_type == SHT_NOTE && !strcmp(name, ".note.android.ident"))
+			bi->os = LP_OS_ANDROID;
 		if (name_is_debug(name))
 			bi->debug_bytes += sh.sh_size;
 		else if ((sh.sh_type == SHT_SYMTAB && !strcmp(name, ".symtab")) ||
@@ -953,6 +970,8 @@ static int read_elf(Elf *elf, uint64_t fsize, struct lp_binfo *bi)
 			 (sh.sh_type == SHT_SYMTAB_SHNDX && !strcmp(name, ".symtab_shndx")))
 			bi->symtab_bytes += sh.sh_size;
 	}
+	if (bi->interp && !strncmp(bi->interp, "/system/bin/linker", 18))
+		bi->os = LP_OS_ANDROID;
 	r = read_dynamic(c, have_dyn ? &pt_dyn : NULL, dyn_scn, vn_scn);
 	if (r == 0)
 		check_loadable(c, &eh, phnum);

@@ -33,6 +33,7 @@ enum lp_os {
 	LP_OS_MACOS,
 	LP_OS_WINDOWS,
 	LP_OS_OTHER,		/* e.g. FreeBSD-branded ELF */
+	LP_OS_ANDROID,		/* ELF with .note.android.ident or Android's linker as PT_INTERP */
 };
 
 struct lp_binfo {
@@ -76,6 +77,11 @@ struct lp_binfo {
 	bool strip_planned;
 	uint64_t strip_after;
 	unsigned macho_nslices;	/* fat Mach-O: number of slices (thin: 1) */
+	/*
+	 * PE with a CLI header: a .NET assembly (IL), which the .NET runtime
+	 * loads on Linux; not native code for another OS.
+	 */
+	bool pe_managed;
 };
 
 /*

@@ -23,10 +23,15 @@
 struct lp_source {
 	char *path;
 	char *prefix;		/* normalized, "" for the root */
+	bool prefix_dir;	/* written as a directory ("lib/", "./", "="): a single file keeps its name */
 	uint16_t index;
 };
 
-/* Parse "dir", "deps/=python/", "build.zip=lib/". */
+/*
+ * Parse "dir", "deps/=python/", "build.zip=lib/", and for a single file
+ * "bootstrap" (at the root by its name), "build/main=bootstrap" (renamed),
+ * "build/main=bin/" (under bin/ by its name).
+ */
 int lp_source_parse(const char *arg, uint16_t index, struct lp_source *ret);
 void lp_source_free(struct lp_source *s);
 
@@ -124,6 +129,15 @@ extern const char *const lp_default_excludes[];
 
 /* Is path a directory, or a file libarchive should read? */
 bool lp_source_is_dir(const struct lp_source *s);
+
+/*
+ * Is this regular file an archive to unpack (zip, wheel, jar, the tar
+ * family, by magic bytes or by name) rather than one file to place as it
+ * is (a Go/Rust bootstrap, a bundled index.mjs)? A file named like an
+ * archive counts as one even when corrupt, so a broken build.zip is an
+ * error, not a file called build.zip in the artifact.
+ */
+bool lp_source_is_archive(const char *path);
 
 /*
  * Load one source, appending its entries (origin = src->index) to out.

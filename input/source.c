@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,8 +37,13 @@ int lp_source_parse(const char *arg, uint16_t index, struct lp_source *ret)
 	memset(ret, 0, sizeof(*ret));
 	ret->index = index;
 	if (eq && eq != arg) {
+		const char *pre = eq + 1;
+		size_t plen = strlen(pre);
+
 		ret->path = strndup(arg, (size_t)(eq - arg));
-		if (eq[1] == '\0' || strcmp(eq + 1, "/") == 0 || strcmp(eq + 1, ".") == 0) {
+		/* "=", "=/", "=.", "=./", "=.//.": the root, as a directory. */
+		ret->prefix_dir = plen == 0 || pre[plen - 1] == '/' || strspn(pre, "./") == plen;
+		if (strspn(pre, "./") == plen && !strstr(pre, "..")) {
 			prefix = strdup("");
 		} else {
 			prefix = malloc(strlen(eq + 1) + 1);
@@ -51,6 +57,7 @@ int lp_source_parse(const char *arg, uint16_t index, struct lp_source *ret)
 	} else {
 		ret->path = strdup(arg);
 		prefix = strdup("");
+		ret->prefix_dir = true;
 	}
 	if (!ret->path || !prefix) {
 		free(ret->path);
@@ -74,6 +81,39 @@ bool lp_source_is_dir(const struct lp_source *s)
 	struct stat st;
 
 	return stat(s->path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool name_ends(const char *name, const char *suf)
+{
+	size_t a = strlen(name), b = strlen(suf);
+
+	return a >= b && strcasecmp(name + a - b, suf) == 0;
+}
+
+bool lp_source_is_archive(const char *path)
+{
+	static const char *const ext[] = {
+		".zip", ".whl", ".jar", ".war", ".egg", ".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst",
+		".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tar.lz4", ".tar.lzma", NULL,
+	};
+	unsigned char h[512];
+	ssize_t n;
+	int fd;
+
+	for (const char *const *x = ext; *x; x++)
+		if (name_ends(path, *x))
+			return true;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;	/* let the archive reader name the error */
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n < 6)
+		return false;
+	return !memcmp(h, "PK\3\4", 4) || !memcmp(h, "PK\5\6", 4) || !memcmp(h, "PK\7\x08", 4) ||
+	       !memcmp(h, "\x1f\x8b", 2) || !memcmp(h, "BZh", 3) || !memcmp(h, "\xfd" "7zXZ\0", 6) ||
+	       !memcmp(h, "\x28\xb5\x2f\xfd", 4) || !memcmp(h, "\x04\x22\x4d\x18", 4) ||
+	       (n >= 262 && !memcmp(h + 257, "ustar", 5));
 }
 
 /* ---- ignore rules ----------------------------------------------------- */
@@ -258,6 +298,46 @@ bool lp_input_skipped(const struct lp_input_opts *o, dev_t dev, ino_t ino, const
 	return false;
 }
 
+/*
+ * One regular file (a Go/Rust bootstrap, a bundled handler): at the root or
+ * under a "DIR/" prefix by its own name, or renamed by "FILE=NAME".
+ */
+static int load_file(const struct lp_source *src, const struct stat *st, struct lp_entries *out)
+{
+	const char *base = strrchr(src->path, '/');
+	struct lp_entry *e;
+	char *ap;
+
+	base = base ? base + 1 : src->path;
+	if (!src->prefix_dir)
+		ap = strdup(src->prefix);
+	else
+		ap = lp_path_join(src->prefix, base);
+	if (!ap)
+		return -ENOMEM;
+	if (!*ap || !strcmp(ap, ".") || !strcmp(ap, "..")) {
+		free(ap);
+		return lp_fail(-LP_E_UNSAFEPATH, src->path, "a file source needs a name: give FILE=NAME");
+	}
+	if (access(src->path, R_OK) < 0) {
+		int err = errno;
+
+		free(ap);
+		return lp_fail(-err, src->path, "cannot read: %s", strerror(err));
+	}
+	e = lp_entries_push(out, ap, LP_FILE);
+	free(ap);
+	if (!e || !(e->src = strdup(src->path)))
+		return -ENOMEM;
+	e->size = e->orig_size = (uint64_t)st->st_size;
+	e->src_mode = st->st_mode;
+	e->origin = src->index;
+	if (st->st_mode & 0111)
+		e->flags |= LP_F_EXEC;
+	e->mode = (e->flags & LP_F_EXEC) ? 0755 : 0644;
+	return 0;
+}
+
 int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, struct lp_entries *out)
 {
 	struct stat st;
@@ -271,8 +351,10 @@ int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, st
 	if (S_ISDIR(st.st_mode))
 		return lp_input_load_dir(src, o, out);
 	if (!S_ISREG(st.st_mode))
-		return lp_fail(-LP_E_BADTYPE, src->path, "source is neither a directory nor an archive file");
-	return lp_input_load_archive(src, o, out);
+		return lp_fail(-LP_E_BADTYPE, src->path, "source is neither a directory nor a regular file");
+	if (lp_source_is_archive(src->path))
+		return lp_input_load_archive(src, o, out);
+	return load_file(src, &st, out);
 }
 
 int lp_input_load_all(const struct lp_source *srcs, size_t n, const struct lp_input_opts *o,

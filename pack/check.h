@@ -14,6 +14,20 @@
  *   library-off-path  info    DT_NEEDED in the package, but not on this file's
  *                             search path (works only if loaded earlier)
  *   unreadable-elf    warning ELF file whose headers cannot be parsed
+ *   foreign-binary    warning (instead of error) a Mach-O, PE or non-Linux ELF
+ *                             inside a dependency tree that no runtime loads by
+ *                             name (not .so/.node/.dylib/.dll/.pyd, not the
+ *                             handler): an installer's .exe, an Android prebuild
+ *   bootstrap-missing error   provided.*: no executable file "bootstrap" at the root
+ *   interpreter-missing error executable whose PT_INTERP is not glibc's loader
+ *                             (musl, Nix, Android): "no such file or directory"
+ *   python-abi        error   python*: an extension module tagged cpython-3XY or a
+ *                             sourceless .pyc for another Python than the runtime's;
+ *                             warning for __pycache__ bytecode of another version
+ *                             (never loaded), one per run
+ *
+ * Each message ends with the way out: the option that fixes it (-O or
+ * --prune-foreign, --runtime, --arch) or what to rebuild.
  */
 #pragma once
 
@@ -29,6 +43,8 @@ struct lp_check_opts {
 	const struct lp_runtime *runtime;	/* NULL: skip glibc checks; base libs: common set */
 	enum lp_arch arch;			/* function architecture; UNKNOWN: lp_detect_arch() */
 	bool warn_only;				/* --no-check: report errors as warnings */
+	const char *handler;			/* "app.handler", may be NULL: its file is never a harmless foreign one */
+	bool image;				/* a container image: no zip-root bootstrap to require */
 };
 
 /*

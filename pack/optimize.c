@@ -454,12 +454,16 @@ static void arch_list(const struct lp_binfo *bi, char *buf, size_t len)
 
 int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_report *rep)
 {
+	struct lp_deps ds;
+	int r = lp_deps_build(l, &ds);
+
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < l->n; i++) {
 		struct lp_entry *e = &l->v[i];
 		struct lp_binfo *tmp;
 		const struct lp_binfo *bi;
 		char arch[64];
-		int r;
 
 		if (e->kind != LP_FILE || (e->flags & LP_F_REMOVED) || e->binfmt == LP_BIN_NONE ||
 		    e->binfmt == LP_BIN_AR)
@@ -467,11 +471,13 @@ int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_re
 		bi = entry_bin(e, &tmp);
 		if (!bi && (e->binfmt == LP_BIN_MACHO || e->binfmt == LP_BIN_MACHO_FAT || e->binfmt == LP_BIN_PE)) {
 			/* The magic bytes are enough: no Linux loader runs these. */
+			if (!lp_deps_find(&ds, e->path, NULL, 0))
+				continue;
 			e->flags |= LP_F_REMOVED;
 			r = lp_report_change(rep, "prune-foreign", e->path, e->size, "%s: cannot run on Lambda",
 					     lp_binfmt_name((enum lp_binfmt)e->binfmt));
 			if (r < 0)
-				return r;
+				goto out;
 			continue;
 		}
 		if (!bi)
@@ -481,9 +487,12 @@ int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_re
 			e->bin = tmp;
 			tmp = NULL;
 		}
+		/* The function's own binaries are never dropped: the checks name them. */
+		if (!lp_deps_find(&ds, e->path, NULL, 0))
+			continue;
 		arch_list(bi, arch, sizeof(arch));
-		if (bi->fmt == LP_BIN_ELF && bi->os == LP_OS_LINUX &&
-		    (target == LP_ARCH_UNKNOWN || bi->arch == target)) {
+		if ((bi->fmt == LP_BIN_ELF && bi->os == LP_OS_LINUX &&
+		     (target == LP_ARCH_UNKNOWN || bi->arch == target)) || (bi->fmt == LP_BIN_PE && bi->pe_managed)) {
 			lp_binfo_free(tmp);
 			continue;
 		}
@@ -497,16 +506,25 @@ int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_re
 		r = lp_report_change(rep, "prune-foreign", e->path, e->size, "%s%s%s%s%s",
 				     lp_binfmt_name(bi->fmt), *arch && strcmp(arch, "other") ? " for " : "",
 				     *arch && strcmp(arch, "other") ? arch : "",
+				     bi->fmt == LP_BIN_ELF && bi->os == LP_OS_ANDROID ? " (Android)" :
 				     bi->fmt == LP_BIN_ELF && bi->os != LP_OS_LINUX ? " (not Linux)" : "",
 				     bi->fmt == LP_BIN_ELF ? "" : ": cannot run on Lambda");
 		lp_binfo_free(tmp);
 		if (r < 0)
-			return r;
+			goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	lp_deps_free(&ds);
+	return r;
 }
 
 enum lp_arch lp_detect_arch(const struct lp_entries *l)
+{
+	return lp_detect_arch_ex(l, NULL);
+}
+
+enum lp_arch lp_detect_arch_ex(const struct lp_entries *l, bool *from_binaries)
 {
 	uint64_t bytes[LP_ARCH_OTHER + 1] = { 0 }, files[LP_ARCH_OTHER + 1] = { 0 };
 	enum lp_arch best = LP_ARCH_X86_64;
@@ -526,6 +544,8 @@ enum lp_arch lp_detect_arch(const struct lp_entries *l)
 		}
 		lp_binfo_free(tmp);
 	}
+	if (from_binaries)
+		*from_binaries = files[LP_ARCH_X86_64] + files[LP_ARCH_ARM64] > 0;
 	/* Lambda runs x86_64 or arm64 only; anything else cannot be the target. */
 	if (bytes[LP_ARCH_ARM64] > bytes[LP_ARCH_X86_64] ||
 	    (bytes[LP_ARCH_ARM64] == bytes[LP_ARCH_X86_64] && files[LP_ARCH_ARM64] > files[LP_ARCH_X86_64]))
@@ -616,8 +636,172 @@ static bool comp_is(const char *p, size_t len, const char *name)
 	return strlen(name) == len && memcmp(p, name, len) == 0;
 }
 
+/* --- dependency trees ----------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool strv_has(const struct lp_strv *v, const char *key)
+{
+	return v->n && bsearch(&key, v->v, v->n, sizeof(*v->v), cmp_str);
+}
+
+/* "PyYAML" -> "pyyaml", "zope.interface" -> "zope_interface" (PEP 503 style). */
+static void norm_name(const char *in, size_t n, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 1 < len; i++) {
+		char c = in[i];
+
+		out[o++] = c == '-' || c == '.' ? '_' : (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o] = '\0';
+}
+
+static int push_root(struct lp_strv *v, const char *s, size_t n)
+{
+	char buf[256];
+
+	/* The root __pycache__ also holds the function's own modules' caches. */
+	if (n == 0 || n >= sizeof(buf) || (n == 2 && s[0] == '.' && s[1] == '.') || (n == 1 && s[0] == '.') ||
+	    (n == 11 && !memcmp(s, "__pycache__", 11)))
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return lp_strv_push(v, buf);
+}
+
+/*
+ * Root-level names in a top_level.txt (mode 0: one per line), a RECORD
+ * (1: CSV, path first) or an egg's installed-files.txt (2: paths relative
+ * to the egg-info directory, so only "../name/..." lines are root-level).
+ */
+static int roots_from_text(struct lp_strv *v, const char *text, int mode)
+{
+	bool record = mode == 1;
+
+	for (const char *line = text; line && *line;) {
+		const char *eol = strchr(line, '\n');
+		size_t ll = eol ? (size_t)(eol - line) : strlen(line);
+		size_t n;
+		int r;
+
+		if (record && ll && *line == '"') {
+			line++;
+			ll--;
+		}
+		if (mode == 2) {
+			if (ll < 3 || memcmp(line, "../", 3)) {
+				line = eol ? eol + 1 : NULL;
+				continue;
+			}
+			line += 3;
+			ll -= 3;
+		}
+		n = strcspn(line, record ? "/,\"\r\n" : "/\r\n");
+		if (n > ll)
+			n = ll;
+		/* A RECORD line without '/' is a module file at the root ("six.py"). */
+		if ((r = push_root(v, line, n)) < 0)
+			return r;
+		line = eol ? eol + 1 : NULL;
+	}
+	return 0;
+}
+
+static void strv_sort_unique(struct lp_strv *v)
+{
+	size_t o = 0;
+
+	if (!v->n)
+		return;
+	qsort(v->v, v->n, sizeof(*v->v), cmp_str);
+	for (size_t i = 0; i < v->n; i++) {
+		if (o && !strcmp(v->v[o - 1], v->v[i])) {
+			free(v->v[i]);
+			continue;
+		}
+		v->v[o++] = v->v[i];
+	}
+	v->n = o;
+}
+
+int lp_deps_build(const struct lp_entries *l, struct lp_deps *d)
+{
+	int r = 0;
+
+	memset(d, 0, sizeof(*d));
+	for (size_t i = 0; i < l->n && r == 0; i++) {
+		const struct lp_entry *e = &l->v[i];
+		const char *slash = strchr(e->path, '/'), *base;
+		size_t dl;
+		bool record;
+		char *text = NULL;
+
+		if (e->kind != LP_FILE || !slash || strchr(slash + 1, '/') || (e->flags & LP_F_REMOVED))
+			continue;
+		dl = (size_t)(slash - e->path);
+		if (!((dl > 10 && !memcmp(slash - 10, ".dist-info", 10)) ||
+		      (dl > 9 && !memcmp(slash - 9, ".egg-info", 9))))
+			continue;
+		base = slash + 1;
+		record = !strcmp(base, "RECORD") || !strcmp(base, "installed-files.txt");
+		if (!record && strcmp(base, "top_level.txt") && strcmp(base, "METADATA") && strcmp(base, "PKG-INFO"))
+			continue;
+		{
+			/* The distribution name: "PyYAML-6.0.dist-info" -> "pyyaml". */
+			const char *dash = memchr(e->path, '-', dl);
+			char nm[256];
+
+			norm_name(e->path, dash ? (size_t)(dash - e->path) : dl - (memcmp(slash - 9, ".egg-info", 9) ? 10 : 9),
+				  nm, sizeof(nm));
+			if (*nm && (r = lp_strv_push(&d->norm, nm)) < 0)
+				break;
+		}
+		if (!e->src || !strcmp(base, "METADATA") || !strcmp(base, "PKG-INFO"))
+			continue;
+		/* installed-files.txt paths are relative to the egg-info: "../yaml/x.py". */
+		if (lp_read_file(e->src, 16u << 20, &text, NULL) < 0) {
+			lp_errmsg_clear();
+			continue;
+		}
+		r = roots_from_text(&d->roots, text, record ? (!strcmp(base, "RECORD") ? 1 : 2) : 0);
+		free(text);
+	}
+	strv_sort_unique(&d->roots);
+	strv_sort_unique(&d->norm);
+	return r;
+}
+
+void lp_deps_free(struct lp_deps *d)
+{
+	lp_strv_free(&d->roots);
+	lp_strv_free(&d->norm);
+}
+
+/* Is the root-level component [path, path+len) owned by an installed distribution? */
+static bool root_dep(const struct lp_deps *ds, const char *path, size_t len)
+{
+	char buf[256];
+
+	if (!ds || len >= sizeof(buf) || (!ds->roots.n && !ds->norm.n))
+		return false;
+	memcpy(buf, path, len);
+	buf[len] = '\0';
+	/* The metadata directories themselves belong to their distribution. */
+	if ((len > 10 && !strcmp(buf + len - 10, ".dist-info")) || (len > 9 && !strcmp(buf + len - 9, ".egg-info")))
+		return true;
+	if (strv_has(&ds->roots, buf))
+		return true;
+	norm_name(path, len, buf, sizeof(buf));
+	return strv_has(&ds->norm, buf);
+}
+
 /* Is path inside a dependency tree? Uses the innermost marker. */
-static bool find_dep(const char *path, struct dep *d)
+static bool find_dep(const struct lp_deps *ds, const char *path, struct dep *d)
 {
 	const char *s = path;
 	bool found = false;
@@ -636,8 +820,17 @@ static bool find_dep(const char *path, struct dep *d)
 		}
 		s = e ? e + 1 : s + len;
 	}
-	if (!found)
-		return false;
+	if (!found) {
+		size_t len = strcspn(path, "/");
+
+		if (!root_dep(ds, path, len))
+			return false;
+		d->scope = S_PYTHON;
+		d->marker_end = 0;
+		d->pkg_end = len;
+		snprintf(d->pkg, sizeof(d->pkg), "%.*s", (int)len, path);
+		return true;
+	}
 	/* Package root: one component, two for an npm @scope/name. */
 	{
 		const char *p = path + d->marker_end, *e = strchr(p, '/');
@@ -648,6 +841,30 @@ static bool find_dep(const char *path, struct dep *d)
 		snprintf(d->pkg, sizeof(d->pkg), "%.*s", (int)d->pkg_end, path);
 	}
 	return true;
+}
+
+bool lp_deps_find(const struct lp_deps *ds, const char *path, char *pkg, size_t len)
+{
+	struct dep d;
+
+	if (!find_dep(ds, path, &d))
+		return false;
+	if (pkg)
+		snprintf(pkg, len, "%s", d.pkg);
+	return true;
+}
+
+bool lp_native_module_name(const char *path)
+{
+	static const char *const ext[] = { ".so", ".node", ".dylib", ".dll", ".pyd", NULL };
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	for (const char *const *x = ext; *x; x++)
+		if (has_suffix(base, *x))
+			return true;
+	/* libfoo.so.1.2 */
+	return strstr(base, ".so.") != NULL;
 }
 
 /* Does directory-name rule pat match a directory component in [from, to) of path? */
@@ -764,10 +981,14 @@ static int agg_flush(struct agg *a, const struct lp_strv *extra, struct lp_repor
 int lp_opt_prune_junk(struct lp_entries *l, const struct lp_strv *extra_patterns, struct lp_report *rep)
 {
 	struct agg *a = calloc(1, sizeof(*a));
-	int r = 0;
+	struct lp_deps ds;
+	int r;
 
 	if (!a)
 		return -ENOMEM;
+	r = lp_deps_build(l, &ds);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < l->n; i++) {
 		struct lp_entry *e = &l->v[i];
 		struct dep d;
@@ -775,7 +996,7 @@ int lp_opt_prune_junk(struct lp_entries *l, const struct lp_strv *extra_patterns
 
 		if (e->flags & LP_F_REMOVED)
 			continue;
-		if (!find_dep(e->path, &d))
+		if (!find_dep(&ds, e->path, &d))
 			continue;
 		k = junk_rule(e, &d, extra_patterns);
 		if (k < 0)
@@ -813,11 +1034,70 @@ int lp_opt_prune_junk(struct lp_entries *l, const struct lp_strv *extra_patterns
 	}
 	r = agg_flush(a, extra_patterns, rep);
 out:
+	lp_deps_free(&ds);
 	free(a);
 	return r;
 }
 
 /* --- the pipeline --------------------------------------------------------- */
+
+/* Which directories have at least one child entry (before pruning). */
+static uint8_t *dirs_with_children(const struct lp_entries *l)
+{
+	uint8_t *had = calloc(l->n ? l->n : 1, 1);
+
+	if (!had)
+		return NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		size_t plen = lp_path_parent_len(l->v[i].path);
+		char buf[4096];
+		struct lp_entry *p;
+
+		if (!plen || plen >= sizeof(buf))
+			continue;
+		memcpy(buf, l->v[i].path, plen);
+		buf[plen] = '\0';
+		if ((p = lp_entries_find(l, buf)) && p->kind == LP_DIR)
+			had[p - l->v] = 1;
+	}
+	return had;
+}
+
+/*
+ * Remove the directories pruning emptied: a directory that had children and
+ * now has none left (at any depth). A directory that was empty in the input
+ * stays. had is from dirs_with_children() on the same list.
+ */
+static void prune_emptied_dirs(struct lp_entries *l, const uint8_t *had)
+{
+	uint8_t *alive = calloc(l->n ? l->n : 1, 1);
+
+	if (!alive)
+		return;		/* keeping a directory is harmless */
+	for (size_t i = 0; i < l->n; i++) {
+		const struct lp_entry *e = &l->v[i];
+		char buf[4096];
+		size_t plen;
+
+		if ((e->flags & LP_F_REMOVED) || (e->kind == LP_DIR && had[i]))
+			continue;
+		/* A kept file, link or originally empty directory keeps its ancestors. */
+		snprintf(buf, sizeof(buf), "%s", e->path);
+		while ((plen = lp_path_parent_len(buf)) > 0) {
+			struct lp_entry *p;
+
+			buf[plen] = '\0';
+			p = lp_entries_find(l, buf);
+			if (!p || alive[p - l->v])
+				break;
+			alive[p - l->v] = 1;
+		}
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].kind == LP_DIR && had[i] && !alive[i])
+			l->v[i].flags |= LP_F_REMOVED;
+	free(alive);
+}
 
 static size_t count_files(const struct lp_entries *l, uint32_t flag)
 {
@@ -834,24 +1114,39 @@ int lp_optimize(struct lp_entries *l, const struct lp_opt_set *set, struct lp_re
 {
 	struct lp_opt_saved sv = { 0 };
 	enum lp_arch arch = set->arch;
+	uint8_t *had = NULL;
 	uint64_t before = lp_entries_unzipped_size(l), at = before, now;
 	size_t n0 = count_files(l, LP_F_REMOVED);
 	int r;
 
 	if (arch == LP_ARCH_UNKNOWN)
 		arch = lp_detect_arch(l);
+	if (set->prune_foreign || set->prune_junk || set->prune_dev) {
+		had = dirs_with_children(l);
+		if (!had)
+			return -ENOMEM;
+	}
+	/* First: what npm says is not needed goes before anything inspects it. */
+	if (set->prune_dev && (r = lp_opt_prune_dev(l, arch, rep, &sv)) < 0)
+		goto out;
+	at = lp_entries_unzipped_size(l);
+	n0 = count_files(l, LP_F_REMOVED);
 	if (set->prune_foreign && (r = lp_opt_prune_foreign(l, arch, rep)) < 0)
-		return r;
+		goto out;
 	now = lp_entries_unzipped_size(l);
 	sv.foreign = at - now;
 	sv.n_foreign = count_files(l, LP_F_REMOVED) - n0;
 	at = now;
 	if (set->prune_junk && (r = lp_opt_prune_junk(l, set->junk_patterns, rep)) < 0)
-		return r;
+		goto out;
 	now = lp_entries_unzipped_size(l);
 	sv.junk = at - now;
 	sv.n_junk = count_files(l, LP_F_REMOVED) - n0 - sv.n_foreign;
 	at = now;
+	if (had)
+		prune_emptied_dirs(l, had);
+	free(had);
+	had = NULL;
 	lp_entries_compact(l);
 	if (set->strip) {
 		r = set->stage_dir ? lp_opt_strip(l, set->stage_dir, set->cache_dir, set->threads, rep) :
@@ -872,4 +1167,7 @@ int lp_optimize(struct lp_entries *l, const struct lp_opt_set *set, struct lp_re
 	if (saved)
 		*saved = sv;
 	return 0;
+out:
+	free(had);
+	return r;
 }

@@ -8,13 +8,13 @@
 #pragma once
 
 #include "core/elf.h"
+#include "core/util.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 struct lp_entries;
 struct lp_report;
-struct lp_strv;
 
 /*
  * Strip every LP_FILE entry with binfmt LP_BIN_ELF (not removed, not a
@@ -48,14 +48,47 @@ int lp_dedupe_mode_parse(const char *s, enum lp_dedupe_mode *ret);
 int lp_opt_dedupe(struct lp_entries *l, enum lp_dedupe_mode mode, struct lp_report *rep);
 
 /*
+ * Dependency trees of an artifact: node_modules/, site-packages/,
+ * dist-packages/, vendor/, a top-level python/, and (SAM-style Python,
+ * dependencies installed at the zip root) every root-level name a
+ * *.dist-info or *.egg-info directory declares: its top_level.txt, the
+ * first components of its RECORD, else its distribution name.
+ */
+struct lp_deps {
+	struct lp_strv roots;	/* root-level names owned by installed distributions, sorted */
+	struct lp_strv norm;	/* distribution names, lowercase with '-' and '.' as '_', sorted */
+};
+
+/* Read the root-level distribution metadata of l (files with src; others by name). */
+int lp_deps_build(const struct lp_entries *l, struct lp_deps *d);
+void lp_deps_free(struct lp_deps *d);
+
+/*
+ * Is path inside a dependency tree (d may be NULL: markers only)? pkg (may
+ * be NULL) gets the package root: "node_modules/foo", "numpy".
+ */
+bool lp_deps_find(const struct lp_deps *d, const char *path, char *pkg, size_t len);
+
+/*
+ * Is this path a native module a runtime loads by name (.so, .so.N, .node,
+ * .dylib, .dll, .pyd)? A foreign binary that is not one is never loaded on
+ * Lambda (an installer's .exe, a prebuild for another platform's runner).
+ */
+bool lp_native_module_name(const char *path);
+
+/*
  * Mark LP_F_REMOVED: Mach-O and PE files, and ELF files for another
- * architecture or OS than target. Reads entry->bin from src if missing.
- * Changes: "prune-foreign" with the bytes.
+ * architecture or OS than target, inside dependency trees only (the
+ * function's own binaries are for the checks to report). Reads entry->bin
+ * from src if missing. Changes: "prune-foreign" with the bytes.
  */
 int lp_opt_prune_foreign(struct lp_entries *l, enum lp_arch target, struct lp_report *rep);
 
 /* The architecture most ELF bytes in the list are built for (x86_64 if none). */
 enum lp_arch lp_detect_arch(const struct lp_entries *l);
+
+/* lp_detect_arch, and whether Linux ELF programs or libraries decided it (false: the x86_64 default). */
+enum lp_arch lp_detect_arch_ex(const struct lp_entries *l, bool *from_binaries);
 
 /*
  * Remove junk inside dependency trees only (under node_modules/,
@@ -74,6 +107,7 @@ const char *const *lp_junk_rules(void);
 
 /* Which optimizers run, and where their output goes. */
 struct lp_opt_set {
+	bool prune_dev;				/* npm devDependencies / other platforms' optional packages */
 	bool prune_foreign;
 	bool prune_junk;
 	bool strip;
@@ -95,7 +129,18 @@ struct lp_opt_set {
 struct lp_opt_saved {
 	uint64_t foreign, junk, strip, dedupe, total;
 	size_t n_foreign, n_junk, n_strip, n_dedupe;
+	uint64_t dev;			/* npm packages left out (prune_dev) */
+	size_t n_dev, n_dev_pkgs;	/* their files, and the packages */
 };
+
+/*
+ * npm: mark LP_F_REMOVED every package node_modules/.package-lock.json (or,
+ * without it, package-lock.json v2/v3 beside node_modules) marks dev, and
+ * every optional package whose os/cpu excludes linux or arch (x64/arm64),
+ * with the node_modules/.bin links into them. Changes: "prune-dev" per
+ * package; sv gets the bytes, files and packages.
+ */
+int lp_opt_prune_dev(struct lp_entries *l, enum lp_arch arch, struct lp_report *rep, struct lp_opt_saved *sv);
 
 /*
  * The one optimization pipeline, shared by pack, container and analyze's

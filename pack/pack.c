@@ -113,6 +113,7 @@ out:
 static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
 	struct lp_opt_set set = {
+		.prune_dev = !o->include_dev,
 		.prune_foreign = o->prune_foreign,
 		.prune_junk = o->prune_junk,
 		.strip = o->strip,
@@ -123,15 +124,22 @@ static int lp_pack_optimize(struct lp_pack_opts *o, struct lp_pack_state *st)
 		.threads = o->threads ? o->threads : lp_ncpus(),
 	};
 
-	if (st->arch == LP_ARCH_UNKNOWN)
-		st->arch = lp_detect_arch(&st->entries);
+	if (st->arch == LP_ARCH_UNKNOWN) {
+		bool found = false;
+
+		st->arch = lp_detect_arch_ex(&st->entries, &found);
+		st->arch_source = found ? "detected from binaries" : "default";
+	} else {
+		st->arch_source = "given";
+	}
 	set.arch = st->arch;
 	return lp_optimize(&st->entries, &set, &st->report, &st->saved);
 }
 
 static int lp_pack_check(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
-	struct lp_check_opts co = { .runtime = o->runtime, .arch = st->arch, .warn_only = o->no_check };
+	struct lp_check_opts co = { .runtime = o->runtime, .arch = st->arch, .warn_only = o->no_check,
+				    .image = o->image, .handler = o->handler };
 
 	return lp_check_entries(&st->entries, &co, &st->report);
 }

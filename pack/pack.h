@@ -46,6 +46,7 @@ struct lp_pack_opts {
 	bool prune_foreign;
 	bool prune_junk;
 	struct lp_strv junk_patterns;	/* extra --prune-pattern globs */
+	bool include_dev;		/* --include-dev: keep what npm's lockfile marks dev / other-platform optional */
 	const char *cache_dir;		/* strip cache; NULL = none */
 
 	/* Target. */
@@ -53,6 +54,8 @@ struct lp_pack_opts {
 	const struct lp_runtime *runtime;
 	enum lp_arch arch;		/* LP_ARCH_UNKNOWN = detect */
 	bool no_check;			/* downgrade check errors to warnings */
+	bool image;			/* the artifact is a container image (no zip-root bootstrap needed) */
+	const char *handler;		/* "app.handler" when known (templates), may be NULL */
 
 	/* Output. */
 	const char *output;		/* -o */
@@ -75,6 +78,7 @@ struct lp_pack_state {
 	size_t n_problems;		/* input problems: the first n error findings of report */
 	char *stage_dir;		/* temp dir for extracted/stripped copies (removed by free) */
 	enum lp_arch arch;		/* target arch (given or detected) */
+	const char *arch_source;	/* "given", "detected from binaries" or "default" */
 	uint64_t input_bytes;		/* unzipped size before optimization */
 	uint64_t layers_unzipped;	/* sum over --with-layer zips */
 	double t_load, t_optimize;	/* seconds */

@@ -90,7 +90,8 @@ int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
 	/* Per optimizer, in pipeline order; analyze's "savings" uses the same names and figures. */
 	a = lp_json_obj(sz, "saved_by");
 	if (!a || lp_json_u64(a, "prune_foreign", st->saved.foreign) ||
-	    lp_json_u64(a, "prune_junk", st->saved.junk) || lp_json_u64(a, "strip", st->saved.strip) ||
+	    lp_json_u64(a, "prune_junk", st->saved.junk) ||
+	    lp_json_u64(a, "prune_dev", st->saved.dev) || lp_json_u64(a, "strip", st->saved.strip) ||
 	    lp_json_u64(a, "dedupe", st->saved.dedupe))
 		goto out;
 	a = lp_json_obj(root, "limits");
@@ -104,7 +105,8 @@ int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
 	a = lp_json_obj(root, "target");
 	if (!a || lp_json_str(a, "arch", lp_arch_name(st->arch)) ||
 	    lp_json_str(a, "runtime", o->runtime ? o->runtime->name : NULL) ||
-	    lp_json_str(a, "os", o->runtime ? o->runtime->os : NULL))
+	    lp_json_str(a, "os", o->runtime ? o->runtime->os : NULL) ||
+	    lp_json_str(a, "arch_source", st->arch_source))
 		goto out;
 	if (o->runtime) {
 		char g[16];

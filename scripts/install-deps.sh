@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(gcc pkg-config meson ninja-build libarchive-dev libelf-dev libzstd-dev
             libcjson-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev libyaml-dev)
-test_pkgs=(libcmocka-dev python3 clang lld elfutils binutils gcc-aarch64-linux-gnu
+test_pkgs=(libcmocka-dev python3 python3-yaml clang lld elfutils binutils gcc-aarch64-linux-gnu
            libc6-dev-arm64-cross unzip zip p7zip-full libarchive-tools openssl nodejs
            util-linux time pigz fdupes hyperfine
            umoci skopeo podman runc oci-image-tool golang-github-opencontainers-image-spec-dev

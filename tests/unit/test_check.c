@@ -138,12 +138,15 @@ static void test_libraries(void **state)
 	lp_entries_init(&l);
 	add_file(&l, "bin/usefoo", fx("usefoo"), 0);
 	add_file(&l, "bin/lib/libfoo.so.1", fx("libfoo.so"), 0);
+	add_file(&l, "bootstrap", fx("hello"), 0)->mode = 0755;	/* provided.* needs one (bootstrap-missing) */
+	lp_entries_sort(&l);
 	check(&l, "provided.al2023", LP_ARCH_X86_64, false, &rep);
 	assert_int_equal(rep.n_findings, 0);
 	lp_report_free(&rep);
 
 	/* The same library reachable only through some other directory: info, not a warning. */
 	add_file(&l, "tools/usefoo-badpath", fx("usefoo-badpath"), 0);
+	lp_entries_sort(&l);
 	check(&l, "provided.al2023", LP_ARCH_X86_64, false, &rep);
 	f = finding(&rep, "library-off-path", "tools/usefoo-badpath");
 	assert_non_null(f);
@@ -228,6 +231,92 @@ static void test_unloadable(void **state)
 	free(dir);
 }
 
+/* Where a foreign file lies decides how bad it is, and the message names the fix. */
+static void test_foreign_by_place(void **state)
+{
+	struct lp_entries l;
+	struct lp_report rep;
+	const struct lp_finding *f;
+
+	(void)state;
+	lp_entries_init(&l);
+	add_file(&l, "bootstrap", fx("hello"), 0)->mode = 0755;
+	add_file(&l, "pip/_vendor/distlib/t64.exe", fx("pe-x86_64.dll"), 0);
+	add_file(&l, "pip-23.0.dist-info/METADATA", fx("hello.c"), 0);
+	add_file(&l, "node_modules/x/win/x.dll", fx("pe-x86_64.dll"), 0);
+	add_file(&l, "tools/own.exe", fx("pe-x86_64.dll"), 0);
+	check(&l, "provided.al2023", LP_ARCH_X86_64, false, &rep);
+	/* pip at the root is a dependency through its dist-info (no src read: by name). */
+	f = finding(&rep, "foreign-binary", "pip/_vendor/distlib/t64.exe");
+	assert_non_null(f);
+	assert_int_equal(f->sev, LP_SEV_WARNING);
+	assert_non_null(strstr(f->message, "-O or --prune-foreign"));
+	f = finding(&rep, "foreign-binary", "node_modules/x/win/x.dll");
+	assert_int_equal(f->sev, LP_SEV_ERROR);	/* a module a runtime would load */
+	assert_non_null(strstr(f->message, "--prune-foreign removes it"));
+	f = finding(&rep, "foreign-binary", "tools/own.exe");
+	assert_int_equal(f->sev, LP_SEV_ERROR);
+	assert_non_null(strstr(f->message, "own file"));
+	assert_null(finding(&rep, "bootstrap-missing", "bootstrap"));
+	lp_report_free(&rep);
+	lp_entries_free(&l);
+
+	/* provided.*: no bootstrap at all, or one without an x bit. */
+	lp_entries_init(&l);
+	add_file(&l, "main", fx("hello"), 0);
+	check(&l, "provided.al2", LP_ARCH_X86_64, false, &rep);
+	assert_int_equal(finding(&rep, "bootstrap-missing", "bootstrap")->sev, LP_SEV_ERROR);
+	lp_report_free(&rep);
+	add_file(&l, "bootstrap", fx("hello.c"), 0)->mode = 0644;
+	check(&l, "provided.al2", LP_ARCH_X86_64, true, &rep);
+	f = finding(&rep, "bootstrap-missing", "bootstrap");
+	assert_int_equal(f->sev, LP_SEV_WARNING);	/* --no-check */
+	assert_non_null(strstr(f->message, "not executable"));
+	lp_report_free(&rep);
+	check(&l, "python3.12", LP_ARCH_X86_64, false, &rep);
+	assert_null(finding(&rep, "bootstrap-missing", "bootstrap"));
+	lp_report_free(&rep);
+	lp_entries_free(&l);
+}
+
+static void test_python_abi_by_name(void **state)
+{
+	struct lp_entries l;
+	struct lp_report rep;
+	const struct lp_finding *f;
+
+	(void)state;
+	lp_entries_init(&l);
+	add_file(&l, "numpy/core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so", NULL, 10);
+	add_file(&l, "old/_x.cpython-37m-x86_64-linux-gnu.so", NULL, 10);
+	add_file(&l, "crypto/_rust.abi3.so", NULL, 10);
+	add_file(&l, "numpy/__pycache__/a.cpython-311.pyc", NULL, 10);
+	add_file(&l, "numpy/__pycache__/b.cpython-311.pyc", NULL, 10);
+	add_file(&l, "numpy/__pycache__/c.cpython-312.pyc", NULL, 10);
+	check(&l, "python3.12", LP_ARCH_X86_64, false, &rep);
+	f = finding(&rep, "python-abi", "numpy/core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so");
+	assert_non_null(f);
+	assert_int_equal(f->sev, LP_SEV_ERROR);
+	assert_non_null(strstr(f->message, "Python 3.11"));
+	assert_non_null(strstr(f->message, "--runtime python3.11"));
+	f = finding(&rep, "python-abi", "old/_x.cpython-37m-x86_64-linux-gnu.so");
+	assert_non_null(strstr(f->message, "Python 3.7"));
+	assert_null(strstr(f->message, "--runtime"));	/* Lambda has no python3.7 any more */
+	assert_null(finding(&rep, "python-abi", "crypto/_rust.abi3.so"));
+	f = finding(&rep, "python-abi", "numpy/__pycache__/a.cpython-311.pyc");
+	assert_int_equal(f->sev, LP_SEV_WARNING);
+	assert_non_null(strstr(f->message, "2 cached .pyc files"));
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 2);
+	lp_report_free(&rep);
+	check(&l, "python3.11", LP_ARCH_X86_64, false, &rep);
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 1);	/* only the 3.7 one */
+	lp_report_free(&rep);
+	check(&l, "nodejs20.x", LP_ARCH_X86_64, false, &rep);
+	assert_null(finding(&rep, "python-abi", "old/_x.cpython-37m-x86_64-linux-gnu.so"));
+	lp_report_free(&rep);
+	lp_entries_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +325,8 @@ int main(void)
 		cmocka_unit_test(test_foreign_and_arch),
 		cmocka_unit_test(test_libraries),
 		cmocka_unit_test(test_unloadable),
+		cmocka_unit_test(test_foreign_by_place),
+		cmocka_unit_test(test_python_abi_by_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -237,11 +237,13 @@ static void test_prune_foreign(void **state)
 	lp_report_init(&rep);
 	add_file(&l, "bootstrap", fx("hello"), 0);
 	add_file(&l, "node_modules/sharp/build/Release/sharp.node", fx("macho-fat"), 0);
-	add_file(&l, "win/x.dll", fx("pe-x86_64.dll"), 0);
+	add_file(&l, "vendor/win/x.dll", fx("pe-x86_64.dll"), 0);
+	/* The function's own foreign binary stays: the checks report it as an error. */
+	add_file(&l, "tools/own.dll", fx("pe-x86_64.dll"), 0);
 	add_file(&l, "lib/libfoo.a", fx("libhello.a"), 0);
 	add_file(&l, "README", fx("hello.c"), 0);
 	if (have("libfoo-aarch64.so"))
-		add_file(&l, "arm/libfoo.so", fx("libfoo-aarch64.so"), 0);
+		add_file(&l, "python/arm/libfoo.so", fx("libfoo-aarch64.so"), 0);
 	lp_entries_sort(&l);
 	assert_int_equal(lp_opt_prune_foreign(&l, LP_ARCH_X86_64, &rep), 0);
 	assert_false(find(&l, "bootstrap")->flags & LP_F_REMOVED);
@@ -249,12 +251,13 @@ static void test_prune_foreign(void **state)
 	assert_false(find(&l, "lib/libfoo.a")->flags & LP_F_REMOVED);
 	assert_false(find(&l, "README")->flags & LP_F_REMOVED);
 	assert_true(find(&l, "node_modules/sharp/build/Release/sharp.node")->flags & LP_F_REMOVED);
-	assert_true(find(&l, "win/x.dll")->flags & LP_F_REMOVED);
+	assert_true(find(&l, "vendor/win/x.dll")->flags & LP_F_REMOVED);
+	assert_false(find(&l, "tools/own.dll")->flags & LP_F_REMOVED);
 	assert_non_null(strstr(change_for(&rep, "prune-foreign", "node_modules/sharp/build/Release/sharp.node")->detail,
 			       "x86_64, arm64"));
 	if (have("libfoo-aarch64.so")) {
-		assert_true(find(&l, "arm/libfoo.so")->flags & LP_F_REMOVED);
-		assert_int_equal(change_for(&rep, "prune-foreign", "arm/libfoo.so")->saved,
+		assert_true(find(&l, "python/arm/libfoo.so")->flags & LP_F_REMOVED);
+		assert_int_equal(change_for(&rep, "prune-foreign", "python/arm/libfoo.so")->saved,
 				 fsize(fx("libfoo-aarch64.so")));
 	}
 	lp_entries_free(&l);
@@ -278,7 +281,7 @@ static void make_mixed_list(struct lp_entries *l)
 	add_file(l, "data/b.bin", big, 0);
 	add_file(l, "handler.c", fx("hello.c"), 0);
 	if (have("libfoo-aarch64.so"))
-		add_file(l, "arm/libfoo.so", fx("libfoo-aarch64.so"), 0);
+		add_file(l, "vendor/arm/libfoo.so", fx("libfoo-aarch64.so"), 0);
 	lp_entries_sort(l);
 	free(big);
 }
