@@ -12,6 +12,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "input/input.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -1173,6 +1174,34 @@ out:
 
 /* ---- the whole image ---- */
 
+/*
+ * The staged layout is the whole image (the base's blobs included), so the
+ * check reads exactly what will be written, through the reader analyze uses.
+ */
+static int check_runnable(const char *layout, const char *tag, const struct lp_oci_opts *o)
+{
+	struct lp_image_opts io = { .ref = tag };
+	struct lp_report local;
+	struct lp_report *rep = o->report ? o->report : &local;
+	size_t first = rep->n_findings;
+	struct lp_image *img;
+	int r;
+
+	lp_report_init(&local);
+	r = lp_image_open(layout, LP_IMAGE_LAYOUT, &io, &img);
+	if (r == 0) {
+		r = lp_image_runnable(img, o->runtime, o->check_warn ? LP_SEV_WARNING : LP_SEV_ERROR, rep);
+		lp_image_close(img);
+	}
+	if (r == 1 && !o->check_warn)
+		r = lp_fail(-LP_E_CHECK, o->output, "the image would not start: %s",
+			    first < rep->n_findings ? rep->findings[first].message : "see the findings");
+	else if (r == 1)
+		r = 0;
+	lp_report_free(&local);
+	return r;
+}
+
 int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct lp_oci_result *res)
 {
 	struct lp_outdir od = { 0 };
@@ -1186,7 +1215,7 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 	enum lp_arch detected = LP_ARCH_UNKNOWN;
 	unsigned threads = o->threads;
 	uint64_t est = 0;
-	bool opened = false;
+	bool opened = false, base_failed = false;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -1249,8 +1278,10 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 	}
 	if (o->base) {
 		r = lp_oci_base_import(o->base, want, blobdir, &base);
-		if (r < 0)
+		if (r < 0) {
+			base_failed = true;
 			goto out;
+		}
 		if (want && strcmp(want, base.arch) != 0) {
 			if (o->report)
 				lp_report_finding(o->report, LP_SEV_ERROR, "wrong-arch", NULL,
@@ -1345,6 +1376,11 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		r = put_file(od.tmp, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
 	if (r < 0)
 		goto out;
+	if (o->check_runnable) {
+		r = check_runnable(od.tmp, tag, o);
+		if (r < 0)
+			goto out;
+	}
 
 	if (res->archive) {
 		r = build_docker_manifest(res, o, tag, &dman);
@@ -1371,8 +1407,10 @@ out:
 			free(jobs[i].tmp);
 		free(jobs);
 	}
-	if (r < 0)
+	if (r < 0) {
 		lp_oci_result_free(res);
+		res->base_failed = base_failed;
+	}
 	lp_oci_plan_free(&plan);
 	lp_oci_base_free(&base);
 	free(blobdir);

@@ -324,3 +324,26 @@ int lp_image_blob_error(struct lp_image_blob *b, int r);
 
 /* Bytes read from the blob so far. */
 uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);
+
+/* ---- would the image start? ------------------------------------------- */
+
+struct lp_runtime;
+
+/*
+ * The runnability check of container (its output, before it is put in
+ * place) and analyze (any image): the program Entrypoint[0] (else Cmd[0])
+ * names, resolved against the config's PATH when it has no '/' and through
+ * symbolic links inside the image, must exist in the merged root file
+ * system (layers in order, whiteouts and opaque directories honoured) as an
+ * executable regular file; a #! script's interpreter likewise; an ELF (the
+ * program or the interpreter) must find its PT_INTERP loader and its
+ * DT_NEEDED libraries in the image (RUNPATH/RPATH, LD_LIBRARY_PATH from
+ * Env, the task root's lib/, /lib, /lib64, /usr/lib, /usr/lib64 and their
+ * arch directories); for a provided.* runtime (rt, may be NULL) an
+ * executable bootstrap must be in /var/task or /var/runtime. Each reason is
+ * an "image-not-runnable" finding of severity sev in rep. Reads the image's
+ * layers once, and once more for each file whose bytes matter. Returns 0
+ * (runnable), 1 (not; findings recorded) or an error reading the image.
+ */
+int lp_image_runnable(struct lp_image *img, const struct lp_runtime *rt, enum lp_severity sev,
+		      struct lp_report *rep);
