@@ -965,7 +965,7 @@ static int read_image(struct rd *r, const char *path, struct lp_analysis *a)
 	if (rc == 0)
 		rc = apply_config(img->config, a);
 	/* The check container runs on its output: would this image start? */
-	if (rc == 0 && (rc = lp_image_runnable(img, r->o->runtime, LP_SEV_ERROR, &a->report)) == 1)
+	if (rc == 0 && (rc = lp_image_runnable(img, SIZE_MAX, NULL, 0, r->o->runtime, LP_SEV_ERROR, &a->report)) == 1)
 		rc = 0;
 out:
 	lp_image_close(img);

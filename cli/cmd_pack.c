@@ -337,7 +337,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			goto out;
 		}
 		if (r == -LP_E_CHECK) {
-			fprintf(stderr, "%s: the over-the-limit image would not run; no artifact written:\n", cli->prog);
+			fprintf(stderr, "%s: the over-the-limit image would not start; no artifact written:\n", cli->prog);
 			lp_cli_print_findings(cli, &st.report, verbose);
 			fprintf(stderr, "hint: --base, --entrypoint and --handler set what it runs; --no-check writes it anyway\n");
 			ret = LP_EXIT_CHECK;

@@ -329,21 +329,37 @@ uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);
 
 struct lp_runtime;
 
+/* A file of the image given directly (container's own layers, from its entries) rather than read. */
+struct lp_rootfs_add {
+	const char *path;		/* in the image, relative: "var/task/bootstrap" */
+	enum lp_member_kind kind;	/* LP_MEMBER_FILE, _DIR or _SYMLINK */
+	uint32_t mode;
+	const char *target;		/* symlink target */
+	const char *src;		/* file: where its bytes are */
+};
+
 /*
- * The runnability check of container (its output, before it is put in
- * place) and analyze (any image): the program Entrypoint[0] (else Cmd[0])
- * names, resolved against the config's PATH when it has no '/' and through
+ * The runnability check of container (its staged output, before it is put
+ * in place) and analyze (any image): the program Entrypoint[0] (else
+ * Cmd[0]) of img's config names, resolved against the config's PATH when
+ * it has no '/' (relative to WorkingDir when it has one) and through
  * symbolic links inside the image, must exist in the merged root file
- * system (layers in order, whiteouts and opaque directories honoured) as an
- * executable regular file; a #! script's interpreter likewise; an ELF (the
- * program or the interpreter) must find its PT_INTERP loader and its
- * DT_NEEDED libraries in the image (RUNPATH/RPATH, LD_LIBRARY_PATH from
- * Env, the task root's lib/, /lib, /lib64, /usr/lib, /usr/lib64 and their
- * arch directories); for a provided.* runtime (rt, may be NULL) an
- * executable bootstrap must be in /var/task or /var/runtime. Each reason is
- * an "image-not-runnable" finding of severity sev in rep. Reads the image's
- * layers once, and once more for each file whose bytes matter. Returns 0
- * (runnable), 1 (not; findings recorded) or an error reading the image.
+ * system (layers in order, whiteouts and opaque directories honoured) as
+ * an executable regular file; a #! script's interpreter likewise; an ELF
+ * (the program, or the script's interpreter) must find its PT_INTERP
+ * loader and its DT_NEEDED libraries in the image (RUNPATH/RPATH with
+ * $ORIGIN, LD_LIBRARY_PATH from Env, the task root's lib/, /lib, /lib64,
+ * /usr/lib, /usr/lib64, /usr/local/lib and the x86_64/aarch64-linux-gnu
+ * directories); for a provided.* runtime (rt, may be NULL) an executable
+ * bootstrap must be in /var/task or /var/runtime. Each reason is an
+ * "image-not-runnable" finding of severity sev in rep.
+ *
+ * Only img's first n_layers layers are read (SIZE_MAX: all); top (n_top
+ * files, may be 0) is one more layer above them, given as files: the
+ * caller that wrote those layers need not read them back. The layers are
+ * read once, and again up to the layer holding a file whose bytes matter
+ * (the program, the interpreter). Returns 0 (runnable), 1 (not; findings
+ * recorded) or an error reading the image.
  */
-int lp_image_runnable(struct lp_image *img, const struct lp_runtime *rt, enum lp_severity sev,
-		      struct lp_report *rep);
+int lp_image_runnable(struct lp_image *img, size_t n_layers, const struct lp_rootfs_add *top, size_t n_top,
+		      const struct lp_runtime *rt, enum lp_severity sev, struct lp_report *rep);

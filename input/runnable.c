@@ -34,6 +34,7 @@ struct rec {
 	uint32_t mode;
 	char *target;		/* symlink target, or hard link: the earlier member's path */
 	size_t seq;		/* order in the layer: of one path given twice, the later counts */
+	const char *src;	/* the top layer given as files (lp_rootfs_add): where the bytes are */
 };
 
 struct recs {
@@ -50,7 +51,8 @@ struct layer {
 struct fs {
 	struct lp_image *img;
 	struct layer *L;
-	size_t n;
+	size_t n;		/* layers, the given top one included */
+	size_t n_img;		/* of them read from the image */
 };
 
 /* A resolved file: its record and the layer that holds it. */
@@ -83,6 +85,7 @@ static int recs_push(struct recs *rs, const struct lp_member *m, const char *tar
 	}
 	r->kind = m->kind;
 	r->mode = m->mode;
+	r->src = NULL;
 	r->seq = rs->n;
 	rs->n++;
 	return 0;
@@ -199,23 +202,29 @@ static void fs_free(struct fs *fs)
 	fs->n = 0;
 }
 
-static int fs_load(struct fs *fs, struct lp_image *img)
+static int fs_load(struct fs *fs, struct lp_image *img, size_t n_img, const struct lp_rootfs_add *top,
+		   size_t n_top)
 {
+	size_t saved = img->n_layers;
 	int r;
 
 	fs->img = img;
-	fs->n = img->n_layers;
+	fs->n_img = n_img < img->n_layers ? n_img : img->n_layers;
+	fs->n = fs->n_img + (n_top ? 1 : 0);
 	fs->L = calloc(fs->n ? fs->n : 1, sizeof(*fs->L));
 	if (!fs->L)
 		return -ENOMEM;
+	/* Only the lower layers: the ones above them are given as files, not read again. */
+	img->n_layers = fs->n_img;
 	r = lp_image_layers(img, record_layer, fs);
+	img->n_layers = saved;
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < fs->n; i++) {
+	for (size_t i = 0; i < fs->n_img; i++) {
 		size_t k = img->layers[i].dup_of;
 
 		/* A layer that shares another's blob (tars) was not visited: it holds the same members. */
-		if (k == SIZE_MAX || k >= fs->n)
+		if (k == SIZE_MAX || k >= fs->n_img)
 			continue;
 		for (size_t g = 0; g < 3; g++) {
 			const struct recs *from = g == 0 ? &fs->L[k].files : g == 1 ? &fs->L[k].wh : &fs->L[k].opq;
@@ -229,6 +238,14 @@ static int fs_load(struct fs *fs, struct lp_image *img)
 					return r;
 			}
 		}
+	}
+	for (size_t j = 0; j < n_top; j++) {
+		struct lp_member m = { .path = top[j].path, .kind = top[j].kind, .mode = top[j].mode };
+		struct recs *to = &fs->L[fs->n_img].files;
+
+		if ((r = recs_push(to, &m, top[j].kind == LP_MEMBER_SYMLINK ? top[j].target : NULL)) < 0)
+			return r;
+		to->v[to->n - 1].src = top[j].src;
 	}
 	for (size_t i = 0; i < fs->n; i++) {
 		recs_sort(&fs->L[i].files);
@@ -421,12 +438,71 @@ static int read_one(void *ud, struct lp_image *img, size_t i, struct lp_image_bl
 	return lp_image_blob_error(b, r);
 }
 
+/* The first bytes (up to MAX_READ) of a file on disk: the top layer given as files. */
+static int read_src(const char *src, unsigned char **ret, size_t *ret_n)
+{
+	unsigned char *buf = malloc(1 << 16);
+	size_t n = 0, cap = 1 << 16;
+	FILE *f;
+
+	if (!buf)
+		return -ENOMEM;
+	f = fopen(src, "rb");
+	if (!f) {
+		int e = errno;
+
+		free(buf);
+		return lp_fail(-e, src, "cannot open: %s", strerror(e));
+	}
+	for (;;) {
+		size_t k;
+
+		if (n == cap) {
+			unsigned char *nb;
+
+			if (cap >= MAX_READ)
+				break;
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		k = fread(buf + n, 1, cap - n, f);
+		if (k == 0)
+			break;
+		n += k;
+	}
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		return lp_fail(-EIO, src, "cannot read");
+	}
+	fclose(f);
+	*ret = buf;
+	*ret_n = n;
+	return 0;
+}
+
 /* The bytes of a resolved file (a hard link: of the member it names), up to MAX_READ. */
 static int fs_read(const struct fs *fs, const struct hit *h, unsigned char **ret, size_t *ret_n)
 {
 	struct want w = { .layer = h->layer, .path = h->r->kind == LP_MEMBER_HARDLINK ? h->r->target : h->r->path };
-	int r = lp_image_layers(fs->img, read_one, &w);
+	size_t saved = fs->img->n_layers;
+	int r;
 
+	if (h->layer >= fs->n_img) {
+		if (!h->r->src)
+			return lp_fail(-ENOENT, h->r->path, "no bytes to read");
+		return read_src(h->r->src, ret, ret_n);
+	}
+	/* Up to the layer that holds it: nothing above it is read. */
+	fs->img->n_layers = h->layer + 1;
+	r = lp_image_layers(fs->img, read_one, &w);
+	fs->img->n_layers = saved;
 	if (r < 0 || !w.found) {
 		free(w.buf);
 		return r < 0 ? r : -ENOENT;
@@ -472,17 +548,17 @@ static const char *env_get(const cJSON *env, const char *key)
 
 static const char *why(int r)
 {
-	return r == -ELOOP ? "too many levels of symbolic links" :
-	       r == -ENOTDIR ? "a component of the path is not a directory" :
-	       r == -EISDIR ? "it is a directory" :
-	       r == -ENAMETOOLONG ? "the path is too long" : "not in the image";
+	return r == -ELOOP ? "behind too many levels of symbolic links" :
+	       r == -ENOTDIR ? "below a path component that is not a directory" :
+	       r == -EISDIR ? "a directory" :
+	       r == -ENAMETOOLONG ? "too long a path" : "not in the image";
 }
 
 /* Is the resolved file a regular file with an execute bit? Records why not. */
 static int want_exec(struct ctx *c, const char *what, const char *name, const struct hit *h, int rr)
 {
 	if (rr < 0)
-		return bad(c, name, "%s: %s", what, why(rr)) < 0 ? -ENOMEM : 1;
+		return bad(c, name, "%s is %s", what, why(rr)) < 0 ? -ENOMEM : 1;
 	if (h->r->kind == LP_MEMBER_DIR)
 		return bad(c, name, "%s is a directory", what) < 0 ? -ENOMEM : 1;
 	if (h->r->kind != LP_MEMBER_FILE && h->r->kind != LP_MEMBER_HARDLINK)
@@ -647,7 +723,8 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 			return r < 0 ? r : 0;
 		}
 		rr = fs_resolve(&c->fs, interp, &ih);
-		r = want_exec(c, "the interpreter", interp, &ih, rr);
+		snprintf(path, sizeof(path), "the #! interpreter of %s", argv0);
+		r = want_exec(c, path, interp, &ih, rr);
 		if (r)
 			return r < 0 ? r : 0;
 		r = fs_read(&c->fs, &ih, &buf, &n);
@@ -663,8 +740,8 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	return r;
 }
 
-int lp_image_runnable(struct lp_image *img, const struct lp_runtime *rt, enum lp_severity sev,
-		      struct lp_report *rep)
+int lp_image_runnable(struct lp_image *img, size_t n_layers, const struct lp_rootfs_add *top, size_t n_top,
+		      const struct lp_runtime *rt, enum lp_severity sev, struct lp_report *rep)
 {
 	struct ctx c = { .rep = rep, .sev = sev };
 	const cJSON *run = cJSON_GetObjectItemCaseSensitive(img->config, "config");
@@ -683,7 +760,7 @@ int lp_image_runnable(struct lp_image *img, const struct lp_runtime *rt, enum lp
 		r = bad(&c, NULL, "the image's Entrypoint/Cmd starts with an empty or non-string program");
 		return r < 0 ? r : 1;
 	}
-	r = fs_load(&c.fs, img);
+	r = fs_load(&c.fs, img, n_layers, top, n_top);
 	if (r < 0)
 		goto out;
 	if (!argv0) {
