@@ -1222,7 +1222,7 @@ static int check_runnable(const char *layout, const char *tag, const struct lp_e
 	}
 	r = lp_image_open(layout, LP_IMAGE_LAYOUT, &io, &img);
 	if (r == 0)
-		r = lp_image_runnable(img, n_base, top, n, o->runtime, o->check_warn ? LP_SEV_WARNING : LP_SEV_ERROR,
+		r = lp_image_runnable(img, NULL, n_base, top, n, o->runtime, o->check_warn ? LP_SEV_WARNING : LP_SEV_ERROR,
 				      rep);
 	if (r == 1 && !o->check_warn)
 		r = lp_fail(-LP_E_CHECK, o->output, "the image would not start: %s",

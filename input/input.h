@@ -295,8 +295,11 @@ struct lp_image_blob;
  * not visited). fn may read the blob (lp_image_blob_read, or its members
  * through lp_image_blob_stream); after fn returns the rest is drained and
  * the digest and size are checked: a blob that does not match fails the
- * walk. fn returning < 0 stops it.
+ * walk. fn returning < 0 stops it; returning LP_IMAGE_SKIP leaves the
+ * blob unread and unchecked (a later walk that only wants another layer,
+ * over blobs an earlier walk of the same image has checked).
  */
+#define LP_IMAGE_SKIP 1
 typedef int (*lp_image_layer_fn)(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b);
 int lp_image_layers(struct lp_image *img, lp_image_layer_fn fn, void *ud);
 
@@ -329,6 +332,17 @@ uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);
 
 struct lp_runtime;
 
+/*
+ * The members of an image's layers, for lp_image_runnable: a caller that
+ * walks the layers anyway adds each member (lp_rootfs_add, layer in
+ * 0..n_layers-1, any order of layers) instead of the check walking them
+ * again. Freed by the caller, after lp_image_runnable.
+ */
+struct lp_rootfs;
+int lp_rootfs_new(size_t n_layers, struct lp_rootfs **ret);
+int lp_rootfs_add(struct lp_rootfs *fs, size_t layer, const struct lp_member *m);
+void lp_rootfs_free(struct lp_rootfs *fs);
+
 /* A file of the image given directly (container's own layers, from its entries) rather than read. */
 struct lp_rootfs_add {
 	const char *path;		/* in the image, relative: "var/task/bootstrap" */
@@ -354,12 +368,15 @@ struct lp_rootfs_add {
  * bootstrap must be in /var/task or /var/runtime. Each reason is an
  * "image-not-runnable" finding of severity sev in rep.
  *
- * Only img's first n_layers layers are read (SIZE_MAX: all); top (n_top
- * files, may be 0) is one more layer above them, given as files: the
- * caller that wrote those layers need not read them back. The layers are
- * read once, and again up to the layer holding a file whose bytes matter
- * (the program, the interpreter). Returns 0 (runnable), 1 (not; findings
- * recorded) or an error reading the image.
+ * The layers' members come from given (a caller that walked the layers
+ * anyway fed them to it: analyze), else from one walk of img's first
+ * n_layers layers (SIZE_MAX: all). top (n_top files, may be 0) is one more
+ * layer above those, given as files: container need not read back the
+ * layers it wrote. The blob holding a file whose bytes matter (the
+ * program, the interpreter) is read once more; the others are skipped.
+ * Returns 0 (runnable), 1 (not; findings recorded) or an error reading
+ * the image.
  */
-int lp_image_runnable(struct lp_image *img, size_t n_layers, const struct lp_rootfs_add *top, size_t n_top,
-		      const struct lp_runtime *rt, enum lp_severity sev, struct lp_report *rep);
+int lp_image_runnable(struct lp_image *img, struct lp_rootfs *given, size_t n_layers,
+		      const struct lp_rootfs_add *top, size_t n_top, const struct lp_runtime *rt,
+		      enum lp_severity sev, struct lp_report *rep);

@@ -48,11 +48,12 @@ struct layer {
 	struct recs opq;	/* opaque directories ("" = the root) */
 };
 
-struct fs {
+struct lp_rootfs {
 	struct lp_image *img;
 	struct layer *L;
 	size_t n;		/* layers, the given top one included */
 	size_t n_img;		/* of them read from the image */
+	bool finished;		/* fs_finish done: sorted, no more members */
 };
 
 /* A resolved file: its record and the layer that holds it. */
@@ -145,12 +146,63 @@ static const struct rec *recs_find(const struct recs *rs, const char *path)
 	return NULL;
 }
 
-/* ---- pass 1: every layer's members ---- */
+/* ---- the layers' members ---- */
+
+int lp_rootfs_new(size_t n_layers, struct lp_rootfs **ret)
+{
+	struct lp_rootfs *fs = calloc(1, sizeof(*fs));
+
+	*ret = NULL;
+	if (!fs)
+		return -ENOMEM;
+	/* One more: the layer lp_image_runnable may be given as files. */
+	fs->L = calloc(n_layers + 1, sizeof(*fs->L));
+	if (!fs->L) {
+		free(fs);
+		return -ENOMEM;
+	}
+	fs->n_img = fs->n = n_layers;
+	*ret = fs;
+	return 0;
+}
+
+int lp_rootfs_add(struct lp_rootfs *fs, size_t layer, const struct lp_member *m)
+{
+	struct layer *L;
+
+	if (layer >= fs->n_img || fs->finished)
+		return -EINVAL;
+	L = &fs->L[layer];
+	switch (m->kind) {
+	case LP_MEMBER_WHITEOUT:
+		return recs_push(&L->wh, m, NULL);
+	case LP_MEMBER_OPAQUE:
+		return recs_push(&L->opq, m, NULL);
+	case LP_MEMBER_SYMLINK:
+		return recs_push(&L->files, m, m->target);
+	case LP_MEMBER_HARDLINK:
+		return recs_push(&L->files, m, m->link);
+	default:
+		return recs_push(&L->files, m, NULL);
+	}
+}
+
+void lp_rootfs_free(struct lp_rootfs *fs)
+{
+	if (!fs)
+		return;
+	for (size_t i = 0; i <= fs->n_img; i++) {
+		recs_free(&fs->L[i].files);
+		recs_free(&fs->L[i].wh);
+		recs_free(&fs->L[i].opq);
+	}
+	free(fs->L);
+	free(fs);
+}
 
 static int record_layer(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
 {
-	struct fs *fs = ud;
-	struct layer *L = &fs->L[i];
+	struct lp_rootfs *fs = ud;
 	struct lp_report scratch;
 	struct lp_stream_opts so = { .problems = &scratch };
 	const struct lp_member *m;
@@ -165,66 +217,38 @@ static int record_layer(void *ud, struct lp_image *img, size_t i, struct lp_imag
 		lp_report_free(&scratch);
 		return r;
 	}
-	while ((r = lp_stream_next(st, &m)) > 0) {
-		switch (m->kind) {
-		case LP_MEMBER_WHITEOUT:
-			r = recs_push(&L->wh, m, NULL);
+	while ((r = lp_stream_next(st, &m)) > 0)
+		if ((r = lp_rootfs_add(fs, i, m)) < 0)
 			break;
-		case LP_MEMBER_OPAQUE:
-			r = recs_push(&L->opq, m, NULL);
-			break;
-		case LP_MEMBER_SYMLINK:
-			r = recs_push(&L->files, m, m->target);
-			break;
-		case LP_MEMBER_HARDLINK:
-			r = recs_push(&L->files, m, m->link);
-			break;
-		default:
-			r = recs_push(&L->files, m, NULL);
-		}
-		if (r < 0)
-			break;
-	}
 	lp_stream_close(st);
 	lp_report_free(&scratch);
 	return lp_image_blob_error(b, r);
 }
 
-static void fs_free(struct fs *fs)
-{
-	for (size_t i = 0; i < fs->n; i++) {
-		recs_free(&fs->L[i].files);
-		recs_free(&fs->L[i].wh);
-		recs_free(&fs->L[i].opq);
-	}
-	free(fs->L);
-	fs->L = NULL;
-	fs->n = 0;
-}
-
-static int fs_load(struct fs *fs, struct lp_image *img, size_t n_img, const struct lp_rootfs_add *top,
-		   size_t n_top)
+/* Read the first fs->n_img layers of img into fs. */
+static int fs_read_layers(struct lp_rootfs *fs, struct lp_image *img)
 {
 	size_t saved = img->n_layers;
 	int r;
 
-	fs->img = img;
-	fs->n_img = n_img < img->n_layers ? n_img : img->n_layers;
-	fs->n = fs->n_img + (n_top ? 1 : 0);
-	fs->L = calloc(fs->n ? fs->n : 1, sizeof(*fs->L));
-	if (!fs->L)
-		return -ENOMEM;
-	/* Only the lower layers: the ones above them are given as files, not read again. */
+	/* Only those: the ones above them are given as files, not read again. */
 	img->n_layers = fs->n_img;
 	r = lp_image_layers(img, record_layer, fs);
 	img->n_layers = saved;
-	if (r < 0)
-		return r;
+	return r;
+}
+
+/* Twins of shared blobs filled in, the layer given as files on top, everything sorted for lookups. */
+static int fs_finish(struct lp_rootfs *fs, struct lp_image *img, const struct lp_rootfs_add *top, size_t n_top)
+{
+	int r;
+
+	fs->img = img;
 	for (size_t i = 0; i < fs->n_img; i++) {
 		size_t k = img->layers[i].dup_of;
 
 		/* A layer that shares another's blob (tars) was not visited: it holds the same members. */
-		if (k == SIZE_MAX || k >= fs->n_img)
+		if (k == SIZE_MAX || k >= fs->n_img || fs->L[i].files.n || fs->L[i].wh.n || fs->L[i].opq.n)
 			continue;
 		for (size_t g = 0; g < 3; g++) {
 			const struct recs *from = g == 0 ? &fs->L[k].files : g == 1 ? &fs->L[k].wh : &fs->L[k].opq;
@@ -247,11 +271,13 @@ static int fs_load(struct fs *fs, struct lp_image *img, size_t n_img, const stru
 			return r;
 		to->v[to->n - 1].src = top[j].src;
 	}
+	fs->n = fs->n_img + (n_top ? 1 : 0);
 	for (size_t i = 0; i < fs->n; i++) {
 		recs_sort(&fs->L[i].files);
 		recs_sort(&fs->L[i].wh);
 		recs_sort(&fs->L[i].opq);
 	}
+	fs->finished = true;
 	return 0;
 }
 
@@ -262,7 +288,7 @@ static int fs_load(struct fs *fs, struct lp_image *img, size_t n_img, const stru
  * directory above it or a non-directory above it hides everything below.
  * NULL when absent.
  */
-static const struct rec *fs_lookup(const struct fs *fs, const char *path, size_t *ret_layer)
+static const struct rec *fs_lookup(const struct lp_rootfs *fs, const char *path, size_t *ret_layer)
 {
 	char anc[4096];
 
@@ -306,7 +332,7 @@ static const struct rec *fs_lookup(const struct fs *fs, const char *path, size_t
  * member whose bytes they share. Returns 0 with *h filled, -ENOENT (h->path
  * is how far it got), -ELOOP, or -ENAMETOOLONG.
  */
-static int fs_resolve(const struct fs *fs, const char *abs, struct hit *h)
+static int fs_resolve(const struct lp_rootfs *fs, const char *abs, struct hit *h)
 {
 	char todo[8192], cur[4096];
 	unsigned links = 0;
@@ -408,8 +434,9 @@ static int read_one(void *ud, struct lp_image *img, size_t i, struct lp_image_bl
 	size_t want_layer = img->layers[w->layer].dup_of != SIZE_MAX ? img->layers[w->layer].dup_of : w->layer;
 	int r;
 
+	/* The walk that recorded the members checked every blob: the others need no second read. */
 	if (i != want_layer || w->found)
-		return 0;
+		return LP_IMAGE_SKIP;
 	lp_report_init(&scratch);
 	r = lp_image_blob_stream(b, &so, &st);
 	if (r < 0) {
@@ -488,7 +515,7 @@ static int read_src(const char *src, unsigned char **ret, size_t *ret_n)
 }
 
 /* The bytes of a resolved file (a hard link: of the member it names), up to MAX_READ. */
-static int fs_read(const struct fs *fs, const struct hit *h, unsigned char **ret, size_t *ret_n)
+static int fs_read(const struct lp_rootfs *fs, const struct hit *h, unsigned char **ret, size_t *ret_n)
 {
 	struct want w = { .layer = h->layer, .path = h->r->kind == LP_MEMBER_HARDLINK ? h->r->target : h->r->path };
 	size_t saved = fs->img->n_layers;
@@ -515,7 +542,7 @@ static int fs_read(const struct fs *fs, const struct hit *h, unsigned char **ret
 /* ---- the check ---- */
 
 struct ctx {
-	struct fs fs;
+	struct lp_rootfs *fs;
 	struct lp_report *rep;
 	enum lp_severity sev;
 	const cJSON *env;
@@ -596,18 +623,18 @@ static int find_lib(struct ctx *c, const char *lib, const struct lp_binfo *bi, c
 						 dir + (dir[1] == '{' ? 9 : 7), lib);
 				else
 					snprintf(path, sizeof(path), "%s/%s", dir, lib);
-				if (path[0] == '/' && fs_resolve(&c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+				if (path[0] == '/' && fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
 					return 1;
 			}
 			s += n + (s[n] == ':');
 		}
 	}
 	snprintf(path, sizeof(path), "%s/lib/%s", task && task[0] == '/' ? task : "/var/task", lib);
-	if (fs_resolve(&c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+	if (fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
 		return 1;
 	for (size_t i = 0; sys[i]; i++) {
 		snprintf(path, sizeof(path), "%s/%s", sys[i], lib);
-		if (fs_resolve(&c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+		if (fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
 			return 1;
 	}
 	return 0;
@@ -632,7 +659,7 @@ static int check_elf(struct ctx *c, const char *name, const struct hit *h, const
 	}
 	if (bi->interp) {
 		struct hit ih;
-		int rr = fs_resolve(&c->fs, bi->interp, &ih);
+		int rr = fs_resolve(c->fs, bi->interp, &ih);
 
 		if (rr < 0 || ih.r->kind == LP_MEMBER_DIR) {
 			r = bad(c, name, "dynamically linked, but its loader %s is %s", bi->interp, rr < 0 ? "not in the image" : "a directory");
@@ -673,10 +700,10 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	int rr, r;
 
 	if (argv0[0] == '/') {
-		rr = fs_resolve(&c->fs, argv0, &h);
+		rr = fs_resolve(c->fs, argv0, &h);
 	} else if (strchr(argv0, '/')) {
 		snprintf(path, sizeof(path), "%s/%s", workdir && *workdir ? workdir : "", argv0);
-		rr = fs_resolve(&c->fs, path, &h);
+		rr = fs_resolve(c->fs, path, &h);
 	} else {
 		/* As runc does: the config's PATH, else the usual one. */
 		const char *s = env_get(c->env, "PATH");
@@ -689,7 +716,7 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 
 			snprintf(path, sizeof(path), "%.*s/%s", (int)k, s, argv0);
 			if (path[0] == '/') {
-				rr = fs_resolve(&c->fs, path, &h);
+				rr = fs_resolve(c->fs, path, &h);
 				if (rr == 0 && (h.r->kind == LP_MEMBER_DIR || !(h.r->mode & 0111)))
 					rr = -ENOENT;
 			}
@@ -702,7 +729,7 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	r = want_exec(c, "the entry program", argv0, &h, rr);
 	if (r)
 		return r < 0 ? r : 0;
-	r = fs_read(&c->fs, &h, &buf, &n);
+	r = fs_read(c->fs, &h, &buf, &n);
 	if (r < 0)
 		return r;
 	if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
@@ -722,12 +749,12 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 			r = bad(c, argv0, "the entry script names no absolute interpreter after #!");
 			return r < 0 ? r : 0;
 		}
-		rr = fs_resolve(&c->fs, interp, &ih);
+		rr = fs_resolve(c->fs, interp, &ih);
 		snprintf(path, sizeof(path), "the #! interpreter of %s", argv0);
 		r = want_exec(c, path, interp, &ih, rr);
 		if (r)
 			return r < 0 ? r : 0;
-		r = fs_read(&c->fs, &ih, &buf, &n);
+		r = fs_read(c->fs, &ih, &buf, &n);
 		if (r < 0)
 			return r;
 		if (n >= 4 && memcmp(buf, "\177ELF", 4) == 0)
@@ -740,8 +767,9 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	return r;
 }
 
-int lp_image_runnable(struct lp_image *img, size_t n_layers, const struct lp_rootfs_add *top, size_t n_top,
-		      const struct lp_runtime *rt, enum lp_severity sev, struct lp_report *rep)
+int lp_image_runnable(struct lp_image *img, struct lp_rootfs *given, size_t n_layers,
+		      const struct lp_rootfs_add *top, size_t n_top, const struct lp_runtime *rt,
+		      enum lp_severity sev, struct lp_report *rep)
 {
 	struct ctx c = { .rep = rep, .sev = sev };
 	const cJSON *run = cJSON_GetObjectItemCaseSensitive(img->config, "config");
@@ -760,7 +788,19 @@ int lp_image_runnable(struct lp_image *img, size_t n_layers, const struct lp_roo
 		r = bad(&c, NULL, "the image's Entrypoint/Cmd starts with an empty or non-string program");
 		return r < 0 ? r : 1;
 	}
-	r = fs_load(&c.fs, img, n_layers, top, n_top);
+	if (given) {
+		if (given->finished || given->n_img > img->n_layers)
+			return -EINVAL;
+		c.fs = given;
+	} else {
+		r = lp_rootfs_new(n_layers < img->n_layers ? n_layers : img->n_layers, &c.fs);
+		if (r < 0)
+			return r;
+		r = fs_read_layers(c.fs, img);
+		if (r < 0)
+			goto out;
+	}
+	r = fs_finish(c.fs, img, top, n_top);
 	if (r < 0)
 		goto out;
 	if (!argv0) {
@@ -780,13 +820,14 @@ int lp_image_runnable(struct lp_image *img, size_t n_layers, const struct lp_roo
 		for (size_t i = 0; i < 2 && !ok; i++) {
 			struct hit h;
 
-			ok = fs_resolve(&c.fs, where[i], &h) == 0 && h.r->kind != LP_MEMBER_DIR && (h.r->mode & 0111);
+			ok = fs_resolve(c.fs, where[i], &h) == 0 && h.r->kind != LP_MEMBER_DIR && (h.r->mode & 0111);
 		}
 		if (!ok && (r = bad(&c, NULL, "%s: no executable bootstrap in /var/task or /var/runtime", rt->name)) < 0)
 			goto out;
 	}
 	r = c.failed ? 1 : 0;
 out:
-	fs_free(&c.fs);
+	if (!given)
+		lp_rootfs_free(c.fs);
 	return r;
 }

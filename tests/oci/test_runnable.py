@@ -31,7 +31,11 @@ _made = []
 
 
 def tmpdir(tag):
-    d = lptest.tmpdir("run-" + tag)
+    # podman names an oci:DIR image after its path, which must be a valid reference: no random
+    # mkdtemp letters (a trailing '_' is not), only the tag, the pid and a counter.
+    base = os.environ.get("TMPDIR", "/tmp")
+    d = os.path.join(base, "lambdapack-it-run-%s-%d-%d" % (tag, os.getpid(), len(_made)))
+    os.makedirs(d)
     _made.append(d)
     return d
 
