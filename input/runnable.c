@@ -449,15 +449,30 @@ static int read_one(void *ud, struct lp_image *img, size_t i, struct lp_image_bl
 		if (m->kind != LP_MEMBER_FILE || strcmp(m->path, w->path) != 0)
 			continue;
 		w->found = true;
-		w->cap = m->size < MAX_READ ? (size_t)m->size : MAX_READ;
-		w->buf = malloc(w->cap ? w->cap : 1);
-		if (!w->buf) {
-			r = -ENOMEM;
-			break;
-		}
-		while (w->n < w->cap && (k = lp_stream_read(st, w->buf + w->n, w->cap - w->n)) > 0)
-			w->n += (size_t)k;
 		r = 0;
+		/* Grown as bytes arrive: a size field alone never allocates. */
+		for (;;) {
+			if (w->n == w->cap) {
+				size_t cap = w->cap ? w->cap * 2 : 1 << 16;
+				unsigned char *nb;
+
+				if (w->cap >= MAX_READ)
+					break;
+				nb = realloc(w->buf, cap);
+				if (!nb) {
+					r = -ENOMEM;
+					break;
+				}
+				w->buf = nb;
+				w->cap = cap;
+			}
+			k = lp_stream_read(st, w->buf + w->n, w->cap - w->n);
+			if (k <= 0) {
+				r = k < 0 ? (int)k : 0;
+				break;
+			}
+			w->n += (size_t)k;
+		}
 		break;
 	}
 	lp_stream_close(st);

@@ -427,6 +427,31 @@ def test_whiteouts_hide_the_entry_program():
     assert len(found) == 1 and "(/bin/busybox) is not executable (mode 0644)" in found[0][2], found
 
 
+def test_links_and_directories_resolved_inside_the_image():
+    """Symbolic links (relative with .., absolute, through a linked directory) and hard links are
+    followed inside the image's root, never the host's."""
+    d = tmpdir("links")
+    bb = open(BUSYBOX, "rb").read()
+    layer = [("bin", "dir", None, 0o755), ("bin/busybox", "file", bb, 0o755),
+             ("bin/sh", "hardlink", "bin/busybox", 0o755),
+             ("usr", "dir", None, 0o755), ("usr/bin", "dir", None, 0o755),
+             ("usr/bin/env", "symlink", "../../bin/busybox", 0o777),
+             ("sbin", "symlink", "/bin", 0o777),
+             ("loop", "symlink", "loop", 0o777),
+             ("etc", "dir", None, 0o755), ("etc/passwd", "file", b"root:x:0:0::/:/bin/sh\n", 0o644)]
+    ok = {"hardlink": ["/bin/sh"], "dotdot": ["/usr/bin/env"], "linked-dir": ["/sbin/busybox"],
+          "path": ["env"]}
+    for name, ep in ok.items():
+        img = make_layout(d, name, [layer], {"Env": ["PATH=/nope:/usr/bin"], "Entrypoint": ep}, tag="bb")
+        assert runnable_findings(img) == [], (name, runnable_findings(img))
+    bad = {"loop": (["/loop"], "symbolic links"), "not-a-dir": (["/etc/passwd/x"], "not a directory"),
+           "a-dir": (["/usr/bin"], "is a directory"), "host-only": (["/usr/bin/python3"], "not in the image")}
+    for name, (ep, why) in bad.items():
+        img = make_layout(d, name, [layer], {"Entrypoint": ep}, tag="bb")
+        found = runnable_findings(img)
+        assert len(found) == 1 and why in found[0][2], (name, found)
+
+
 # ---- pack's over-the-limit image --------------------------------------------
 
 def test_pack_fallback_image_takes_base_and_handler_and_is_checked():
