@@ -115,6 +115,8 @@ static void recs_sort(struct recs *rs)
 {
 	size_t w = 0;
 
+	if (!rs->n)
+		return;
 	qsort(rs->v, rs->n, sizeof(*rs->v), cmp_rec);
 	for (size_t i = 0; i < rs->n; i++) {
 		if (w && strcmp(rs->v[w - 1].path, rs->v[i].path) == 0) {
