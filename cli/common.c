@@ -202,8 +202,9 @@ const char lp_cli_source_help[] =
 	"  --cache-dir DIR           cache stripped files by content digest\n"
 	"Target:\n"
 	"  --arch x86_64|arm64       target architecture (default: detected from the binaries, else x86_64)\n"
-	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries)\n"
-	"  --no-check                report compatibility errors as warnings\n"
+	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries;\n"
+	"                            an image's default base is its AWS base image: docs/runtimes.md)\n"
+	"  --no-check                report compatibility errors (and an image that would not start) as warnings\n"
 	"  -j, --threads N           worker threads (default: online CPUs; output is the same for any N)\n";
 
 static int add_source_arg(struct lp_pack_opts *o, const char *arg)
