@@ -595,6 +595,7 @@ struct rd {
 	 * needs (the zip size is known).
 	 */
 	bool zip_heads;
+	struct lp_rootfs *rootfs;	/* images: every layer member, for the runnability check */
 };
 
 static int rd_fail(struct rd *r, int err, const char *what, const char *name, const char *fmt, ...)
@@ -718,6 +719,8 @@ static int rd_stream(struct rd *r, struct lp_stream *st, const char *what, struc
 			rc = rd_fail(r, -LP_E_BADARCHIVE, what, NULL, "more than 4,000,000 entries");
 			break;
 		}
+		if (layer && L && r->rootfs && (rc = lp_rootfs_add(r->rootfs, (size_t)(L - r->a->layers), m)) < 0)
+			break;
 		switch (m->kind) {
 		case LP_MEMBER_WHITEOUT:
 		case LP_MEMBER_OPAQUE:
@@ -947,7 +950,7 @@ static int read_image(struct rd *r, const char *path, struct lp_analysis *a)
 				    "the archive holds %zu images (%s); analyzed the first; pick one with --image NAME or @N",
 				    img->n_images, img->names)) < 0)
 		goto out;
-	if ((rc = layers_alloc(a, img->n_layers)) < 0)
+	if ((rc = layers_alloc(a, img->n_layers)) < 0 || (rc = lp_rootfs_new(img->n_layers, &r->rootfs)) < 0)
 		goto out;
 	rc = lp_image_layers(img, read_layer, r);
 	for (size_t i = 0; rc == 0 && i < img->n_layers; i++) {
@@ -964,7 +967,13 @@ static int read_image(struct rd *r, const char *path, struct lp_analysis *a)
 	}
 	if (rc == 0)
 		rc = apply_config(img->config, a);
+	/* The check container runs on its output: would this image start? */
+	if (rc == 0 && (rc = lp_image_runnable(img, r->rootfs, SIZE_MAX, NULL, 0, r->o->runtime, LP_SEV_ERROR,
+					       &a->report)) == 1)
+		rc = 0;
 out:
+	lp_rootfs_free(r->rootfs);
+	r->rootfs = NULL;
 	lp_image_close(img);
 	return rc;
 }

@@ -102,6 +102,25 @@ int lp_cli_shared_opt(struct lp_cli *cli, const char *cmd, const char *usage, in
 /* The getopt_long entries lp_cli_source_opt() understands; NULL-terminated. */
 extern const struct option lp_cli_source_longopts[];
 
+/*
+ * The base image of `container` and of pack's over-the-limit image, in one
+ * place: given is --base (NULL when not given). "scratch" -> *ret NULL (no
+ * base, on purpose); "auto" -> "docker://" + the --runtime's AWS base image
+ * (core/limits.c); no --base -> auto when a runtime is given, else scratch;
+ * oci:, oci-archive:, docker-archive: and docker:// specs pass through.
+ * Returns 0, or an exit code with the message printed. *ret may point at a
+ * static buffer.
+ */
+int lp_cli_base(struct lp_cli *cli, const char *given, const struct lp_pack_opts *o, const char **ret);
+
+/*
+ * The one-line error for a base that could not be obtained (spec as
+ * lp_cli_base gave it; err and the library's detail say why), naming the
+ * reference and the other ways to give it (--base oci:DIR,
+ * docker-archive:FILE, scratch).
+ */
+void lp_cli_base_failed(struct lp_cli *cli, int err, const char *spec);
+
 /* Help text lines for the shared options. */
 extern const char lp_cli_source_help[];
 

@@ -30,7 +30,10 @@ static const char container_usage[] =
 	"  --base oci:DIR[:TAG]      start from this image (layers reused as they are; its Env,\n"
 	"  --base oci-archive:FILE[:TAG]  Entrypoint, Cmd, WorkingDir and User are kept and merged)\n"
 	"  --base docker-archive:FILE\n"
-	"                            default: FROM scratch (a custom runtime with its own bootstrap)\n"
+	"  --base auto               the --runtime's AWS base image, docker://public.ecr.aws/lambda/...\n"
+	"                            (docs/runtimes.md); the default when --runtime is given\n"
+	"  --base scratch            no base (a custom runtime with its own bootstrap); the default\n"
+	"                            without --runtime\n"
 	"  --handler NAME            CMD, e.g. app.handler\n"
 	"  --entrypoint PATH         ENTRYPOINT (relative: under the task root). Default: the base's,\n"
 	"                            else /var/task/bootstrap when the sources have a bootstrap\n"
@@ -44,6 +47,8 @@ static const char container_usage[] =
 	"  --opt-in-task-root        keep opt/ under the task root instead of mapping it to /opt\n"
 	"  --layer-max SIZE          split dependency layers above SIZE (default 512M)\n"
 	"  --json FILE               machine-readable report (FILE or - for stdout)\n"
+	"  --no-check                build even when the image would not start (image-not-runnable)\n"
+	"                            or a compatibility check fails: both become warnings\n"
 	"  -q, --quiet               no summary on stderr\n"
 	"  -v, --verbose             list every optimization and informational finding\n"
 	"\n";
@@ -133,6 +138,14 @@ out:
 	return r;
 }
 
+static bool not_runnable(const struct lp_report *rep)
+{
+	for (size_t i = 0; i < rep->n_findings; i++)
+		if (rep->findings[i].sev == LP_SEV_ERROR && strcmp(rep->findings[i].code, "image-not-runnable") == 0)
+			return true;
+	return false;
+}
+
 int cmd_container(int argc, char **argv, struct lp_cli *cli)
 {
 	static const struct option own[] = {
@@ -159,6 +172,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	struct lp_oci_opts oo;
 	struct lp_oci_result res = { 0 };
 	struct lp_strv env = { 0 };
+	const char *base_arg = NULL;
 	bool verbose = false;
 	int c, r, ret = LP_EXIT_ERROR;
 
@@ -180,14 +194,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 			o.json_path = optarg;
 			break;
 		case OPT_BASE:
-			if (strncmp(optarg, "oci:", 4) && strncmp(optarg, "oci-archive:", 12) &&
-			    strncmp(optarg, "docker-archive:", 15)) {
-				lp_cli_error(cli, 0, "--base takes oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE, not '%s'",
-					     optarg);
-				ret = LP_EXIT_USAGE;
-				goto out;
-			}
-			oo.base = optarg;
+			base_arg = optarg;
 			break;
 		case OPT_HANDLER:
 			oo.handler = optarg;
@@ -273,6 +280,11 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_USAGE;
 		goto out;
 	}
+	r = lp_cli_base(cli, base_arg, &o, &oo.base);
+	if (r) {
+		ret = r;
+		goto out;
+	}
 	/* Refuse an output we would not write before the work, not after it. */
 	lp_errmsg_clear();
 	r = lp_oci_output_check(oo.output, NULL);
@@ -322,9 +334,24 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	oo.threads = o.threads;
 	oo.epoch = o.epoch;
 	oo.report = &st.report;
+	oo.check_runnable = true;
+	oo.check_warn = o.no_check;
+	oo.runtime = o.runtime;
 	lp_progress_phase("writing image");
 	r = lp_oci_write(&st.entries, &oo, &res);
 	lp_progress_stop();
+	if (r < 0 && res.base_failed && r != -EINTR && strncmp(oo.base, "docker://", 9) == 0) {
+		lp_cli_base_failed(cli, r, oo.base);
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
+	if (r == -LP_E_CHECK && not_runnable(&st.report)) {
+		fprintf(stderr, "%s: the image would not start; no image written:\n", cli->prog);
+		lp_cli_print_findings(cli, &st.report, verbose);
+		fprintf(stderr, "hint: --base, --entrypoint and --handler set what it runs; --no-check writes it anyway\n");
+		ret = LP_EXIT_CHECK;
+		goto out;
+	}
 	if (r < 0) {
 		lp_cli_error(cli, r, "cannot build the image");
 		if (r == -LP_E_TOOBIG || r == -LP_E_CHECK)

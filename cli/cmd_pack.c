@@ -29,6 +29,12 @@ static const char pack_usage[] =
 	"  --fallback=container|none over the limit: write an OCI image instead (default), or fail\n"
 	"  --image-output DIR        where the fallback image goes (default: OUTPUT without .zip + .oci);\n"
 	"                            new, empty, or an OCI layout the image is added to\n"
+	"  --base SPEC               the over-the-limit image's base, as on `container`: oci:DIR[:TAG],\n"
+	"                            oci-archive:FILE[:TAG], docker-archive:FILE, docker://REF, auto\n"
+	"                            (the --runtime's AWS base image; the default with --runtime) or\n"
+	"                            scratch (the default without)\n"
+	"  --handler NAME            the image's CMD, e.g. app.handler\n"
+	"  --entrypoint PATH         the image's ENTRYPOINT (relative: under /var/task)\n"
 	"  -l, --level N             deflate level 1-12 (default 6; libdeflate scale)\n"
 	"  -q, --quiet               no summary on stderr (warnings and errors still print)\n"
 	"  -v, --verbose             list every optimization and informational finding\n"
@@ -39,6 +45,9 @@ enum {
 	OPT_WITH_LAYER,
 	OPT_FALLBACK,
 	OPT_IMAGE_OUTPUT,
+	OPT_BASE,
+	OPT_HANDLER,
+	OPT_ENTRYPOINT,
 };
 
 /* Which runtime, glibc and architecture the checks used, and where the architecture came from. */
@@ -228,6 +237,9 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		{ "with-layer", required_argument, NULL, OPT_WITH_LAYER },
 		{ "fallback", required_argument, NULL, OPT_FALLBACK },
 		{ "image-output", required_argument, NULL, OPT_IMAGE_OUTPUT },
+		{ "base", required_argument, NULL, OPT_BASE },
+		{ "handler", required_argument, NULL, OPT_HANDLER },
+		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
 		{ "level", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -239,6 +251,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	struct lp_pack_result res = { 0 };
 	struct lp_budget b;
 	const char *image_output = NULL;
+	const char *base_arg = NULL;
 	bool verbose = false;
 	int c, r, ret = LP_EXIT_ERROR;
 
@@ -292,6 +305,15 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			o.level = (int)v;
 			break;
 		}
+		case OPT_BASE:
+			base_arg = optarg;
+			break;
+		case OPT_HANDLER:
+			o.image_handler = optarg;
+			break;
+		case OPT_ENTRYPOINT:
+			o.image_entrypoint = optarg;
+			break;
 		default:
 			r = lp_cli_shared_opt(cli, "pack", pack_usage, c, optarg, argv[optind - 1], &o, &verbose);
 			if (r <= 0) {
@@ -307,6 +329,11 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	}
 	if (lp_cli_add_sources(cli, argc - optind, argv + optind, &o) < 0) {
 		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	r = lp_cli_base(cli, base_arg, &o, &o.image_base);
+	if (r) {
+		ret = r;
 		goto out;
 	}
 	/* Refuse an output we would not write before the work, not after it. */
@@ -382,6 +409,18 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		lp_progress_start(cli, "writing container image");
 		r = lp_pack_fallback_image(&o, &st, image_output, &res);
 		lp_progress_stop();
+		if (r < 0 && res.base_failed && r != -EINTR && strncmp(o.image_base, "docker://", 9) == 0) {
+			lp_cli_base_failed(cli, r, o.image_base);
+			ret = LP_EXIT_ERROR;
+			goto out;
+		}
+		if (r == -LP_E_CHECK) {
+			fprintf(stderr, "%s: the over-the-limit image would not start; no artifact written:\n", cli->prog);
+			lp_cli_print_findings(cli, &st.report, verbose);
+			fprintf(stderr, "hint: --base, --entrypoint and --handler set what it runs; --no-check writes it anyway\n");
+			ret = LP_EXIT_CHECK;
+			goto out;
+		}
 		if (r < 0) {
 			lp_cli_error(cli, r, "fallback container image");
 			ret = lp_cli_exit_for(r);

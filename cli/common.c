@@ -207,8 +207,9 @@ const char lp_cli_source_help[] =
 	"                            (left out by default when node_modules/.package-lock.json marks them)\n"
 	"Target:\n"
 	"  --arch x86_64|arm64       target architecture (default: detected from the binaries, else x86_64)\n"
-	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries)\n"
-	"  --no-check                report compatibility errors as warnings\n"
+	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries;\n"
+	"                            an image's default base is its AWS base image: docs/runtimes.md)\n"
+	"  --no-check                report compatibility errors (and an image that would not start) as warnings\n"
 	"  -j, --threads N           worker threads (default: online CPUs; output is the same for any N)\n";
 
 static int add_source_arg(struct lp_pack_opts *o, const char *arg)
@@ -436,4 +437,57 @@ void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o)
 		if (k->hits > k->seen.n)
 			fprintf(stderr, "%s: left out %zu more beside %s\n", cli->prog, k->hits - k->seen.n, k->what);
 	}
+}
+
+/* ---- the base image of container and of pack's fallback image ---------- */
+
+int lp_cli_base(struct lp_cli *cli, const char *given, const struct lp_pack_opts *o, const char **ret)
+{
+	static char auto_spec[512];
+	const char *b = given;
+
+	*ret = NULL;
+	/* A runtime names its AWS base image; without one the image starts empty, as before. */
+	if (!b)
+		b = o->runtime ? "auto" : "scratch";
+	if (strcmp(b, "scratch") == 0)
+		return 0;
+	if (strcmp(b, "auto") == 0) {
+		if (!o->runtime) {
+			lp_cli_error(cli, 0, "--base auto needs --runtime (it picks the runtime's AWS base image)");
+			return LP_EXIT_USAGE;
+		}
+		if (!o->runtime->base_image) {
+			lp_cli_error(cli, 0, "no AWS base image is known for %s; give one with --base oci:DIR[:TAG], "
+				     "--base docker-archive:FILE or --base docker://REF, or build without one with --base scratch",
+				     o->runtime->name);
+			return LP_EXIT_ERROR;
+		}
+		snprintf(auto_spec, sizeof(auto_spec), "docker://%s", o->runtime->base_image);
+		*ret = auto_spec;
+		return 0;
+	}
+	if (strncmp(b, "oci:", 4) && strncmp(b, "oci-archive:", 12) && strncmp(b, "docker-archive:", 15) &&
+	    strncmp(b, "docker://", 9)) {
+		lp_cli_error(cli, 0, "--base takes oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, "
+			     "docker://REF, auto or scratch, not '%s'", b);
+		return LP_EXIT_USAGE;
+	}
+	*ret = b;
+	return 0;
+}
+
+void lp_cli_base_failed(struct lp_cli *cli, int err, const char *spec)
+{
+	const char *detail = lp_errmsg();
+	const char *ref = strncmp(spec, "docker://", 9) == 0 ? spec + 9 : spec;
+	char line[LP_CLI_LINE];
+
+	/* One line: the reference, why, and the ways around a registry out of reach. */
+	snprintf(line, sizeof(line), "cannot obtain base image %s: %s; give it another way: --base oci:DIR[:TAG] or "
+		 "--base docker-archive:FILE (e.g. from `skopeo copy docker://%s oci:DIR:TAG` where the registry "
+		 "is reachable), or build without a base with --base scratch",
+		 ref, detail && *detail ? detail : lp_strerror(err), ref);
+	lp_errmsg_clear();
+	lp_cli_error(cli, 0, "%s", line);
 }

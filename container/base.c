@@ -431,6 +431,8 @@ int lp_oci_base_import(const char *spec, const char *want_arch, const char *blob
 	} else if (strncmp(spec, "docker-archive:", 15) == 0) {
 		fmt = LP_IMAGE_DOCKER_ARCHIVE;
 		s = strdup(spec + 15);
+	} else if (strncmp(spec, "docker://", 9) == 0) {
+		return lp_fail(-LP_E_BADIMAGE, NULL, "this build has no registry client");
 	} else {
 		return lp_fail(-LP_E_USAGE, spec,
 			       "unknown base; use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE");

@@ -12,6 +12,7 @@
 #include "core/fsutil.h"
 #include "core/hash.h"
 #include "core/util.h"
+#include "input/input.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -1173,6 +1174,70 @@ out:
 
 /* ---- the whole image ---- */
 
+/*
+ * The staged layout is the whole image (the base's blobs included), so the
+ * check reads exactly what will be written, through the reader analyze uses.
+ */
+static int check_runnable(const char *layout, const char *tag, const struct lp_entries *l, size_t n_base,
+			  const struct lp_oci_opts *o)
+{
+	struct lp_image_opts io = { .ref = tag };
+	struct lp_report local;
+	struct lp_report *rep = o->report ? o->report : &local;
+	size_t first = rep->n_findings, n = 0;
+	struct lp_rootfs_add *top = calloc(l->n ? l->n : 1, sizeof(*top));
+	struct lp_image *img = NULL;
+	int r = 0;
+
+	lp_report_init(&local);
+	if (!top)
+		return -ENOMEM;
+	/* Our own layers are the entries: given as files, not decompressed again. */
+	for (size_t i = 0; i < l->n; i++) {
+		const struct lp_entry *e = &l->v[i];
+		char *p;
+
+		if (e->flags & LP_F_REMOVED)
+			continue;
+		p = lp_oci_image_path(o, e->path);
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		top[n].path = p;
+		top[n].kind = e->kind == LP_DIR ? LP_MEMBER_DIR : e->kind == LP_SYMLINK ? LP_MEMBER_SYMLINK :
+			      LP_MEMBER_FILE;
+		top[n].mode = (e->kind == LP_DIR ? 0040000u : e->kind == LP_SYMLINK ? 0120000u : 0100000u) | e->mode;
+		top[n].target = e->target;
+		top[n].src = e->src;
+		/* A copy dedupe made a link to: its bytes are its canonical entry's. */
+		if (e->kind == LP_FILE && (e->flags & LP_F_DUPLICATE)) {
+			const struct lp_entry *c = e->target ? lp_entries_find(l, e->target) : NULL;
+
+			top[n].target = NULL;
+			if (c && c->src)
+				top[n].src = c->src;
+		}
+		n++;
+	}
+	r = lp_image_open(layout, LP_IMAGE_LAYOUT, &io, &img);
+	if (r == 0)
+		r = lp_image_runnable(img, NULL, n_base, top, n, o->runtime, o->check_warn ? LP_SEV_WARNING : LP_SEV_ERROR,
+				      rep);
+	if (r == 1 && !o->check_warn)
+		r = lp_fail(-LP_E_CHECK, o->output, "the image would not start: %s",
+			    first < rep->n_findings ? rep->findings[first].message : "see the findings");
+	else if (r == 1)
+		r = 0;
+out:
+	lp_image_close(img);
+	for (size_t i = 0; i < n; i++)
+		free((char *)top[i].path);
+	free(top);
+	lp_report_free(&local);
+	return r;
+}
+
 int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct lp_oci_result *res)
 {
 	struct lp_outdir od = { 0 };
@@ -1186,7 +1251,7 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 	enum lp_arch detected = LP_ARCH_UNKNOWN;
 	unsigned threads = o->threads;
 	uint64_t est = 0;
-	bool opened = false;
+	bool opened = false, base_failed = false;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -1249,8 +1314,10 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 	}
 	if (o->base) {
 		r = lp_oci_base_import(o->base, want, blobdir, &base);
-		if (r < 0)
+		if (r < 0) {
+			base_failed = true;
 			goto out;
+		}
 		if (want && strcmp(want, base.arch) != 0) {
 			if (o->report)
 				lp_report_finding(o->report, LP_SEV_ERROR, "wrong-arch", NULL,
@@ -1345,6 +1412,11 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		r = put_file(od.tmp, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
 	if (r < 0)
 		goto out;
+	if (o->check_runnable) {
+		r = check_runnable(od.tmp, tag, l, res->n_base_layers, o);
+		if (r < 0)
+			goto out;
+	}
 
 	if (res->archive) {
 		r = build_docker_manifest(res, o, tag, &dman);
@@ -1371,8 +1443,10 @@ out:
 			free(jobs[i].tmp);
 		free(jobs);
 	}
-	if (r < 0)
+	if (r < 0) {
 		lp_oci_result_free(res);
+		res->base_failed = base_failed;
+	}
 	lp_oci_plan_free(&plan);
 	lp_oci_base_free(&base);
 	free(blobdir);

@@ -70,7 +70,15 @@ struct lp_oci_opts {
 	unsigned threads;		/* 0 = online CPUs; never changes the output bytes */
 	int64_t epoch;			/* config "created", history and every mtime */
 	uint64_t layer_max;		/* 0 = LP_OCI_LAYER_MAX */
-	struct lp_report *report;	/* findings (too big, arch); may be NULL */
+	struct lp_report *report;	/* findings (too big, arch, not runnable); may be NULL */
+	/*
+	 * Check the finished image with lp_image_runnable() before it is put in
+	 * place: not runnable fails with -LP_E_CHECK and nothing written, or,
+	 * with check_warn, is a warning and the image is written.
+	 */
+	bool check_runnable;
+	bool check_warn;
+	const struct lp_runtime *runtime;	/* --runtime (provided.*: a bootstrap is wanted); may be NULL */
 };
 
 /* Defaults; epoch from SOURCE_DATE_EPOCH, else 1980-01-01 (as pack does). */
@@ -138,6 +146,7 @@ struct lp_oci_result {
 	char arch[16];			/* "amd64" / "arm64" */
 	bool archive;			/* output was an oci-archive tar */
 	bool added;			/* the image was added to an existing layout */
+	bool base_failed;		/* the error was obtaining or reading the base image */
 	struct lp_budget budget;	/* usize against LP_LIMIT_IMAGE */
 };
 

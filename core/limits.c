@@ -4,35 +4,41 @@
 #include <stddef.h>
 #include <string.h>
 
-/* glibc per Amazon Linux release: AL2 ships 2.26, AL2023 ships 2.34. */
+/*
+ * glibc per Amazon Linux release: AL2 ships 2.26, AL2023 ships 2.34. The
+ * base image is AWS's for the runtime (public.ecr.aws/lambda/<family>:<tag>,
+ * the tag the runtime's version; docs/runtimes.md lists them and a unit test
+ * holds the two together). The .al2023 variants of Java 8/11/17 have no
+ * image here (the reference names none): --base must name one.
+ */
 static const struct lp_runtime runtimes[] = {
-	{ "python3.8", "python", "al2", 2, 26 },
-	{ "python3.9", "python", "al2", 2, 26 },
-	{ "python3.10", "python", "al2", 2, 26 },
-	{ "python3.11", "python", "al2", 2, 26 },
-	{ "python3.12", "python", "al2023", 2, 34 },
-	{ "python3.13", "python", "al2023", 2, 34 },
-	{ "python3.14", "python", "al2023", 2, 34 },
-	{ "nodejs16.x", "nodejs", "al2", 2, 26 },
-	{ "nodejs18.x", "nodejs", "al2", 2, 26 },
-	{ "nodejs20.x", "nodejs", "al2023", 2, 34 },
-	{ "nodejs22.x", "nodejs", "al2023", 2, 34 },
-	{ "nodejs24.x", "nodejs", "al2023", 2, 34 },
-	{ "java8.al2", "java", "al2", 2, 26 },
-	{ "java11", "java", "al2", 2, 26 },
-	{ "java17", "java", "al2", 2, 26 },
-	{ "java21", "java", "al2023", 2, 34 },
-	{ "java25", "java", "al2023", 2, 34 },
-	{ "java8.al2023", "java", "al2023", 2, 34 },
-	{ "java11.al2023", "java", "al2023", 2, 34 },
-	{ "java17.al2023", "java", "al2023", 2, 34 },
-	{ "provided.al2", "provided", "al2", 2, 26 },
-	{ "provided.al2023", "provided", "al2023", 2, 34 },
-	{ "dotnet8", "dotnet", "al2023", 2, 34 },
-	{ "ruby3.2", "ruby", "al2", 2, 26 },
-	{ "ruby3.3", "ruby", "al2023", 2, 34 },
-	{ "ruby3.4", "ruby", "al2023", 2, 34 },
-	{ NULL, NULL, NULL, 0, 0 },
+	{ "python3.8", "python", "al2", 2, 26, "public.ecr.aws/lambda/python:3.8" },
+	{ "python3.9", "python", "al2", 2, 26, "public.ecr.aws/lambda/python:3.9" },
+	{ "python3.10", "python", "al2", 2, 26, "public.ecr.aws/lambda/python:3.10" },
+	{ "python3.11", "python", "al2", 2, 26, "public.ecr.aws/lambda/python:3.11" },
+	{ "python3.12", "python", "al2023", 2, 34, "public.ecr.aws/lambda/python:3.12" },
+	{ "python3.13", "python", "al2023", 2, 34, "public.ecr.aws/lambda/python:3.13" },
+	{ "python3.14", "python", "al2023", 2, 34, "public.ecr.aws/lambda/python:3.14" },
+	{ "nodejs16.x", "nodejs", "al2", 2, 26, "public.ecr.aws/lambda/nodejs:16" },
+	{ "nodejs18.x", "nodejs", "al2", 2, 26, "public.ecr.aws/lambda/nodejs:18" },
+	{ "nodejs20.x", "nodejs", "al2023", 2, 34, "public.ecr.aws/lambda/nodejs:20" },
+	{ "nodejs22.x", "nodejs", "al2023", 2, 34, "public.ecr.aws/lambda/nodejs:22" },
+	{ "nodejs24.x", "nodejs", "al2023", 2, 34, "public.ecr.aws/lambda/nodejs:24" },
+	{ "java8.al2", "java", "al2", 2, 26, "public.ecr.aws/lambda/java:8.al2" },
+	{ "java11", "java", "al2", 2, 26, "public.ecr.aws/lambda/java:11" },
+	{ "java17", "java", "al2", 2, 26, "public.ecr.aws/lambda/java:17" },
+	{ "java21", "java", "al2023", 2, 34, "public.ecr.aws/lambda/java:21" },
+	{ "java25", "java", "al2023", 2, 34, "public.ecr.aws/lambda/java:25" },
+	{ "java8.al2023", "java", "al2023", 2, 34, NULL },
+	{ "java11.al2023", "java", "al2023", 2, 34, NULL },
+	{ "java17.al2023", "java", "al2023", 2, 34, NULL },
+	{ "provided.al2", "provided", "al2", 2, 26, "public.ecr.aws/lambda/provided:al2" },
+	{ "provided.al2023", "provided", "al2023", 2, 34, "public.ecr.aws/lambda/provided:al2023" },
+	{ "dotnet8", "dotnet", "al2023", 2, 34, "public.ecr.aws/lambda/dotnet:8" },
+	{ "ruby3.2", "ruby", "al2", 2, 26, "public.ecr.aws/lambda/ruby:3.2" },
+	{ "ruby3.3", "ruby", "al2023", 2, 34, "public.ecr.aws/lambda/ruby:3.3" },
+	{ "ruby3.4", "ruby", "al2023", 2, 34, "public.ecr.aws/lambda/ruby:3.4" },
+	{ NULL, NULL, NULL, 0, 0, NULL },
 };
 
 /*

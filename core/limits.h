@@ -20,6 +20,7 @@ struct lp_runtime {
 	const char *os;		/* "al2" or "al2023" */
 	unsigned glibc_major;
 	unsigned glibc_minor;
+	const char *base_image;	/* AWS base image, "public.ecr.aws/lambda/python:3.12"; NULL if none */
 };
 
 /* Look up a runtime identifier; NULL if unknown. */

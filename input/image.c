@@ -916,6 +916,8 @@ static int visit(struct lp_image *img, size_t i, int fd, struct archive *outer, 
 	r = fn(ud, img, i, &b);
 	if (r == 0)
 		r = lp_image_blob_drain(&b);
+	else if (r == LP_IMAGE_SKIP)
+		r = 0;
 	free(b.buf);
 	return r;
 }

@@ -309,8 +309,11 @@ struct lp_image_blob;
  * not visited). fn may read the blob (lp_image_blob_read, or its members
  * through lp_image_blob_stream); after fn returns the rest is drained and
  * the digest and size are checked: a blob that does not match fails the
- * walk. fn returning < 0 stops it.
+ * walk. fn returning < 0 stops it; returning LP_IMAGE_SKIP leaves the
+ * blob unread and unchecked (a later walk that only wants another layer,
+ * over blobs an earlier walk of the same image has checked).
  */
+#define LP_IMAGE_SKIP 1
 typedef int (*lp_image_layer_fn)(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b);
 int lp_image_layers(struct lp_image *img, lp_image_layer_fn fn, void *ud);
 
@@ -338,3 +341,56 @@ int lp_image_blob_error(struct lp_image_blob *b, int r);
 
 /* Bytes read from the blob so far. */
 uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);
+
+/* ---- would the image start? ------------------------------------------- */
+
+struct lp_runtime;
+
+/*
+ * The members of an image's layers, for lp_image_runnable: a caller that
+ * walks the layers anyway adds each member (lp_rootfs_add, layer in
+ * 0..n_layers-1, any order of layers) instead of the check walking them
+ * again. Freed by the caller, after lp_image_runnable.
+ */
+struct lp_rootfs;
+int lp_rootfs_new(size_t n_layers, struct lp_rootfs **ret);
+int lp_rootfs_add(struct lp_rootfs *fs, size_t layer, const struct lp_member *m);
+void lp_rootfs_free(struct lp_rootfs *fs);
+
+/* A file of the image given directly (container's own layers, from its entries) rather than read. */
+struct lp_rootfs_add {
+	const char *path;		/* in the image, relative: "var/task/bootstrap" */
+	enum lp_member_kind kind;	/* LP_MEMBER_FILE, _DIR or _SYMLINK */
+	uint32_t mode;
+	const char *target;		/* symlink target */
+	const char *src;		/* file: where its bytes are */
+};
+
+/*
+ * The runnability check of container (its staged output, before it is put
+ * in place) and analyze (any image): the program Entrypoint[0] (else
+ * Cmd[0]) of img's config names, resolved against the config's PATH when
+ * it has no '/' (relative to WorkingDir when it has one) and through
+ * symbolic links inside the image, must exist in the merged root file
+ * system (layers in order, whiteouts and opaque directories honoured) as
+ * an executable regular file; a #! script's interpreter likewise; an ELF
+ * (the program, or the script's interpreter) must find its PT_INTERP
+ * loader and its DT_NEEDED libraries in the image (RUNPATH/RPATH with
+ * $ORIGIN, LD_LIBRARY_PATH from Env, the task root's lib/, /lib, /lib64,
+ * /usr/lib, /usr/lib64, /usr/local/lib and the x86_64/aarch64-linux-gnu
+ * directories); for a provided.* runtime (rt, may be NULL) an executable
+ * bootstrap must be in /var/task or /var/runtime. Each reason is an
+ * "image-not-runnable" finding of severity sev in rep.
+ *
+ * The layers' members come from given (a caller that walked the layers
+ * anyway fed them to it: analyze), else from one walk of img's first
+ * n_layers layers (SIZE_MAX: all). top (n_top files, may be 0) is one more
+ * layer above those, given as files: container need not read back the
+ * layers it wrote. The blob holding a file whose bytes matter (the
+ * program, the interpreter) is read once more; the others are skipped.
+ * Returns 0 (runnable), 1 (not; findings recorded) or an error reading
+ * the image.
+ */
+int lp_image_runnable(struct lp_image *img, struct lp_rootfs *given, size_t n_layers,
+		      const struct lp_rootfs_add *top, size_t n_top, const struct lp_runtime *rt,
+		      enum lp_severity sev, struct lp_report *rep);

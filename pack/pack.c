@@ -382,8 +382,16 @@ int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *s
 	oo.threads = o->threads;
 	oo.epoch = o->epoch;
 	oo.report = &st->report;
+	oo.base = o->image_base;
+	oo.handler = o->image_handler;
+	oo.entrypoint = o->image_entrypoint;
+	/* Like every compatibility check of pack: an error unless --no-check. */
+	oo.check_runnable = true;
+	oo.check_warn = o->no_check;
+	oo.runtime = o->runtime;
 	memset(&orr, 0, sizeof(orr));
 	r = lp_oci_write(&st->entries, &oo, &orr);
+	res->base_failed = orr.base_failed;
 	if (r < 0)
 		return r;
 	res->artifact = "oci";

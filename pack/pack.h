@@ -65,6 +65,11 @@ struct lp_pack_opts {
 	int level;			/* deflate level 1..9 (libdeflate scale up to 12) */
 	unsigned threads;		/* 0 = online CPUs */
 	int64_t epoch;			/* fixed timestamp (SOURCE_DATE_EPOCH or default) */
+
+	/* The over-the-limit image (as on `container`). */
+	const char *image_base;		/* lp_oci_opts.base: resolved spec, NULL = scratch */
+	const char *image_handler;	/* --handler: Cmd */
+	const char *image_entrypoint;	/* --entrypoint */
 };
 
 /* Defaults: level 6, dedupe off, fallback container, epoch from SOURCE_DATE_EPOCH or 1980-01-01. */
@@ -133,6 +138,7 @@ struct lp_pack_result {
 	struct lp_budget unzipped_budget;
 	struct lp_budget zipped_budget;
 	const char *fallback_reason;	/* why an image was written instead of a zip, or NULL */
+	bool base_failed;		/* the fallback image's base could not be obtained */
 	double t_write;
 };
 

@@ -7,6 +7,10 @@
 
 #include "core/limits.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 static void test_unzipped_edges(void **state)
 {
 	struct lp_budget b;
@@ -67,6 +71,48 @@ static void test_runtimes(void **state)
 	assert_false(lp_runtime_has_lib(r, "libssl.so.3"));
 }
 
+/*
+ * docs/runtimes.md and the table say the same: every runtime has its row
+ * with its OS, glibc and base image, and the document has no other rows.
+ */
+static void test_runtimes_doc(void **state)
+{
+	const char *path = getenv("LP_RUNTIMES_DOC");
+	char line[512], want[512];
+	size_t rows = 0, n = 0;
+	FILE *f;
+
+	if (!path)
+		skip();
+	f = fopen(path, "r");
+	assert_non_null(f);
+	for (const struct lp_runtime *r = lp_runtime_table(); r->name; r++, n++) {
+		bool found = false;
+
+		if (r->base_image)
+			snprintf(want, sizeof(want), "| `%s` | %s | %u.%u | `%s` |\n", r->name, r->os,
+				 r->glibc_major, r->glibc_minor, r->base_image);
+		else
+			snprintf(want, sizeof(want), "| `%s` | %s | %u.%u | none: give `--base` |\n", r->name,
+				 r->os, r->glibc_major, r->glibc_minor);
+		rewind(f);
+		while (fgets(line, sizeof(line), f))
+			found = found || strcmp(line, want) == 0;
+		if (!found)
+			fail_msg("docs/runtimes.md lacks the row %s", want);
+		if (r->base_image)
+			assert_true(strncmp(r->base_image, "public.ecr.aws/lambda/", 22) == 0);
+	}
+	rewind(f);
+	while (fgets(line, sizeof(line), f))
+		rows += strncmp(line, "| `", 3) == 0;
+	fclose(f);
+	assert_int_equal(rows, n);
+	assert_string_equal(lp_runtime_find("python3.12")->base_image, "public.ecr.aws/lambda/python:3.12");
+	assert_string_equal(lp_runtime_find("nodejs20.x")->base_image, "public.ecr.aws/lambda/nodejs:20");
+	assert_string_equal(lp_runtime_find("provided.al2023")->base_image, "public.ecr.aws/lambda/provided:al2023");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -74,6 +120,7 @@ int main(void)
 		cmocka_unit_test(test_unzipped_with_layers),
 		cmocka_unit_test(test_zipped_and_image),
 		cmocka_unit_test(test_runtimes),
+		cmocka_unit_test(test_runtimes_doc),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);

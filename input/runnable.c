@@ -1,0 +1,850 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Would an image start? The program its Entrypoint (else Cmd) names must be
+ * in the merged root file system (layers applied in order, whiteouts and
+ * opaque directories honoured), resolved through PATH and symbolic links
+ * as the kernel and runc would, be a regular executable file, and, as an
+ * ELF, find its loader (PT_INTERP) and its DT_NEEDED libraries in the
+ * image; a script's #! interpreter must be there too. One place for
+ * `container` (its own output, before it is put in place) and `analyze`.
+ *
+ * The rootfs is never unpacked: one pass records every layer's members
+ * (path, kind, mode, link target), a path is looked up from the top layer
+ * down, and only the few files whose bytes matter (the entry program, a
+ * script's interpreter) are read, each by one more pass over its layer.
+ */
+#include "input/input.h"
+#include "core/elf.h"
+#include "core/err.h"
+#include "core/limits.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINKS	40		/* symbolic links followed in one lookup, as Linux */
+#define MAX_READ	(256u << 20)	/* bytes of an entry program read for its ELF facts */
+
+struct rec {
+	char *path;
+	enum lp_member_kind kind;
+	uint32_t mode;
+	char *target;		/* symlink target, or hard link: the earlier member's path */
+	size_t seq;		/* order in the layer: of one path given twice, the later counts */
+	const char *src;	/* the top layer given as files (lp_rootfs_add): where the bytes are */
+};
+
+struct recs {
+	struct rec *v;
+	size_t n, cap;
+};
+
+struct layer {
+	struct recs files;	/* everything but whiteouts, sorted by path */
+	struct recs wh;		/* whiteouts: path deleted */
+	struct recs opq;	/* opaque directories ("" = the root) */
+};
+
+struct lp_rootfs {
+	struct lp_image *img;
+	struct layer *L;
+	size_t n;		/* layers, the given top one included */
+	size_t n_img;		/* of them read from the image */
+	bool finished;		/* fs_finish done: sorted, no more members */
+};
+
+/* A resolved file: its record and the layer that holds it. */
+struct hit {
+	const struct rec *r;
+	size_t layer;
+	char path[4096];	/* resolved, relative to the root, no leading '/' */
+};
+
+static int recs_push(struct recs *rs, const struct lp_member *m, const char *target)
+{
+	struct rec *r;
+
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 64;
+		struct rec *v = realloc(rs->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rs->v = v;
+		rs->cap = cap;
+	}
+	r = &rs->v[rs->n];
+	r->path = strdup(m->path);
+	r->target = target ? strdup(target) : NULL;
+	if (!r->path || (target && !r->target)) {
+		free(r->path);
+		free(r->target);
+		return -ENOMEM;
+	}
+	r->kind = m->kind;
+	r->mode = m->mode;
+	r->src = NULL;
+	r->seq = rs->n;
+	rs->n++;
+	return 0;
+}
+
+static void recs_free(struct recs *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		free(rs->v[i].path);
+		free(rs->v[i].target);
+	}
+	free(rs->v);
+	memset(rs, 0, sizeof(*rs));
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+
+	return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sort; of one path given twice in a layer the last one counts (as tar extraction would have it). */
+static void recs_sort(struct recs *rs)
+{
+	size_t w = 0;
+
+	if (!rs->n)
+		return;
+	qsort(rs->v, rs->n, sizeof(*rs->v), cmp_rec);
+	for (size_t i = 0; i < rs->n; i++) {
+		if (w && strcmp(rs->v[w - 1].path, rs->v[i].path) == 0) {
+			free(rs->v[w - 1].path);
+			free(rs->v[w - 1].target);
+			rs->v[w - 1] = rs->v[i];
+			continue;
+		}
+		rs->v[w++] = rs->v[i];
+	}
+	rs->n = w;
+}
+
+static const struct rec *recs_find(const struct recs *rs, const char *path)
+{
+	size_t lo = 0, hi = rs->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(rs->v[mid].path, path);
+
+		if (c == 0)
+			return &rs->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- the layers' members ---- */
+
+int lp_rootfs_new(size_t n_layers, struct lp_rootfs **ret)
+{
+	struct lp_rootfs *fs = calloc(1, sizeof(*fs));
+
+	*ret = NULL;
+	if (!fs)
+		return -ENOMEM;
+	/* One more: the layer lp_image_runnable may be given as files. */
+	fs->L = calloc(n_layers + 1, sizeof(*fs->L));
+	if (!fs->L) {
+		free(fs);
+		return -ENOMEM;
+	}
+	fs->n_img = fs->n = n_layers;
+	*ret = fs;
+	return 0;
+}
+
+int lp_rootfs_add(struct lp_rootfs *fs, size_t layer, const struct lp_member *m)
+{
+	struct layer *L;
+
+	if (layer >= fs->n_img || fs->finished)
+		return -EINVAL;
+	L = &fs->L[layer];
+	switch (m->kind) {
+	case LP_MEMBER_WHITEOUT:
+		return recs_push(&L->wh, m, NULL);
+	case LP_MEMBER_OPAQUE:
+		return recs_push(&L->opq, m, NULL);
+	case LP_MEMBER_SYMLINK:
+		return recs_push(&L->files, m, m->target);
+	case LP_MEMBER_HARDLINK:
+		return recs_push(&L->files, m, m->link);
+	default:
+		return recs_push(&L->files, m, NULL);
+	}
+}
+
+void lp_rootfs_free(struct lp_rootfs *fs)
+{
+	if (!fs)
+		return;
+	for (size_t i = 0; i <= fs->n_img; i++) {
+		recs_free(&fs->L[i].files);
+		recs_free(&fs->L[i].wh);
+		recs_free(&fs->L[i].opq);
+	}
+	free(fs->L);
+	free(fs);
+}
+
+static int record_layer(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
+{
+	struct lp_rootfs *fs = ud;
+	struct lp_report scratch;
+	struct lp_stream_opts so = { .problems = &scratch };
+	const struct lp_member *m;
+	struct lp_stream *st;
+	int r;
+
+	(void)img;
+	/* Members the reader refuses are analyze's and container's to report; here they are skipped. */
+	lp_report_init(&scratch);
+	r = lp_image_blob_stream(b, &so, &st);
+	if (r < 0) {
+		lp_report_free(&scratch);
+		return r;
+	}
+	while ((r = lp_stream_next(st, &m)) > 0)
+		if ((r = lp_rootfs_add(fs, i, m)) < 0)
+			break;
+	lp_stream_close(st);
+	lp_report_free(&scratch);
+	return lp_image_blob_error(b, r);
+}
+
+/* Read the first fs->n_img layers of img into fs. */
+static int fs_read_layers(struct lp_rootfs *fs, struct lp_image *img)
+{
+	size_t saved = img->n_layers;
+	int r;
+
+	/* Only those: the ones above them are given as files, not read again. */
+	img->n_layers = fs->n_img;
+	r = lp_image_layers(img, record_layer, fs);
+	img->n_layers = saved;
+	return r;
+}
+
+/* Twins of shared blobs filled in, the layer given as files on top, everything sorted for lookups. */
+static int fs_finish(struct lp_rootfs *fs, struct lp_image *img, const struct lp_rootfs_add *top, size_t n_top)
+{
+	int r;
+
+	fs->img = img;
+	for (size_t i = 0; i < fs->n_img; i++) {
+		size_t k = img->layers[i].dup_of;
+
+		/* A layer that shares another's blob (tars) was not visited: it holds the same members. */
+		if (k == SIZE_MAX || k >= fs->n_img || fs->L[i].files.n || fs->L[i].wh.n || fs->L[i].opq.n)
+			continue;
+		for (size_t g = 0; g < 3; g++) {
+			const struct recs *from = g == 0 ? &fs->L[k].files : g == 1 ? &fs->L[k].wh : &fs->L[k].opq;
+			struct recs *to = g == 0 ? &fs->L[i].files : g == 1 ? &fs->L[i].wh : &fs->L[i].opq;
+
+			for (size_t j = 0; j < from->n; j++) {
+				struct lp_member m = { .path = from->v[j].path, .kind = from->v[j].kind,
+						       .mode = from->v[j].mode };
+
+				if ((r = recs_push(to, &m, from->v[j].target)) < 0)
+					return r;
+			}
+		}
+	}
+	for (size_t j = 0; j < n_top; j++) {
+		struct lp_member m = { .path = top[j].path, .kind = top[j].kind, .mode = top[j].mode };
+		struct recs *to = &fs->L[fs->n_img].files;
+
+		if ((r = recs_push(to, &m, top[j].kind == LP_MEMBER_SYMLINK ? top[j].target : NULL)) < 0)
+			return r;
+		to->v[to->n - 1].src = top[j].src;
+	}
+	fs->n = fs->n_img + (n_top ? 1 : 0);
+	for (size_t i = 0; i < fs->n; i++) {
+		recs_sort(&fs->L[i].files);
+		recs_sort(&fs->L[i].wh);
+		recs_sort(&fs->L[i].opq);
+	}
+	fs->finished = true;
+	return 0;
+}
+
+/*
+ * The entry for path (relative, clean, no symlinks in its directories) in
+ * the merged root file system, from the top layer down: a layer's own
+ * member wins; a whiteout of it or of a directory above it, an opaque
+ * directory above it or a non-directory above it hides everything below.
+ * NULL when absent.
+ */
+static const struct rec *fs_lookup(const struct lp_rootfs *fs, const char *path, size_t *ret_layer)
+{
+	char anc[4096];
+
+	for (size_t i = fs->n; i-- > 0;) {
+		const struct layer *L = &fs->L[i];
+		const struct rec *r = recs_find(&L->files, path);
+		size_t len = strlen(path);
+
+		if (r) {
+			*ret_layer = i;
+			return r;
+		}
+		if (recs_find(&L->wh, path))
+			return NULL;
+		if (len >= sizeof(anc))
+			return NULL;
+		if (recs_find(&L->opq, ""))
+			return NULL;
+		/* Each directory above path, shortest first. */
+		for (size_t k = 0; k < len; k++) {
+			const struct rec *a;
+
+			if (path[k] != '/')
+				continue;
+			memcpy(anc, path, k);
+			anc[k] = '\0';
+			if (recs_find(&L->wh, anc) || recs_find(&L->opq, anc))
+				return NULL;
+			a = recs_find(&L->files, anc);
+			if (a && a->kind != LP_MEMBER_DIR)
+				return NULL;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Resolve an absolute path in the image as the kernel would: ".." and ".",
+ * symbolic links in every component (absolute targets from the image's
+ * root; ".." never above it), the last one too. Hard links lead to the
+ * member whose bytes they share. Returns 0 with *h filled, -ENOENT (h->path
+ * is how far it got), -ELOOP, or -ENAMETOOLONG.
+ */
+static int fs_resolve(const struct lp_rootfs *fs, const char *abs, struct hit *h)
+{
+	char todo[8192], cur[4096];
+	unsigned links = 0;
+	size_t curlen = 0;
+	char *p;
+
+	memset(h, 0, sizeof(*h));
+	if (snprintf(todo, sizeof(todo), "%s", abs) >= (int)sizeof(todo))
+		return -ENAMETOOLONG;
+	cur[0] = '\0';
+	p = todo;
+	for (;;) {
+		char comp[256], cand[4096];
+		const struct rec *r;
+		size_t n, layer = 0;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		n = strcspn(p, "/");
+		if (n >= sizeof(comp))
+			return -ENAMETOOLONG;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *s = strrchr(cur, '/');
+
+			curlen = s ? (size_t)(s - cur) : 0;
+			cur[curlen] = '\0';
+			continue;
+		}
+		if (snprintf(cand, sizeof(cand), "%s%s%s", cur, curlen ? "/" : "", comp) >= (int)sizeof(cand))
+			return -ENAMETOOLONG;
+		r = fs_lookup(fs, cand, &layer);
+		if (r && r->kind == LP_MEMBER_SYMLINK) {
+			char rest[8192];
+
+			if (++links > MAX_LINKS)
+				return -ELOOP;
+			/* The target, then what was left of the path. */
+			if (snprintf(rest, sizeof(rest), "%s/%s", r->target, p) >= (int)sizeof(rest))
+				return -ENAMETOOLONG;
+			memcpy(todo, rest, strlen(rest) + 1);
+			p = todo;
+			if (r->target[0] == '/') {
+				curlen = 0;
+				cur[0] = '\0';
+			}
+			continue;
+		}
+		if (!r) {
+			/* A directory that only exists as the parent of members is still a directory. */
+			const char *next = p + strspn(p, "/");
+
+			snprintf(h->path, sizeof(h->path), "%s", cand);
+			if (!*next)
+				return -ENOENT;
+		} else if (r->kind != LP_MEMBER_DIR && *(p + strspn(p, "/"))) {
+			snprintf(h->path, sizeof(h->path), "%s", cand);
+			return -ENOTDIR;
+		}
+		memcpy(cur, cand, strlen(cand) + 1);
+		curlen = strlen(cur);
+		if (!*(p + strspn(p, "/"))) {
+			h->r = r;
+			h->layer = layer;
+			break;
+		}
+	}
+	snprintf(h->path, sizeof(h->path), "%s", cur);
+	if (!h->r) {
+		/* The root itself, or a path ending in "/..". */
+		return curlen ? -ENOENT : -EISDIR;
+	}
+	return 0;
+}
+
+/* ---- pass 2: the bytes of one file ---- */
+
+struct want {
+	size_t layer;
+	const char *path;	/* the member holding the bytes */
+	unsigned char *buf;
+	size_t n, cap;
+	bool found;
+};
+
+static int read_one(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
+{
+	struct want *w = ud;
+	struct lp_report scratch;
+	struct lp_stream_opts so = { .problems = &scratch };
+	const struct lp_member *m;
+	struct lp_stream *st;
+	size_t want_layer = img->layers[w->layer].dup_of != SIZE_MAX ? img->layers[w->layer].dup_of : w->layer;
+	int r;
+
+	/* The walk that recorded the members checked every blob: the others need no second read. */
+	if (i != want_layer || w->found)
+		return LP_IMAGE_SKIP;
+	lp_report_init(&scratch);
+	r = lp_image_blob_stream(b, &so, &st);
+	if (r < 0) {
+		lp_report_free(&scratch);
+		return r;
+	}
+	while ((r = lp_stream_next(st, &m)) > 0) {
+		ssize_t k;
+
+		if (m->kind != LP_MEMBER_FILE || strcmp(m->path, w->path) != 0)
+			continue;
+		w->found = true;
+		r = 0;
+		/* Grown as bytes arrive: a size field alone never allocates. */
+		for (;;) {
+			if (w->n == w->cap) {
+				size_t cap = w->cap ? w->cap * 2 : 1 << 16;
+				unsigned char *nb;
+
+				if (w->cap >= MAX_READ)
+					break;
+				nb = realloc(w->buf, cap);
+				if (!nb) {
+					r = -ENOMEM;
+					break;
+				}
+				w->buf = nb;
+				w->cap = cap;
+			}
+			k = lp_stream_read(st, w->buf + w->n, w->cap - w->n);
+			if (k <= 0) {
+				r = k < 0 ? (int)k : 0;
+				break;
+			}
+			w->n += (size_t)k;
+		}
+		break;
+	}
+	lp_stream_close(st);
+	lp_report_free(&scratch);
+	return lp_image_blob_error(b, r);
+}
+
+/* The first bytes (up to MAX_READ) of a file on disk: the top layer given as files. */
+static int read_src(const char *src, unsigned char **ret, size_t *ret_n)
+{
+	unsigned char *buf = malloc(1 << 16);
+	size_t n = 0, cap = 1 << 16;
+	FILE *f;
+
+	if (!buf)
+		return -ENOMEM;
+	f = fopen(src, "rb");
+	if (!f) {
+		int e = errno;
+
+		free(buf);
+		return lp_fail(-e, src, "cannot open: %s", strerror(e));
+	}
+	for (;;) {
+		size_t k;
+
+		if (n == cap) {
+			unsigned char *nb;
+
+			if (cap >= MAX_READ)
+				break;
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		k = fread(buf + n, 1, cap - n, f);
+		if (k == 0)
+			break;
+		n += k;
+	}
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		return lp_fail(-EIO, src, "cannot read");
+	}
+	fclose(f);
+	*ret = buf;
+	*ret_n = n;
+	return 0;
+}
+
+/* The bytes of a resolved file (a hard link: of the member it names), up to MAX_READ. */
+static int fs_read(const struct lp_rootfs *fs, const struct hit *h, unsigned char **ret, size_t *ret_n)
+{
+	struct want w = { .layer = h->layer, .path = h->r->kind == LP_MEMBER_HARDLINK ? h->r->target : h->r->path };
+	size_t saved = fs->img->n_layers;
+	int r;
+
+	if (h->layer >= fs->n_img) {
+		if (!h->r->src)
+			return lp_fail(-ENOENT, h->r->path, "no bytes to read");
+		return read_src(h->r->src, ret, ret_n);
+	}
+	/* Up to the layer that holds it: nothing above it is read. */
+	fs->img->n_layers = h->layer + 1;
+	r = lp_image_layers(fs->img, read_one, &w);
+	fs->img->n_layers = saved;
+	if (r < 0 || !w.found) {
+		free(w.buf);
+		return r < 0 ? r : -ENOENT;
+	}
+	*ret = w.buf;
+	*ret_n = w.n;
+	return 0;
+}
+
+/* ---- the check ---- */
+
+struct ctx {
+	struct lp_rootfs *fs;
+	struct lp_report *rep;
+	enum lp_severity sev;
+	const cJSON *env;
+	bool failed;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int bad(struct ctx *c, const char *path, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->failed = true;
+	return lp_report_finding(c->rep, c->sev, "image-not-runnable", path, "%s", msg);
+}
+
+static const char *env_get(const cJSON *env, const char *key)
+{
+	const cJSON *e;
+	size_t k = strlen(key);
+
+	cJSON_ArrayForEach(e, env)
+		if (cJSON_IsString(e) && strncmp(e->valuestring, key, k) == 0 && e->valuestring[k] == '=')
+			return e->valuestring + k + 1;
+	return NULL;
+}
+
+static const char *why(int r)
+{
+	return r == -ELOOP ? "behind too many levels of symbolic links" :
+	       r == -ENOTDIR ? "below a path component that is not a directory" :
+	       r == -EISDIR ? "a directory" :
+	       r == -ENAMETOOLONG ? "too long a path" : "not in the image";
+}
+
+/* Is the resolved file a regular file with an execute bit? Records why not. */
+static int want_exec(struct ctx *c, const char *what, const char *name, const struct hit *h, int rr)
+{
+	if (rr < 0)
+		return bad(c, name, "%s is %s", what, why(rr)) < 0 ? -ENOMEM : 1;
+	if (h->r->kind == LP_MEMBER_DIR)
+		return bad(c, name, "%s is a directory", what) < 0 ? -ENOMEM : 1;
+	if (h->r->kind != LP_MEMBER_FILE && h->r->kind != LP_MEMBER_HARDLINK)
+		return bad(c, name, "%s is not a regular file", what) < 0 ? -ENOMEM : 1;
+	if (!(h->r->mode & 0111))
+		return bad(c, name, "%s (/%s) is not executable (mode %04o)", what, h->path,
+			   (unsigned)(h->r->mode & 07777)) < 0 ? -ENOMEM : 1;
+	return 0;
+}
+
+/* Where ld.so looks: RUNPATH/RPATH ($ORIGIN), LD_LIBRARY_PATH, the task root's lib/, the system directories. */
+static int find_lib(struct ctx *c, const char *lib, const struct lp_binfo *bi, const char *origin)
+{
+	static const char *const sys[] = {
+		"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+		"/usr/lib/aarch64-linux-gnu", "/usr/local/lib64", NULL,
+	};
+	const char *lists[3] = { bi->runpath ? bi->runpath : bi->rpath, env_get(c->env, "LD_LIBRARY_PATH"), NULL };
+	const char *task = env_get(c->env, "LAMBDA_TASK_ROOT");
+	char dir[4096], path[8192];
+	struct hit h;
+
+	for (size_t li = 0; li < 2; li++) {
+		const char *s = lists[li];
+
+		while (s && *s) {
+			size_t n = strcspn(s, ":");
+
+			if (n && n < sizeof(dir)) {
+				memcpy(dir, s, n);
+				dir[n] = '\0';
+				if (strncmp(dir, "$ORIGIN", 7) == 0 || strncmp(dir, "${ORIGIN}", 9) == 0)
+					snprintf(path, sizeof(path), "/%s%s/%s", origin,
+						 dir + (dir[1] == '{' ? 9 : 7), lib);
+				else
+					snprintf(path, sizeof(path), "%s/%s", dir, lib);
+				if (path[0] == '/' && fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+					return 1;
+			}
+			s += n + (s[n] == ':');
+		}
+	}
+	snprintf(path, sizeof(path), "%s/lib/%s", task && task[0] == '/' ? task : "/var/task", lib);
+	if (fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+		return 1;
+	for (size_t i = 0; sys[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", sys[i], lib);
+		if (fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+			return 1;
+	}
+	return 0;
+}
+
+/* An ELF program: its loader and its libraries must be in the image. */
+static int check_elf(struct ctx *c, const char *name, const struct hit *h, const unsigned char *buf, size_t n)
+{
+	struct lp_binfo *bi = NULL;
+	char missing[1024], origin[4096];
+	size_t nmiss = 0, len = 0;
+	int r = lp_binfo_read_mem(buf, n, &bi);
+
+	missing[0] = '\0';
+	if (r < 0 || bi->fmt != LP_BIN_ELF) {
+		lp_binfo_free(bi);
+		return bad(c, name, "the program (/%s) is neither an ELF executable nor a #! script", h->path) < 0 ? -ENOMEM : 0;
+	}
+	if (bi->unloadable[0]) {
+		r = bad(c, name, "the program (/%s) cannot be loaded: %s", h->path, bi->unloadable);
+		goto out;
+	}
+	if (bi->interp) {
+		struct hit ih;
+		int rr = fs_resolve(c->fs, bi->interp, &ih);
+
+		if (rr < 0 || ih.r->kind == LP_MEMBER_DIR) {
+			r = bad(c, name, "dynamically linked, but its loader %s is %s", bi->interp, rr < 0 ? "not in the image" : "a directory");
+			if (r < 0)
+				goto out;
+		}
+	}
+	snprintf(origin, sizeof(origin), "%s", h->path);
+	if (strrchr(origin, '/'))
+		*strrchr(origin, '/') = '\0';
+	else
+		origin[0] = '\0';
+	for (size_t i = 0; i < bi->n_needed; i++) {
+		if (find_lib(c, bi->needed[i], bi, origin))
+			continue;
+		nmiss++;
+		if (len + strlen(bi->needed[i]) + 8 < sizeof(missing))
+			len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "",
+						 bi->needed[i]);
+	}
+	r = 0;
+	if (nmiss)
+		r = bad(c, name, "needs %s, not found in the image's library paths "
+			"(/lib, /lib64, /usr/lib, /usr/lib64, their arch directories, LD_LIBRARY_PATH, the task root's lib/)",
+			missing);
+out:
+	lp_binfo_free(bi);
+	return r < 0 ? r : 0;
+}
+
+/* The program a container starts: there, executable, and whatever it needs to start. */
+static int check_program(struct ctx *c, const char *argv0, const char *workdir)
+{
+	char path[8192];
+	struct hit h;
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	int rr, r;
+
+	if (argv0[0] == '/') {
+		rr = fs_resolve(c->fs, argv0, &h);
+	} else if (strchr(argv0, '/')) {
+		snprintf(path, sizeof(path), "%s/%s", workdir && *workdir ? workdir : "", argv0);
+		rr = fs_resolve(c->fs, path, &h);
+	} else {
+		/* As runc does: the config's PATH, else the usual one. */
+		const char *s = env_get(c->env, "PATH");
+
+		if (!s)
+			s = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+		rr = -ENOENT;
+		while (*s && rr < 0) {
+			size_t k = strcspn(s, ":");
+
+			snprintf(path, sizeof(path), "%.*s/%s", (int)k, s, argv0);
+			if (path[0] == '/') {
+				rr = fs_resolve(c->fs, path, &h);
+				if (rr == 0 && (h.r->kind == LP_MEMBER_DIR || !(h.r->mode & 0111)))
+					rr = -ENOENT;
+			}
+			s += k + (s[k] == ':');
+		}
+		if (rr < 0)
+			return bad(c, argv0, "the entry program is not found on the image's PATH (%s)", env_get(c->env, "PATH") ? env_get(c->env, "PATH") : "default PATH") < 0 ?
+				-ENOMEM : 0;
+	}
+	r = want_exec(c, "the entry program", argv0, &h, rr);
+	if (r)
+		return r < 0 ? r : 0;
+	r = fs_read(c->fs, &h, &buf, &n);
+	if (r < 0)
+		return r;
+	if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
+		/* A script: the kernel runs its interpreter, which must be there too. */
+		char interp[4096];
+		size_t i = 2, k = 0;
+		struct hit ih;
+
+		while (i < n && (buf[i] == ' ' || buf[i] == '\t'))
+			i++;
+		while (i < n && k + 1 < sizeof(interp) && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n')
+			interp[k++] = (char)buf[i++];
+		interp[k] = '\0';
+		free(buf);
+		buf = NULL;
+		if (interp[0] != '/') {
+			r = bad(c, argv0, "the entry script names no absolute interpreter after #!");
+			return r < 0 ? r : 0;
+		}
+		rr = fs_resolve(c->fs, interp, &ih);
+		snprintf(path, sizeof(path), "the #! interpreter of %s", argv0);
+		r = want_exec(c, path, interp, &ih, rr);
+		if (r)
+			return r < 0 ? r : 0;
+		r = fs_read(c->fs, &ih, &buf, &n);
+		if (r < 0)
+			return r;
+		if (n >= 4 && memcmp(buf, "\177ELF", 4) == 0)
+			r = check_elf(c, interp, &ih, buf, n);
+		free(buf);
+		return r;
+	}
+	r = check_elf(c, argv0, &h, buf, n);
+	free(buf);
+	return r;
+}
+
+int lp_image_runnable(struct lp_image *img, struct lp_rootfs *given, size_t n_layers,
+		      const struct lp_rootfs_add *top, size_t n_top, const struct lp_runtime *rt,
+		      enum lp_severity sev, struct lp_report *rep)
+{
+	struct ctx c = { .rep = rep, .sev = sev };
+	const cJSON *run = cJSON_GetObjectItemCaseSensitive(img->config, "config");
+	const cJSON *ep = cJSON_GetObjectItemCaseSensitive(run, "Entrypoint");
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(run, "Cmd");
+	const cJSON *wd = cJSON_GetObjectItemCaseSensitive(run, "WorkingDir");
+	const cJSON *argv0 = NULL;
+	int r;
+
+	c.env = cJSON_GetObjectItemCaseSensitive(run, "Env");
+	if (cJSON_IsArray(ep) && cJSON_GetArraySize(ep) > 0)
+		argv0 = cJSON_GetArrayItem(ep, 0);
+	else if (cJSON_IsArray(cmd) && cJSON_GetArraySize(cmd) > 0)
+		argv0 = cJSON_GetArrayItem(cmd, 0);
+	if (argv0 && (!cJSON_IsString(argv0) || !argv0->valuestring[0])) {
+		r = bad(&c, NULL, "the image's Entrypoint/Cmd starts with an empty or non-string program");
+		return r < 0 ? r : 1;
+	}
+	if (given) {
+		if (given->finished || given->n_img > img->n_layers)
+			return -EINVAL;
+		c.fs = given;
+	} else {
+		r = lp_rootfs_new(n_layers < img->n_layers ? n_layers : img->n_layers, &c.fs);
+		if (r < 0)
+			return r;
+		r = fs_read_layers(c.fs, img);
+		if (r < 0)
+			goto out;
+	}
+	r = fs_finish(c.fs, img, top, n_top);
+	if (r < 0)
+		goto out;
+	if (!argv0) {
+		r = bad(&c, NULL, "the image has no Entrypoint and no Cmd: nothing to start "
+			"(give --entrypoint, or a base image that has one)");
+		if (r < 0)
+			goto out;
+	} else {
+		r = check_program(&c, argv0->valuestring, cJSON_IsString(wd) ? wd->valuestring : NULL);
+		if (r < 0)
+			goto out;
+	}
+	if (rt && strcmp(rt->family, "provided") == 0) {
+		static const char *const where[] = { "/var/task/bootstrap", "/var/runtime/bootstrap" };
+		bool ok = false;
+
+		for (size_t i = 0; i < 2 && !ok; i++) {
+			struct hit h;
+
+			ok = fs_resolve(c.fs, where[i], &h) == 0 && h.r->kind != LP_MEMBER_DIR && (h.r->mode & 0111);
+		}
+		if (!ok && (r = bad(&c, NULL, "%s: no executable bootstrap in /var/task or /var/runtime", rt->name)) < 0)
+			goto out;
+	}
+	r = c.failed ? 1 : 0;
+out:
+	if (!given)
+		lp_rootfs_free(c.fs);
+	return r;
+}
