@@ -16,6 +16,7 @@
 
 static const char pack_usage[] =
 	"usage: lambdapack pack [options] SOURCE... -o function.zip\n"
+	"       lambdapack pack [options] --template FILE [--function ID]... [--out-dir DIR]\n"
 	"\n"
 	"Build a deterministic Lambda deployment zip: entries sorted, fixed timestamps,\n"
 	"modes 0644/0755 (Unix), symlinks kept, measured against Lambda's limits.\n"
@@ -32,6 +33,11 @@ static const char pack_usage[] =
 	"  -l, --level N             deflate level 1-12 (default 6; libdeflate scale)\n"
 	"  -q, --quiet               no summary on stderr\n"
 	"  -v, --verbose             list every optimization and informational finding\n"
+	"Templates (README \"Templates\"):\n"
+	"  --template FILE           pack every function and local layer of a SAM/CloudFormation\n"
+	"                            template or a serverless.yml, one zip each, named by logical ID\n"
+	"  --function ID             only this function (and its layers); repeatable\n"
+	"  --out-dir DIR             where the zips go (default: .lambdapack/ beside the template)\n"
 	"\n";
 
 enum {
@@ -39,6 +45,9 @@ enum {
 	OPT_WITH_LAYER,
 	OPT_FALLBACK,
 	OPT_IMAGE_OUTPUT,
+	OPT_TEMPLATE,
+	OPT_FUNCTION,
+	OPT_OUT_DIR,
 };
 
 static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const struct lp_pack_state *st,
@@ -106,7 +115,7 @@ static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const st
 	lp_contrib_free(groups, ngroups);
 }
 
-static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
+int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
 {
 	struct lp_outfile of;
 	struct lp_zip_opts zo;
@@ -158,6 +167,9 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		{ "with-layer", required_argument, NULL, OPT_WITH_LAYER },
 		{ "fallback", required_argument, NULL, OPT_FALLBACK },
 		{ "image-output", required_argument, NULL, OPT_IMAGE_OUTPUT },
+		{ "template", required_argument, NULL, OPT_TEMPLATE },
+		{ "function", required_argument, NULL, OPT_FUNCTION },
+		{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
 		{ "level", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -169,6 +181,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	struct lp_pack_result res = { 0 };
 	struct lp_budget b;
 	const char *image_output = NULL;
+	struct lp_cli_template tpl = { 0 };
 	bool verbose = false;
 	int c, r, ret = LP_EXIT_ERROR;
 
@@ -210,6 +223,16 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		case OPT_IMAGE_OUTPUT:
 			image_output = optarg;
 			break;
+		case OPT_TEMPLATE:
+			tpl.path = optarg;
+			break;
+		case OPT_FUNCTION:
+			if (lp_strv_push(&tpl.functions, optarg) < 0)
+				goto out;
+			break;
+		case OPT_OUT_DIR:
+			tpl.out_dir = optarg;
+			break;
 		case 'l': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -229,6 +252,10 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 				goto out;
 			}
 		}
+	}
+	if (tpl.path || tpl.functions.n || tpl.out_dir) {
+		ret = lp_cli_pack_template(cli, &o, &tpl, argc - optind, image_output, verbose);
+		goto out;
 	}
 	if (!o.output) {
 		lp_cli_error(cli, 0, "no output given (-o function.zip)");
@@ -312,7 +339,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_IMAGE;
 	} else {
 		lp_progress_phase("writing zip");
-		r = write_zip(&o, &st, &res);
+		r = lp_cli_pack_write_zip(&o, &st, &res);
 		lp_progress_stop();
 		if (r < 0) {
 			lp_cli_error(cli, r, "cannot write %s", o.output);
@@ -345,6 +372,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	}
 out:
 	lp_progress_stop();
+	lp_strv_free(&tpl.functions);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);
 	return ret;
