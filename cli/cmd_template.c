@@ -104,7 +104,8 @@ static int out_dir_check(const char *dir)
 			ours = true;
 	}
 	closedir(d);
-	snprintf(p, sizeof(p), "%s/%s", dir, MARKER);
+	if (snprintf(p, sizeof(p), "%s/%s", dir, MARKER) >= (int)sizeof(p))
+		return lp_fail(-ENAMETOOLONG, dir, "path too long");
 	if (ours && (lstat(p, &st) < 0 || !S_ISREG(st.st_mode)))
 		ours = false;
 	if (!empty && !ours)
@@ -121,7 +122,8 @@ static int out_dir_create(const char *dir)
 	r = lp_mkdir_p(dir, 0755);
 	if (r < 0)
 		return lp_fail(r, dir, "cannot create: %s", strerror(-r));
-	snprintf(p, sizeof(p), "%s/%s", dir, MARKER);
+	if (snprintf(p, sizeof(p), "%s/%s", dir, MARKER) >= (int)sizeof(p))
+		return lp_fail(-ENAMETOOLONG, dir, "path too long");
 	fd = open(p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return lp_fail(-errno, p, "cannot create: %s", strerror(errno));
@@ -484,8 +486,11 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 	}
 	if (tpl->out_dir)
 		snprintf(w.out_dir, sizeof(w.out_dir), "%s", tpl->out_dir);
-	else
-		snprintf(w.out_dir, sizeof(w.out_dir), "%s%s.lambdapack", slash ? tpath : "", slash && slash[-1] != '/' ? "/" : "");
+	else if (snprintf(w.out_dir, sizeof(w.out_dir), "%s%s.lambdapack", slash ? tpath : "",
+			  slash && slash != tpath ? "/" : "") >= (int)sizeof(w.out_dir)) {
+		lp_cli_error(cli, -ENAMETOOLONG, "%s: path too long", tpl->path);
+		goto out;
+	}
 	lp_errmsg_clear();
 	if ((r = out_dir_check(w.out_dir)) < 0) {
 		lp_cli_error(cli, r, NULL);
@@ -643,7 +648,10 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 		if (!u->selected || !u->real)
 			continue;
 		g = &w.g[u->group];
-		snprintf(p, sizeof(p), "%s/%s.zip", w.out_dir, u->spec->id);
+		if (snprintf(p, sizeof(p), "%s/%s.zip", w.out_dir, u->spec->id) >= (int)sizeof(p)) {
+			r = lp_fail(-ENAMETOOLONG, w.out_dir, "path too long");
+			goto fail;
+		}
 		if (!(u->out = strdup(p))) {
 			r = -ENOMEM;
 			goto fail;

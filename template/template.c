@@ -136,6 +136,30 @@ static const char *text(struct ctx *c, const struct ynode *n, const char *key, c
 	return s;
 }
 
+/*
+ * An ID names a file in the output directory: letters, digits, '-', '_'
+ * and '.', not starting with '.', at most 128 bytes (CloudFormation's own
+ * logical IDs are alphanumeric; Serverless adds '-' and '_').
+ */
+static bool valid_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (!n || n > 128 || id[0] == '.')
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+			return false;
+	return true;
+}
+
+static int bad_id(struct ctx *c, const struct ynode *at, const char *where, const char *id)
+{
+	return problem(c, LP_SEV_ERROR, "template-value", at, where,
+		       "'%.64s' is not a name lambdapack can give a zip (letters, digits, '-', '_', '.'; "
+		       "at most 128); it is not packed", id);
+}
+
 static int spec_new(struct ctx *c, const char *id, enum lp_tpl_kind kind, struct lp_tpl_spec **ret)
 {
 	struct lp_template *t = c->t;
@@ -422,6 +446,11 @@ static int read_sam(struct ctx *c)
 
 		if (!id || !type)
 			continue;
+		if (!valid_id(id) && (!strcmp(type, "AWS::Serverless::Function") || !strcmp(type, "AWS::Lambda::Function") ||
+				      is_layer_type(type))) {
+			r = bad_id(c, res->kids[i], "Resources", id);
+			continue;
+		}
 		if (!strcmp(type, "AWS::Serverless::Function") || !strcmp(type, "AWS::Lambda::Function"))
 			r = sam_function(c, id, v, type[5] == 'S');
 		else if (is_layer_type(type))
@@ -442,6 +471,7 @@ static int read_sam(struct ctx *c)
 static int add_pattern(struct ctx *c, struct lp_tpl_spec *s, const char *pat, bool include)
 {
 	char buf[1200];
+	size_t n;
 	int r;
 
 	while (pat[0] == '.' && pat[1] == '/')
@@ -452,7 +482,7 @@ static int add_pattern(struct ctx *c, struct lp_tpl_spec *s, const char *pat, bo
 		const char *p = pat;
 
 		while ((p = strchr(p, '/'))) {
-			size_t n = (size_t)(p - pat);
+			n = (size_t)(p - pat);
 
 			if (memchr(pat, '*', n) || memchr(pat, '?', n) || memchr(pat, '[', n))
 				break;
@@ -461,6 +491,13 @@ static int add_pattern(struct ctx *c, struct lp_tpl_spec *s, const char *pat, bo
 				return r;
 			p++;
 		}
+	}
+	/* "dir/" + "**" leaves out the directory itself too, not an empty dir/ in the zip. */
+	n = strlen(pat);
+	if (!include && n > 3 && n < 1000 && !strcmp(pat + n - 3, "/**")) {
+		snprintf(buf, sizeof(buf), "/%.*s/", (int)(n - 3), pat);
+		if ((r = lp_strv_push(&s->excludes, buf)) < 0)
+			return r;
 	}
 	snprintf(buf, sizeof(buf), "%s/%s", include ? "!" : "", pat);
 	return lp_strv_push(&s->excludes, buf);
@@ -627,9 +664,37 @@ static int sls_function(struct ctx *c, const char *id, const struct ynode *fn, c
 	} else if ((r = set(&s->arch, str)) < 0 || (r = set(&s->arch_from, key)) < 0) {
 		return r;
 	}
-	/* Serverless's own directory never ships. */
-	if ((r = lp_strv_push(&s->excludes, "/.serverless/")) < 0)
+	/*
+	 * What the framework leaves out of every function: its own
+	 * directories, the configuration file and the layers' directories.
+	 */
+	if ((r = lp_strv_push(&s->excludes, "/.serverless/")) < 0 ||
+	    (r = lp_strv_push(&s->excludes, "/.serverless_plugins/")) < 0)
 		return r;
+	{
+		const char *base = strrchr(c->t->name, '/');
+
+		snprintf(key, sizeof(key), "/%s", base ? base + 1 : c->t->name);
+		if ((r = lp_strv_push(&s->excludes, key)) < 0)
+			return r;
+	}
+	for (size_t i = 0; c->sls_layers && c->sls_layers->type == Y_MAP && i + 1 < c->sls_layers->n; i += 2) {
+		const char *lp = yscalar(ymap_get(c->sls_layers->kids[i + 1], "path"));
+		size_t n;
+
+		if (!lp)
+			continue;
+		while (lp[0] == '.' && lp[1] == '/')
+			lp += 2;
+		n = strlen(lp);
+		while (n && lp[n - 1] == '/')
+			n--;
+		if (!n || (n == 1 && lp[0] == '.') || n > 400 || strpbrk(lp, "*?[!"))
+			continue;
+		snprintf(key, sizeof(key), "/%.*s/", (int)n, lp);
+		if ((r = lp_strv_push(&s->excludes, key)) < 0)
+			return r;
+	}
 	if ((r = sls_package(c, s, pkg, "")) < 0)
 		return r;
 	/* A function's own patterns count only when it is packaged by itself. */
@@ -700,7 +765,9 @@ static int read_serverless(struct ctx *c)
 		for (size_t i = 0; r >= 0 && i + 1 < c->sls_layers->n; i += 2) {
 			const char *id = yscalar(c->sls_layers->kids[i]);
 
-			if (id && c->sls_layers->kids[i + 1]->type == Y_MAP)
+			if (id && !valid_id(id))
+				r = bad_id(c, c->sls_layers->kids[i], "layers", id);
+			else if (id && c->sls_layers->kids[i + 1]->type == Y_MAP)
 				r = sls_layer(c, id, c->sls_layers->kids[i + 1]);
 		}
 	if (r >= 0 && fns && fns->type != Y_MAP)
@@ -708,7 +775,9 @@ static int read_serverless(struct ctx *c)
 	for (size_t i = 0; r >= 0 && fns && i + 1 < fns->n; i += 2) {
 		const char *id = yscalar(fns->kids[i]);
 
-		if (id)
+		if (id && !valid_id(id))
+			r = bad_id(c, fns->kids[i], "functions", id);
+		else if (id)
 			r = sls_function(c, id, fns->kids[i + 1], provider, pkg);
 	}
 	return r;
