@@ -395,6 +395,28 @@ static int usage_conflicts(struct lp_cli *cli, const struct lp_pack_opts *o, con
 	return -LP_E_USAGE;
 }
 
+/* With --function, what the template says about the others is not this run's business. */
+static void drop_unselected(struct run *w)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < w->rep.n_findings; i++) {
+		bool keep = true;
+
+		for (size_t j = 0; j < w->nu; j++)
+			if (!w->u[j].selected && i >= w->u[j].spec->finding0 && i < w->u[j].spec->finding1)
+				keep = false;
+		if (keep) {
+			w->rep.findings[o++] = w->rep.findings[i];
+		} else {
+			free(w->rep.findings[i].code);
+			free(w->rep.findings[i].path);
+			free(w->rep.findings[i].message);
+		}
+	}
+	w->rep.n_findings = o;
+}
+
 /* Mark the units to pack: the --function IDs and the layers they use, or everything. */
 static int select_units(struct run *w, const struct lp_cli_template *tpl)
 {
@@ -466,7 +488,10 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 	r = lp_template_load(tpl->path, &w.rep, &w.t);
 	if (r == -LP_E_INPUT) {
 		print_errors(&w, NULL, &w.rep);
-		fprintf(stderr, "%s: no artifact written\n", cli->prog);
+		/* One problem is one line: it says what and where. */
+		if (count_errors(&w.rep) > 1)
+			fprintf(stderr, "%s: %zu problems in %s; no artifact written\n", cli->prog, count_errors(&w.rep),
+				lp_cli_esc(tpl->path));
 		goto out;
 	}
 	if (r < 0) {
@@ -511,6 +536,7 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 	}
 	if ((r = select_units(&w, tpl)) < 0)
 		goto fail;
+	drop_unselected(&w);
 
 	/* Resolve and group: identical inputs are one group, packed once. Layers first: functions count their size. */
 	for (int pass = 0; pass < 2; pass++)

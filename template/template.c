@@ -20,6 +20,7 @@
 
 struct ctx {
 	struct lp_template *t;
+	size_t n0, f0;		/* specs and findings before the resource being read */
 	struct lp_report *rep;
 	const struct ynode *root;
 	const struct ynode *resources;	/* SAM */
@@ -429,6 +430,23 @@ static int sam_layer(struct ctx *c, const char *id, const struct ynode *res, boo
 	return 0;
 }
 
+/* Tie the findings recorded while reading one resource to the specs it made. */
+static void mark(struct ctx *c)
+{
+	size_t f1 = c->rep ? c->rep->n_findings : 0;
+
+	for (size_t i = c->n0; i < c->t->n; i++) {
+		c->t->specs[i].finding0 = c->f0;
+		c->t->specs[i].finding1 = f1;
+	}
+}
+
+static void begin(struct ctx *c)
+{
+	c->n0 = c->t->n;
+	c->f0 = c->rep ? c->rep->n_findings : 0;
+}
+
 static int read_sam(struct ctx *c)
 {
 	const struct ynode *res = c->resources;
@@ -451,10 +469,12 @@ static int read_sam(struct ctx *c)
 			r = bad_id(c, res->kids[i], "Resources", id);
 			continue;
 		}
+		begin(c);
 		if (!strcmp(type, "AWS::Serverless::Function") || !strcmp(type, "AWS::Lambda::Function"))
 			r = sam_function(c, id, v, type[5] == 'S');
 		else if (is_layer_type(type))
 			r = sam_layer(c, id, v, type[5] == 'S');
+		mark(c);
 	}
 	return r;
 }
@@ -767,8 +787,11 @@ static int read_serverless(struct ctx *c)
 
 			if (id && !valid_id(id))
 				r = bad_id(c, c->sls_layers->kids[i], "layers", id);
-			else if (id && c->sls_layers->kids[i + 1]->type == Y_MAP)
+			else if (id && c->sls_layers->kids[i + 1]->type == Y_MAP) {
+				begin(c);
 				r = sls_layer(c, id, c->sls_layers->kids[i + 1]);
+				mark(c);
+			}
 		}
 	if (r >= 0 && fns && fns->type != Y_MAP)
 		return problem(c, LP_SEV_ERROR, "template-invalid", fns, "functions", "is not a map");
@@ -777,8 +800,11 @@ static int read_serverless(struct ctx *c)
 
 		if (id && !valid_id(id))
 			r = bad_id(c, fns->kids[i], "functions", id);
-		else if (id)
+		else if (id) {
+			begin(c);
 			r = sls_function(c, id, fns->kids[i + 1], provider, pkg);
+			mark(c);
+		}
 	}
 	return r;
 }

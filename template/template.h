@@ -51,6 +51,7 @@ struct lp_tpl_spec {
 	struct lp_strv layers;	/* ids of local layer specs this function uses */
 	struct lp_strv excludes;	/* gitignore-like rules, in order (serverless patterns) */
 	bool ok;		/* false: an error finding was recorded for it; not packable */
+	size_t finding0, finding1;	/* its findings in the parse's report: [finding0, finding1) */
 };
 
 struct lp_template {
