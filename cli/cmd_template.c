@@ -694,10 +694,12 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 			goto fail;
 	}
 	lp_progress_stop();
-	if (!cli->quiet) {
+	if (!cli->quiet)
 		for (size_t i = 0; i < w.nu; i++)
 			if (w.u[i].selected && (w.u[i].real || w.u[i].spec->kind == LP_TPL_IMAGE))
 				summary_line(&w, &w.u[i]);
+	/* -q silences the summary, not a warning. */
+	{
 		for (size_t gi = 0; gi < w.ng; gi++) {
 			const struct lp_report *rep = &w.g[gi].st.report;
 

@@ -317,6 +317,12 @@ static int sam_function(struct ctx *c, const char *id, const struct ynode *res, 
 			       "`lambdapack container`; it is not packed as a zip", id, ctxdir ? ctxdir : "not given",
 			       df ? df : "Dockerfile");
 	}
+	/* sam build compiles these (esbuild, makefile ...): the directory is not what Lambda runs. */
+	if ((str = yscalar(ymap_get(ymap_get(res, "Metadata"), "BuildMethod"))) &&
+	    (r = problem(c, LP_SEV_WARNING, "build-method", ymap_get(ymap_get(res, "Metadata"), "BuildMethod"),
+			 NULL, "Resources.%s.Metadata.BuildMethod: %.64s: `sam build` transforms this source; "
+			 "lambdapack packs the CodeUri as it is", id, str)) < 0)
+		return r;
 	v = prop(c, props, g, id, sam ? "InlineCode" : "Code", key, sizeof(key));
 	if (v && (sam || ymap_get(v, "ZipFile")))
 		return problem(c, LP_SEV_INFO, "inline-code", v, key, "%s has inline code: nothing to pack", id);

@@ -451,5 +451,24 @@ def test_out_dir_trust_rules():
     assert p.returncode == 2 and "drop -o" in p.stderr, p.stderr
 
 
+def test_build_method_warning_survives_quiet():
+    d = lptest.tmpdir("tpl")
+    write(os.path.join(d, "src", "index.js"), "exports.handler = async () => 1;\n")
+    write(os.path.join(d, "template.yaml"), """\
+Resources:
+  Ts:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src, Handler: index.handler, Runtime: nodejs20.x}
+    Metadata:
+      BuildMethod: esbuild
+""")
+    p = lp("pack", "--template", os.path.join(d, "template.yaml"), "-q")
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and "warning:" in lines[0] and "template.yaml:6:" in lines[0] \
+        and "[build-method]" in lines[0], p.stderr
+    assert members(os.path.join(d, ".lambdapack", "Ts.zip")) == ["index.js"]
+
+
 if __name__ == "__main__":
     lptest.main(globals())
