@@ -344,6 +344,10 @@ static int sam_function(struct ctx *c, const char *id, const struct ynode *res, 
 	} else if (!(str = text(c, v, key, "path"))) {
 		s->ok = false;
 		r = 0;
+	} else if (!strncmp(str, "s3://", 5)) {
+		s->ok = false;
+		r = problem(c, LP_SEV_ERROR, "template-unresolved", v, key,
+			    "%.200s is an S3 location, not a local path: there is nothing local to pack", str);
 	} else {
 		r = set(&s->source, str);
 	}
@@ -419,6 +423,11 @@ static int sam_layer(struct ctx *c, const char *id, const struct ynode *res, boo
 	if (!(str = text(c, v, key, "path"))) {
 		s->ok = false;
 		return 0;
+	}
+	if (!strncmp(str, "s3://", 5)) {
+		s->ok = false;
+		return problem(c, LP_SEV_ERROR, "template-unresolved", v, key,
+			       "%.200s is an S3 location, not a local path: there is nothing local to pack", str);
 	}
 	if ((r = set(&s->source, str)) < 0)
 		return r;
@@ -646,6 +655,9 @@ static int sls_function(struct ctx *c, const char *id, const struct ynode *fn, c
 			       "%s is a container image function: build it with `lambdapack container`; it is not packed as a zip",
 			       id);
 	}
+	if ((v = ymap_get(fpkg, "artifact")))
+		return problem(c, LP_SEV_INFO, "prebuilt-artifact", v, NULL,
+			       "functions.%s.package.artifact: %s ships a prebuilt artifact: there is nothing to pack", id, id);
 	if ((r = spec_new(c, id, LP_TPL_FUNCTION, &s)) < 0)
 		return r;
 	/* The service directory is the source; the artifact is the patterns' selection of it. */
@@ -785,7 +797,7 @@ static int read_serverless(struct ctx *c)
 	if (pkg && pkg->type != Y_MAP)
 		return problem(c, LP_SEV_ERROR, "template-invalid", pkg, "package", "is not a map");
 	if (pkg && ymap_get(pkg, "artifact"))
-		return problem(c, LP_SEV_ERROR, "template-value", ymap_get(pkg, "artifact"), "package.artifact",
+		return problem(c, LP_SEV_INFO, "prebuilt-artifact", ymap_get(pkg, "artifact"), "package.artifact",
 			       "the service ships a prebuilt artifact: there is nothing to pack");
 	if (c->sls_layers && c->sls_layers->type == Y_MAP)
 		for (size_t i = 0; r >= 0 && i + 1 < c->sls_layers->n; i += 2) {

@@ -113,14 +113,19 @@ static void test_sam_unresolved(void **state)
 		"      Runtime: python3.12\n"
 		"  Ok:\n"
 		"    Type: AWS::Serverless::Function\n"
-		"    Properties: {CodeUri: ok, Handler: m.h, Runtime: python3.12}\n",
+		"    Properties: {CodeUri: ok, Handler: m.h, Runtime: python3.12}\n"
+		"  S3:\n"
+		"    Type: AWS::Serverless::Function\n"
+		"    Properties: {CodeUri: 's3://bucket/fn.zip', Handler: m.h, Runtime: python3.12}\n",
 		&rep, 0);
 	const struct lp_finding *f = finding(&rep, "template-unresolved");
 
 	(void)state;
 	assert_false(spec(t, "A")->ok);
 	assert_true(spec(t, "Ok")->ok);
-	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 2);
+	assert_int_equal(lp_report_count(&rep, LP_SEV_ERROR), 3);
+	assert_false(spec(t, "S3")->ok);
+	assert_non_null(strstr(rep.findings[2].message, "t.yaml:13: Resources.S3.Properties.CodeUri: s3://bucket/fn.zip is an S3 location"));
 	assert_non_null(f);
 	assert_non_null(strstr(f->message, "t.yaml:5: Resources.A.Properties.CodeUri: !Sub ${Dir}/a"));
 	/* A's findings are A's. */
