@@ -115,7 +115,7 @@ static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const st
 	lp_contrib_free(groups, ngroups);
 }
 
-int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
+static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
 {
 	struct lp_outfile of;
 	struct lp_zip_opts zo;
@@ -157,6 +157,12 @@ int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st
 	lp_budget_zipped(res->zipped, &res->zipped_budget);
 	res->t_write = lp_now() - t0;
 	return 0;
+}
+
+/* The same writer for pack --template (cli/cmd_template.c). */
+int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
+{
+	return write_zip(o, st, res);
 }
 
 int cmd_pack(int argc, char **argv, struct lp_cli *cli)
@@ -339,7 +345,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_IMAGE;
 	} else {
 		lp_progress_phase("writing zip");
-		r = lp_cli_pack_write_zip(&o, &st, &res);
+		r = write_zip(&o, &st, &res);
 		lp_progress_stop();
 		if (r < 0) {
 			lp_cli_error(cli, r, "cannot write %s", o.output);
