@@ -359,6 +359,16 @@ def test_codeuri_unresolvable_intrinsic():
     one_error(lp("pack", "--template", t), "template.yaml:5:", "Resources.Fn.Properties.CodeUri", "!Ref CodeDir",
               "[template-unresolved]")
     nothing_written(d)
+    # What the template says about a function left out by --function is not this run's problem.
+    write(os.path.join(d, "ok", "main.py"), "def h(e, c):\n    return 1\n")
+    t = sam(d, [("CodeUri", "!Ref CodeDir"), ("Handler", "main.h"), ("Runtime", "python3.12")], """\
+  Good:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: ok, Handler: main.h, Runtime: python3.12}
+""")
+    p = lp("pack", "--template", t, "--function", "Good")
+    assert p.returncode == 0 and "error" not in p.stderr, p.stderr
+    assert os.listdir(os.path.join(d, ".lambdapack")) in ([".lambdapack-out", "Good.zip"], ["Good.zip", ".lambdapack-out"])
 
 
 def test_handler_missing_python_and_node():
