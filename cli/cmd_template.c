@@ -604,9 +604,9 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 
 			g->too_big = true;
 			if ((r = lp_report_finding(&w.u[g->first].own, LP_SEV_ERROR, "too-big", NULL,
-						   "%s: unzipped size %" PRIu64 " bytes is over Lambda's limit%s by %s; "
+						   "%s: %s: %s: unzipped size %" PRIu64 " bytes is over Lambda's limit%s by %s; "
 						   "try -O, or `lambdapack pack --fallback=container` for an image",
-						   w.t->name, b.used, g->st.layers_unzipped ? " (minus its layers)" : "",
+						   w.t->name, s->key, s->id, b.used, g->st.layers_unzipped ? " (minus its layers)" : "",
 						   lp_human_size(b.over_by, x, sizeof(x)))) < 0)
 				goto fail;
 		}

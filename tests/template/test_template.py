@@ -480,5 +480,34 @@ Resources:
     assert members(os.path.join(d, ".lambdapack", "Ts.zip")) == ["index.js"]
 
 
+def test_json_template_with_tabs():
+    d = lptest.tmpdir("tpl")
+    write(os.path.join(d, "app", "main.py"), "def h(e, c):\n    return 1\n")
+    write(os.path.join(d, "stack.json"), '{\n\t"Resources": {\n\t\t"Fn": {\n\t\t\t"Type": "AWS::Lambda::Function",\n'
+          '\t\t\t"Properties": {"Code": "app", "Handler": "main.h", "Runtime": "python3.12",\n'
+          '\t\t\t\t"Role": {"Fn::GetAtt": ["Role", "Arn"]}}}}}\n')
+    p = lp("pack", "--template", os.path.join(d, "stack.json"))
+    assert p.returncode == 0, p.stderr
+    assert members(os.path.join(d, ".lambdapack", "Fn.zip")) == ["main.py"]
+
+
+def test_local_layer_counts_against_the_limit():
+    d = lptest.tmpdir("tpl")
+    write(os.path.join(d, "fn", "main.py"), "def h(e, c):\n    return 1\n")
+    # Sparse: 140,000,000 bytes each, under the limit alone, over it together.
+    for sub in ("fn", "layer/python"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+        with open(os.path.join(d, sub, "blob.bin"), "wb") as f:
+            f.truncate(140000000)
+    t = sam(d, [("CodeUri", "fn"), ("Handler", "main.h"), ("Runtime", "python3.12"), ("Layers", "[!Ref Big]")], """\
+  Big:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layer}
+""")
+    one_error(lp("pack", "--template", t), "template.yaml", "Resources.Fn.Properties.CodeUri: Fn:",
+              "over Lambda's limit (minus its layers)", "[too-big]", code=3)
+    nothing_written(d)
+
+
 if __name__ == "__main__":
     lptest.main(globals())
