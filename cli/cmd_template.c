@@ -646,7 +646,9 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 			print_errors(&w, u->spec->id, &g->st.report);
 		} else if (count_errors(&g->st.report)) {
 			w.n_check += count_errors(&g->st.report);
-			fprintf(stderr, "%s: %s: compatibility check failed:\n", cli->prog, lp_cli_esc(u->spec->id));
+			fprintf(stderr, "%s: error: %s: %s: compatibility check failed (%s, %s from %s):\n", cli->prog,
+				lp_cli_esc(w.t->name), lp_cli_esc(u->spec->id), u->spec->runtime ? u->spec->runtime : "no runtime",
+				lp_arch_name(g->st.arch), u->spec->arch_from ? lp_cli_esc(u->spec->arch_from) : "detection");
 			lp_cli_print_findings(cli, &g->st.report, verbose);
 		}
 	}
