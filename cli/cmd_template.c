@@ -458,16 +458,20 @@ static int select_units(struct run *w, const struct lp_cli_template *tpl)
 static void summary_line(struct run *w, const struct unit *u)
 {
 	const struct lp_tpl_spec *s = u->spec;
-	char a[32], b[32];
+	const struct lp_runtime *rt;
+	char a[32], b[32], glibc[40] = "";
 
 	if (s->kind == LP_TPL_IMAGE) {
 		fprintf(stderr, "%s: skipped %s: a container image function (build it with `lambdapack container`)\n",
 			w->cli->prog, lp_cli_esc(s->id));
 		return;
 	}
-	fprintf(stderr, "%s: wrote %s: %s%s %s%s%s%s, %s zipped, %s unzipped, CodeSha256 %s%s%s%s\n", w->cli->prog,
+	rt = s->runtime ? lp_runtime_find(s->runtime) : NULL;
+	if (rt)
+		snprintf(glibc, sizeof(glibc), " (glibc %u.%u)", rt->glibc_major, rt->glibc_minor);
+	fprintf(stderr, "%s: wrote %s: %s%s%s %s%s%s%s, %s zipped, %s unzipped, CodeSha256 %s%s%s%s\n", w->cli->prog,
 		lp_cli_esc(u->out), s->kind == LP_TPL_LAYER ? "layer, " : "", s->runtime ? s->runtime : "any runtime",
-		lp_arch_name(w->g[u->group].st.arch), s->arch_from ? " (from " : " (detected", s->arch_from ? lp_cli_esc(s->arch_from) : "",
+		glibc, lp_arch_name(w->g[u->group].st.arch), s->arch_from ? " (from " : " (detected", s->arch_from ? lp_cli_esc(s->arch_from) : "",
 		")", lp_human_size(u->res.zipped, a, sizeof(a)), lp_human_size(u->res.unzipped, b, sizeof(b)),
 		u->res.code_sha256, u->reused_from == SIZE_MAX ? "" : " (same inputs as ",
 		u->reused_from == SIZE_MAX ? "" : lp_cli_esc(w->u[u->reused_from].spec->id),
