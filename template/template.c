@@ -21,6 +21,7 @@
 struct ctx {
 	struct lp_template *t;
 	size_t n0, f0;		/* specs and findings before the resource being read */
+	size_t rules;		/* include/exclude rules in all specs (LP_TPL_MAX_RULES) */
 	struct lp_report *rep;
 	const struct ynode *root;
 	const struct ynode *resources;	/* SAM */
@@ -164,8 +165,15 @@ static int bad_id(struct ctx *c, const struct ynode *at, const char *where, cons
 static int spec_new(struct ctx *c, const char *id, enum lp_tpl_kind kind, struct lp_tpl_spec **ret)
 {
 	struct lp_template *t = c->t;
-	struct lp_tpl_spec *v = realloc(t->specs, (t->n + 1) * sizeof(*v));
+	struct lp_tpl_spec *v;
 
+	if (t->n >= LP_TPL_MAX_SPECS) {
+		int r = problem(c, LP_SEV_ERROR, "template-invalid", NULL, NULL, "more than %d functions and layers",
+				LP_TPL_MAX_SPECS);
+
+		return r < 0 ? r : -LP_E_INPUT;
+	}
+	v = realloc(t->specs, (t->n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	t->specs = v;
@@ -267,6 +275,11 @@ static int sam_layers(struct ctx *c, struct lp_tpl_spec *s, const struct ynode *
 		return problem(c, LP_SEV_WARNING, "template-unresolved", list, key,
 			       "%s cannot be resolved without deploying; the layers' size is not counted",
 			       in ? in : "not a list");
+	}
+	if (list->n > LP_MAX_LAYERS) {
+		s->ok = false;
+		return problem(c, LP_SEV_ERROR, "template-value", list, key, "%zu layers: a function takes at most %d",
+			       list->n, LP_MAX_LAYERS);
 	}
 	for (size_t i = 0; i < list->n; i++) {
 		const struct ynode *it = list->kids[i];
@@ -503,6 +516,18 @@ static int read_sam(struct ctx *c)
  * anchored at the root. A re-included path also re-includes its parent
  * directories, which an earlier "!**" would otherwise hide from the walk.
  */
+/* Service-wide patterns are copied into every function: the total is what is bounded. */
+static int push_rule(struct ctx *c, struct lp_tpl_spec *s, const char *rule)
+{
+	if (++c->rules > LP_TPL_MAX_RULES) {
+		int r = problem(c, LP_SEV_ERROR, "template-invalid", NULL, NULL,
+				"more than %d include/exclude rules over all functions", LP_TPL_MAX_RULES);
+
+		return r < 0 ? r : -LP_E_INPUT;
+	}
+	return lp_strv_push(&s->excludes, rule);
+}
+
 static int add_pattern(struct ctx *c, struct lp_tpl_spec *s, const char *pat, bool include)
 {
 	char buf[1200];
@@ -522,7 +547,7 @@ static int add_pattern(struct ctx *c, struct lp_tpl_spec *s, const char *pat, bo
 			if (memchr(pat, '*', n) || memchr(pat, '?', n) || memchr(pat, '[', n))
 				break;
 			snprintf(buf, sizeof(buf), "!/%.*s/", (int)n, pat);
-			if ((r = lp_strv_push(&s->excludes, buf)) < 0)
+			if ((r = push_rule(c, s, buf)) < 0)
 				return r;
 			p++;
 		}
@@ -531,11 +556,11 @@ static int add_pattern(struct ctx *c, struct lp_tpl_spec *s, const char *pat, bo
 	n = strlen(pat);
 	if (!include && n > 3 && n < 1000 && !strcmp(pat + n - 3, "/**")) {
 		snprintf(buf, sizeof(buf), "/%.*s/", (int)(n - 3), pat);
-		if ((r = lp_strv_push(&s->excludes, buf)) < 0)
+		if ((r = push_rule(c, s, buf)) < 0)
 			return r;
 	}
 	snprintf(buf, sizeof(buf), "%s/%s", include ? "!" : "", pat);
-	return lp_strv_push(&s->excludes, buf);
+	return push_rule(c, s, buf);
 }
 
 static int sls_package(struct ctx *c, struct lp_tpl_spec *s, const struct ynode *pkg, const char *key)
@@ -563,6 +588,12 @@ static int sls_package(struct ctx *c, struct lp_tpl_spec *s, const struct ynode 
 
 			if (!p) {
 				s->ok = false;
+				continue;
+			}
+			if (strlen(p) > LP_TPL_MAX_PATTERN_LEN) {
+				s->ok = false;
+				problem(c, LP_SEV_ERROR, "template-value", v->kids[i], k, "a pattern longer than %d bytes",
+					LP_TPL_MAX_PATTERN_LEN);
 				continue;
 			}
 			if (l == 2) {
@@ -605,6 +636,11 @@ static int sls_fn_layers(struct ctx *c, struct lp_tpl_spec *s, const struct ynod
 	if (list->type != Y_SEQ)
 		return problem(c, LP_SEV_WARNING, "template-unresolved", list, key,
 			       "not a list; the layers' size is not counted");
+	if (list->n > LP_MAX_LAYERS) {
+		s->ok = false;
+		return problem(c, LP_SEV_ERROR, "template-value", list, key, "%zu layers: a function takes at most %d",
+			       list->n, LP_MAX_LAYERS);
+	}
 	for (size_t i = 0; i < list->n && r >= 0; i++) {
 		const struct ynode *it = list->kids[i];
 		const char *ref = ref_target(it), *hit = NULL;
@@ -706,14 +742,14 @@ static int sls_function(struct ctx *c, const char *id, const struct ynode *fn, c
 	 * What the framework leaves out of every function: its own
 	 * directories, the configuration file and the layers' directories.
 	 */
-	if ((r = lp_strv_push(&s->excludes, "/.serverless/")) < 0 ||
-	    (r = lp_strv_push(&s->excludes, "/.serverless_plugins/")) < 0)
+	if ((r = push_rule(c, s, "/.serverless/")) < 0 ||
+	    (r = push_rule(c, s, "/.serverless_plugins/")) < 0)
 		return r;
 	{
 		const char *base = strrchr(c->t->name, '/');
 
 		snprintf(key, sizeof(key), "/%s", base ? base + 1 : c->t->name);
-		if ((r = lp_strv_push(&s->excludes, key)) < 0)
+		if ((r = push_rule(c, s, key)) < 0)
 			return r;
 	}
 	for (size_t i = 0; c->sls_layers && c->sls_layers->type == Y_MAP && i + 1 < c->sls_layers->n; i += 2) {
@@ -730,7 +766,7 @@ static int sls_function(struct ctx *c, const char *id, const struct ynode *fn, c
 		if (!n || (n == 1 && lp[0] == '.') || n > 400 || strpbrk(lp, "*?[!"))
 			continue;
 		snprintf(key, sizeof(key), "/%.*s/", (int)n, lp);
-		if ((r = lp_strv_push(&s->excludes, key)) < 0)
+		if ((r = push_rule(c, s, key)) < 0)
 			return r;
 	}
 	if ((r = sls_package(c, s, pkg, "")) < 0)

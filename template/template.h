@@ -26,6 +26,14 @@
 #define LP_TPL_MAX_NODES	200000		/* nodes as parsed */
 #define LP_TPL_MAX_EXPANDED	1000000		/* nodes with every alias expanded */
 #define LP_TPL_MAX_ANCHORS	4096
+/*
+ * What one template may ask for: a value shared by every function (Globals,
+ * service-wide patterns) is copied into each spec, so these bound the
+ * copies too (CloudFormation itself allows 500 resources a stack).
+ */
+#define LP_TPL_MAX_SPECS	1000		/* functions and layers */
+#define LP_TPL_MAX_RULES	100000		/* include/exclude rules over all specs */
+#define LP_TPL_MAX_PATTERN_LEN	255		/* bytes of one pattern */
 
 enum lp_tpl_format {
 	LP_TPL_SAM = 0,		/* SAM or plain CloudFormation (Resources) */

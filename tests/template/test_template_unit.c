@@ -204,6 +204,42 @@ static void test_caps(void **state)
 	lp_report_free(&rep);
 }
 
+static void test_amplification_caps(void **state)
+{
+	struct lp_report rep;
+	struct lp_template *t;
+	size_t cap = 64 * 1024 + 40 * 1001;
+	char *buf = malloc(cap), *p = buf;
+
+	(void)state;
+	/* More functions than a stack could hold. */
+	p += sprintf(p, "service: s\nprovider: {runtime: python3.12}\nfunctions:\n");
+	for (int i = 0; i < 1001; i++)
+		p += sprintf(p, "  f%d: {handler: a.b}\n", i);
+	parse(buf, &rep, -LP_E_INPUT);
+	assert_non_null(strstr(msg(&rep, "template-invalid"), "more than 1000 functions and layers"));
+	lp_report_free(&rep);
+	/* Service-wide patterns are copied into every function: the total is capped. */
+	p = buf;
+	p += sprintf(p, "service: s\nprovider: {runtime: python3.12}\npackage:\n  patterns:\n");
+	for (int i = 0; i < 200; i++)
+		p += sprintf(p, "    - 'd%d/**'\n", i);
+	p += sprintf(p, "functions:\n");
+	for (int i = 0; i < 300; i++)
+		p += sprintf(p, "  f%d: {handler: a.b}\n", i);
+	parse(buf, &rep, -LP_E_INPUT);
+	assert_non_null(strstr(msg(&rep, "template-invalid"), "more than 100000 include/exclude rules"));
+	lp_report_free(&rep);
+	free(buf);
+	/* Six layers is one more than Lambda takes. */
+	t = parse("Resources:\n  F:\n    Type: AWS::Serverless::Function\n"
+		  "    Properties: {CodeUri: a, Handler: a.b, Runtime: python3.12, Layers: [a, b, c, d, e, f]}\n", &rep, 0);
+	assert_false(spec(t, "F")->ok);
+	assert_non_null(strstr(msg(&rep, "template-value"), "6 layers: a function takes at most 5"));
+	lp_template_free(t);
+	lp_report_free(&rep);
+}
+
 static void test_bad_ids(void **state)
 {
 	struct lp_report rep;
@@ -273,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_sam_unresolved),
 		cmocka_unit_test(test_serverless_patterns),
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_amplification_caps),
 		cmocka_unit_test(test_bad_ids),
 		cmocka_unit_test(test_handler),
 	};
