@@ -316,7 +316,7 @@ static int push_findings(cJSON *arr, const struct lp_report *rep)
 
 static const char *kind_name(enum lp_tpl_kind k)
 {
-	return k == LP_TPL_LAYER ? "layer" : k == LP_TPL_IMAGE ? "image" : "function";
+	return k == LP_TPL_LAYER ? "layer" : k == LP_TPL_IMAGE ? "image" : k == LP_TPL_PREBUILT ? "prebuilt" : "function";
 }
 
 static int build_json(struct run *w, cJSON **ret)
@@ -339,9 +339,9 @@ static int build_json(struct run *w, cJSON **ret)
 
 		if (!u->selected)
 			continue;
-		if (u->spec->kind == LP_TPL_IMAGE) {
+		if (u->spec->kind == LP_TPL_IMAGE || u->spec->kind == LP_TPL_PREBUILT) {
 			if (!(a = lp_json_push_obj(arts)) || lp_json_str(a, "id", u->spec->id) ||
-			    lp_json_str(a, "kind", "image") || lp_json_str(a, "path", NULL))
+			    lp_json_str(a, "kind", kind_name(u->spec->kind)) || lp_json_str(a, "path", NULL))
 				goto out;
 			continue;
 		}
@@ -461,9 +461,10 @@ static void summary_line(struct run *w, const struct unit *u)
 	const struct lp_runtime *rt;
 	char a[32], b[32], glibc[40] = "";
 
-	if (s->kind == LP_TPL_IMAGE) {
-		fprintf(stderr, "%s: skipped %s: a container image function (build it with `lambdapack container`)\n",
-			w->cli->prog, lp_cli_esc(s->id));
+	if (s->kind == LP_TPL_IMAGE || s->kind == LP_TPL_PREBUILT) {
+		fprintf(stderr, "%s: skipped %s: %s\n", w->cli->prog, lp_cli_esc(s->id),
+			s->kind == LP_TPL_IMAGE ? "a container image function (build it with `lambdapack container`)"
+						: "already built and in S3");
 		return;
 	}
 	rt = s->runtime ? lp_runtime_find(s->runtime) : NULL;
@@ -549,7 +550,7 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 			char *key = NULL;
 			size_t gi;
 
-			if (!u->selected || !u->spec->ok || u->spec->kind == LP_TPL_IMAGE ||
+			if (!u->selected || !u->spec->ok || u->spec->kind == LP_TPL_IMAGE || u->spec->kind == LP_TPL_PREBUILT ||
 			    (u->spec->kind == LP_TPL_LAYER) != (pass == 0))
 				continue;
 			if ((r = resolve_source(&w, u)) < 0)
@@ -702,7 +703,8 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 	lp_progress_stop();
 	if (!cli->quiet)
 		for (size_t i = 0; i < w.nu; i++)
-			if (w.u[i].selected && (w.u[i].real || w.u[i].spec->kind == LP_TPL_IMAGE))
+			if (w.u[i].selected && (w.u[i].real || w.u[i].spec->kind == LP_TPL_IMAGE ||
+						w.u[i].spec->kind == LP_TPL_PREBUILT))
 				summary_line(&w, &w.u[i]);
 	/* -q silences the summary, not a warning. */
 	{

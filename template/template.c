@@ -240,6 +240,16 @@ static const char *runtime_value(struct ctx *c, const struct ynode *n, const cha
 
 /* ---- SAM / CloudFormation ------------------------------------------------ */
 
+/* An S3 location: "s3://bucket/key", {Bucket, Key} (SAM) or {S3Bucket, S3Key} (CloudFormation). */
+static bool is_s3(const struct ynode *v)
+{
+	const char *str = yscalar(v);
+
+	if (str)
+		return !strncmp(str, "s3://", 5);
+	return v && v->type == Y_MAP && !is_local_tag(v->tag) && (ymap_get(v, "Bucket") || ymap_get(v, "S3Bucket"));
+}
+
 static bool is_layer_type(const char *type)
 {
 	return type && (!strcmp(type, "AWS::Serverless::LayerVersion") || !strcmp(type, "AWS::Lambda::LayerVersion"));
@@ -349,18 +359,17 @@ static int sam_function(struct ctx *c, const char *id, const struct ynode *res, 
 		s->ok = false;
 		r = problem(c, LP_SEV_ERROR, "template-missing", res, key, "function %s has no %s: nothing says what to pack",
 			    id, sam ? "CodeUri" : "Code");
+	} else if (is_s3(v)) {
+		/* Already built and uploaded: there is nothing local to pack, and nothing wrong. */
+		s->kind = LP_TPL_PREBUILT;
+		return problem(c, LP_SEV_INFO, "prebuilt-artifact", v, key,
+			       "%s is already in S3: there is nothing local to pack", id);
 	} else if (v->type == Y_MAP && !intrinsic(v, key2, sizeof(key2))) {
 		s->ok = false;
-		r = problem(c, LP_SEV_ERROR, "template-unresolved", v, key,
-			    "an S3 location (%s), not a local path: there is nothing local to pack",
-			    sam ? "Bucket/Key" : "S3Bucket/S3Key");
+		r = problem(c, LP_SEV_ERROR, "template-value", v, key, "expected a local path (or an S3 location)");
 	} else if (!(str = text(c, v, key, "path"))) {
 		s->ok = false;
 		r = 0;
-	} else if (!strncmp(str, "s3://", 5)) {
-		s->ok = false;
-		r = problem(c, LP_SEV_ERROR, "template-unresolved", v, key,
-			    "%.200s is an S3 location, not a local path: there is nothing local to pack", str);
 	} else {
 		r = set(&s->source, str);
 	}
@@ -428,19 +437,18 @@ static int sam_layer(struct ctx *c, const char *id, const struct ynode *res, boo
 		return problem(c, LP_SEV_ERROR, "template-missing", res, key, "layer %s has no %s", id,
 			       sam ? "ContentUri" : "Content");
 	}
+	if (is_s3(v)) {
+		s->kind = LP_TPL_PREBUILT;
+		return problem(c, LP_SEV_INFO, "prebuilt-artifact", v, key,
+			       "layer %s is already in S3: there is nothing local to pack", id);
+	}
 	if (v->type == Y_MAP && !intrinsic(v, (char[128]){ 0 }, 128)) {
 		s->ok = false;
-		return problem(c, LP_SEV_ERROR, "template-unresolved", v, key,
-			       "an S3 location, not a local path: there is nothing local to pack");
+		return problem(c, LP_SEV_ERROR, "template-value", v, key, "expected a local path (or an S3 location)");
 	}
 	if (!(str = text(c, v, key, "path"))) {
 		s->ok = false;
 		return 0;
-	}
-	if (!strncmp(str, "s3://", 5)) {
-		s->ok = false;
-		return problem(c, LP_SEV_ERROR, "template-unresolved", v, key,
-			       "%.200s is an S3 location, not a local path: there is nothing local to pack", str);
 	}
 	if ((r = set(&s->source, str)) < 0)
 		return r;
@@ -691,9 +699,12 @@ static int sls_function(struct ctx *c, const char *id, const struct ynode *fn, c
 			       "%s is a container image function: build it with `lambdapack container`; it is not packed as a zip",
 			       id);
 	}
-	if ((v = ymap_get(fpkg, "artifact")))
+	if ((v = ymap_get(fpkg, "artifact"))) {
+		if ((r = spec_new(c, id, LP_TPL_PREBUILT, &s)) < 0)
+			return r;
 		return problem(c, LP_SEV_INFO, "prebuilt-artifact", v, NULL,
 			       "functions.%s.package.artifact: %s ships a prebuilt artifact: there is nothing to pack", id, id);
+	}
 	if ((r = spec_new(c, id, LP_TPL_FUNCTION, &s)) < 0)
 		return r;
 	/* The service directory is the source; the artifact is the patterns' selection of it. */

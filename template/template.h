@@ -44,6 +44,7 @@ enum lp_tpl_kind {
 	LP_TPL_FUNCTION = 0,	/* a zip function */
 	LP_TPL_LAYER,		/* a local layer */
 	LP_TPL_IMAGE,		/* PackageType Image: built by `container`, not packed */
+	LP_TPL_PREBUILT,	/* code already in S3 (or a serverless package.artifact): not packed */
 };
 
 struct lp_tpl_spec {

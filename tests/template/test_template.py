@@ -186,14 +186,20 @@ Resources:
   Role:
     Type: AWS::IAM::Role
     Properties: {AssumeRolePolicyDocument: {}}
+  Uploaded:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: {Bucket: !Ref ArtifactBucket, Key: fn.zip}, Handler: a.b, Runtime: python3.12}
 """)
     p = lp("pack", "--template", os.path.join(d, "template.yaml"), "--json", os.path.join(d, "r.json"), "-v")
     assert p.returncode == 0, p.stderr
     assert members(os.path.join(d, ".lambdapack", "Web.zip")) == ["index.mjs"]
     assert members(os.path.join(d, ".lambdapack", "Plain.zip")) == ["pkg/", "pkg/mod.py"]
     j = json.load(open(os.path.join(d, "r.json")))
-    assert [f["code"] for f in j["findings"]] == ["layer-external"], j["findings"]
+    assert sorted(f["code"] for f in j["findings"]) == ["layer-external", "prebuilt-artifact"], j["findings"]
     assert j["format"] == "sam"
+    kinds = {a["id"]: (a["kind"], a["path"]) for a in j["artifacts"]}
+    assert kinds["Uploaded"] == ("prebuilt", None) and kinds["Web"][0] == "function", kinds
+    assert not os.path.exists(os.path.join(d, ".lambdapack", "Uploaded.zip"))
 
 
 def test_codeuri_in_repository_but_outside_template_dir():
