@@ -266,8 +266,9 @@ static const struct ynode *prop(struct ctx *c, const struct ynode *props, const 
 		return v;
 	}
 	v = ymap_get(globals, key);
-	snprintf(from, len, "%s%s", v ? "Globals.Function." : "Resources.", v ? key : id);
-	if (!v)
+	if (v)
+		snprintf(from, len, "Globals.Function.%s", key);
+	else
 		snprintf(from, len, "Resources.%s.Properties.%s", id, key);
 	return v;
 }
