@@ -457,6 +457,13 @@ def test_out_dir_trust_rules():
     p = lp("pack", "--template", t, "--out-dir", foreign)
     assert p.returncode == 1 and "not a lambdapack output directory" in p.stderr, p.stderr
     assert os.listdir(foreign) == ["index.html"]
+    # A symlink is never an output directory, even to an empty one.
+    e = lptest.tmpdir("tpl")
+    os.makedirs(os.path.join(e, "empty"))
+    os.symlink(os.path.join(e, "empty"), os.path.join(e, "link"))
+    p = lp("pack", "--template", t, "--out-dir", os.path.join(e, "link"))
+    assert p.returncode == 1 and "is not a directory" in p.stderr, p.stderr
+    assert os.listdir(os.path.join(e, "empty")) == []
     # The default output directory sits inside the CodeUri "."; it is left out of the zip.
     t = sam(d, [("CodeUri", "."), ("Handler", "app.main.h"), ("Runtime", "python3.12")])
     for _ in range(2):
