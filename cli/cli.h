@@ -133,6 +133,24 @@ void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o);
 /* Turn the remaining arguments into sources (prints and returns -LP_E_USAGE on error). */
 int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack_opts *o);
 
+/* Write st's entries as the zip o->output (temp + rename); fills res with its sizes and CodeSha256. */
+int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res);
+
+/* pack --template: what the command line said (cli/cmd_template.c). */
+struct lp_cli_template {
+	const char *path;		/* --template */
+	struct lp_strv functions;	/* --function IDs */
+	const char *out_dir;		/* --out-dir */
+};
+
+/*
+ * Pack every selected function and local layer of a template, with o's
+ * shared options (excludes, -O, --no-check ...). n_args: SOURCE arguments
+ * left over (refused: the template names the sources). Returns the exit code.
+ */
+int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *o, struct lp_cli_template *tpl, int n_args,
+			 const char *image_output, bool verbose);
+
 /* A "still working" line on stderr for runs longer than a second (TTY only). */
 void lp_progress_start(struct lp_cli *cli, const char *phase);
 void lp_progress_phase(const char *phase);

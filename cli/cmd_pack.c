@@ -16,6 +16,7 @@
 
 static const char pack_usage[] =
 	"usage: lambdapack pack [options] SOURCE... -o function.zip\n"
+	"       lambdapack pack [options] --template FILE [--function ID]... [--out-dir DIR]\n"
 	"\n"
 	"Build a deterministic Lambda deployment zip: entries sorted, fixed timestamps,\n"
 	"modes 0644/0755 (Unix), symlinks kept, measured against Lambda's limits.\n"
@@ -38,6 +39,11 @@ static const char pack_usage[] =
 	"  -l, --level N             deflate level 1-12 (default 6; libdeflate scale)\n"
 	"  -q, --quiet               no summary on stderr (warnings and errors still print)\n"
 	"  -v, --verbose             list every optimization and informational finding\n"
+	"Templates (README \"Templates\"):\n"
+	"  --template FILE           pack every function and local layer of a SAM/CloudFormation\n"
+	"                            template or a serverless.yml, one zip each, named by logical ID\n"
+	"  --function ID             only this function (and its layers); repeatable\n"
+	"  --out-dir DIR             where the zips go (default: .lambdapack/ beside the template)\n"
 	"\n";
 
 enum {
@@ -48,6 +54,9 @@ enum {
 	OPT_BASE,
 	OPT_HANDLER,
 	OPT_ENTRYPOINT,
+	OPT_TEMPLATE,
+	OPT_FUNCTION,
+	OPT_OUT_DIR,
 };
 
 /* Which runtime, glibc and architecture the checks used, and where the architecture came from. */
@@ -229,6 +238,12 @@ static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, str
 	return 0;
 }
 
+/* The same writer for pack --template (cli/cmd_template.c). */
+int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, struct lp_pack_result *res)
+{
+	return write_zip(o, st, res);
+}
+
 int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 {
 	static const struct option own[] = {
@@ -240,6 +255,9 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		{ "base", required_argument, NULL, OPT_BASE },
 		{ "handler", required_argument, NULL, OPT_HANDLER },
 		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
+		{ "template", required_argument, NULL, OPT_TEMPLATE },
+		{ "function", required_argument, NULL, OPT_FUNCTION },
+		{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
 		{ "level", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -252,6 +270,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	struct lp_budget b;
 	const char *image_output = NULL;
 	const char *base_arg = NULL;
+	struct lp_cli_template tpl = { 0 };
 	bool verbose = false;
 	int c, r, ret = LP_EXIT_ERROR;
 
@@ -293,6 +312,16 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		case OPT_IMAGE_OUTPUT:
 			image_output = optarg;
 			break;
+		case OPT_TEMPLATE:
+			tpl.path = optarg;
+			break;
+		case OPT_FUNCTION:
+			if (lp_strv_push(&tpl.functions, optarg) < 0)
+				goto out;
+			break;
+		case OPT_OUT_DIR:
+			tpl.out_dir = optarg;
+			break;
 		case 'l': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -321,6 +350,10 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 				goto out;
 			}
 		}
+	}
+	if (tpl.path || tpl.functions.n || tpl.out_dir) {
+		ret = lp_cli_pack_template(cli, &o, &tpl, argc - optind, image_output, verbose);
+		goto out;
 	}
 	if (!o.output) {
 		lp_cli_error(cli, 0, "no output given (-o function.zip)");
@@ -467,6 +500,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	}
 out:
 	lp_progress_stop();
+	lp_strv_free(&tpl.functions);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);
 	return ret;
