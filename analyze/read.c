@@ -964,6 +964,8 @@ static int read_image(struct rd *r, const char *path, struct lp_analysis *a)
 	}
 	if (rc == 0)
 		rc = apply_config(img->config, a);
+	snprintf(a->img_manifest_digest, sizeof(a->img_manifest_digest), "%s", img->manifest_digest);
+	snprintf(a->img_config_digest, sizeof(a->img_config_digest), "%s", img->config_digest);
 out:
 	lp_image_close(img);
 	return rc;

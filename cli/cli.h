@@ -118,3 +118,17 @@ int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack
 void lp_progress_start(struct lp_cli *cli, const char *phase);
 void lp_progress_phase(const char *phase);
 void lp_progress_stop(void);
+
+/*
+ * The report envelope's end (cli/report.c): exit_code, error (the reason
+ * given with lp_cli_reason, else the last error line printed) and
+ * timing.total_s since t0, written atomically to path ("-": stdout).
+ * Takes env (NULL: out of memory). Returns exit_code, or LP_EXIT_ERROR
+ * when the report cannot be written. After an interrupt nothing is written.
+ */
+struct cJSON;
+int lp_cli_write_report(struct lp_cli *cli, struct cJSON *env, const char *path, int exit_code, double t0);
+/* Why this run fails, for the report's "error" (one line, like an error message). */
+void lp_cli_reason(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Every error line printed is remembered (lp_cli_error and friends call this). */
+void lp_cli_note_error(const char *msg);

@@ -21,6 +21,8 @@ static void emit(struct lp_cli *cli, const char *label, const char *color, const
 	char esc[LP_CLI_LINE * 4 + 1];
 
 	lp_sanitize(msg, esc, sizeof(esc));
+	if (!strcmp(label, "error:"))
+		lp_cli_note_error(esc);
 	fprintf(stderr, "%s: %s%s%s %s\n", cli->prog, cli->color ? color : "", label, cli->color ? "\033[0m" : "", esc);
 }
 
@@ -110,6 +112,8 @@ void lp_cli_problems(struct lp_cli *cli, const struct lp_report *rep, int err, c
 	if (err < 0 && err != -LP_E_INPUT)
 		lp_cli_error(cli, err, "stopped");
 	/* One problem is one line: the error itself says what and where. */
+	lp_cli_reason("%zu problem%s in the input%s; %s", n, n == 1 ? "" : "s",
+		      err < 0 && err != -LP_E_INPUT ? " (and more not checked)" : "", outcome);
 	if (n == 1 && err == -LP_E_INPUT)
 		return;
 	fprintf(stderr, "%s: %zu problem%s in the input%s; %s\n", cli->prog, n, n == 1 ? "" : "s",

@@ -450,6 +450,9 @@ static int resolve_oci(struct lp_image *img, const struct lp_image_opts *o)
 			snprintf(where, sizeof(where), "%s: blobs/sha256/%s", img->input, jstr(pick, "digest") + 7);
 		if (!is_index(jstr(pick, "mediaType")) && !is_index(jstr(next, "mediaType"))) {
 			man = next;
+			/* load_desc checked the manifest against this digest. */
+			if (valid_digest(jstr(pick, "digest")))
+				snprintf(img->manifest_digest, sizeof(img->manifest_digest), "%s", jstr(pick, "digest"));
 			break;
 		}
 		cJSON_Delete(idx);

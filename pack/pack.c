@@ -378,13 +378,13 @@ int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *s
 	r = lp_oci_write(&st->entries, &oo, &orr);
 	if (r < 0)
 		return r;
-	res->artifact = "oci";
+	res->artifact = "oci-layout";
 	res->path = path;
 	res->entries = st->entries.n;
 	res->unzipped = orr.usize;
 	res->zipped = orr.csize;
-	snprintf(res->code_sha256, sizeof(res->code_sha256), "%s", orr.manifest_digest);
-	snprintf(res->sha256_hex, sizeof(res->sha256_hex), "%s", orr.manifest_digest);
+	/* An image has no CodeSha256: it is named by its manifest digest ("sha256:<hex>"). */
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", orr.manifest_digest);
 	res->unzipped_budget = orr.budget;
 	lp_budget_zipped(0, &res->zipped_budget);
 	res->fallback_reason = reason;
