@@ -88,6 +88,12 @@ static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const stru
 	lp_cli_materialized(cli, &st->entries, &st->report, verbose);
 }
 
+/* The OCI architecture name as the rest of the report spells it (target.arch). */
+static const char *oci_arch(const char *a)
+{
+	return !strcmp(a, "amd64") ? "x86_64" : a;
+}
+
 /* -o FILE.tar is an oci-archive (as lp_oci_write decides). */
 static bool is_tar(const char *p)
 {
@@ -119,7 +125,10 @@ static int write_report(struct lp_cli *cli, const struct lp_oci_opts *oo, const 
 	     lp_json_str(a, "config_digest", res->config_digest) < 0 || lp_json_bool(a, "added", res->added) < 0 ||
 	     lp_envelope_limit(env, "image", &res->budget) < 0))
 		goto fail;
-	if (prepared && lp_envelope_target(env, written ? res->arch : lp_arch_name(st->arch), o->runtime) < 0)
+	/* Over 10 GiB: the estimate the image was refused on. */
+	if (!written && res->budget.over && lp_envelope_limit(env, "image", &res->budget) < 0)
+		goto fail;
+	if (prepared && lp_envelope_target(env, written ? oci_arch(res->arch) : lp_arch_name(st->arch), o->runtime) < 0)
 		goto fail;
 	if (written) {
 		if (!(img = lp_json_obj(env, "image")) ||
