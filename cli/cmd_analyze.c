@@ -178,8 +178,9 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 
 	fprintf(s->f, "%slambdapack analyze%s: %s (%s)\n", c_on(s, "\033[1m"), c_off(s), lp_cli_esc(a->target),
 		lp_ana_kind_name(a->kind));
-	fprintf(s->f, "  %zu files, %zu directories, %zu symlinks; %s unzipped", a->n_files, a->n_dirs, a->n_links,
-		hs(a->unzipped, h1));
+	fprintf(s->f, "  %zu %s, %zu %s, %zu %s; %s unzipped", a->n_files, lp_plural(a->n_files, "file", "files"),
+		a->n_dirs, lp_plural(a->n_dirs, "directory", "directories"), a->n_links,
+		lp_plural(a->n_links, "symlink", "symlinks"), hs(a->unzipped, h1));
 	if (a->zip_relevant)
 		fprintf(s->f, ", %s%s zipped", a->zipped_estimated ? "about " : "", hs(a->zipped, h2));
 	fprintf(s->f, "; arch %s%s%s\n", a->arch == LP_ARCH_UNKNOWN ? "unknown" : lp_arch_name(a->arch),
@@ -196,8 +197,9 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 		print_budget(s, "zipped", &a->b_zipped, a->zipped_estimated);
 	}
 	if (a->is_image) {
-		fprintf(s->f, "\n%sImage%s: %s/%s, %zu layers, %s uncompressed, %s compressed\n", c_on(s, "\033[1m"),
+		fprintf(s->f, "\n%sImage%s: %s/%s, %zu %s, %s uncompressed, %s compressed\n", c_on(s, "\033[1m"),
 			c_off(s), lp_cli_esc(a->img_os ? a->img_os : "?"), lp_cli_esc(a->img_arch ? a->img_arch : "?"), a->n_layers,
+			lp_plural(a->n_layers, "layer", "layers"),
 			hs(a->img_size, h1), hs(a->img_compressed, h2));
 		fprintf(s->f, "  efficiency %.4f%%, wasted %s, user wasted %.4f%% (as Dive computes them)\n",
 			a->efficiency * 100, hs(a->wasted, h3), a->user_wasted_pct * 100);
@@ -247,14 +249,19 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 	}
 	if (a->n_dups) {
 		k = top && a->n_dups > top ? top : a->n_dups;
-		fprintf(s->f, "\n%sDuplicates%s: %zu groups, %s wasted\n", c_on(s, "\033[1m"), c_off(s), a->n_dups,
+		fprintf(s->f, "\n%sDuplicates%s: %zu %s, %s wasted\n", c_on(s, "\033[1m"), c_off(s), a->n_dups,
+			lp_plural(a->n_dups, "group", "groups"),
 			hs(a->dup_wasted, h1));
 		for (size_t i = 0; i < k; i++)
 			fprintf(s->f, "  %10s  x%zu  %s%s\n", hs(a->dups[i].wasted, h1), a->dups[i].count,
 				fit(a->dups[i].paths[0], 60, nb, sizeof(nb)), a->dups[i].count > 1 ? ", ..." : "");
 	}
-	fprintf(s->f, "\n%sFindings%s: %zu errors, %zu warnings\n", c_on(s, "\033[1m"), c_off(s),
-		lp_report_count(&a->report, LP_SEV_ERROR), lp_report_count(&a->report, LP_SEV_WARNING));
+	{
+		size_t ne = lp_report_count(&a->report, LP_SEV_ERROR), nw = lp_report_count(&a->report, LP_SEV_WARNING);
+
+		fprintf(s->f, "\n%sFindings%s: %zu %s, %zu %s\n", c_on(s, "\033[1m"), c_off(s), ne,
+			lp_plural(ne, "error", "errors"), nw, lp_plural(nw, "warning", "warnings"));
+	}
 	for (int sev = LP_SEV_ERROR; sev >= LP_SEV_INFO; sev--)
 		for (size_t i = 0; i < a->report.n_findings; i++) {
 			const struct lp_finding *f = &a->report.findings[i];
@@ -588,7 +595,7 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	/* With the JSON on stdout, the people's report moves to stderr. */
 	if (ao.json && !strcmp(ao.json, "-"))
 		st.f = stderr;
-	st.color = cli->color && isatty(fileno(st.f));
+	st.color = lp_cli_color_for(cli, st.f);
 
 	if (ao.diff_old) {
 		if ((r = load(cli, &ao, ao.diff_old, &old)) < 0 || (r = load(cli, &ao, ao.diff_new, &a)) < 0)

@@ -50,8 +50,9 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 
 	lp_entries_count(&st->entries, &files, &dirs, &links);
 	fprintf(stderr, "%s: wrote %s (%s)\n", cli->prog, lp_cli_esc(res->path), res->artifact);
-	fprintf(stderr, "  entries     %" PRIu64 " (%zu files, %zu directories, %zu symlinks)\n",
-		res->entries, files, dirs, links);
+	fprintf(stderr, "  entries     %" PRIu64 " (%zu %s, %zu %s, %zu %s)\n", res->entries, files,
+		lp_plural(files, "file", "files"), dirs, lp_plural(dirs, "directory", "directories"), links,
+		lp_plural(links, "symlink", "symlinks"));
 	fprintf(stderr, "  unzipped    %s (%" PRIu64 " bytes) = %.1f%% of %s%s\n",
 		lp_human_size(res->unzipped, a, sizeof(a)), res->unzipped, res->unzipped_budget.pct,
 		lp_human_size(res->unzipped_budget.limit, b, sizeof(b)),

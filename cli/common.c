@@ -279,6 +279,21 @@ int lp_cli_shared_opt(struct lp_cli *cli, const char *cmd, const char *usage, in
 	}
 }
 
+/* "--name" of a source option (with "-x/" before it when it has a short form), for messages. */
+static const char *source_opt_name(int opt, char *buf, size_t len)
+{
+	for (size_t i = 0; lp_cli_source_longopts[i].name; i++)
+		if (lp_cli_source_longopts[i].val == opt) {
+			if (opt < 128)
+				snprintf(buf, len, "-%c/--%s", opt, lp_cli_source_longopts[i].name);
+			else
+				snprintf(buf, len, "--%s", lp_cli_source_longopts[i].name);
+			return buf;
+		}
+	snprintf(buf, len, "an option");
+	return buf;
+}
+
 int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pack_opts *o)
 {
 	int r = 0;
@@ -374,7 +389,17 @@ int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pa
 	}
 	return 1;
 bad:
-	lp_cli_error(cli, 0, "invalid value '%s' for an option (see --help)", arg);
+	/* The parser's own words when it has them, else the option named with what it takes. */
+	if (*lp_errmsg()) {
+		lp_cli_error(cli, 0, NULL);
+	} else {
+		char name[64];
+
+		lp_cli_error(cli, 0, "%s takes %s, not '%s' (see --help)", source_opt_name(opt, name, sizeof(name)),
+			     opt == 'j' ? "a number from 1 to 64" : opt == OPT_LINKS ? "materialize, refuse or materialize-all" :
+			     opt == OPT_ARCH ? "x86_64 or arm64" : opt == OPT_MAX_EXPAND ? "a size such as 16G" : "another value",
+			     arg);
+	}
 	return -LP_E_USAGE;
 }
 

@@ -8,6 +8,7 @@
  * manifest.json beside index.json so docker load reads it too.
  */
 #include "container/oci.h"
+#include "core/progress.h"
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
@@ -1229,6 +1230,8 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		want = oci_arch(detected);
 	}
 	res->archive = has_suffix(o->output, ".tar");
+	/* Layers count each entry once, in whichever layer holds it (core/progress.h). */
+	lp_progress_begin(lp_entries_unzipped_size(l));
 	r = lp_oci_output_check(o->output, &res->added);
 	if (r < 0)
 		goto out;

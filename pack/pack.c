@@ -182,7 +182,8 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 		/* Callers that print only the error still see the first problem. */
 		if (st->n_problems == 1)
 			return lp_fail(-LP_E_INPUT, NULL, "%s [%s]", f->message, f->code);
-		return lp_fail(-LP_E_INPUT, NULL, "%zu problems in the input; the first: %s [%s]", st->n_problems,
+		return lp_fail(-LP_E_INPUT, NULL, "%zu %s in the input; the first: %s [%s]", st->n_problems,
+				      lp_plural(st->n_problems, "problem", "problems"),
 			       f->message, f->code);
 	}
 	/*
