@@ -561,7 +561,9 @@ static int load(struct lp_cli *cli, const struct aopts *ao, const char *path, st
 	int r;
 
 	lp_errmsg_clear();
+	lp_progress_start(cli, "analyzing");
 	r = lp_analyze_target(path, &ao->ana, a);
+	lp_progress_stop();
 	if (r < 0)
 		lp_cli_error(cli, r, "cannot analyze %s", path);
 	return r;

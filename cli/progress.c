@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static pthread_t thr;
@@ -81,7 +82,10 @@ void lp_progress_start(struct lp_cli *cli, const char *ph)
 {
 	const char *d = getenv("LP_PROGRESS_DELAY");
 
-	if (!cli->tty || cli->quiet || cli->json_stdout || started)
+	const char *term = getenv("TERM");
+
+	/* A dumb terminal cannot take the line back: no line there either. */
+	if (!cli->tty || cli->quiet || cli->json_stdout || started || (term && !strcmp(term, "dumb")))
 		return;
 	if (d && *d)
 		delay = atof(d);

@@ -1230,8 +1230,6 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		want = oci_arch(detected);
 	}
 	res->archive = has_suffix(o->output, ".tar");
-	/* Layers count each entry once, in whichever layer holds it (core/progress.h). */
-	lp_progress_begin(lp_entries_unzipped_size(l));
 	r = lp_oci_output_check(o->output, &res->added);
 	if (r < 0)
 		goto out;
@@ -1291,6 +1289,8 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		r = -ENOMEM;
 		goto out;
 	}
+	/* Layers count each entry once, in whichever layer holds it (core/progress.h). */
+	lp_progress_begin(lp_entries_unzipped_size(l));
 	r = write_layers(l, o, &plan, blobdir, threads, jobs);
 	if (r < 0)
 		goto out;

@@ -114,7 +114,13 @@ def cases(tmp):
     check("progress line cleared before the summary", re.search(rb"\r\x1b\[Klambdapack: wrote f.zip", tty), tty)
     rc, tty, _ = on_tty(["container", "app", "-o", "img"], tmp, LP_PROGRESS_DELAY="0")
     check("container: progress line", rc == 0 and re.search(rb"writing image +100% ", tty), tty)
+    # Reading an image is measured by its blobs' bytes; the line is gone before the report.
+    rc, tty, _ = on_tty(["analyze", "img"], tmp, LP_PROGRESS_DELAY="0")
+    check("analyze image: progress line", rc == 0 and re.search(rb"analyzing +100% .*ETA", tty) and
+          re.search(rb"\r\x1b\[K(\x1b\[1m)?lambdapack analyze", tty), tty[:400])
     rc, tty, _ = on_tty(["pack", "app", "-o", "f.zip", "-q"], tmp, LP_PROGRESS_DELAY="0")
+    check("TERM=dumb: no progress line", b"ETA" not in on_tty(["pack", "app", "-o", "f.zip"], tmp,
+                                                                 LP_PROGRESS_DELAY="0", TERM="dumb")[1])
     check("-q: no progress line", rc == 0 and b"ETA" not in tty and b"writing" not in tty, tty)
     rc, tty, out = on_tty(["pack", "app", "-o", "f.zip", "--json", "-"], tmp, LP_PROGRESS_DELAY="0")
     check("--json -: no progress line", rc == 0 and b"ETA" not in tty and b"writing zip" not in tty, tty)
