@@ -643,12 +643,19 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	if (failed)
 		ret = LP_EXIT_BUDGET;
 	/* What pack would refuse: one line each (already escaped), and exit 1. */
-	for (size_t i = 0; i < a.report.n_findings; i++)
-		if (a.report.findings[i].sev == LP_SEV_ERROR && lp_input_problem(a.report.findings[i].code)) {
-			fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, lp_cli_msg(a.report.findings[i].message),
-				lp_cli_esc(a.report.findings[i].code));
-			ret = LP_EXIT_ERROR;
-		}
+	{
+		size_t np = 0;
+
+		for (size_t i = 0; i < a.report.n_findings; i++)
+			if (a.report.findings[i].sev == LP_SEV_ERROR && lp_input_problem(a.report.findings[i].code)) {
+				fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, lp_cli_msg(a.report.findings[i].message),
+					lp_cli_esc(a.report.findings[i].code));
+				ret = LP_EXIT_ERROR;
+				np++;
+			}
+		if (np)
+			lp_cli_reason("%zu %s in the input (what pack would refuse)", np, lp_plural(np, "problem", "problems"));
+	}
 	goto out;
 err:
 	ret = lp_cli_exit_for(r);

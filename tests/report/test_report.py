@@ -25,6 +25,8 @@ LP = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(sys.argv[2])
 SCHEMA = json.load(open(os.path.join(ROOT, "docs", "report.schema.json")))
 CODES = set(re.findall(r"^\| `([a-z0-9-]+)` \|", open(os.path.join(ROOT, "docs", "findings.md")).read(), re.M))
+# The schema itself is valid against its metaschema (draft 2020-12).
+jsonschema.validators.validator_for(SCHEMA).check_schema(SCHEMA)
 VALIDATOR = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)
 ENV = dict(os.environ, SOURCE_DATE_EPOCH="315532800", NO_COLOR="1")
 
@@ -184,6 +186,8 @@ def cases(tmp):
     os.mkfifo(os.path.join(prob, "fifo"))
     rep = run("analyze input problem", ["analyze", "prob", "--json", "a1b.json", "-q"], 1, tmp)
     check("analyze input problem: finding", "special-file" in codes(rep), codes(rep))
+    check("analyze input problem: error", rep and rep["error"]["message"].startswith("1 problem in the input"),
+          rep and rep["error"])
     rep = run("analyze gate", ["analyze", "chk", "--fail-on", "error", "--max-unzipped", "10", "--json", "a5.json",
                                "-q"], 5, tmp)
     if rep:
