@@ -131,6 +131,8 @@ struct lp_analysis {
 	/* Images only. */
 	bool is_image;
 	char *img_os, *img_arch;
+	char img_manifest_digest[72];	/* "sha256:<hex>"; "" for docker-archive */
+	char img_config_digest[72];
 	char *img_task_root;		/* from LAMBDA_TASK_ROOT, cleaned ("var/task"); NULL: var/task */
 	struct lp_ana_layer *layers;
 	size_t n_layers;
@@ -208,8 +210,15 @@ struct lp_ana_out {
 	uint64_t max_unzipped, max_zipped;	/* 0: unset */
 };
 
-/* The documented JSON document (docs/analyze-json.md). NULL on ENOMEM. */
+/*
+ * analyze's members of the report envelope (docs/report.md): artifact,
+ * limits, findings and target, then totals, contributors, savings,
+ * duplicates and image; the front end absorbs it into the envelope.
+ * NULL on ENOMEM.
+ */
 cJSON *lp_analyze_json(const struct lp_analysis *a, const struct lp_ana_out *o);
+/* The envelope members alone (artifact, limits, findings, target) of a into doc. */
+int lp_analyze_json_common(const struct lp_analysis *a, cJSON *doc);
 cJSON *lp_analyze_diff_json(const struct lp_analysis *old, const struct lp_analysis *new_,
 			    const struct lp_ana_diff *d, const struct lp_ana_out *o);
 

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The JSON document (schema "lambdapack-analyze/1", docs/analyze-json.md).
+ * analyze's members of the report envelope (core/envelope.h; docs/report.md,
+ * docs/analyze-json.md).
  * Every cJSON create is checked: a NULL anywhere drops the whole document.
  */
 #include "analyze/internal.h"
 #include "core/hash.h"
+#include "core/envelope.h"
 #include "core/json.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,25 +25,6 @@
 static size_t cut(size_t n, size_t top)
 {
 	return top && n > top ? top : n;
-}
-
-static cJSON *budget_json(const char *name, const struct lp_budget *b)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	if (!o)
-		return NULL;
-	TRY0(lp_json_str(o, "name", name));
-	TRY0(lp_json_u64(o, "limit", b->limit));
-	TRY0(lp_json_u64(o, "used", b->used));
-	TRY(cJSON_AddNumberToObject(o, "percent", b->pct));
-	TRY(cJSON_AddBoolToObject(o, "over", b->over));
-	TRY0(lp_json_u64(o, "headroom", b->headroom));
-	TRY0(lp_json_u64(o, "over_by", b->over_by));
-	return o;
-fail:
-	cJSON_Delete(o);
-	return NULL;
 }
 
 static cJSON *contribs_json(const struct lp_ana_contrib *c, size_t n, size_t top, uint64_t total)
@@ -157,32 +141,6 @@ fail:
 	return NULL;
 }
 
-static cJSON *findings_json(const struct lp_report *rep)
-{
-	cJSON *arr = cJSON_CreateArray();
-
-	if (!arr)
-		return NULL;
-	/* Errors first, then warnings, then info; report order within a severity. */
-	for (int sev = LP_SEV_ERROR; sev >= LP_SEV_INFO; sev--)
-		for (size_t i = 0; i < rep->n_findings; i++) {
-			const struct lp_finding *f = &rep->findings[i];
-			cJSON *o;
-
-			if ((int)f->sev != sev)
-				continue;
-			TRY(o = lp_json_push_obj(arr));
-			TRY0(lp_json_str(o, "severity", lp_severity_name(f->sev)));
-			TRY0(lp_json_str(o, "code", f->code));
-			TRY0(lp_json_str(o, "path", f->path));
-			TRY0(lp_json_str(o, "message", f->message));
-		}
-	return arr;
-fail:
-	cJSON_Delete(arr);
-	return NULL;
-}
-
 static cJSON *image_json(const struct lp_analysis *a, size_t top)
 {
 	cJSON *o = cJSON_CreateObject(), *layers, *multi;
@@ -241,20 +199,48 @@ static bool add_item(cJSON *o, const char *k, cJSON *v)
 	return true;
 }
 
+int lp_analyze_json_common(const struct lp_analysis *a, cJSON *doc)
+{
+	cJSON *art = cJSON_GetObjectItemCaseSensitive(doc, "artifact");
+
+	if (!art && !(art = cJSON_AddObjectToObject(doc, "artifact")))
+		return -ENOMEM;
+	if (!cJSON_GetObjectItemCaseSensitive(doc, "limits") && !cJSON_AddObjectToObject(doc, "limits"))
+		return -ENOMEM;
+	if (!cJSON_GetObjectItemCaseSensitive(doc, "findings") && !cJSON_AddArrayToObject(doc, "findings"))
+		return -ENOMEM;
+	if (lp_json_str(art, "type", lp_ana_kind_name(a->kind)) || lp_json_str(art, "path", a->target))
+		return -ENOMEM;
+	if (a->kind == LP_ANA_ZIP && lp_json_u64(art, "bytes", a->zipped))
+		return -ENOMEM;
+	if (a->is_image &&
+	    (lp_json_u64(art, "bytes", a->img_compressed) ||
+	     lp_json_str(art, "manifest_digest", *a->img_manifest_digest ? a->img_manifest_digest : NULL) ||
+	     lp_json_str(art, "config_digest", *a->img_config_digest ? a->img_config_digest : NULL)))
+		return -ENOMEM;
+	/* Only the limits of the artifact: an image has no zip limits. */
+	if (a->is_image) {
+		if (lp_envelope_limit(doc, "image", &a->b_image))
+			return -ENOMEM;
+	} else if (lp_envelope_limit(doc, "unzipped", &a->b_unzipped) || lp_envelope_limit(doc, "zipped", &a->b_zipped)) {
+		return -ENOMEM;
+	}
+	if (lp_envelope_findings(doc, &a->report) ||
+	    lp_envelope_target(doc, a->arch == LP_ARCH_UNKNOWN ? NULL : lp_arch_name(a->arch), a->runtime))
+		return -ENOMEM;
+	return 0;
+}
+
 cJSON *lp_analyze_json(const struct lp_analysis *a, const struct lp_ana_out *out)
 {
-	cJSON *doc = cJSON_CreateObject(), *t, *tot, *b, *c;
+	cJSON *doc = cJSON_CreateObject(), *tot, *c;
 	size_t top = out ? out->top : 0;
 
 	if (!doc)
 		return NULL;
-	TRY0(lp_json_str(doc, "schema", "lambdapack-analyze/1"));
-	TRY0(lp_json_str(doc, "version", LP_VERSION));
-	TRY(t = cJSON_AddObjectToObject(doc, "target"));
-	TRY0(lp_json_str(t, "path", a->target));
-	TRY0(lp_json_str(t, "kind", lp_ana_kind_name(a->kind)));
-	TRY0(lp_json_str(doc, "arch", a->arch == LP_ARCH_UNKNOWN ? NULL : lp_arch_name(a->arch)));
-	TRY0(lp_json_str(doc, "runtime", a->runtime ? a->runtime->name : NULL));
+	TRY0(lp_analyze_json_common(a, doc));
+	TRY(cJSON_AddObjectToObject(doc, "timing"));
+	TRY0(lp_envelope_time(doc, "read_s", a->t_read));
 	TRY(tot = cJSON_AddObjectToObject(doc, "totals"));
 	TRY0(lp_json_u64(tot, "files", a->n_files));
 	TRY0(lp_json_u64(tot, "directories", a->n_dirs));
@@ -267,20 +253,12 @@ cJSON *lp_analyze_json(const struct lp_analysis *a, const struct lp_ana_out *out
 	}
 	TRY(cJSON_AddBoolToObject(tot, "zipped_estimated", a->zipped_estimated));
 	TRY0(lp_json_u64(tot, "layers_unzipped_bytes", a->layers_unzipped));
-	TRY(b = cJSON_AddArrayToObject(doc, "budgets"));
-	if (a->is_image) {
-		TRY(cJSON_AddItemToArray(b, budget_json("image", &a->b_image)));
-	} else {
-		TRY(cJSON_AddItemToArray(b, budget_json("unzipped", &a->b_unzipped)));
-		TRY(cJSON_AddItemToArray(b, budget_json("zipped", &a->b_zipped)));
-	}
 	TRY(c = cJSON_AddObjectToObject(doc, "contributors"));
 	TRY(add_item(c, "files", contribs_json(a->files, a->n_files_c, top, a->unzipped)));
 	TRY(add_item(c, "directories", contribs_json(a->dirs, a->n_dirs_c, top, a->unzipped)));
 	TRY(add_item(c, "packages", contribs_json(a->packages, a->n_packages, top, a->unzipped)));
 	TRY(add_item(doc, "savings", savings_json(a, top)));
 	TRY(add_item(doc, "duplicates", dups_json(a, top)));
-	TRY(add_item(doc, "findings", findings_json(&a->report)));
 	if (a->is_image) {
 		TRY(add_item(doc, "image", image_json(a, top)));
 	} else {

@@ -971,6 +971,8 @@ static int read_image(struct rd *r, const char *path, struct lp_analysis *a)
 	if (rc == 0 && (rc = lp_image_runnable(img, r->rootfs, SIZE_MAX, NULL, 0, r->o->runtime, LP_SEV_ERROR,
 					       &a->report)) == 1)
 		rc = 0;
+	snprintf(a->img_manifest_digest, sizeof(a->img_manifest_digest), "%s", img->manifest_digest);
+	snprintf(a->img_config_digest, sizeof(a->img_config_digest), "%s", img->config_digest);
 out:
 	lp_rootfs_free(r->rootfs);
 	r->rootfs = NULL;

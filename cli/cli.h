@@ -23,11 +23,19 @@ enum lp_exit {
 	LP_EXIT_INTERRUPTED = 130,
 };
 
+enum lp_color_mode {
+	LP_COLOR_AUTO = 0,	/* --color=auto (the default): terminals, NO_COLOR, FORCE_COLOR */
+	LP_COLOR_ALWAYS,
+	LP_COLOR_NEVER,
+};
+
 struct lp_cli {
 	const char *prog;	/* argv[0] basename */
 	bool quiet;		/* -q: no human summary */
-	bool color;		/* stderr is a TTY and NO_COLOR is unset */
+	bool color;		/* colour on stderr (lp_cli_color_for(stderr)) */
 	bool tty;		/* stderr is a TTY (progress line allowed) */
+	enum lp_color_mode color_mode;	/* --color */
+	bool json_stdout;	/* --json -: no progress line either */
 };
 
 struct lp_cmd {
@@ -155,3 +163,22 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *o, struct lp_c
 void lp_progress_start(struct lp_cli *cli, const char *phase);
 void lp_progress_phase(const char *phase);
 void lp_progress_stop(void);
+
+/*
+ * The report envelope's end (cli/report.c): exit_code, error (the reason
+ * given with lp_cli_reason, else the last error line printed) and
+ * timing.total_s since t0, written atomically to path ("-": stdout).
+ * Takes env (NULL: out of memory). Returns exit_code, or LP_EXIT_ERROR
+ * when the report cannot be written. After an interrupt nothing is written.
+ */
+struct cJSON;
+int lp_cli_write_report(struct lp_cli *cli, struct cJSON *env, const char *path, int exit_code, double t0);
+/* Why this run fails, for the report's "error" (one line, like an error message). */
+void lp_cli_reason(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Every error line printed is remembered (lp_cli_error and friends call this). */
+void lp_cli_note_error(const char *msg);
+
+/* --color's WHEN: an lp_color_mode, or -1. */
+int lp_cli_color_parse(const char *when);
+/* Colour on f? --color, then FORCE_COLOR, then NO_COLOR, then whether f is a terminal (cli/color.c). */
+bool lp_cli_color_for(const struct lp_cli *cli, FILE *f);

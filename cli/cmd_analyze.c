@@ -3,7 +3,9 @@
 #include "analyze/analyze.h"
 #include "cli/cli.h"
 #include "core/err.h"
+#include "core/envelope.h"
 #include "core/fsutil.h"
+#include "core/json.h"
 #include "input/input.h"
 
 #include <errno.h>
@@ -176,8 +178,9 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 
 	fprintf(s->f, "%slambdapack analyze%s: %s (%s)\n", c_on(s, "\033[1m"), c_off(s), lp_cli_esc(a->target),
 		lp_ana_kind_name(a->kind));
-	fprintf(s->f, "  %zu files, %zu directories, %zu symlinks; %s unzipped", a->n_files, a->n_dirs, a->n_links,
-		hs(a->unzipped, h1));
+	fprintf(s->f, "  %zu %s, %zu %s, %zu %s; %s unzipped", a->n_files, lp_plural(a->n_files, "file", "files"),
+		a->n_dirs, lp_plural(a->n_dirs, "directory", "directories"), a->n_links,
+		lp_plural(a->n_links, "symlink", "symlinks"), hs(a->unzipped, h1));
 	if (a->zip_relevant)
 		fprintf(s->f, ", %s%s zipped", a->zipped_estimated ? "about " : "", hs(a->zipped, h2));
 	fprintf(s->f, "; arch %s%s%s\n", a->arch == LP_ARCH_UNKNOWN ? "unknown" : lp_arch_name(a->arch),
@@ -194,8 +197,9 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 		print_budget(s, "zipped", &a->b_zipped, a->zipped_estimated);
 	}
 	if (a->is_image) {
-		fprintf(s->f, "\n%sImage%s: %s/%s, %zu layers, %s uncompressed, %s compressed\n", c_on(s, "\033[1m"),
+		fprintf(s->f, "\n%sImage%s: %s/%s, %zu %s, %s uncompressed, %s compressed\n", c_on(s, "\033[1m"),
 			c_off(s), lp_cli_esc(a->img_os ? a->img_os : "?"), lp_cli_esc(a->img_arch ? a->img_arch : "?"), a->n_layers,
+			lp_plural(a->n_layers, "layer", "layers"),
 			hs(a->img_size, h1), hs(a->img_compressed, h2));
 		fprintf(s->f, "  efficiency %.4f%%, wasted %s, user wasted %.4f%% (as Dive computes them)\n",
 			a->efficiency * 100, hs(a->wasted, h3), a->user_wasted_pct * 100);
@@ -245,14 +249,19 @@ static void print_report(const struct style *s, const struct lp_analysis *a, siz
 	}
 	if (a->n_dups) {
 		k = top && a->n_dups > top ? top : a->n_dups;
-		fprintf(s->f, "\n%sDuplicates%s: %zu groups, %s wasted\n", c_on(s, "\033[1m"), c_off(s), a->n_dups,
+		fprintf(s->f, "\n%sDuplicates%s: %zu %s, %s wasted\n", c_on(s, "\033[1m"), c_off(s), a->n_dups,
+			lp_plural(a->n_dups, "group", "groups"),
 			hs(a->dup_wasted, h1));
 		for (size_t i = 0; i < k; i++)
 			fprintf(s->f, "  %10s  x%zu  %s%s\n", hs(a->dups[i].wasted, h1), a->dups[i].count,
 				fit(a->dups[i].paths[0], 60, nb, sizeof(nb)), a->dups[i].count > 1 ? ", ..." : "");
 	}
-	fprintf(s->f, "\n%sFindings%s: %zu errors, %zu warnings\n", c_on(s, "\033[1m"), c_off(s),
-		lp_report_count(&a->report, LP_SEV_ERROR), lp_report_count(&a->report, LP_SEV_WARNING));
+	{
+		size_t ne = lp_report_count(&a->report, LP_SEV_ERROR), nw = lp_report_count(&a->report, LP_SEV_WARNING);
+
+		fprintf(s->f, "\n%sFindings%s: %zu %s, %zu %s\n", c_on(s, "\033[1m"), c_off(s), ne,
+			lp_plural(ne, "error", "errors"), nw, lp_plural(nw, "warning", "warnings"));
+	}
 	for (int sev = LP_SEV_ERROR; sev >= LP_SEV_INFO; sev--)
 		for (size_t i = 0; i < a->report.n_findings; i++) {
 			const struct lp_finding *f = &a->report.findings[i];
@@ -282,44 +291,79 @@ static void print_deltas(const struct style *s, const char *title, const struct 
 	}
 }
 
-static int write_json(struct lp_cli *cli, cJSON *doc, const char *path)
+/*
+ * The --json report (docs/report.md), on every exit past argument parsing:
+ * the envelope, then doc (analyze's or the diff's members; consumed), else
+ * (nothing could be read) the target alone. a: the (new) target, loaded
+ * when have is set.
+ */
+static int write_report(struct lp_cli *cli, const struct aopts *ao, const struct lp_analysis *a, bool have,
+			cJSON *doc, int ret, double t0)
 {
-	char *text = cJSON_Print(doc);
-	struct lp_outfile of;
-	int r;
+	cJSON *env = lp_envelope_new(ao->diff_old ? "diff" : "analyze"), *art;
+	const char *path = ao->diff_old ? ao->diff_new : ao->target;
+	enum lp_ana_kind kind;
 
-	if (!text) {
-		lp_cli_error(cli, -ENOMEM, "cannot build the JSON report");
-		return -ENOMEM;
+	if (!env)
+		goto fail;
+	if (have) {
+		/* The diff's envelope describes the new target. */
+		if (lp_analyze_json_common(a, env) < 0)
+			goto fail;
+	} else {
+		art = lp_envelope_artifact(env);
+		if (!art || lp_json_str(art, "type", lp_analyze_detect(path, &kind) == 0 ? lp_ana_kind_name(kind) : NULL) < 0 ||
+		    lp_json_str(art, "path", path) < 0)
+			goto fail;
 	}
-	if (!strcmp(path, "-")) {
-		r = fputs(text, stdout) < 0 || fputc('\n', stdout) < 0 || fflush(stdout) ? -EIO : 0;
-		free(text);
-		if (r < 0)
-			lp_cli_error(cli, r, "cannot write the JSON report to stdout");
-		return r;
+	if (doc && lp_envelope_absorb(env, doc) < 0) {
+		doc = NULL;
+		goto fail;
 	}
-	r = lp_outfile_open(&of, path);
-	if (r == 0) {
-		r = lp_write_all(of.fd, text, strlen(text));
-		if (r == 0)
-			r = lp_write_all(of.fd, "\n", 1);
-		if (r == 0)
-			r = lp_outfile_commit(&of);
-		else
-			lp_outfile_abort(&of);
+	return lp_cli_write_report(cli, env, ao->json, ret, t0);
+fail:
+	cJSON_Delete(doc);
+	cJSON_Delete(env);
+	return lp_cli_write_report(cli, NULL, ao->json, ret, t0);
+}
+
+/*
+ * The findings that fail --fail-on, named: ": code path, code path" (the
+ * first few, then "and N more"), so the gate line says what to fix.
+ */
+static const char *failing_findings(const struct lp_analysis *a, int level, char *buf, size_t len)
+{
+	size_t n = 0, shown = 0, k = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->report.n_findings; i++) {
+		const struct lp_finding *f = &a->report.findings[i];
+		int w;
+
+		if ((int)f->sev < level)
+			continue;
+		n++;
+		if (shown == 5 || k + 80 > len)
+			continue;
+		w = snprintf(buf + k, len - k, "%s%s%s%s", shown ? ", " : ": ", f->code, f->path ? " " : "",
+			     f->path ? lp_cli_esc(f->path) : "");
+		if (w < 0 || (size_t)w >= len - k) {
+			buf[k] = '\0';
+			continue;
+		}
+		k += (size_t)w;
+		shown++;
 	}
-	free(text);
-	if (r < 0)
-		lp_cli_error(cli, r, "cannot write %s", path);
-	return r;
+	if (n > shown && k + 32 < len)
+		snprintf(buf + k, len - k, " and %zu more", n - shown);
+	return buf;
 }
 
 /* CI gates: one line per failure on stderr and in the JSON "gates" list. */
 static int gates(struct lp_cli *cli, const struct aopts *ao, const struct lp_analysis *a, cJSON *doc)
 {
 	cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "gates") : NULL;
-	char h1[24], h2[24];
+	char h1[24], h2[24], names[256] = "";
 	int failed = 0;
 
 #define GATE(name, bad, ...)                                                        \
@@ -329,6 +373,8 @@ static int gates(struct lp_cli *cli, const struct aopts *ao, const struct lp_ana
 		snprintf(reason, sizeof(reason), __VA_ARGS__);                      \
 		if (bad) {                                                          \
 			failed++;                                                   \
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), \
+				 "%s%s", *names ? ", " : "", name);                 \
 			fprintf(stderr, "%s: gate failed: %s\n", cli->prog, lp_cli_msg(reason)); \
 		}                                                                   \
 		if (arr && (g = cJSON_CreateObject())) {                            \
@@ -355,14 +401,17 @@ static int gates(struct lp_cli *cli, const struct aopts *ao, const struct lp_ana
 		     "image efficiency %.4f %s --min-efficiency %.4f", a->efficiency,
 		     a->efficiency < ao->out.min_efficiency ? "is below" : "meets", ao->out.min_efficiency);
 	if (ao->fail_on >= 0) {
+		char which[320];
 		size_t n = 0;
 
 		for (int sev = ao->fail_on; sev <= LP_SEV_ERROR; sev++)
 			n += lp_report_count(&a->report, (enum lp_severity)sev);
-		GATE("fail-on", n > 0, "%zu finding%s of severity %s or worse", n, n == 1 ? "" : "s",
-		     lp_severity_name((enum lp_severity)ao->fail_on));
+		GATE("fail-on", n > 0, "%zu finding%s of severity %s or worse%s", n, n == 1 ? "" : "s",
+		     lp_severity_name((enum lp_severity)ao->fail_on), failing_findings(a, ao->fail_on, which, sizeof(which)));
 	}
 #undef GATE
+	if (failed)
+		lp_cli_reason("%d gate%s failed: %s", failed, failed == 1 ? "" : "s", names);
 	return failed;
 }
 
@@ -512,7 +561,9 @@ static int load(struct lp_cli *cli, const struct aopts *ao, const char *path, st
 	int r;
 
 	lp_errmsg_clear();
+	lp_progress_start(cli, "analyzing");
 	r = lp_analyze_target(path, &ao->ana, a);
+	lp_progress_stop();
 	if (r < 0)
 		lp_cli_error(cli, r, "cannot analyze %s", path);
 	return r;
@@ -525,6 +576,8 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	struct lp_ana_diff d;
 	struct style st = { .f = stdout };
 	cJSON *doc = NULL;
+	bool have = false;
+	double t0 = lp_now();
 	int r, ret = LP_EXIT_OK, failed;
 
 	lp_errmsg_clear();
@@ -544,11 +597,12 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	/* With the JSON on stdout, the people's report moves to stderr. */
 	if (ao.json && !strcmp(ao.json, "-"))
 		st.f = stderr;
-	st.color = cli->color && isatty(fileno(st.f));
+	st.color = lp_cli_color_for(cli, st.f);
 
 	if (ao.diff_old) {
 		if ((r = load(cli, &ao, ao.diff_old, &old)) < 0 || (r = load(cli, &ao, ao.diff_new, &a)) < 0)
 			goto err;
+		have = true;
 		if ((r = lp_analyze_diff(&old, &a, &d)) < 0) {
 			lp_cli_error(cli, r, "cannot compute the diff");
 			goto err;
@@ -571,6 +625,7 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	} else {
 		if ((r = load(cli, &ao, ao.target, &a)) < 0)
 			goto err;
+		have = true;
 		if (!cli->quiet)
 			print_report(&st, &a, ao.out.top);
 		if (ao.json && !(doc = lp_analyze_json(&a, &ao.out))) {
@@ -585,21 +640,30 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	}
 	fflush(st.f);
 	failed = gates(cli, &ao, &a, doc);
-	if (doc && (r = write_json(cli, doc, ao.json)) < 0)
-		goto err;
 	if (failed)
 		ret = LP_EXIT_BUDGET;
 	/* What pack would refuse: one line each (already escaped), and exit 1. */
-	for (size_t i = 0; i < a.report.n_findings; i++)
-		if (a.report.findings[i].sev == LP_SEV_ERROR && lp_input_problem(a.report.findings[i].code)) {
-			fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, lp_cli_msg(a.report.findings[i].message),
-				lp_cli_esc(a.report.findings[i].code));
-			ret = LP_EXIT_ERROR;
-		}
+	{
+		size_t np = 0;
+
+		for (size_t i = 0; i < a.report.n_findings; i++)
+			if (a.report.findings[i].sev == LP_SEV_ERROR && lp_input_problem(a.report.findings[i].code)) {
+				fprintf(stderr, "%s: error: %s [%s]\n", cli->prog, lp_cli_msg(a.report.findings[i].message),
+					lp_cli_esc(a.report.findings[i].code));
+				ret = LP_EXIT_ERROR;
+				np++;
+			}
+		if (np)
+			lp_cli_reason("%zu %s in the input (what pack would refuse)", np, lp_plural(np, "problem", "problems"));
+	}
 	goto out;
 err:
 	ret = lp_cli_exit_for(r);
 out:
+	if (ao.json) {
+		ret = write_report(cli, &ao, &a, have, doc, ret, t0);
+		doc = NULL;
+	}
 	cJSON_Delete(doc);
 	lp_ana_diff_free(&d);
 	lp_analysis_free(&a);

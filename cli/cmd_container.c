@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "container/oci.h"
 #include "core/err.h"
+#include "core/envelope.h"
 #include "core/json.h"
 
 #include <errno.h>
@@ -92,50 +93,77 @@ static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const stru
 	lp_cli_materialized(cli, &st->entries, &st->report, verbose);
 }
 
-static int json_report(const struct lp_oci_opts *oo, const struct lp_oci_result *res,
-		       const struct lp_pack_state *st, const char *path)
+/* The OCI architecture name as the rest of the report spells it (target.arch). */
+static const char *oci_arch(const char *a)
 {
-	cJSON *root = cJSON_CreateObject(), *img, *layers, *fs;
-	int r = -ENOMEM;
+	return !strcmp(a, "amd64") ? "x86_64" : a;
+}
 
-	if (!root)
-		return -ENOMEM;
-	if (lp_json_str(root, "command", "container") < 0 || lp_json_str(root, "version", LP_VERSION) < 0 ||
-	    lp_json_str(root, "artifact", "oci") < 0 || lp_json_str(root, "path", oo->output) < 0 ||
-	    lp_json_str(root, "format", res->archive ? "oci-archive" : "oci-layout") < 0)
-		goto out;
-	if (!(img = lp_json_obj(root, "image")) ||
-	    lp_json_str(img, "manifest_digest", res->manifest_digest) < 0 ||
-	    lp_json_u64(img, "manifest_size", res->manifest_size) < 0 ||
-	    lp_json_str(img, "config_digest", res->config_digest) < 0 ||
-	    lp_json_str(img, "architecture", res->arch) < 0 ||
-	    lp_json_str(img, "tag", oo->tag ? oo->tag : "latest") < 0 ||
-	    lp_json_u64(img, "uncompressed_bytes", res->usize) < 0 ||
-	    lp_json_u64(img, "compressed_bytes", res->csize) < 0 ||
-	    lp_json_u64(img, "limit_bytes", LP_LIMIT_IMAGE) < 0 ||
-	    lp_json_num(img, "limit_pct", res->budget.pct) < 0 ||
-	    !(layers = lp_json_arr(img, "layers")))
-		goto out;
-	for (size_t i = 0; i < res->n_layers; i++) {
-		const struct lp_oci_blob *l = &res->layers[i];
-		cJSON *o = lp_json_push_obj(layers);
+/* -o FILE.tar is an oci-archive (as lp_oci_write decides). */
+static bool is_tar(const char *p)
+{
+	size_t n = strlen(p);
 
-		if (!o || lp_json_str(o, "digest", l->digest) < 0 || lp_json_str(o, "diff_id", l->diff_id) < 0 ||
-		    lp_json_str(o, "media_type", l->media_type) < 0 || lp_json_u64(o, "size", l->size) < 0 ||
-		    lp_json_u64(o, "uncompressed_size", l->usize) < 0 || lp_json_bool(o, "from_base", l->from_base) < 0 ||
-		    lp_json_str(o, "created_by", l->created_by) < 0)
-			goto out;
+	return n >= 4 && !strcmp(p + n - 4, ".tar");
+}
+
+/*
+ * The --json report (docs/report.md), on every exit past argument parsing:
+ * the envelope, then the image (written: res is filled) and the function.
+ */
+static int write_report(struct lp_cli *cli, const struct lp_oci_opts *oo, const struct lp_oci_result *res,
+			const struct lp_pack_opts *o, const struct lp_pack_state *st, bool prepared, bool written,
+			int ret, double t0)
+{
+	cJSON *env = lp_envelope_new("container"), *a, *img, *layers, *fs;
+	bool archive = written ? res->archive : is_tar(oo->output);
+
+	if (!env || !(a = lp_envelope_artifact(env)) ||
+	    lp_json_str(a, "type", archive ? "oci-archive" : "oci-layout") < 0 ||
+	    lp_json_str(a, "path", oo->output) < 0 || lp_json_bool(a, "written", written) < 0 ||
+	    lp_json_str(a, "tag", oo->tag ? oo->tag : "latest") < 0 ||
+	    lp_envelope_findings(env, &st->report) < 0 || lp_envelope_time(env, "load_s", st->t_load) < 0 ||
+	    lp_envelope_time(env, "optimize_s", st->t_optimize) < 0)
+		goto fail;
+	if (written &&
+	    (lp_json_u64(a, "bytes", res->csize) < 0 || lp_json_str(a, "manifest_digest", res->manifest_digest) < 0 ||
+	     lp_json_str(a, "config_digest", res->config_digest) < 0 || lp_json_bool(a, "added", res->added) < 0 ||
+	     lp_envelope_limit(env, "image", &res->budget) < 0))
+		goto fail;
+	/* Over 10 GiB: the estimate the image was refused on. */
+	if (!written && res->budget.over && lp_envelope_limit(env, "image", &res->budget) < 0)
+		goto fail;
+	if (prepared && lp_envelope_target(env, written ? oci_arch(res->arch) : lp_arch_name(st->arch), o->runtime) < 0)
+		goto fail;
+	if (written) {
+		if (!(img = lp_json_obj(env, "image")) ||
+		    lp_json_u64(img, "manifest_size", res->manifest_size) < 0 ||
+		    lp_json_str(img, "architecture", res->arch) < 0 ||
+		    lp_json_u64(img, "uncompressed_bytes", res->usize) < 0 ||
+		    lp_json_u64(img, "compressed_bytes", res->csize) < 0 ||
+		    !(layers = lp_json_arr(img, "layers")))
+			goto fail;
+		for (size_t i = 0; i < res->n_layers; i++) {
+			const struct lp_oci_blob *l = &res->layers[i];
+			cJSON *lo = lp_json_push_obj(layers);
+
+			if (!lo || lp_json_str(lo, "digest", l->digest) < 0 || lp_json_str(lo, "diff_id", l->diff_id) < 0 ||
+			    lp_json_str(lo, "media_type", l->media_type) < 0 || lp_json_u64(lo, "size", l->size) < 0 ||
+			    lp_json_u64(lo, "uncompressed_size", l->usize) < 0 ||
+			    lp_json_bool(lo, "from_base", l->from_base) < 0 ||
+			    lp_json_str(lo, "created_by", l->created_by) < 0)
+				goto fail;
+		}
 	}
-	if (!(fs = lp_json_obj(root, "function")) ||
-	    lp_json_u64(fs, "entries", st->entries.n) < 0 ||
-	    lp_json_u64(fs, "bytes", lp_entries_unzipped_size(&st->entries)) < 0 ||
-	    lp_json_u64(fs, "input_bytes", st->input_bytes) < 0 ||
-	    lp_pack_json_links(root, st) < 0)
-		goto out;
-	r = lp_json_write(root, path, stdout);
-out:
-	cJSON_Delete(root);
-	return r;
+	if (prepared &&
+	    (!(fs = lp_json_obj(env, "function")) || lp_json_u64(fs, "entries", st->entries.n) < 0 ||
+	     lp_json_u64(fs, "bytes", lp_entries_unzipped_size(&st->entries)) < 0 ||
+	     lp_json_u64(fs, "input_bytes", st->input_bytes) < 0 || lp_pack_json_links(env, st) < 0))
+		goto fail;
+	return lp_cli_write_report(cli, env, o->json_path, ret, t0);
+fail:
+	cJSON_Delete(env);
+	return lp_cli_write_report(cli, NULL, o->json_path, ret, t0);
 }
 
 static bool not_runnable(const struct lp_report *rep)
@@ -173,7 +201,8 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	struct lp_oci_result res = { 0 };
 	struct lp_strv env = { 0 };
 	const char *base_arg = NULL;
-	bool verbose = false;
+	bool verbose = false, report = false, prepared = false, written = false;
+	double t0 = lp_now();
 	int c, r, ret = LP_EXIT_ERROR;
 
 	lp_cli_merge_longopts(own, sizeof(own) / sizeof(own[0]), longopts,
@@ -280,6 +309,8 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_USAGE;
 		goto out;
 	}
+	/* Past argument parsing, every exit writes the report. */
+	report = o.json_path != NULL;
 	r = lp_cli_base(cli, base_arg, &o, &oo.base);
 	if (r) {
 		ret = r;
@@ -319,8 +350,12 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		ret = lp_cli_exit_for(r);
 		goto out;
 	}
+	prepared = true;
 	if (lp_report_count(&st.report, LP_SEV_ERROR) > 0) {
+		size_t n = lp_report_count(&st.report, LP_SEV_ERROR);
+
 		lp_progress_stop();
+		lp_cli_reason("compatibility check failed (%zu error%s); no image written", n, n == 1 ? "" : "s");
 		fprintf(stderr, "%s: compatibility check failed; no image written:\n", cli->prog);
 		lp_cli_print_findings(cli, &st.report, verbose);
 		fprintf(stderr, "hint: --no-check reports these as warnings and builds anyway\n");
@@ -346,6 +381,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		goto out;
 	}
 	if (r == -LP_E_CHECK && not_runnable(&st.report)) {
+		lp_cli_reason("the image would not start (image-not-runnable); no image written");
 		fprintf(stderr, "%s: the image would not start; no image written:\n", cli->prog);
 		lp_cli_print_findings(cli, &st.report, verbose);
 		fprintf(stderr, "hint: --base, --entrypoint and --handler set what it runs; --no-check writes it anyway\n");
@@ -360,19 +396,15 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		goto out;
 	}
 	ret = LP_EXIT_OK;
+	written = true;
 	if (!cli->quiet) {
 		summary(cli, &oo, &res, &st, verbose);
 		lp_cli_print_findings(cli, &st.report, verbose);
 	}
-	if (o.json_path) {
-		r = json_report(&oo, &res, &st, o.json_path);
-		if (r < 0) {
-			lp_cli_error(cli, r, "cannot write JSON report %s", o.json_path);
-			ret = LP_EXIT_ERROR;
-		}
-	}
 out:
 	lp_progress_stop();
+	if (report)
+		ret = write_report(cli, &oo, &res, &o, &st, prepared, written, ret, t0);
 	lp_oci_result_free(&res);
 	lp_strv_free(&env);
 	lp_pack_state_free(&st);

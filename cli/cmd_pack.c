@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "core/envelope.h"
 #include "core/json.h"
 #include "container/oci.h"
 #include "pack/zip.h"
@@ -80,8 +81,9 @@ static void summary(struct lp_cli *cli, const struct lp_pack_opts *o, const stru
 
 	lp_entries_count(&st->entries, &files, &dirs, &links);
 	fprintf(stderr, "%s: wrote %s (%s)\n", cli->prog, lp_cli_esc(res->path), res->artifact);
-	fprintf(stderr, "  entries     %" PRIu64 " (%zu files, %zu directories, %zu symlinks)\n",
-		res->entries, files, dirs, links);
+	fprintf(stderr, "  entries     %" PRIu64 " (%zu %s, %zu %s, %zu %s)\n", res->entries, files,
+		lp_plural(files, "file", "files"), dirs, lp_plural(dirs, "directory", "directories"), links,
+		lp_plural(links, "symlink", "symlinks"));
 	fprintf(stderr, "  unzipped    %s (%" PRIu64 " bytes) = %.1f%% of %s%s\n",
 		lp_human_size(res->unzipped, a, sizeof(a)), res->unzipped, res->unzipped_budget.pct,
 		lp_human_size(res->unzipped_budget.limit, b, sizeof(b)),
@@ -165,7 +167,7 @@ static void hint_optimize(struct lp_cli *cli, const struct lp_pack_opts *o, cons
 }
 
 /* The over-limit message: the limit, the size, how far over, the 10 largest contributors. */
-static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const struct lp_budget *b, bool would_image)
+static void too_big(struct lp_cli *cli, struct lp_pack_state *st, const struct lp_budget *b, bool would_image)
 {
 	struct lp_contrib *top = NULL, *groups = NULL;
 	size_t ntop = 0, ngroups = 0;
@@ -190,6 +192,12 @@ static void too_big(struct lp_cli *cli, const struct lp_pack_state *st, const st
 				b->used ? 100.0 * (double)top[i].bytes / (double)b->used : 0.0, lp_cli_esc(top[i].name));
 	}
 	fprintf(stderr, "hint: try -O (strip, dedupe, prune), or --fallback=container for a container image (up to 10 GiB)\n");
+	/* The same fact for the JSON report, under the code analyze uses. */
+	lp_cli_reason("unzipped size %" PRIu64 " bytes is over Lambda's limit of %" PRIu64 " bytes; no artifact written",
+		      b->used, b->limit);
+	lp_report_finding(&st->report, LP_SEV_ERROR, "over-unzipped-limit", NULL,
+			  "unzipped size %" PRIu64 " bytes must be smaller than %" PRIu64 " bytes%s; %" PRIu64 " bytes over",
+			  b->used, b->limit, st->layers_unzipped ? " (262,144,000 minus the layers)" : "", b->over_by);
 	lp_contrib_free(top, ntop);
 	lp_contrib_free(groups, ngroups);
 }
@@ -244,6 +252,19 @@ int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st
 	return write_zip(o, st, res);
 }
 
+/* The --json report, on every exit past argument parsing (docs/report.md). */
+static int write_report(struct lp_cli *cli, const struct lp_pack_opts *o, const struct lp_pack_state *st,
+			bool prepared, const struct lp_pack_result *res, int ret, double t0)
+{
+	cJSON *env = lp_envelope_new("pack");
+
+	if (env && lp_pack_json(o, st, prepared, res, env) < 0) {
+		cJSON_Delete(env);
+		env = NULL;
+	}
+	return lp_cli_write_report(cli, env, o->json_path, ret, t0);
+}
+
 int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 {
 	static const struct option own[] = {
@@ -271,7 +292,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	const char *image_output = NULL;
 	const char *base_arg = NULL;
 	struct lp_cli_template tpl = { 0 };
-	bool verbose = false;
+	bool verbose = false, report = false, prepared = false;
+	double t0 = lp_now();
 	int c, r, ret = LP_EXIT_ERROR;
 
 	lp_cli_merge_longopts(own, sizeof(own) / sizeof(own[0]), longopts,
@@ -364,6 +386,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_USAGE;
 		goto out;
 	}
+	/* Past argument parsing, every exit writes the report. */
+	report = o.json_path != NULL;
 	r = lp_cli_base(cli, base_arg, &o, &o.image_base);
 	if (r) {
 		ret = r;
@@ -415,8 +439,12 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		goto out;
 	}
 	lp_budget_unzipped(lp_entries_unzipped_size(&st.entries), st.layers_unzipped, &b);
+	prepared = true;
 	if (lp_report_count(&st.report, LP_SEV_ERROR) > 0) {
+		size_t n = lp_report_count(&st.report, LP_SEV_ERROR);
+
 		lp_progress_stop();
+		lp_cli_reason("compatibility check failed (%zu error%s); no artifact written", n, n == 1 ? "" : "s");
 		fprintf(stderr, "%s: compatibility check failed; no artifact written:\n", cli->prog);
 		lp_cli_print_findings(cli, &st.report, verbose);
 		/* One run names every problem: the size too, not only after the binaries are fixed. */
@@ -486,20 +514,10 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	lp_cli_print_findings(cli, &st.report, verbose && !cli->quiet);
 	if (ret == LP_EXIT_OK)
 		warn_zipped(cli, &res);
-	if (o.json_path) {
-		cJSON *root = NULL;
-
-		r = lp_pack_json(&o, &st, &res, &root);
-		if (r == 0)
-			r = lp_json_write(root, o.json_path, stdout);
-		cJSON_Delete(root);
-		if (r < 0) {
-			lp_cli_error(cli, r, "cannot write JSON report %s", o.json_path);
-			ret = LP_EXIT_ERROR;
-		}
-	}
 out:
 	lp_progress_stop();
+	if (report)
+		ret = write_report(cli, &o, &st, prepared, &res, ret, t0);
 	lp_strv_free(&tpl.functions);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);

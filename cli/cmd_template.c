@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/fsutil.h"
+#include "core/envelope.h"
 #include "core/json.h"
 #include "template/template.h"
 
@@ -28,6 +29,7 @@ struct unit {
 	struct lp_tpl_spec *spec;
 	char *real;			/* the source's real path */
 	size_t group;
+	bool grouped;			/* group is set (a source that resolved) */
 	struct lp_report own;		/* the handler check's findings */
 	struct lp_pack_result res;
 	char *out;			/* the zip written */
@@ -323,19 +325,24 @@ static const char *kind_name(enum lp_tpl_kind k)
 	return k == LP_TPL_LAYER ? "layer" : k == LP_TPL_IMAGE ? "image" : k == LP_TPL_PREBUILT ? "prebuilt" : "function";
 }
 
-static int build_json(struct run *w, cJSON **ret)
+/*
+ * The --json report (docs/report.md): the common envelope with command
+ * "template", the template as its artifact, the template-level findings,
+ * and one pack report per artifact in "artifacts" (each with its own
+ * findings). Written on every exit past argument parsing, so a failed run
+ * lists what it got to.
+ */
+static cJSON *build_json(struct run *w, const char *path)
 {
-	cJSON *root = cJSON_CreateObject(), *arts, *a;
-	int r = -ENOMEM;
+	cJSON *root = lp_envelope_new("template"), *arts, *a, *art;
+	static const char *const drop[] = { "schema", "tool", "version", "command", "exit_code", "error", "findings" };
 
-	if (!root)
-		return -ENOMEM;
-	if (lp_json_u64(root, "schema", 1) || lp_json_str(root, "tool", "lambdapack") ||
-	    lp_json_str(root, "version", LP_VERSION) || lp_json_str(root, "command", "pack") ||
-	    lp_json_str(root, "template", w->t->name) ||
-	    lp_json_str(root, "format", w->t->format == LP_TPL_SAM ? "sam" : "serverless") ||
-	    lp_json_str(root, "out_dir", w->out_dir) || !(arts = lp_json_arr(root, "artifacts")))
-		goto out;
+	if (!root || !(art = lp_envelope_artifact(root)) || lp_json_str(art, "type", "template") ||
+	    lp_json_str(art, "path", path) ||
+	    lp_json_str(art, "format", !w->t ? NULL : w->t->format == LP_TPL_SAM ? "sam" : "serverless") ||
+	    lp_json_str(art, "out_dir", *w->out_dir ? w->out_dir : NULL) || lp_envelope_findings(root, &w->rep) ||
+	    !(arts = lp_json_arr(root, "artifacts")))
+		goto fail;
 	for (size_t i = 0; i < w->nu; i++) {
 		struct unit *u = &w->u[i];
 		struct group *g;
@@ -346,38 +353,31 @@ static int build_json(struct run *w, cJSON **ret)
 		if (u->spec->kind == LP_TPL_IMAGE || u->spec->kind == LP_TPL_PREBUILT) {
 			if (!(a = lp_json_push_obj(arts)) || lp_json_str(a, "id", u->spec->id) ||
 			    lp_json_str(a, "kind", kind_name(u->spec->kind)) || lp_json_str(a, "path", NULL))
-				goto out;
+				goto fail;
 			continue;
 		}
-		g = &w->g[u->group];
-		if ((r = lp_pack_json(&g->o, &g->st, &u->res, &a)) < 0)
-			goto out;
-		r = -ENOMEM;
+		/* The pack report of the artifact, without the envelope's own members. */
+		g = u->grouped ? &w->g[u->group] : NULL;
+		if (!(a = lp_envelope_new("pack")))
+			goto fail;
 		cJSON_AddItemToArray(arts, a);
-		/* The pack report, plus who it is and the findings that are its own. */
-		cJSON_DeleteItemFromObject(a, "schema");
-		cJSON_DeleteItemFromObject(a, "tool");
-		cJSON_DeleteItemFromObject(a, "version");
-		cJSON_DeleteItemFromObject(a, "command");
-		cJSON_DeleteItemFromObject(a, "findings");
+		if (g && lp_pack_json(&g->o, &g->st, g->prepared, &u->res, a) < 0)
+			goto fail;
+		for (size_t k = 0; k < sizeof(drop) / sizeof(drop[0]); k++)
+			cJSON_DeleteItemFromObjectCaseSensitive(a, drop[k]);
 		if (lp_json_str(a, "id", u->spec->id) || lp_json_str(a, "kind", kind_name(u->spec->kind)) ||
-		    lp_json_str(a, "path", u->out) || lp_json_str(a, "code_sha256", u->res.code_sha256) ||
+		    lp_json_str(a, "path", u->out) || lp_json_str(a, "code_sha256", u->out ? u->res.code_sha256 : NULL) ||
 		    lp_json_str(a, "handler", u->spec->handler) || lp_json_str(a, "source", u->real) ||
 		    lp_json_str(a, "arch_from", u->spec->arch_from) ||
 		    lp_json_str(a, "reused_from", u->reused_from == SIZE_MAX ? NULL : w->u[u->reused_from].spec->id) ||
-		    !(fa = lp_json_arr(a, "findings")) || push_findings(fa, &g->st.report) || push_findings(fa, &u->own))
-			goto out;
+		    !(fa = lp_json_arr(a, "findings")) || (g && push_findings(fa, &g->st.report)) ||
+		    push_findings(fa, &u->own))
+			goto fail;
 	}
-	a = lp_json_arr(root, "findings");
-	if (!a || push_findings(a, &w->rep))
-		goto out;
-	r = 0;
-out:
-	if (r < 0)
-		cJSON_Delete(root);
-	else
-		*ret = root;
-	return r;
+	return root;
+fail:
+	cJSON_Delete(root);
+	return NULL;
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -489,6 +489,7 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 	struct run w = { .cli = cli };
 	char *slash, tpath[PATH_MAX];
 	int r, ret = LP_EXIT_ERROR;
+	double t0 = lp_now();
 
 	if (usage_conflicts(cli, base, tpl, n_args, image_output) < 0)
 		return LP_EXIT_USAGE;
@@ -566,6 +567,7 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 			for (gi = 0; gi < w.ng && strcmp(w.g[gi].key, key); gi++)
 				;
 			u->group = gi;
+			u->grouped = true;
 			if (gi < w.ng) {
 				free(key);
 				u->reused_from = w.g[gi].first;
@@ -729,18 +731,6 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 		}
 	}
 	ret = LP_EXIT_OK;
-	if (base->json_path) {
-		cJSON *root = NULL;
-
-		r = build_json(&w, &root);
-		if (r == 0)
-			r = lp_json_write(root, base->json_path, stdout);
-		cJSON_Delete(root);
-		if (r < 0) {
-			lp_cli_error(cli, r, "cannot write JSON report %s", base->json_path);
-			ret = LP_EXIT_ERROR;
-		}
-	}
 	goto out;
 fail:
 	lp_progress_stop();
@@ -748,6 +738,9 @@ fail:
 	ret = lp_cli_exit_for(r);
 out:
 	lp_progress_stop();
+	/* Past argument parsing, every exit writes the report. */
+	if (base->json_path)
+		ret = lp_cli_write_report(cli, build_json(&w, tpl->path), base->json_path, ret, t0);
 	run_free(&w);
 	return ret;
 }

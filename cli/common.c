@@ -21,6 +21,8 @@ static void emit(struct lp_cli *cli, const char *label, const char *color, const
 	char esc[LP_CLI_LINE * 4 + 1];
 
 	lp_sanitize(msg, esc, sizeof(esc));
+	if (!strcmp(label, "error:"))
+		lp_cli_note_error(esc);
 	fprintf(stderr, "%s: %s%s%s %s\n", cli->prog, cli->color ? color : "", label, cli->color ? "\033[0m" : "", esc);
 }
 
@@ -110,6 +112,8 @@ void lp_cli_problems(struct lp_cli *cli, const struct lp_report *rep, int err, c
 	if (err < 0 && err != -LP_E_INPUT)
 		lp_cli_error(cli, err, "stopped");
 	/* One problem is one line: the error itself says what and where. */
+	lp_cli_reason("%zu problem%s in the input%s; %s", n, n == 1 ? "" : "s",
+		      err < 0 && err != -LP_E_INPUT ? " (and more not checked)" : "", outcome);
 	if (n == 1 && err == -LP_E_INPUT)
 		return;
 	fprintf(stderr, "%s: %zu problem%s in the input%s; %s\n", cli->prog, n, n == 1 ? "" : "s",
@@ -281,6 +285,21 @@ int lp_cli_shared_opt(struct lp_cli *cli, const char *cmd, const char *usage, in
 	}
 }
 
+/* "--name" of a source option (with "-x/" before it when it has a short form), for messages. */
+static const char *source_opt_name(int opt, char *buf, size_t len)
+{
+	for (size_t i = 0; lp_cli_source_longopts[i].name; i++)
+		if (lp_cli_source_longopts[i].val == opt) {
+			if (opt < 128)
+				snprintf(buf, len, "-%c/--%s", opt, lp_cli_source_longopts[i].name);
+			else
+				snprintf(buf, len, "--%s", lp_cli_source_longopts[i].name);
+			return buf;
+		}
+	snprintf(buf, len, "an option");
+	return buf;
+}
+
 int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pack_opts *o)
 {
 	int r = 0;
@@ -379,7 +398,17 @@ int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pa
 	}
 	return 1;
 bad:
-	lp_cli_error(cli, 0, "invalid value '%s' for an option (see --help)", arg);
+	/* The parser's own words when it has them, else the option named with what it takes. */
+	if (*lp_errmsg()) {
+		lp_cli_error(cli, 0, NULL);
+	} else {
+		char name[64];
+
+		lp_cli_error(cli, 0, "%s takes %s, not '%s' (see --help)", source_opt_name(opt, name, sizeof(name)),
+			     opt == 'j' ? "a number from 1 to 64" : opt == OPT_LINKS ? "materialize, refuse or materialize-all" :
+			     opt == OPT_ARCH ? "x86_64 or arm64" : opt == OPT_MAX_EXPAND ? "a size such as 16G" : "another value",
+			     arg);
+	}
 	return -LP_E_USAGE;
 }
 

@@ -25,10 +25,11 @@ static const struct lp_cmd commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: lambdapack [--version] [--help] <command> [<args>]\n\ncommands:\n");
+	fprintf(f, "usage: lambdapack [--version] [--help] [--color=auto|always|never] <command> [<args>]\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "   %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'lambdapack <command> --help' for a command's options.\n"
+	fprintf(f, "\nRun 'lambdapack <command> --help' for a command's options. --color (any position) colours the\n"
+		   "output: auto (default: terminals, unless NO_COLOR is set; FORCE_COLOR forces it), always, never.\n"
 		   "Exit codes: 0 ok, 1 error, 2 usage, 3 over a Lambda size limit, 4 compatibility check failed,\n"
 		   "            5 analyze budget gate failed, 6 pack wrote an OCI image instead of a zip, 130 interrupted.\n");
 }
@@ -93,11 +94,48 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Options every command takes, wherever they stand (before the command or
+ * among its own options, up to "--"): --color[=WHEN] is taken out of argv;
+ * "--json -" is noted (the progress line stays off). Returns 0, or -1 on a
+ * bad WHEN (message printed).
+ */
+static int global_opts(int *argc, char **argv, struct lp_cli *cli)
+{
+	int k = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--")) {
+			while (i < *argc)
+				argv[k++] = argv[i++];
+			break;
+		}
+		if ((!strcmp(a, "--json") && i + 1 < *argc && !strcmp(argv[i + 1], "-")) || !strcmp(a, "--json=-"))
+			cli->json_stdout = true;
+		if (!strcmp(a, "--color") || !strncmp(a, "--color=", 8)) {
+			int m = a[7] ? lp_cli_color_parse(a + 8) : LP_COLOR_ALWAYS;
+
+			if (m < 0) {
+				fprintf(stderr, "lambdapack: error: --color takes auto, always or never, not '%s'\n",
+					lp_cli_esc(a + 8));
+				return -1;
+			}
+			cli->color_mode = (enum lp_color_mode)m;
+			continue;
+		}
+		argv[k++] = argv[i];
+	}
+	argv[k] = NULL;
+	*argc = k;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct lp_cli cli = { .prog = "lambdapack" };
 	const struct lp_cmd *c;
-	const char *nc = getenv("NO_COLOR");
 	int r;
 
 	pthread_t sigthr;
@@ -122,8 +160,10 @@ int main(int argc, char **argv)
 	/* Past RLIMIT_FSIZE we want EFBIG from write(), not a silent kill. */
 	signal(SIGXFSZ, SIG_IGN);
 
+	if (global_opts(&argc, argv, &cli) < 0)
+		return LP_EXIT_USAGE;
 	cli.tty = isatty(STDERR_FILENO);
-	cli.color = cli.tty && !(nc && *nc) && !(getenv("TERM") && !strcmp(getenv("TERM"), "dumb"));
+	cli.color = lp_cli_color_for(&cli, stderr);
 
 	if (argc < 2) {
 		usage(stderr);

@@ -6,6 +6,7 @@
  * memory beyond a few buffers, whatever the layer size.
  */
 #include "container/oci.h"
+#include "core/progress.h"
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
@@ -480,6 +481,8 @@ static int write_items(struct archive *a, struct sink *s, const struct lp_entrie
 			if (r < 0)
 				goto out;
 		}
+		if (e && e->kind != LP_DIR)
+			lp_progress_add(e->size);
 	}
 	r = 0;
 out:

@@ -8,6 +8,7 @@
  * manifest.json beside index.json so docker load reads it too.
  */
 #include "container/oci.h"
+#include "core/progress.h"
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
@@ -1355,6 +1356,8 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		r = -ENOMEM;
 		goto out;
 	}
+	/* Layers count each entry once, in whichever layer holds it (core/progress.h). */
+	lp_progress_begin(lp_entries_unzipped_size(l));
 	r = write_layers(l, o, &plan, blobdir, threads, jobs);
 	if (r < 0)
 		goto out;

@@ -87,3 +87,9 @@ void lp_strv_free(struct lp_strv *sv);
 
 /* Monotonic seconds, for progress and reports. */
 double lp_now(void);
+
+/* one or many, by n: "%zu %s", n, lp_plural(n, "file", "files") reads "1 file", "2 files". */
+static inline const char *lp_plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}

@@ -11,6 +11,7 @@
  * configs; skipped over cheaply elsewhere), then once for the layers of the
  * image chosen, streamed without staging.
  */
+#include "core/progress.h"
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
@@ -450,6 +451,9 @@ static int resolve_oci(struct lp_image *img, const struct lp_image_opts *o)
 			snprintf(where, sizeof(where), "%s: blobs/sha256/%s", img->input, jstr(pick, "digest") + 7);
 		if (!is_index(jstr(pick, "mediaType")) && !is_index(jstr(next, "mediaType"))) {
 			man = next;
+			/* load_desc checked the manifest against this digest. */
+			if (valid_digest(jstr(pick, "digest")))
+				snprintf(img->manifest_digest, sizeof(img->manifest_digest), "%s", jstr(pick, "digest"));
 			break;
 		}
 		cJSON_Delete(idx);
@@ -769,6 +773,7 @@ static ssize_t blob_read(struct lp_image_blob *b, const void **out)
 		b->nmagic += k;
 	}
 	lp_sha256_update(&b->sha, b->buf, (size_t)got);
+	lp_progress_add((uint64_t)got);
 	b->n += (uint64_t)got;
 	if (b->tap && (b->rc = b->tap(b->tap_ud, b->buf, (size_t)got)) < 0)
 		return b->rc;
@@ -1011,5 +1016,19 @@ static int layers_tar(struct lp_image *img, lp_image_layer_fn fn, void *ud)
 
 int lp_image_layers(struct lp_image *img, lp_image_layer_fn fn, void *ud)
 {
+	uint64_t total = 0;
+
+	/* The blobs' bytes, as their descriptors give them (docker-archive: unknown, unmeasured). */
+	for (size_t i = 0; i < img->n_layers; i++) {
+		if (img->layers[i].size == UINT64_MAX || img->layers[i].dup_of != SIZE_MAX) {
+			if (img->layers[i].size == UINT64_MAX) {
+				total = 0;
+				break;
+			}
+			continue;
+		}
+		total += img->layers[i].size;
+	}
+	lp_progress_begin(total);
 	return img->format == LP_IMAGE_LAYOUT ? layers_layout(img, fn, ud) : layers_tar(img, fn, ud);
 }

@@ -284,6 +284,7 @@ struct lp_image {
 	char *input;		/* as given */
 	struct cJSON *config;	/* owned; a consumer may take it (set NULL) */
 	char config_digest[72];	/* "" for docker-archive */
+	char manifest_digest[72];	/* the chosen manifest's "sha256:<hex>"; "" for docker-archive */
 	struct lp_image_layer *layers;
 	size_t n_layers;
 	bool diff_ids_match;	/* the config lists exactly one diff_id per layer */

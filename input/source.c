@@ -346,8 +346,12 @@ int lp_input_load(const struct lp_source *src, const struct lp_input_opts *o, st
 		return lp_fail(-errno, src->path, "cannot read source: %s", strerror(errno));
 	for (size_t i = 0; i < o->n_skip; i++)
 		if (o->skip[i].exists && o->skip[i].dev == st.st_dev && o->skip[i].ino == st.st_ino)
-			return lp_fail(-EINVAL, src->path, "this source is %s of this run (%s); "
-				       "write the output somewhere else", o->skip[i].what, o->skip[i].path);
+			return lp_fail(-EINVAL, src->path, "this source is %s of this run%s%s%s; "
+				       "write the output somewhere else", o->skip[i].what,
+				       /* Name the output only when the source spelled it another way. */
+				       strcmp(o->skip[i].path, src->path) ? " (" : "",
+				       strcmp(o->skip[i].path, src->path) ? o->skip[i].path : "",
+				       strcmp(o->skip[i].path, src->path) ? ")" : "");
 	if (S_ISDIR(st.st_mode))
 		return lp_input_load_dir(src, o, out);
 	if (!S_ISREG(st.st_mode))

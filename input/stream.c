@@ -145,6 +145,12 @@ const char *lp_archive_error(struct archive *ar)
 {
 	const char *e = archive_error_string(ar);
 
+	/*
+	 * "Failed to open 'PATH'" says the path our message already starts
+	 * with; the reason is in errno.
+	 */
+	if (e && !strncmp(e, "Failed to open '", 16) && archive_errno(ar) > 0)
+		return strerror(archive_errno(ar));
 	/* libarchive may have no words for it: never print "(null)". */
 	return e && *e ? e : "unreadable or truncated data";
 }

@@ -414,8 +414,8 @@ static int dedupe_run(struct lp_entries *l, enum lp_dedupe_mode mode, bool verif
 	r = 0;
 	if (ndup > 0)
 		r = lp_report_finding(rep, LP_SEV_INFO, "duplicates", NULL,
-				      "%zu duplicate files waste %llu bytes; deduplicated %zu of them, saving %llu bytes (mode %s)",
-				      ndup, (unsigned long long)wasted, nsaved, (unsigned long long)saved,
+				      "%zu duplicate %s waste %llu bytes; deduplicated %zu of them, saving %llu bytes (mode %s)",
+				      ndup, lp_plural(ndup, "file", "files"), (unsigned long long)wasted, nsaved, (unsigned long long)saved,
 				      mode == LP_DEDUPE_ALL ? "all" : mode == LP_DEDUPE_BINARIES ? "binaries" : "off");
 out:
 	free(idx);

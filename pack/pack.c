@@ -190,7 +190,8 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 		/* Callers that print only the error still see the first problem. */
 		if (st->n_problems == 1)
 			return lp_fail(-LP_E_INPUT, NULL, "%s [%s]", f->message, f->code);
-		return lp_fail(-LP_E_INPUT, NULL, "%zu problems in the input; the first: %s [%s]", st->n_problems,
+		return lp_fail(-LP_E_INPUT, NULL, "%zu %s in the input; the first: %s [%s]", st->n_problems,
+				      lp_plural(st->n_problems, "problem", "problems"),
 			       f->message, f->code);
 	}
 	/*
@@ -394,13 +395,13 @@ int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *s
 	res->base_failed = orr.base_failed;
 	if (r < 0)
 		return r;
-	res->artifact = "oci";
+	res->artifact = "oci-layout";
 	res->path = path;
 	res->entries = st->entries.n;
 	res->unzipped = orr.usize;
 	res->zipped = orr.csize;
-	snprintf(res->code_sha256, sizeof(res->code_sha256), "%s", orr.manifest_digest);
-	snprintf(res->sha256_hex, sizeof(res->sha256_hex), "%s", orr.manifest_digest);
+	/* An image has no CodeSha256: it is named by its manifest digest ("sha256:<hex>"). */
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", orr.manifest_digest);
 	res->unzipped_budget = orr.budget;
 	lp_budget_zipped(0, &res->zipped_budget);
 	res->fallback_reason = reason;

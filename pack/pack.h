@@ -128,13 +128,14 @@ const char *lp_group_key(const char *path, char *buf, size_t len);
 
 /* What the emitter produced, for the summary and the JSON report. */
 struct lp_pack_result {
-	const char *artifact;		/* "zip" or "oci" */
+	const char *artifact;		/* "zip" or "oci-layout" (the fallback image); NULL: nothing written */
 	const char *path;
 	uint64_t entries;
 	uint64_t unzipped;		/* sum of uncompressed entry sizes (what Lambda counts) */
 	uint64_t zipped;		/* bytes of the zip (or image blobs) */
-	char code_sha256[80];		/* base64 of the raw SHA-256 (zip), or the manifest digest hex (oci) */
-	char sha256_hex[72];
+	char code_sha256[80];		/* zip: base64 of the raw SHA-256 (what Lambda shows) */
+	char sha256_hex[72];		/* zip: the same digest as bare hex */
+	char manifest_digest[72];	/* image: "sha256:<hex>" */
 	struct lp_budget unzipped_budget;
 	struct lp_budget zipped_budget;
 	const char *fallback_reason;	/* why an image was written instead of a zip, or NULL */
@@ -142,7 +143,7 @@ struct lp_pack_result {
 	double t_write;
 };
 
-/* Build the pack JSON report (schema in README "JSON report"). */
+/* The pack JSON report (docs/report.md). */
 struct cJSON;
 /*
  * "materialized_links": {count, bytes (as packed), links: [{path, message}]}
@@ -150,8 +151,14 @@ struct cJSON;
  */
 int lp_pack_json_links(struct cJSON *parent, const struct lp_pack_state *st);
 
-int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st,
-		 const struct lp_pack_result *res, struct cJSON **ret);
+/*
+ * pack's members of the report envelope (core/envelope.h) env: artifact,
+ * limits, findings, timing, and with prepared (lp_pack_prepare succeeded)
+ * sizes, counts, target, largest_files, largest_groups, materialized_links
+ * and changes. res->artifact NULL: nothing was written (a failed run).
+ */
+int lp_pack_json(const struct lp_pack_opts *o, const struct lp_pack_state *st, bool prepared,
+		 const struct lp_pack_result *res, struct cJSON *env);
 
 /*
  * pack's way out when the function outgrows 250 MB: write the same entries

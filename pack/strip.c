@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -860,7 +861,8 @@ int lp_strip_file(const char *in_path, const char *out_path, const struct lp_str
 			goto out;
 		}
 	}
-	r = outcome(res, LP_STRIP_OK, "removed %u sections (%llu debug, %llu symbol bytes)", res->removed,
+	r = outcome(res, LP_STRIP_OK, "removed %u %s (%llu debug, %llu symbol bytes)", res->removed,
+		    lp_plural(res->removed, "section", "sections"),
 		    (unsigned long long)res->debug_removed, (unsigned long long)res->symtab_removed);
 out:
 	plan_free(&p);
@@ -889,7 +891,8 @@ int lp_strip_plan_fd(int fd, const char *name, const struct lp_strip_opts *opts,
 	if (r <= 0)
 		goto out;
 	res->size_after = p.out_size;
-	r = outcome(res, LP_STRIP_OK, "would remove %u sections (%llu debug, %llu symbol bytes)", res->removed,
+	r = outcome(res, LP_STRIP_OK, "would remove %u %s (%llu debug, %llu symbol bytes)", res->removed,
+		    lp_plural(res->removed, "section", "sections"),
 		    (unsigned long long)res->debug_removed, (unsigned long long)res->symtab_removed);
 out:
 	plan_free(&p);

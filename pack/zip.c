@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "core/fsutil.h"
 #include "core/pdeflate.h"
+#include "core/progress.h"
 #include "core/util.h"
 
 #define SIG_LOCAL	0x04034b50u
@@ -1139,12 +1140,15 @@ int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o
 	r = zw_init(&w, l, fd, o);
 	if (r < 0)
 		goto out;
+	lp_progress_begin(lp_entries_unzipped_size(l));
 	for (size_t i = 0; i < l->n; i++) {
 		r = lp_check_cancel(o->name);
 		if (r == 0)
 			r = take_job(&w, i, &c);
-		if (r == 0 && !(l->v[i].flags & LP_F_REMOVED))
+		if (r == 0 && !(l->v[i].flags & LP_F_REMOVED)) {
 			r = emit_entry(&w, i, &w.jobs[i]);
+			lp_progress_add(l->v[i].kind == LP_DIR ? 0 : l->v[i].size);
+		}
 		release_job(&w, i);
 		if (r < 0)
 			goto out;

@@ -11,7 +11,7 @@ test_pkgs=(libcmocka-dev python3 python3-yaml clang lld elfutils binutils gcc-aa
            util-linux time pigz fdupes hyperfine
            umoci skopeo podman runc oci-image-tool golang-github-opencontainers-image-spec-dev
            python3-jsonschema docker-registry busybox-static uidmap fuse-overlayfs docker.io
-           chromium apache2-utils python3-cryptography)
+           chromium apache2-utils python3-cryptography zsh man-db bsdextrautils)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

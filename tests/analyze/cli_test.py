@@ -92,12 +92,12 @@ def stable(doc):
     return {
         "schema": doc["schema"],
         "totals": t,
-        "arch": doc["arch"],
+        "arch": doc["target"]["arch"],
         "contributors": doc["contributors"],
         "savings": doc["savings"],
         "duplicates": doc["duplicates"],
         "findings": doc["findings"],
-        "budgets": [{k: b[k] for k in ("name", "limit")} for b in doc["budgets"]],
+        "limits": {name: b["limit"] for name, b in doc["limits"].items()},
     }
 
 

@@ -562,7 +562,7 @@ def test_over_the_limit_falls_back_to_an_oci_image():
     idx = json.load(open(os.path.join(layout, "index.json")))
     assert idx["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     rep = json.load(open(j))
-    assert rep["artifact"]["type"] == "oci" and rep["artifact"]["fallback_reason"], rep["artifact"]
+    assert rep["artifact"]["type"] == "oci-layout" and rep["artifact"]["fallback_reason"], rep["artifact"]
     # An independent reader accepts it.
     run(["skopeo", "inspect", "oci:" + layout + ":latest"])
 

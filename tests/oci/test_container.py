@@ -308,8 +308,8 @@ def test_schemas_digests_and_tar_headers():
     for p in ("var/task/app.py", "var/task/index.js", "var/task/data/big.bin", "var/task/empty-dir"):
         assert p in code and p not in deps, p
     rep = load_json(j)
-    assert rep["image"]["manifest_digest"] == index["manifests"][0]["digest"]
-    assert rep["artifact"] == "oci"
+    assert rep["artifact"]["manifest_digest"] == index["manifests"][0]["digest"]
+    assert rep["artifact"]["type"] == "oci-layout" and rep["artifact"]["written"] is True
 
 
 def test_code_change_reuses_dependency_layer():
