@@ -578,10 +578,17 @@ int lp_reg_pull(const char *spec, const struct lp_reg_opts *o, struct lp_reg_pul
 		snprintf(top, sizeof(top), "%s", ref.digest);
 	} else {
 		r = resolve_tag(&s, &c, &ref, top, ret);
-		if (r < 0 && unreachable(r) && refs_read(&c, &ref, top) == 0) {
-			ret->offline = true;
-			ret->offline_reason = strdup(lp_errmsg());
-			r = 0;
+		if (r < 0 && unreachable(r)) {
+			char why[1024];
+
+			snprintf(why, sizeof(why), "%s", lp_errmsg());
+			if (refs_read(&c, &ref, top) == 0) {
+				ret->offline = true;
+				ret->offline_reason = strdup(why);
+				r = 0;
+			} else {
+				lp_errmsg_set(why);
+			}
 		}
 		if (r < 0)
 			goto out;
