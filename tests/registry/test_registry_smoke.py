@@ -286,6 +286,38 @@ def test_docker_schema2_and_index():
         reg.stop()
 
 
+def test_pack_fallback_push():
+    """pack over the zip limit writes an image and, with --push, sends it; a zip is not pushed."""
+    need("docker-registry", "skopeo")
+    d = tmpdir("pack")
+    src = os.path.join(d, "src")
+    os.makedirs(src)
+    with open(os.path.join(src, "app.py"), "w") as f:
+        f.write("def handler(e, c):\n    return 1\n")
+    with open(os.path.join(src, "big.bin"), "wb") as f:
+        f.truncate(262_144_001)  # sparse: over the unzipped limit, cheap on disk
+    reg = Registry(d).start()
+    try:
+        p = lp("pack", src, "-o", os.path.join(d, "fn.zip"), "--push", "docker://%s/packed:1" % reg.host,
+               "--tls-verify=false", "--json", os.path.join(d, "r.json"), check=False)
+        assert p.returncode == 6, (p.returncode, p.stderr)
+        rep = json.load(open(os.path.join(d, "r.json")))
+        mdigest, manifest = layout_image(os.path.join(d, "fn.oci"))
+        assert p.stdout.strip() == "%s/packed@%s" % (reg.host, mdigest), (p.stdout, mdigest)
+        assert rep["push"]["digest"] == mdigest and rep["push"]["blobs_uploaded"] == len(manifest["layers"]) + 1
+        info = json.loads(run(["skopeo", "inspect", "--tls-verify=false", "docker://%s/packed:1" % reg.host]).stdout)
+        assert info["Digest"] == mdigest and info["Layers"] == [l["digest"] for l in manifest["layers"]]
+        # Small enough for a zip: nothing to push, said as a warning.
+        os.unlink(os.path.join(src, "big.bin"))
+        mark = reg.mark()
+        p = lp("pack", src, "-o", os.path.join(d, "small.zip"), "--push", "docker://%s/packed:2" % reg.host,
+               "--tls-verify=false")
+        assert "no image to push" in p.stderr, p.stderr
+        assert not reg.requests_since(mark)
+    finally:
+        reg.stop()
+
+
 def test_bad_references():
     d = tmpdir("refs")
     src = make_src(d)
