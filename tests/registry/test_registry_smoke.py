@@ -496,6 +496,115 @@ def test_bearer_token_flow():
         reg.stop()
 
 
+class FaultProxy:
+    """A front for docker-registry that misbehaves on blob GETs as self.mode says: "corrupt" (a
+    byte flipped), "fail-once" (500, then the real answer), "stall" (headers, then silence)."""
+
+    def __init__(self, backend):
+        import http.client
+        import http.server
+        import threading
+        proxy = self
+        self.mode = None
+        self.failed = 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                blob = self.command == "GET" and "/blobs/sha256:" in self.path
+                if blob and proxy.mode == "fail-once" and not proxy.failed:
+                    proxy.failed += 1
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                c = http.client.HTTPConnection("127.0.0.1", backend)
+                c.request(self.command, self.path, body=body,
+                          headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                if blob and r.status == 200 and proxy.mode == "corrupt":
+                    data = bytes([data[0] ^ 1]) + data[1:]
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if blob and r.status == 200 and proxy.mode == "stall":
+                    self.wfile.write(data[:10])
+                    self.wfile.flush()
+                    time.sleep(30)
+                    return
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = handle_one
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def cached_blobs(cache):
+    p = os.path.join(cache, "registry/blobs/sha256")
+    return set(os.listdir(p)) if os.path.isdir(p) else set()
+
+
+def test_faults_digest_retry_stall():
+    """A corrupted blob is refused and never cached; a 500 is retried; a stalled transfer
+    times out in bounded time (LAMBDAPACK_REGISTRY_TIMEOUT); each a one-line error."""
+    need("docker-registry", "skopeo")
+    d = tmpdir("faults")
+    reg = Registry(d).start()
+    fp = FaultProxy(reg.port)
+    host = "127.0.0.1:%d" % fp.port
+    try:
+        base = make_busybox_base(d)
+        run(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:bb" % base, "docker://%s/base:1" % reg.host])
+        bman = layout_image(base, "bb")[1]
+        src = make_src(d)
+        cache = os.path.join(d, "c")
+        fp.mode = "corrupt"
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % host,
+               "--tls-verify=false", "--cache-dir", cache, check=False)
+        errs = [l for l in p.stderr.splitlines() if "error:" in l]
+        assert p.returncode == 1 and len(errs) == 1 and "digest mismatch" in errs[0], p.stderr
+        assert host in errs[0] and "repository base" in errs[0], errs
+        assert not cached_blobs(cache) & {l["digest"][7:] for l in bman["layers"]} - {bman["config"]["digest"][7:]}
+        assert not os.listdir(os.path.join(cache, "registry/tmp")), "no partial blob left"
+        assert not os.path.exists(os.path.join(d, "img"))
+
+        fp.mode = "stall"
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % host,
+               "--tls-verify=false", "--cache-dir", cache, check=False, env={"LAMBDAPACK_REGISTRY_TIMEOUT": "2"})
+        assert p.returncode == 1 and "timed out" in p.stderr, p.stderr
+        # (The stalled server holds the connection 30 s and then closes it: "timed out" means our timeout fired.)
+        assert not cached_blobs(cache) & {l["digest"][7:] for l in bman["layers"]}
+
+        fp.mode = "fail-once"
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % host,
+               "--tls-verify=false", "--cache-dir", cache, "--json", "-")
+        assert fp.failed == 1
+        assert json.loads(p.stdout)["base_image"]["manifest_digest"] == layout_image(base, "bb")[0]
+        assert {l["digest"][7:] for l in bman["layers"]} <= cached_blobs(cache)
+    finally:
+        fp.stop()
+        reg.stop()
+
+
 def test_bad_references():
     d = tmpdir("refs")
     src = make_src(d)
