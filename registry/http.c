@@ -405,7 +405,8 @@ static int transport_fail(struct reg_sess *s, const struct reg_req *q, CURLcode 
 		return where_fail(s, -EIO, "%s: TLS certificate not trusted (%s); set SSL_CERT_FILE to its CA, or "
 				  "--tls-verify=false for a local registry", what, curl_easy_strerror(rc));
 	case CURLE_SSL_CONNECT_ERROR:
-		return where_fail(s, -EIO, "%s: TLS handshake failed", what);
+		return where_fail(s, -EIO, "%s: TLS handshake failed%s", what, s->o->tls_verify ?
+				  " (a plain-HTTP registry? --tls-verify=false, for a local registry only)" : "");
 	default:
 		if (transient(rc))
 			return where_fail(s, -EIO, "%s: connection dropped%s", what, again);
