@@ -418,6 +418,7 @@ class CountingProxy:
         self.port = free_port()
         self.host = "127.0.0.1:%d" % self.port
         self.log = []  # (method, path, request body bytes, status)
+        self.mirror = None  # a file each request is also written to, one line each
         self.lock = threading.Lock()
         px = self
 
@@ -439,6 +440,9 @@ class CountingProxy:
                 data = r.read()
                 with px.lock:
                     px.log.append((self.command, self.path, len(body), r.status))
+                    if px.mirror is not None:
+                        px.mirror.write("%s %s %d %d\n" % px.log[-1])
+                        px.mirror.flush()
                 self.send_response(r.status)
                 for k, v in r.getheaders():
                     if k.lower() in ("transfer-encoding", "content-length", "connection"):
@@ -1014,9 +1018,27 @@ def selftest():
     return 1 if failures else 0
 
 
+def serve(n, proxy_log):
+    """For scripts (bench/bench-registry.sh): n plain registries, a counting proxy in front of the
+    first; prints 'HOST1 ... HOSTn PROXYHOST' and serves until stdin closes. Each proxied
+    request is appended to proxy_log as 'METHOD PATH BODY_BYTES STATUS'."""
+    import sys
+    with Fixture("regfix-serve") as fx:
+        regs = [fx.registry() for _ in range(n)]
+        px = fx.proxy(regs[0])
+        log = open(proxy_log, "a")
+        px.mirror = log
+        print(" ".join([r.host for r in regs] + [px.host]), flush=True)
+        sys.stdin.read()
+        log.close()
+
+
 if __name__ == "__main__":
     import sys
     if len(sys.argv) > 1 and sys.argv[1] == "selftest":
         sys.exit(selftest())
+    if len(sys.argv) > 3 and sys.argv[1] == "serve":
+        serve(int(sys.argv[2]), sys.argv[3])
+        sys.exit(0)
     print(__doc__)
     sys.exit(2)
