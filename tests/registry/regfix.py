@@ -419,12 +419,18 @@ class CountingProxy:
         self.host = "127.0.0.1:%d" % self.port
         self.log = []  # (method, path, request body bytes, status)
         self.mirror = None  # a file each request is also written to, one line each
+        self.fail_blob_puts = False  # answer 500 to every PUT completing a blob upload
         self.lock = threading.Lock()
         px = self
 
         class H(_Quiet):
             def _proxy(self):
                 body = self._body()
+                if px.fail_blob_puts and self.command == "PUT" and "/blobs/uploads/" in self.path:
+                    with px.lock:
+                        px.log.append((self.command, self.path, len(body), 500))
+                    return self._send(500, b'{"errors":[{"code":"UNKNOWN","message":"failing for the test"}]}',
+                                      {"Content-Type": "application/json"})
                 if px.backend_ctx is not None:
                     c = http.client.HTTPSConnection("127.0.0.1", px.backend_port, context=px.backend_ctx,
                                                     timeout=300)

@@ -341,6 +341,44 @@ def test_push_uploads_only_missing_blobs():
     assert sent == code_layer["size"] + m3["config"]["size"], (sent, code_layer["size"], m3["config"]["size"])
 
 
+def test_failed_push_leaves_no_manifest():
+    """Blob uploads that keep failing: exit 1, and the tag never appears (manifest goes last)."""
+    s = fx()
+    px = s["px"]
+    d = tmp("failpush")
+    src = make_src(d, msg="never-pushed")
+    px.reset()
+    px.fail_blob_puts = True
+    try:
+        p = lp("container", src, "-o", os.path.join(d, "out"), "--base", "docker://%s/base/busybox:1" % px.host,
+               "--push", "docker://%s/fn/broken:1" % px.host, "--tls-verify=false",
+               "--cache-dir", os.path.join(d, "cache"), env=lp_env(d), check=False)
+    finally:
+        px.fail_blob_puts = False
+    assert_one_line_error(p, px.host, "fn/broken", ("500", "server error", "internal", "upload"))
+    assert any(m == "PUT" and st == 500 for m, _, _, st in px.log), "no blob upload was attempted"
+    assert not any(m == "PUT" and "/manifests/" in path for m, path, _, _ in px.log), \
+        "a manifest was PUT although its blobs failed"
+    r = run(["skopeo", "inspect", "--tls-verify=false", s["plain"].ref("fn/broken:1")], check=False)
+    assert r.returncode != 0, "the registry has a manifest for the failed push"
+
+
+# ---------------------------------------------------------------- TLS verification
+
+def test_untrusted_certificate_refused_unless_tls_verify_false():
+    s = fx()
+    reg = s["reg"]
+    d = tmp("untrusted")
+    src = make_src(d, deps=False)
+    env = lp_env(d, creds_config(d, reg.host))
+    env.pop("SSL_CERT_FILE")  # the system CAs only: the test CA is unknown
+    p = lp("container", src, "-o", os.path.join(d, "o1"), "--base", reg.ref("base/busybox:1"),
+           "--cache-dir", os.path.join(d, "c1"), env=env, check=False)
+    assert_one_line_error(p, reg.host, "base/busybox", ("certificate", "tls", "ssl", "verify"))
+    lp("container", src, "-o", os.path.join(d, "o2"), "--base", reg.ref("base/busybox:1"), "--tls-verify=false",
+       "--cache-dir", os.path.join(d, "c2"), env=env)
+
+
 # ---------------------------------------------------------------- Bearer token flow
 
 def test_token_anonymous_pull_authenticated_push():
