@@ -374,6 +374,31 @@ def test_failed_push_leaves_no_manifest():
     assert r.returncode != 0, "the registry has a manifest for the failed push"
 
 
+def test_pack_fallback_image_is_pushed():
+    """pack over the 250 MB unzipped limit falls back to an image; --push sends that image."""
+    s = fx()
+    px = s["px"]
+    d = tmp("pack")
+    src = make_src(d, msg="packed", deps=False)
+    with open(os.path.join(src, "zeros.bin"), "wb") as f:
+        f.truncate(262_200_000)  # over 262,144,000 bytes unzipped; compresses to almost nothing
+    zipout = os.path.join(d, "fn.zip")
+    j = os.path.join(d, "r.json")
+    p = lp("pack", src, "-o", zipout, "--base", "docker://%s/base/busybox:1" % px.host,
+           "--push", "docker://%s/fn/packed:1" % px.host, "--tls-verify=false", "--handler", "my.handler",
+           "--cache-dir", os.path.join(d, "cache"), "--json", j, env=lp_env(d), check=False, json_path=j)
+    os.unlink(os.path.join(src, "zeros.bin"))
+    assert p.returncode in (0, 6), "exit %d: %s%s" % (p.returncode, p.stdout, p.stderr)
+    ref = pushed_ref(p, px.host, "fn/packed", j)
+    desc, man, cfg = layout_image(os.path.join(d, "fn.oci"))
+    assert ref.endswith("@" + desc["digest"]), (ref, desc["digest"])
+    assert cfg["config"].get("Cmd") == ["my.handler"], cfg["config"]
+    info = json.loads(run(["skopeo", "inspect", "--tls-verify=false", s["plain"].ref("fn/packed:1")]).stdout)
+    assert info["Digest"] == desc["digest"]
+    bman = json.loads(regfix.read_layout(s["bb"])[0])
+    assert info["Layers"][0] == bman["layers"][0]["digest"], "the busybox base is not under the pushed image"
+
+
 # ---------------------------------------------------------------- TLS verification
 
 def test_untrusted_certificate_refused_unless_tls_verify_false():
