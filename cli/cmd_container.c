@@ -30,6 +30,7 @@ static const char container_usage[] =
 	"  --base oci:DIR[:TAG]      start from this image (layers reused as they are; its Env,\n"
 	"  --base oci-archive:FILE[:TAG]  Entrypoint, Cmd, WorkingDir and User are kept and merged)\n"
 	"  --base docker-archive:FILE\n"
+	"  --base docker://HOST/REPO[:TAG|@sha256:HEX]  from a registry (see Registries below)\n"
 	"                            default: FROM scratch (a custom runtime with its own bootstrap)\n"
 	"  --handler NAME            CMD, e.g. app.handler\n"
 	"  --entrypoint PATH         ENTRYPOINT (relative: under the task root). Default: the base's,\n"
@@ -88,7 +89,7 @@ static void summary(struct lp_cli *cli, const struct lp_oci_opts *oo, const stru
 }
 
 static int json_report(const struct lp_oci_opts *oo, const struct lp_oci_result *res,
-		       const struct lp_pack_state *st, const char *path)
+		       const struct lp_pack_state *st, const struct lp_cli_reg *reg, const char *path)
 {
 	cJSON *root = cJSON_CreateObject(), *img, *layers, *fs;
 	int r = -ENOMEM;
@@ -125,7 +126,7 @@ static int json_report(const struct lp_oci_opts *oo, const struct lp_oci_result 
 	    lp_json_u64(fs, "entries", st->entries.n) < 0 ||
 	    lp_json_u64(fs, "bytes", lp_entries_unzipped_size(&st->entries)) < 0 ||
 	    lp_json_u64(fs, "input_bytes", st->input_bytes) < 0 ||
-	    lp_pack_json_links(root, st) < 0)
+	    lp_pack_json_links(root, st) < 0 || lp_cli_reg_json(root, reg) < 0)
 		goto out;
 	r = lp_json_write(root, path, stdout);
 out:
@@ -152,6 +153,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		LP_CLI_REGISTRY_LONGOPTS,
 	};
 	struct option longopts[64];
 	struct lp_pack_opts o;
@@ -159,6 +161,8 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	struct lp_oci_opts oo;
 	struct lp_oci_result res = { 0 };
 	struct lp_strv env = { 0 };
+	struct lp_cli_reg reg;
+	char *base = NULL;
 	bool verbose = false;
 	int c, r, ret = LP_EXIT_ERROR;
 
@@ -168,6 +172,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	lp_pack_opts_init(&o);
 	lp_pack_state_init(&st);
 	lp_oci_opts_init(&oo);
+	lp_cli_reg_init(&reg);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:l:qvhOj:", longopts, NULL)) != -1) {
@@ -180,8 +185,9 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 			break;
 		case OPT_BASE:
 			if (strncmp(optarg, "oci:", 4) && strncmp(optarg, "oci-archive:", 12) &&
-			    strncmp(optarg, "docker-archive:", 15)) {
-				lp_cli_error(cli, 0, "--base takes oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE, not '%s'",
+			    strncmp(optarg, "docker-archive:", 15) && strncmp(optarg, "docker://", 9)) {
+				lp_cli_error(cli, 0, "--base takes oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE "
+					     "or docker://HOST/REPO[:TAG], not '%s'",
 					     optarg);
 				ret = LP_EXIT_USAGE;
 				goto out;
@@ -250,6 +256,13 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 				goto out;
 			}
 			break;
+		case LP_CLI_OPT_PUSH:
+		case LP_CLI_OPT_TLS_VERIFY:
+			if (lp_cli_reg_opt(cli, c, optarg, &reg) < 0) {
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			break;
 		default:
 			r = lp_cli_shared_opt(cli, "container", container_usage, c, optarg, argv[optind - 1], &o, &verbose);
 			if (r <= 0) {
@@ -283,6 +296,20 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		lp_cli_error(cli, r, NULL);
 		ret = LP_EXIT_ERROR;
 		goto out;
+	}
+	if (reg.push && strlen(oo.output) > 4 && !strcmp(oo.output + strlen(oo.output) - 4, ".tar")) {
+		lp_cli_error(cli, 0, "--push sends an OCI layout directory; give -o DIR, not a .tar");
+		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	/* A registry base is fetched (or found in the cache) before the sources are read: fail fast. */
+	if (oo.base) {
+		r = lp_cli_base_resolve(cli, oo.base, &o, &reg, &base);
+		if (r < 0) {
+			ret = lp_cli_exit_for(r);
+			goto out;
+		}
+		oo.base = base;
 	}
 	/* The image is written from the entries' files; no zip-only limits apply here. */
 	o.output = oo.output;
@@ -336,8 +363,13 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		summary(cli, &oo, &res, &st, verbose);
 		lp_cli_print_findings(cli, &st.report, verbose);
 	}
+	if (reg.push) {
+		r = lp_cli_push(cli, oo.output, res.manifest_digest, &o, &reg);
+		if (r < 0)
+			ret = LP_EXIT_ERROR;
+	}
 	if (o.json_path) {
-		r = json_report(&oo, &res, &st, o.json_path);
+		r = json_report(&oo, &res, &st, &reg, o.json_path);
 		if (r < 0) {
 			lp_cli_error(cli, r, "cannot write JSON report %s", o.json_path);
 			ret = LP_EXIT_ERROR;
@@ -347,6 +379,8 @@ out:
 	lp_progress_stop();
 	lp_oci_result_free(&res);
 	lp_strv_free(&env);
+	lp_cli_reg_free(&reg);
+	free(base);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);
 	return ret;

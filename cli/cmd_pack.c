@@ -162,6 +162,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		LP_CLI_REGISTRY_LONGOPTS,
 	};
 	struct option longopts[64];
 	struct lp_pack_opts o;
@@ -169,6 +170,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	struct lp_pack_result res = { 0 };
 	struct lp_budget b;
 	const char *image_output = NULL;
+	struct lp_cli_reg reg;
 	bool verbose = false;
 	int c, r, ret = LP_EXIT_ERROR;
 
@@ -177,6 +179,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 
 	lp_pack_opts_init(&o);
 	lp_pack_state_init(&st);
+	lp_cli_reg_init(&reg);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:l:qvhOj:", longopts, NULL)) != -1) {
@@ -222,6 +225,13 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			o.level = (int)v;
 			break;
 		}
+		case LP_CLI_OPT_PUSH:
+		case LP_CLI_OPT_TLS_VERIFY:
+			if (lp_cli_reg_opt(cli, c, optarg, &reg) < 0) {
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			break;
 		default:
 			r = lp_cli_shared_opt(cli, "pack", pack_usage, c, optarg, argv[optind - 1], &o, &verbose);
 			if (r <= 0) {
@@ -310,7 +320,12 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			goto out;
 		}
 		ret = LP_EXIT_IMAGE;
+		/* The fallback image goes to the registry as it would from container --push. */
+		if (reg.push && lp_cli_push(cli, res.path, res.code_sha256, &o, &reg) < 0)
+			ret = LP_EXIT_ERROR;
 	} else {
+		if (reg.push)
+			lp_cli_warn(cli, "--push: the function fits in a zip, so there is no image to push");
 		lp_progress_phase("writing zip");
 		r = write_zip(&o, &st, &res);
 		lp_progress_stop();
@@ -336,6 +351,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 
 		r = lp_pack_json(&o, &st, &res, &root);
 		if (r == 0)
+			r = lp_cli_reg_json(root, &reg);
+		if (r == 0)
 			r = lp_json_write(root, o.json_path, stdout);
 		cJSON_Delete(root);
 		if (r < 0) {
@@ -345,6 +362,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	}
 out:
 	lp_progress_stop();
+	lp_cli_reg_free(&reg);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);
 	return ret;

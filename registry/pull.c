@@ -188,11 +188,10 @@ static int tmp_open(const struct cache *c, char **ret_path)
 
 	if (asprintf(&p, "%s/blob-XXXXXX", c->tmp) < 0)
 		return -ENOMEM;
-	lp_cleanup_lock();
+	/* lp_cleanup_register() takes the cleanup lock itself: the window between is a few instructions. */
 	fd = mkostemp(p, O_CLOEXEC);
 	if (fd >= 0)
 		lp_cleanup_register(p, false);
-	lp_cleanup_unlock();
 	if (fd < 0) {
 		int e = -errno;
 
@@ -324,7 +323,6 @@ static int fetch_manifest(struct reg_sess *s, const struct cache *c, const char 
 	if (r < 0)
 		goto out;
 	ret->bytes_fetched += q.mem_len;
-	ret->blobs_fetched++;
 	*ret_body = q.mem ? q.mem : strdup("");
 	*ret_len = q.mem_len;
 	q.mem = NULL;
@@ -580,10 +578,17 @@ int lp_reg_pull(const char *spec, const struct lp_reg_opts *o, struct lp_reg_pul
 		snprintf(top, sizeof(top), "%s", ref.digest);
 	} else {
 		r = resolve_tag(&s, &c, &ref, top, ret);
-		if (r < 0 && unreachable(r) && refs_read(&c, &ref, top) == 0) {
-			ret->offline = true;
-			ret->offline_reason = strdup(lp_errmsg());
-			r = 0;
+		if (r < 0 && unreachable(r)) {
+			char why[1024];
+
+			snprintf(why, sizeof(why), "%s", lp_errmsg());
+			if (refs_read(&c, &ref, top) == 0) {
+				ret->offline = true;
+				ret->offline_reason = strdup(why);
+				r = 0;
+			} else {
+				lp_errmsg_set(why);
+			}
 		}
 		if (r < 0)
 			goto out;
