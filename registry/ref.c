@@ -252,7 +252,8 @@ void lp_reg_challenge_free(struct lp_reg_challenge *c)
 
 static bool tchar(char c)
 {
-	return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
+	/* strchr() finds the terminator too: NUL must not count as a token character. */
+	return c && (isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static const char *skip_ws(const char *p)
