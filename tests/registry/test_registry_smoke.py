@@ -287,6 +287,36 @@ def test_docker_schema2_and_index():
         reg.stop()
 
 
+def test_large_blob_goes_in_chunks():
+    """A layer above 32 MiB is sent as PATCH chunks streamed from the file, then one PUT."""
+    need("docker-registry", "skopeo")
+    d = tmpdir("chunks")
+    src = os.path.join(d, "src")
+    os.makedirs(src)
+    with open(os.path.join(src, "big.bin"), "wb") as f:
+        f.write(os.urandom(40 << 20))  # incompressible: the code layer stays above 32 MiB
+    reg = Registry(d).start()
+    try:
+        out = os.path.join(d, "img")
+        mark = reg.mark()
+        p = lp("container", src, "-o", out, "--push", "docker://%s/big:1" % reg.host, "--tls-verify=false",
+               "--compression", "none", "--json", "-")
+        rep = json.loads(p.stdout)
+        mdigest, manifest = layout_image(out)
+        big = [l for l in manifest["layers"] if l["size"] > 32 << 20]
+        assert big, manifest
+        patches = [pth for m, pth in reg.requests_since(mark) if m == "PATCH"]
+        assert len(patches) == 2, patches
+        assert rep["push"]["bytes_uploaded"] == sum(l["size"] for l in manifest["layers"]) + manifest["config"]["size"]
+        back = os.path.join(d, "back")
+        run(["skopeo", "copy", "--preserve-digests", "--src-tls-verify=false", "docker://%s/big@%s" % (reg.host, mdigest), "oci:%s:x" % back])
+        for l in big:
+            assert open(os.path.join(back, "blobs/sha256", l["digest"][7:]), "rb").read() == \
+                open(os.path.join(out, "blobs/sha256", l["digest"][7:]), "rb").read()
+    finally:
+        reg.stop()
+
+
 def test_pack_fallback_push():
     """pack over the zip limit writes an image and, with --push, sends it; a zip is not pushed."""
     need("docker-registry", "skopeo")
