@@ -819,6 +819,14 @@ out:
 	return r;
 }
 
+static bool same_host(const struct reg_sess *s, const char *url)
+{
+	char h[300];
+
+	url_host(url, h, sizeof(h));
+	return !strcmp(h, s->host);
+}
+
 int reg_do(struct reg_sess *s, struct reg_req *q)
 {
 	char *url;
@@ -844,6 +852,12 @@ int reg_do(struct reg_sess *s, struct reg_req *q)
 	}
 	if (!(url = full_url(s, q->url)))
 		return -ENOMEM;
+	/* An upload Location may name another host: our authorization is for this registry only. */
+	if (!same_host(s, url)) {
+		r = run_retry(s, q, url, NULL, &rc);
+		free(url);
+		return r;
+	}
 	r = run_retry(s, q, url, s->authz, &rc);
 	if (r == 0 && q->status == 401 && !authed) {
 		/* A new challenge (another scope, or auth only for this repository). */

@@ -429,6 +429,7 @@ class BearerProxy:
         proxy = self
         self.tokens = {}
         self.token_requests = []
+        self.forwarded = []
 
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -466,8 +467,10 @@ class BearerProxy:
                                       [("WWW-Authenticate", ch), ("Content-Type", "application/json")])
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
+                proxy.forwarded.append((self.command, u.path))
                 c = http.client.HTTPConnection("127.0.0.1", backend)
-                hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "host")}
+                # Host kept: docker-registry's upload Locations then name the front, so they need the token too.
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
                 c.request(self.command, self.path, body=body, headers=hdrs)
                 r = c.getresponse()
                 data = r.read()
@@ -519,6 +522,7 @@ def test_bearer_token_flow():
         assert rep["push"]["blobs_mounted"] >= 1, rep["push"]
         assert any(sorted(sc) == ["repository:base:pull", "repository:fn:pull,push"] for sc, _ in proxy.token_requests)
         assert "tok-pass-91" not in p.stdout + p.stderr and "tok-" not in p.stderr
+        assert any(m == "PUT" and "/blobs/uploads/" in pth for m, pth in proxy.forwarded), proxy.forwarded
         info = json.loads(run(["skopeo", "inspect", "--tls-verify=false", "docker://%s/fn:1" % reg.host]).stdout)
         assert info["Digest"] == rep["push"]["digest"]
     finally:
