@@ -435,7 +435,7 @@ void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o)
 /* ---- registries (container and pack) ---- */
 
 const char lp_cli_registry_help[] =
-	"Registries:\n"
+	"\nRegistries:\n"
 	"  --base docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]\n"
 	"                            pull the base from a registry (cached under --cache-dir,\n"
 	"                            default $XDG_CACHE_HOME/lambdapack; a cached digest needs no network)\n"
