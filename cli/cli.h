@@ -10,6 +10,9 @@
 #include <stdio.h>
 
 #include "pack/pack.h"
+#include "registry/registry.h"
+
+struct cJSON;
 
 /* Documented exit codes (README "Exit codes"). */
 enum lp_exit {
@@ -182,3 +185,54 @@ void lp_cli_note_error(const char *msg);
 int lp_cli_color_parse(const char *when);
 /* Colour on f? --color, then FORCE_COLOR, then NO_COLOR, then whether f is a terminal (cli/color.c). */
 bool lp_cli_color_for(const struct lp_cli *cli, FILE *f);
+
+/*
+ * Registry options shared by container and pack (their option ids sit
+ * above every command's own): --push REF, --tls-verify[=BOOL]. The cache
+ * root is the shared --cache-dir.
+ */
+enum {
+	LP_CLI_OPT_PUSH = 3900,
+	LP_CLI_OPT_TLS_VERIFY,
+};
+#define LP_CLI_REGISTRY_LONGOPTS \
+	{ "push", required_argument, NULL, LP_CLI_OPT_PUSH }, \
+	{ "tls-verify", optional_argument, NULL, LP_CLI_OPT_TLS_VERIFY }
+
+extern const char lp_cli_registry_help[];
+
+struct lp_cli_reg {
+	bool tls_verify;		/* default true */
+	const char *push;		/* docker://... or NULL */
+	const char *base_ref;		/* the docker:// base, for a cross-repository mount */
+	struct lp_reg_pulled pulled;	/* what the docker:// base resolved to */
+	bool have_pulled;
+	struct lp_reg_pushed pushed;
+	bool have_pushed;
+};
+void lp_cli_reg_init(struct lp_cli_reg *r);
+void lp_cli_reg_free(struct lp_cli_reg *r);
+
+/* Parse one registry option: 1 = consumed, 0 = not ours, -LP_E_USAGE (printed). */
+int lp_cli_reg_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_cli_reg *r);
+
+/*
+ * Turn a base spec into one lp_oci_base_import() reads: docker://... is
+ * pulled into the cache (a warning when the registry was unreachable and a
+ * cached tag stands in) and becomes oci:CACHE:m-<hex>; any other spec is
+ * returned as it is. *ret is malloc'd. Errors are printed; returns the
+ * error (exit with lp_cli_exit_for()).
+ */
+int lp_cli_base_resolve(struct lp_cli *cli, const char *spec, const struct lp_pack_opts *o,
+			struct lp_cli_reg *r, char **ret);
+
+/*
+ * Push the image (manifest_digest in the layout dir) to r->push; prints the
+ * pushed HOST/REPO@sha256:... on stdout (unless the JSON report goes there)
+ * and a summary on stderr. Errors are printed.
+ */
+int lp_cli_push(struct lp_cli *cli, const char *layout, const char *manifest_digest,
+		const struct lp_pack_opts *o, struct lp_cli_reg *r);
+
+/* Add "base_image" / "push" objects to a JSON report for what r did. */
+int lp_cli_reg_json(struct cJSON *root, const struct lp_cli_reg *r);

@@ -35,6 +35,7 @@ static const char container_usage[] =
 	"                            (docs/runtimes.md); the default when --runtime is given\n"
 	"  --base scratch            no base (a custom runtime with its own bootstrap); the default\n"
 	"                            without --runtime\n"
+	"  --base docker://HOST/REPO[:TAG|@sha256:HEX]  from a registry (see Registries below)\n"
 	"  --handler NAME            CMD, e.g. app.handler\n"
 	"  --entrypoint PATH         ENTRYPOINT (relative: under the task root). Default: the base's,\n"
 	"                            else /var/task/bootstrap when the sources have a bootstrap\n"
@@ -112,7 +113,8 @@ static bool is_tar(const char *p)
  * the envelope, then the image (written: res is filled) and the function.
  */
 static int write_report(struct lp_cli *cli, const struct lp_oci_opts *oo, const struct lp_oci_result *res,
-			const struct lp_pack_opts *o, const struct lp_pack_state *st, bool prepared, bool written,
+			const struct lp_pack_opts *o, const struct lp_pack_state *st, const struct lp_cli_reg *reg,
+			bool prepared, bool written,
 			int ret, double t0)
 {
 	cJSON *env = lp_envelope_new("container"), *a, *img, *layers, *fs;
@@ -158,7 +160,8 @@ static int write_report(struct lp_cli *cli, const struct lp_oci_opts *oo, const 
 	if (prepared &&
 	    (!(fs = lp_json_obj(env, "function")) || lp_json_u64(fs, "entries", st->entries.n) < 0 ||
 	     lp_json_u64(fs, "bytes", lp_entries_unzipped_size(&st->entries)) < 0 ||
-	     lp_json_u64(fs, "input_bytes", st->input_bytes) < 0 || lp_pack_json_links(env, st) < 0))
+	     lp_json_u64(fs, "input_bytes", st->input_bytes) < 0 || lp_pack_json_links(env, st) < 0 ||
+	     lp_cli_reg_json(env, reg) < 0))
 		goto fail;
 	return lp_cli_write_report(cli, env, o->json_path, ret, t0);
 fail:
@@ -193,6 +196,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		LP_CLI_REGISTRY_LONGOPTS,
 	};
 	struct option longopts[64];
 	struct lp_pack_opts o;
@@ -203,6 +207,8 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	const char *base_arg = NULL;
 	bool verbose = false, report = false, prepared = false, written = false;
 	double t0 = lp_now();
+	struct lp_cli_reg reg;
+	char *base = NULL;
 	int c, r, ret = LP_EXIT_ERROR;
 
 	lp_cli_merge_longopts(own, sizeof(own) / sizeof(own[0]), longopts,
@@ -212,6 +218,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	o.image = true;	/* the image's CMD names the program: no zip-root bootstrap rule */
 	lp_pack_state_init(&st);
 	lp_oci_opts_init(&oo);
+	lp_cli_reg_init(&reg);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:l:qvhOj:", longopts, NULL)) != -1) {
@@ -287,6 +294,13 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 				goto out;
 			}
 			break;
+		case LP_CLI_OPT_PUSH:
+		case LP_CLI_OPT_TLS_VERIFY:
+			if (lp_cli_reg_opt(cli, c, optarg, &reg) < 0) {
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
+			break;
 		default:
 			r = lp_cli_shared_opt(cli, "container", container_usage, c, optarg, argv[optind - 1], &o, &verbose);
 			if (r <= 0) {
@@ -327,6 +341,20 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		lp_cli_error(cli, r, NULL);
 		ret = LP_EXIT_ERROR;
 		goto out;
+	}
+	if (reg.push && strlen(oo.output) > 4 && !strcmp(oo.output + strlen(oo.output) - 4, ".tar")) {
+		lp_cli_error(cli, 0, "--push sends an OCI layout directory; give -o DIR, not a .tar");
+		ret = LP_EXIT_USAGE;
+		goto out;
+	}
+	/* A registry base is fetched (or found in the cache) before the sources are read: fail fast. */
+	if (oo.base) {
+		r = lp_cli_base_resolve(cli, oo.base, &o, &reg, &base);
+		if (r < 0) {
+			ret = lp_cli_exit_for(r);
+			goto out;
+		}
+		oo.base = base;
 	}
 	/* The image is written from the entries' files; no zip-only limits apply here. */
 	o.output = oo.output;
@@ -375,11 +403,6 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	lp_progress_phase("writing image");
 	r = lp_oci_write(&st.entries, &oo, &res);
 	lp_progress_stop();
-	if (r < 0 && res.base_failed && r != -EINTR && strncmp(oo.base, "docker://", 9) == 0) {
-		lp_cli_base_failed(cli, r, oo.base);
-		ret = LP_EXIT_ERROR;
-		goto out;
-	}
 	if (r == -LP_E_CHECK && not_runnable(&st.report)) {
 		lp_cli_reason("the image would not start (image-not-runnable); no image written");
 		fprintf(stderr, "%s: the image would not start; no image written:\n", cli->prog);
@@ -401,12 +424,19 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		summary(cli, &oo, &res, &st, verbose);
 		lp_cli_print_findings(cli, &st.report, verbose);
 	}
+	if (reg.push) {
+		r = lp_cli_push(cli, oo.output, res.manifest_digest, &o, &reg);
+		if (r < 0)
+			ret = LP_EXIT_ERROR;
+	}
 out:
 	lp_progress_stop();
 	if (report)
-		ret = write_report(cli, &oo, &res, &o, &st, prepared, written, ret, t0);
+		ret = write_report(cli, &oo, &res, &o, &st, &reg, prepared, written, ret, t0);
 	lp_oci_result_free(&res);
 	lp_strv_free(&env);
+	lp_cli_reg_free(&reg);
+	free(base);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);
 	return ret;

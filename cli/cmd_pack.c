@@ -254,11 +254,11 @@ int lp_cli_pack_write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st
 
 /* The --json report, on every exit past argument parsing (docs/report.md). */
 static int write_report(struct lp_cli *cli, const struct lp_pack_opts *o, const struct lp_pack_state *st,
-			bool prepared, const struct lp_pack_result *res, int ret, double t0)
+			const struct lp_cli_reg *reg, bool prepared, const struct lp_pack_result *res, int ret, double t0)
 {
 	cJSON *env = lp_envelope_new("pack");
 
-	if (env && lp_pack_json(o, st, prepared, res, env) < 0) {
+	if (env && (lp_pack_json(o, st, prepared, res, env) < 0 || lp_cli_reg_json(env, reg) < 0)) {
 		cJSON_Delete(env);
 		env = NULL;
 	}
@@ -283,6 +283,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		LP_CLI_REGISTRY_LONGOPTS,
 	};
 	struct option longopts[64];
 	struct lp_pack_opts o;
@@ -294,6 +295,8 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 	struct lp_cli_template tpl = { 0 };
 	bool verbose = false, report = false, prepared = false;
 	double t0 = lp_now();
+	struct lp_cli_reg reg;
+	char *base = NULL;
 	int c, r, ret = LP_EXIT_ERROR;
 
 	lp_cli_merge_longopts(own, sizeof(own) / sizeof(own[0]), longopts,
@@ -301,6 +304,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 
 	lp_pack_opts_init(&o);
 	lp_pack_state_init(&st);
+	lp_cli_reg_init(&reg);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:l:qvhOj:", longopts, NULL)) != -1) {
@@ -364,6 +368,13 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			break;
 		case OPT_ENTRYPOINT:
 			o.image_entrypoint = optarg;
+			break;
+		case LP_CLI_OPT_PUSH:
+		case LP_CLI_OPT_TLS_VERIFY:
+			if (lp_cli_reg_opt(cli, c, optarg, &reg) < 0) {
+				ret = LP_EXIT_USAGE;
+				goto out;
+			}
 			break;
 		default:
 			r = lp_cli_shared_opt(cli, "pack", pack_usage, c, optarg, argv[optind - 1], &o, &verbose);
@@ -467,15 +478,20 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			ret = LP_EXIT_TOOBIG;
 			goto out;
 		}
+		/* A registry base is fetched only now that an image is needed (a zip needs none). */
+		if (o.image_base) {
+			r = lp_cli_base_resolve(cli, o.image_base, &o, &reg, &base);
+			if (r < 0) {
+				ret = lp_cli_exit_for(r);
+				goto out;
+			}
+			o.image_base = base;
+		}
 		lp_progress_start(cli, "writing container image");
 		r = lp_pack_fallback_image(&o, &st, image_output, &res);
 		lp_progress_stop();
-		if (r < 0 && res.base_failed && r != -EINTR && strncmp(o.image_base, "docker://", 9) == 0) {
-			lp_cli_base_failed(cli, r, o.image_base);
-			ret = LP_EXIT_ERROR;
-			goto out;
-		}
 		if (r == -LP_E_CHECK) {
+			lp_cli_reason("the over-the-limit image would not start (image-not-runnable); no artifact written");
 			fprintf(stderr, "%s: the over-the-limit image would not start; no artifact written:\n", cli->prog);
 			lp_cli_print_findings(cli, &st.report, verbose);
 			fprintf(stderr, "hint: --base, --entrypoint and --handler set what it runs; --no-check writes it anyway\n");
@@ -488,7 +504,12 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 			goto out;
 		}
 		ret = LP_EXIT_IMAGE;
+		/* The fallback image goes to the registry as it would from container --push. */
+		if (reg.push && lp_cli_push(cli, res.path, res.manifest_digest, &o, &reg) < 0)
+			ret = LP_EXIT_ERROR;
 	} else {
+		if (reg.push)
+			lp_cli_warn(cli, "--push: the function fits in a zip, so there is no image to push");
 		lp_progress_phase("writing zip");
 		r = write_zip(&o, &st, &res);
 		lp_progress_stop();
@@ -517,8 +538,10 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 out:
 	lp_progress_stop();
 	if (report)
-		ret = write_report(cli, &o, &st, prepared, &res, ret, t0);
+		ret = write_report(cli, &o, &st, &reg, prepared, &res, ret, t0);
 	lp_strv_free(&tpl.functions);
+	lp_cli_reg_free(&reg);
+	free(base);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);
 	return ret;

@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/util.h"
+#include "core/json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -206,7 +207,7 @@ const char lp_cli_source_help[] =
 	"  --prune-foreign / --no-prune-foreign  drop binaries for another OS or architecture\n"
 	"  --prune-junk / --no-prune-junk        drop caches, tests, docs, source maps inside dependencies\n"
 	"  --prune-pattern GLOB      more paths for --prune-junk (repeatable)\n"
-	"  --cache-dir DIR           cache stripped files by content digest\n"
+	"  --cache-dir DIR           cache stripped files by content digest, and registry bases (DIR/registry)\n"
 	"  --include-dev             keep npm devDependencies and optional packages for other platforms\n"
 	"                            (left out by default when node_modules/.package-lock.json marks them)\n"
 	"Target:\n"
@@ -273,6 +274,7 @@ int lp_cli_shared_opt(struct lp_cli *cli, const char *cmd, const char *usage, in
 	case 'h':
 		fputs(usage, stdout);
 		fputs(lp_cli_source_help, stdout);
+		fputs(lp_cli_registry_help, stdout);
 		return 0;
 	case ':':
 		lp_cli_error(cli, 0, "option '%s' needs a value", argword);
@@ -519,4 +521,149 @@ void lp_cli_base_failed(struct lp_cli *cli, int err, const char *spec)
 		 ref, detail && *detail ? detail : lp_strerror(err), ref);
 	lp_errmsg_clear();
 	lp_cli_error(cli, 0, "%s", line);
+}
+
+/* ---- registries (container and pack) ---- */
+
+const char lp_cli_registry_help[] =
+	"\nRegistries:\n"
+	"  --base docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]\n"
+	"                            pull the base from a registry (cached under --cache-dir,\n"
+	"                            default $XDG_CACHE_HOME/lambdapack; a cached digest needs no network)\n"
+	"  --push docker://HOST[:PORT]/REPO[:TAG]\n"
+	"                            push the image; prints HOST/REPO@sha256:... (for --image-uri)\n"
+	"  --tls-verify=false        unverified TLS, and plain HTTP: for local registries only\n"
+	"  Credentials: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,\n"
+	"  $DOCKER_CONFIG/config.json (auths, credHelpers, credsStore); SSL_CERT_FILE for a CA.\n";
+
+void lp_cli_reg_init(struct lp_cli_reg *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->tls_verify = true;
+}
+
+void lp_cli_reg_free(struct lp_cli_reg *r)
+{
+	lp_reg_pulled_free(&r->pulled);
+	lp_reg_pushed_free(&r->pushed);
+}
+
+int lp_cli_reg_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_cli_reg *r)
+{
+	switch (opt) {
+	case LP_CLI_OPT_PUSH:
+		if (strncmp(arg, "docker://", 9)) {
+			lp_cli_error(cli, 0, "--push takes docker://HOST[:PORT]/REPO[:TAG], not '%s'", arg);
+			return -LP_E_USAGE;
+		}
+		r->push = arg;
+		return 1;
+	case LP_CLI_OPT_TLS_VERIFY:
+		if (!arg || !strcmp(arg, "true") || !strcmp(arg, "1")) {
+			r->tls_verify = true;
+		} else if (!strcmp(arg, "false") || !strcmp(arg, "0")) {
+			r->tls_verify = false;
+		} else {
+			lp_cli_error(cli, 0, "--tls-verify takes true or false, not '%s'", arg);
+			return -LP_E_USAGE;
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void reg_opts(const struct lp_pack_opts *o, const struct lp_cli_reg *r, struct lp_reg_opts *ro)
+{
+	lp_reg_opts_init(ro);
+	ro->cache_root = o->cache_dir;
+	ro->tls_verify = r->tls_verify;
+	/* The base's architecture: the one asked for, else amd64 (Lambda's default). */
+	ro->arch = o->arch == LP_ARCH_ARM64 ? "arm64" : "amd64";
+}
+
+int lp_cli_base_resolve(struct lp_cli *cli, const char *spec, const struct lp_pack_opts *o,
+			struct lp_cli_reg *r, char **ret)
+{
+	struct lp_reg_opts ro;
+	char a[32];
+	int e;
+
+	*ret = NULL;
+	if (strncmp(spec, "docker://", 9)) {
+		*ret = strdup(spec);
+		return *ret ? 0 : -ENOMEM;
+	}
+	reg_opts(o, r, &ro);
+	lp_errmsg_clear();
+	e = lp_reg_pull(spec, &ro, &r->pulled);
+	if (e < 0) {
+		/* The reference, why, and the other ways to give a base. */
+		lp_cli_base_failed(cli, e, spec);
+		return e;
+	}
+	r->have_pulled = true;
+	r->base_ref = spec;
+	if (r->pulled.offline)
+		lp_cli_warn(cli, "registry unreachable; using the cached %s for %s (%s)", r->pulled.ref,
+			    lp_cli_esc(spec), lp_cli_msg(r->pulled.offline_reason ? r->pulled.offline_reason : ""));
+	else if (!cli->quiet)
+		fprintf(stderr, "%s: base %s: %s (%s)\n", cli->prog, lp_cli_esc(spec), r->pulled.ref,
+			r->pulled.blobs_fetched ? lp_human_size(r->pulled.bytes_fetched, a, sizeof(a)) :
+			r->pulled.network ? "cached, tag checked" : "cached");
+	if (r->pulled.blobs_fetched && !cli->quiet)
+		fprintf(stderr, "  pulled %zu blobs\n", r->pulled.blobs_fetched);
+	*ret = strdup(r->pulled.oci_spec);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int lp_cli_push(struct lp_cli *cli, const char *layout, const char *manifest_digest,
+		const struct lp_pack_opts *o, struct lp_cli_reg *r)
+{
+	struct lp_reg_opts ro;
+	char a[32];
+	int e;
+
+	reg_opts(o, r, &ro);
+	lp_errmsg_clear();
+	e = lp_reg_push(layout, manifest_digest, r->push, r->base_ref, &ro, &r->pushed);
+	if (e < 0) {
+		lp_cli_error(cli, e, "push failed; the local image is at %s", layout);
+		return e;
+	}
+	r->have_pushed = true;
+	if (!cli->quiet)
+		fprintf(stderr, "%s: pushed %s: %zu blobs: %zu uploaded (%s), %zu mounted, %zu already there\n",
+			cli->prog, r->pushed.tag_ref ? r->pushed.tag_ref : r->pushed.ref, r->pushed.blobs_total,
+			r->pushed.blobs_uploaded, lp_human_size(r->pushed.bytes_uploaded, a, sizeof(a)),
+			r->pushed.blobs_mounted, r->pushed.blobs_present);
+	if (!o->json_path || strcmp(o->json_path, "-"))
+		printf("%s\n", r->pushed.ref);
+	return 0;
+}
+
+int lp_cli_reg_json(struct cJSON *root, const struct lp_cli_reg *r)
+{
+	cJSON *j;
+
+	if (r->have_pulled) {
+		if (!(j = lp_json_obj(root, "base_image")) || lp_json_str(j, "reference", r->base_ref) < 0 ||
+		    lp_json_str(j, "resolved", r->pulled.ref) < 0 ||
+		    lp_json_str(j, "manifest_digest", r->pulled.manifest_digest) < 0 ||
+		    lp_json_bool(j, "offline", r->pulled.offline) < 0 ||
+		    lp_json_u64(j, "blobs_fetched", r->pulled.blobs_fetched) < 0 ||
+		    lp_json_u64(j, "bytes_fetched", r->pulled.bytes_fetched) < 0)
+			return -ENOMEM;
+	}
+	if (r->have_pushed) {
+		if (!(j = lp_json_obj(root, "push")) || lp_json_str(j, "reference", r->pushed.ref) < 0 ||
+		    lp_json_str(j, "tag", r->pushed.tag_ref) < 0 || lp_json_str(j, "digest", r->pushed.digest) < 0 ||
+		    lp_json_u64(j, "blobs", r->pushed.blobs_total) < 0 ||
+		    lp_json_u64(j, "blobs_uploaded", r->pushed.blobs_uploaded) < 0 ||
+		    lp_json_u64(j, "blobs_mounted", r->pushed.blobs_mounted) < 0 ||
+		    lp_json_u64(j, "blobs_present", r->pushed.blobs_present) < 0 ||
+		    lp_json_u64(j, "bytes_uploaded", r->pushed.bytes_uploaded) < 0)
+			return -ENOMEM;
+	}
+	return 0;
 }
