@@ -499,6 +499,8 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 	if (r == -LP_E_INPUT) {
 		print_errors(&w, NULL, &w.rep);
 		/* One problem is one line: it says what and where. */
+		lp_cli_reason("%zu %s in %s; no artifact written", count_errors(&w.rep),
+			      lp_plural(count_errors(&w.rep), "problem", "problems"), tpl->path);
 		if (count_errors(&w.rep) > 1)
 			fprintf(stderr, "%s: %zu problems in %s; no artifact written\n", cli->prog, count_errors(&w.rep),
 				lp_cli_esc(tpl->path));
@@ -666,6 +668,7 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *base, struct l
 	if (w.n_input || w.n_check || w.n_big) {
 		size_t n = w.n_input + w.n_check + w.n_big;
 
+		lp_cli_reason("%zu %s in %s; no artifact written", n, lp_plural(n, "problem", "problems"), w.t->name);
 		if (n > 1)
 			fprintf(stderr, "%s: %zu problems in %s; no artifact written\n", cli->prog, n, lp_cli_esc(w.t->name));
 		if (w.n_check && !w.n_input)

@@ -23,6 +23,15 @@ LP = os.path.abspath(sys.argv[1])
 SRC = os.environ.get("LP_SOURCE_ROOT") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+def schema_valid(j):
+    """The template run's report is the common envelope (docs/report.schema.json), command "template"."""
+    import jsonschema
+    schema = json.load(open(os.path.join(SRC, "docs", "report.schema.json")))
+    errors = [e.message for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(j)]
+    assert not errors, errors[:5]
+    assert j["command"] == "template" and j["exit_code"] == 0 and j["error"] is None, j
+
+
 def lp(*args, cwd=None):
     return subprocess.run([LP, *args], capture_output=True, text=True, cwd=cwd)
 
@@ -196,7 +205,8 @@ Resources:
     assert members(os.path.join(d, ".lambdapack", "Plain.zip")) == ["pkg/", "pkg/mod.py"]
     j = json.load(open(os.path.join(d, "r.json")))
     assert sorted(f["code"] for f in j["findings"]) == ["layer-external", "prebuilt-artifact"], j["findings"]
-    assert j["format"] == "sam"
+    assert j["artifact"]["format"] == "sam"
+    schema_valid(j)
     kinds = {a["id"]: (a["kind"], a["path"]) for a in j["artifacts"]}
     assert kinds["Uploaded"] == ("prebuilt", None) and kinds["Web"][0] == "function", kinds
     assert not os.path.exists(os.path.join(d, ".lambdapack", "Uploaded.zip"))
@@ -249,7 +259,8 @@ def test_serverless_sample_patterns_individually_layers():
     p = lp("pack", "--template", os.path.join(app, "serverless.yml"), "--json", "-")
     assert p.returncode == 0, p.stderr
     j = json.loads(p.stdout)
-    assert j["format"] == "serverless"
+    assert j["artifact"]["format"] == "serverless"
+    schema_valid(j)
     arts = {x["id"]: x for x in j["artifacts"]}
     assert set(arts) == {"hello", "admin", "greetings"}
     # Individually: each function's own patterns apply; tests, scripts, docs, layer and config stay out.
