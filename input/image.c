@@ -1029,6 +1029,9 @@ int lp_image_layers(struct lp_image *img, lp_image_layer_fn fn, void *ud)
 		}
 		total += img->layers[i].size;
 	}
-	lp_progress_begin(total);
+	/* Nothing to measure (a scratch base read back by container's runnability check, a
+	 * docker-archive): leave the phase's own counter, which the front end reset at its start. */
+	if (total)
+		lp_progress_begin(total);
 	return img->format == LP_IMAGE_LAYOUT ? layers_layout(img, fn, ud) : layers_tar(img, fn, ud);
 }

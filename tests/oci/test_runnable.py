@@ -222,7 +222,12 @@ def test_base_auto_offline_fails_in_one_line_naming_the_reference():
         assert "public.ecr.aws/lambda/python:3.12" in line, line
         for alt in ("--base oci:DIR", "--base docker-archive:FILE", "--base scratch"):
             assert alt in line, (alt, line)
-        assert not os.path.exists(out) and not os.path.exists(j), os.listdir(d)
+        assert not os.path.exists(out), os.listdir(d)
+        # The JSON report is written on every exit: exit 1 and the same one line.
+        rep = json.load(open(j))
+        assert rep["exit_code"] == 1 and "public.ecr.aws/lambda/python:3.12" in rep["error"]["message"], rep
+        assert rep["artifact"]["written"] is False, rep
+        os.unlink(j)
         assert sorted(os.listdir(d)) == ["src"], os.listdir(d)
     # auto needs a runtime to pick from.
     p = lp("container", src, "-o", out, "--base", "auto")

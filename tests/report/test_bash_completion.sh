@@ -20,7 +20,7 @@ t() {
 t "pack" pa
 t "container" cont
 t "analyze" an
-t "--output" pack --ou
+t "--output" pack --outp
 t "--fail-on" analyze --fail-o
 t "error" analyze --fail-on e
 t "x86_64 arm64" container --arch ""

@@ -35,7 +35,7 @@ case_() {
 
 case_ 'lambdapack pa' 'lambdapack pack '
 case_ 'lambdapack cont' 'lambdapack container '
-case_ 'lambdapack pack --ou' 'lambdapack pack --output '
+case_ 'lambdapack pack --outp' 'lambdapack pack --output '
 case_ 'lambdapack analyze --fail-o' 'lambdapack analyze --fail-on '
 case_ 'lambdapack analyze --fail-on e' 'lambdapack analyze --fail-on error '
 case_ 'lambdapack container --compr' 'lambdapack container --compression '
