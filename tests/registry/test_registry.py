@@ -111,6 +111,8 @@ def lp(*args, env, check=True, json_path=None):
     if json_path and os.path.exists(json_path):
         with open(json_path, errors="replace") as f:
             texts["json"] = f.read()
+    # a sanitizer report on an error path must not pass for the expected exit 1
+    assert "Sanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr
     for where, t in texts.items():
         for secret in SECRETS + _state.get("extra_secrets", []):
             assert secret not in t, "a credential reached %s of %s" % (where, args)
