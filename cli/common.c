@@ -200,7 +200,7 @@ const char lp_cli_source_help[] =
 	"  --prune-foreign / --no-prune-foreign  drop binaries for another OS or architecture\n"
 	"  --prune-junk / --no-prune-junk        drop caches, tests, docs, source maps inside dependencies\n"
 	"  --prune-pattern GLOB      more paths for --prune-junk (repeatable)\n"
-	"  --cache-dir DIR           cache stripped files by content digest\n"
+	"  --cache-dir DIR           cache stripped files by content digest, and registry bases (DIR/registry)\n"
 	"Target:\n"
 	"  --arch x86_64|arm64       target architecture (default: detected from the binaries, else x86_64)\n"
 	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries)\n"
@@ -435,7 +435,7 @@ void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o)
 /* ---- registries (container and pack) ---- */
 
 const char lp_cli_registry_help[] =
-	"Registries:\n"
+	"\nRegistries:\n"
 	"  --base docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]\n"
 	"                            pull the base from a registry (cached under --cache-dir,\n"
 	"                            default $XDG_CACHE_HOME/lambdapack; a cached digest needs no network)\n"

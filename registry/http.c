@@ -405,7 +405,8 @@ static int transport_fail(struct reg_sess *s, const struct reg_req *q, CURLcode 
 		return where_fail(s, -EIO, "%s: TLS certificate not trusted (%s); set SSL_CERT_FILE to its CA, or "
 				  "--tls-verify=false for a local registry", what, curl_easy_strerror(rc));
 	case CURLE_SSL_CONNECT_ERROR:
-		return where_fail(s, -EIO, "%s: TLS handshake failed", what);
+		return where_fail(s, -EIO, "%s: TLS handshake failed%s", what, s->o->tls_verify ?
+				  " (a plain-HTTP registry? --tls-verify=false, for a local registry only)" : "");
 	default:
 		if (transient(rc))
 			return where_fail(s, -EIO, "%s: connection dropped%s", what, again);
@@ -818,6 +819,14 @@ out:
 	return r;
 }
 
+static bool same_host(const struct reg_sess *s, const char *url)
+{
+	char h[300];
+
+	url_host(url, h, sizeof(h));
+	return !strcmp(h, s->host);
+}
+
 int reg_do(struct reg_sess *s, struct reg_req *q)
 {
 	char *url;
@@ -843,6 +852,12 @@ int reg_do(struct reg_sess *s, struct reg_req *q)
 	}
 	if (!(url = full_url(s, q->url)))
 		return -ENOMEM;
+	/* An upload Location may name another host: our authorization is for this registry only. */
+	if (!same_host(s, url)) {
+		r = run_retry(s, q, url, NULL, &rc);
+		free(url);
+		return r;
+	}
 	r = run_retry(s, q, url, s->authz, &rc);
 	if (r == 0 && q->status == 401 && !authed) {
 		/* A new challenge (another scope, or auth only for this repository). */

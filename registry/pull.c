@@ -346,7 +346,9 @@ static int resolve_tag(struct reg_sess *s, const struct cache *c, const struct l
 	q.accept = MANIFEST_ACCEPT;
 	r = reg_do(s, &q);
 	ret->network = true;
-	if (r == 0 && q.status != 200)
+	/* A registry that does not answer HEAD on manifests (405 and the like) gets the GET below. */
+	if (r == 0 && q.status != 200 && (q.status < 400 || q.status >= 500 || q.status == 401 || q.status == 403 ||
+					  q.status == 404 || q.status == 429))
 		r = reg_status_fail(s, &q, "pull");
 	if (r == 0 && q.digest_hdr && reg_digest_valid(q.digest_hdr) && have_blob(c, q.digest_hdr, -1)) {
 		snprintf(top, LP_REG_DIGEST_LEN, "%s", q.digest_hdr);

@@ -207,6 +207,11 @@ int lp_reg_ref_parse(const char *spec, struct lp_reg_ref *ret)
 	}
 	if (!ret->repo && !(ret->repo = strndup(repo, (size_t)(name_end - repo))))
 		goto fail;
+	/* The limit is on the full name as it is used (after Docker Hub's normalization). */
+	if (strlen(ret->host) + 1 + strlen(ret->repo) > 255) {
+		r = bad("the name is longer than 255 characters");
+		goto fail;
+	}
 	for (const char *p = ret->repo; *p; p++)
 		if (isupper((unsigned char)*p)) {
 			r = bad("repository names must be lowercase");
@@ -252,7 +257,8 @@ void lp_reg_challenge_free(struct lp_reg_challenge *c)
 
 static bool tchar(char c)
 {
-	return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
+	/* strchr() finds the terminator too: NUL must not count as a token character. */
+	return c && (isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static const char *skip_ws(const char *p)

@@ -10,6 +10,7 @@ tests/registry/test_registry.py.
 
 usage: test_registry_smoke.py LAMBDAPACK
 """
+import base64
 import hashlib
 import json
 import os
@@ -286,6 +287,36 @@ def test_docker_schema2_and_index():
         reg.stop()
 
 
+def test_large_blob_goes_in_chunks():
+    """A layer above 32 MiB is sent as PATCH chunks streamed from the file, then one PUT."""
+    need("docker-registry", "skopeo")
+    d = tmpdir("chunks")
+    src = os.path.join(d, "src")
+    os.makedirs(src)
+    with open(os.path.join(src, "big.bin"), "wb") as f:
+        f.write(os.urandom(40 << 20))  # incompressible: the code layer stays above 32 MiB
+    reg = Registry(d).start()
+    try:
+        out = os.path.join(d, "img")
+        mark = reg.mark()
+        p = lp("container", src, "-o", out, "--push", "docker://%s/big:1" % reg.host, "--tls-verify=false",
+               "--compression", "none", "--json", "-")
+        rep = json.loads(p.stdout)
+        mdigest, manifest = layout_image(out)
+        big = [l for l in manifest["layers"] if l["size"] > 32 << 20]
+        assert big, manifest
+        patches = [pth for m, pth in reg.requests_since(mark) if m == "PATCH"]
+        assert len(patches) == 2, patches
+        assert rep["push"]["bytes_uploaded"] == sum(l["size"] for l in manifest["layers"]) + manifest["config"]["size"]
+        back = os.path.join(d, "back")
+        run(["skopeo", "copy", "--preserve-digests", "--src-tls-verify=false", "docker://%s/big@%s" % (reg.host, mdigest), "oci:%s:x" % back])
+        for l in big:
+            assert open(os.path.join(back, "blobs/sha256", l["digest"][7:]), "rb").read() == \
+                open(os.path.join(out, "blobs/sha256", l["digest"][7:]), "rb").read()
+    finally:
+        reg.stop()
+
+
 def test_pack_fallback_push():
     """pack over the zip limit writes an image and, with --push, sends it; a zip is not pushed."""
     need("docker-registry", "skopeo")
@@ -315,6 +346,296 @@ def test_pack_fallback_push():
         assert "no image to push" in p.stderr, p.stderr
         assert not reg.requests_since(mark)
     finally:
+        reg.stop()
+
+
+def make_tls(d):
+    """A CA and a server certificate for 127.0.0.1 (IP SAN), made with openssl."""
+    need("openssl")
+    ca_key, ca, key, csr, crt = (os.path.join(d, n) for n in ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem"))
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=lambdapack test CA"])
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
+         "-days", "2", "-extfile", ext])
+    return ca, crt, key
+
+
+def test_tls_basic_auth():
+    """docker-registry over TLS (a CA of the test's, given with SSL_CERT_FILE) with htpasswd Basic
+    auth: credentials from REGISTRY_AUTH_FILE work and never show; none -> 401, one line, exit 1;
+    an unknown CA is refused."""
+    need("docker-registry", "skopeo", "htpasswd")
+    d = tmpdir("tls")
+    ca, crt, key = make_tls(d)
+    hp = os.path.join(d, "htpasswd")
+    with open(hp, "w") as f:
+        f.write(run(["htpasswd", "-Bbn", "alice", "pw-Zq81xK"]).stdout)
+    reg = Registry(d)
+    with open(reg.cfg, "a") as f:
+        f.write("  tls:\n    certificate: %s\n    key: %s\nauth:\n  htpasswd:\n    realm: test\n    path: %s\n"
+                % (crt, key, hp))
+    reg.start()
+    auth = os.path.join(d, "auth.json")
+    with open(auth, "w") as f:
+        json.dump({"auths": {reg.host: {"auth": base64.b64encode(b"alice:pw-Zq81xK").decode()}}}, f)
+    env = {"SSL_CERT_FILE": ca, "REGISTRY_AUTH_FILE": auth, "DOCKER_CONFIG": os.path.join(d, "nodocker")}
+    try:
+        base = make_busybox_base(d)
+        run(["skopeo", "copy", "--dest-creds", "alice:pw-Zq81xK", "--dest-tls-verify=false",
+             "oci:%s:bb" % base, "docker://%s/base:1" % reg.host])
+        src = make_src(d)
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % reg.host,
+               "--push", "docker://%s/fn:1" % reg.host, "--cache-dir", os.path.join(d, "c"), "--json", "-", env=env)
+        rep = json.loads(p.stdout)
+        assert rep["push"]["blobs_mounted"] >= 1, rep["push"]
+        for secret in ("pw-Zq81xK", base64.b64encode(b"alice:pw-Zq81xK").decode()):
+            assert secret not in p.stdout + p.stderr
+        # No credentials: 401, said once, naming the registry and the repository.
+        env2 = dict(env, REGISTRY_AUTH_FILE=os.path.join(d, "none.json"))
+        p = lp("container", src, "-o", os.path.join(d, "img2"), "--base", "docker://%s/base:1" % reg.host,
+               "--cache-dir", os.path.join(d, "c2"), env=env2, check=False)
+        errs = [l for l in p.stderr.splitlines() if "error:" in l]
+        assert p.returncode == 1 and len(errs) == 1, p.stderr
+        assert "401" in errs[0] and reg.host in errs[0] and "repository base" in errs[0], errs
+        # Wrong password: rejected, and the wrong one is not printed either.
+        with open(os.path.join(d, "bad.json"), "w") as f:
+            json.dump({"auths": {reg.host: {"username": "alice", "password": "nope-7Hq"}}}, f)
+        p = lp("container", src, "-o", os.path.join(d, "img3"), "--base", "docker://%s/base:1" % reg.host,
+               "--cache-dir", os.path.join(d, "c3"), env=dict(env, REGISTRY_AUTH_FILE=os.path.join(d, "bad.json")),
+               check=False)
+        assert p.returncode == 1 and "rejected" in p.stderr and "nope-7Hq" not in p.stderr, p.stderr
+        # The test CA not given: the certificate is not trusted.
+        p = lp("container", src, "-o", os.path.join(d, "img4"), "--base", "docker://%s/base:1" % reg.host,
+               "--cache-dir", os.path.join(d, "c4"), env=dict(env, SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"),
+               check=False)
+        assert p.returncode == 1 and "certificate" in p.stderr, p.stderr
+    finally:
+        reg.stop()
+
+
+class BearerProxy:
+    """A token server and a registry front that wants its token (the Bearer flow): pulls are
+    anonymous, pushes need user/password at the token server. Requests go on to docker-registry."""
+
+    def __init__(self, backend, user, password):
+        import http.server
+        import threading
+        import urllib.parse
+        import http.client
+        proxy = self
+        self.tokens = {}
+        self.token_requests = []
+        self.forwarded = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body=b"", headers=()):
+                self.send_response(code)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def handle_one(self):
+                u = urllib.parse.urlsplit(self.path)
+                if u.path == "/token":
+                    q = urllib.parse.parse_qs(u.query)
+                    scopes = q.get("scope", [])
+                    proxy.token_requests.append((scopes, self.headers.get("Authorization")))
+                    authed = self.headers.get("Authorization") == "Basic " + base64.b64encode(
+                        ("%s:%s" % (user, password)).encode()).decode()
+                    if any("push" in sc for sc in scopes) and not authed:
+                        return self._send(401, b'{"details":"push needs credentials"}')
+                    tok = "tok-%d" % len(proxy.tokens)
+                    proxy.tokens[tok] = scopes
+                    return self._send(200, json.dumps({"token": tok}).encode())
+                a = self.headers.get("Authorization", "")
+                tok = a[7:] if a.startswith("Bearer ") else None
+                if tok not in proxy.tokens:
+                    ch = 'Bearer realm="http://127.0.0.1:%d/token",service="test"' % proxy.port
+                    return self._send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                                      [("WWW-Authenticate", ch), ("Content-Type", "application/json")])
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                proxy.forwarded.append((self.command, u.path))
+                c = http.client.HTTPConnection("127.0.0.1", backend)
+                # Host kept: docker-registry's upload Locations then name the front, so they need the token too.
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+                c.request(self.command, self.path, body=body, headers=hdrs)
+                r = c.getresponse()
+                data = r.read()
+                out = [(k, v) for k, v in r.getheaders() if k.lower() not in ("content-length", "connection",
+                                                                              "transfer-encoding")]
+                self._send(r.status, data, out)
+                c.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = handle_one
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_bearer_token_flow():
+    """Anonymous pull and authenticated push through WWW-Authenticate: Bearer (token server)."""
+    need("docker-registry", "skopeo")
+    d = tmpdir("bearer")
+    reg = Registry(d).start()
+    proxy = BearerProxy(reg.port, "bob", "tok-pass-91")
+    host = "127.0.0.1:%d" % proxy.port
+    try:
+        base = make_busybox_base(d)
+        run(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:bb" % base, "docker://%s/base:1" % reg.host])
+        src = make_src(d)
+        cfg = os.path.join(d, "docker")
+        os.makedirs(cfg)
+        env = {"DOCKER_CONFIG": cfg, "REGISTRY_AUTH_FILE": os.path.join(d, "none.json")}
+        # Pull anonymously; the push has no credentials: the token server refuses, exit 1.
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % host,
+               "--push", "docker://%s/fn:1" % host, "--tls-verify=false", "--cache-dir", os.path.join(d, "c"),
+               env=env, check=False)
+        assert p.returncode == 1 and "token server" in p.stderr and "credentials" in p.stderr, p.stderr
+        assert any(sc == ["repository:base:pull"] and a is None for sc, a in proxy.token_requests), \
+            proxy.token_requests
+        # With docker's config.json: the push goes through, the mount too (two scopes in one token).
+        with open(os.path.join(cfg, "config.json"), "w") as f:
+            json.dump({"auths": {host: {"auth": base64.b64encode(b"bob:tok-pass-91").decode()}}}, f)
+        p = lp("container", src, "-o", os.path.join(d, "img2"), "--base", "docker://%s/base:1" % host,
+               "--push", "docker://%s/fn:1" % host, "--tls-verify=false", "--cache-dir", os.path.join(d, "c"),
+               "--json", "-", env=env)
+        rep = json.loads(p.stdout)
+        assert rep["push"]["blobs_mounted"] >= 1, rep["push"]
+        assert any(sorted(sc) == ["repository:base:pull", "repository:fn:pull,push"] for sc, _ in proxy.token_requests)
+        assert "tok-pass-91" not in p.stdout + p.stderr and "tok-" not in p.stderr
+        assert any(m == "PUT" and "/blobs/uploads/" in pth for m, pth in proxy.forwarded), proxy.forwarded
+        info = json.loads(run(["skopeo", "inspect", "--tls-verify=false", "docker://%s/fn:1" % reg.host]).stdout)
+        assert info["Digest"] == rep["push"]["digest"]
+    finally:
+        proxy.stop()
+        reg.stop()
+
+
+class FaultProxy:
+    """A front for docker-registry that misbehaves on blob GETs as self.mode says: "corrupt" (a
+    byte flipped), "fail-once" (500, then the real answer), "stall" (headers, then silence)."""
+
+    def __init__(self, backend):
+        import http.client
+        import http.server
+        import threading
+        proxy = self
+        self.mode = None
+        self.failed = 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                blob = self.command == "GET" and "/blobs/sha256:" in self.path
+                if blob and proxy.mode == "fail-once" and not proxy.failed:
+                    proxy.failed += 1
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                c = http.client.HTTPConnection("127.0.0.1", backend)
+                c.request(self.command, self.path, body=body,
+                          headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                if blob and r.status == 200 and proxy.mode == "corrupt":
+                    data = bytes([data[0] ^ 1]) + data[1:]
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if blob and r.status == 200 and proxy.mode == "stall":
+                    self.wfile.write(data[:10])
+                    self.wfile.flush()
+                    time.sleep(30)
+                    return
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = handle_one
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def cached_blobs(cache):
+    p = os.path.join(cache, "registry/blobs/sha256")
+    return set(os.listdir(p)) if os.path.isdir(p) else set()
+
+
+def test_faults_digest_retry_stall():
+    """A corrupted blob is refused and never cached; a 500 is retried; a stalled transfer
+    times out in bounded time (LAMBDAPACK_REGISTRY_TIMEOUT); each a one-line error."""
+    need("docker-registry", "skopeo")
+    d = tmpdir("faults")
+    reg = Registry(d).start()
+    fp = FaultProxy(reg.port)
+    host = "127.0.0.1:%d" % fp.port
+    try:
+        base = make_busybox_base(d)
+        run(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:bb" % base, "docker://%s/base:1" % reg.host])
+        bman = layout_image(base, "bb")[1]
+        src = make_src(d)
+        cache = os.path.join(d, "c")
+        fp.mode = "corrupt"
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % host,
+               "--tls-verify=false", "--cache-dir", cache, check=False)
+        errs = [l for l in p.stderr.splitlines() if "error:" in l]
+        assert p.returncode == 1 and len(errs) == 1 and "digest mismatch" in errs[0], p.stderr
+        assert host in errs[0] and "repository base" in errs[0], errs
+        assert not cached_blobs(cache) & {l["digest"][7:] for l in bman["layers"]} - {bman["config"]["digest"][7:]}
+        assert not os.listdir(os.path.join(cache, "registry/tmp")), "no partial blob left"
+        assert not os.path.exists(os.path.join(d, "img"))
+
+        fp.mode = "stall"
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % host,
+               "--tls-verify=false", "--cache-dir", cache, check=False, env={"LAMBDAPACK_REGISTRY_TIMEOUT": "2"})
+        assert p.returncode == 1 and "timed out" in p.stderr, p.stderr
+        # (The stalled server holds the connection 30 s and then closes it: "timed out" means our timeout fired.)
+        assert not cached_blobs(cache) & {l["digest"][7:] for l in bman["layers"]}
+
+        fp.mode = "fail-once"
+        p = lp("container", src, "-o", os.path.join(d, "img"), "--base", "docker://%s/base:1" % host,
+               "--tls-verify=false", "--cache-dir", cache, "--json", "-")
+        assert fp.failed == 1
+        assert json.loads(p.stdout)["base_image"]["manifest_digest"] == layout_image(base, "bb")[0]
+        assert {l["digest"][7:] for l in bman["layers"]} <= cached_blobs(cache)
+    finally:
+        fp.stop()
         reg.stop()
 
 
