@@ -64,6 +64,9 @@ def fx():
     creds = ["--dest-cert-dir", s["ca"].cert_dir, "--dest-creds", "%s:%s" % (USER, PASSWORD)]
     run(["skopeo", "copy", *creds, "oci:%s:busybox" % s["bb"], reg.ref("base/busybox:1")])
     run(["skopeo", "copy", "--all", *creds, "oci:%s:multi" % s["multi"], reg.ref("base/multi:1")])
+    # the same two images as a Docker manifest list of schema 2 manifests
+    run(["skopeo", "copy", "--all", "--format", "v2s2", *creds, "oci:%s:multi" % s["multi"],
+         reg.ref("base/multi-docker:1")])
     # TLS + token auth (anonymous pull, authenticated push)
     s["tok"] = tok = f.registry(tls=True, auth="token", users=users)
     run(["skopeo", "copy", *creds, "oci:%s:busybox" % s["bb"], tok.ref("pub/busybox:1")])
@@ -287,15 +290,18 @@ def test_multiarch_index_selects_arch():
     d = tmp("multi")
     src = make_src(d, deps=False)
     env = lp_env(d, creds_config(d, reg.host))
-    for arch, lp_arch in (("arm64", "arm64"), ("amd64", "x86_64")):
-        out = os.path.join(d, "out-" + arch)
-        lp("container", src, "-o", out, "--base", reg.ref("base/multi:1"), "--arch", lp_arch,
+    raw = json.loads(skopeo_tls("inspect", "--raw", reg.ref("base/multi-docker:1")).stdout)
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json", raw
+    for repo, arch, lp_arch in (("base/multi", "arm64", "arm64"), ("base/multi", "amd64", "x86_64"),
+                                ("base/multi-docker", "arm64", "arm64"), ("base/multi-docker", "amd64", "x86_64")):
+        out = os.path.join(d, "out-%s-%s" % (repo.split("/")[1], arch))
+        lp("container", src, "-o", out, "--base", reg.ref(repo + ":1"), "--arch", lp_arch,
            "--cache-dir", os.path.join(d, "cache"), env=env)
         _, man, cfg = layout_image(out)
         assert cfg["architecture"] == arch, (arch, cfg["architecture"])
         want = json.loads(open(os.path.join(s["multi"], "blobs", "sha256",
                                             s["multi_descs"][arch]["digest"][7:]), "rb").read())
-        assert man["layers"][0]["digest"] == want["layers"][0]["digest"], arch
+        assert man["layers"][0]["digest"] == want["layers"][0]["digest"], (repo, arch)
 
 
 # ---------------------------------------------------------------- only what is missing
@@ -514,6 +520,18 @@ def test_credential_helper_and_auth_file():
            "--push", reg.ref("fn/authfile:1"), "--cache-dir", os.path.join(d, "c2"),
            env=lp_env(d, extra={"REGISTRY_AUTH_FILE": af}))
     pushed_ref(p, reg.host, "fn/authfile")
+    # credsStore: the same helper as the default store for every registry
+    dc2 = os.path.join(d, "docker2")
+    os.makedirs(dc2)
+    with open(os.path.join(dc2, "config.json"), "w") as f:
+        json.dump({"credsStore": "lptest"}, f)
+    os.unlink(called)
+    p = lp("container", src, "-o", os.path.join(d, "o3"), "--base", reg.ref("base/busybox:1"),
+           "--push", reg.ref("fn/credsstore:1"), "--cache-dir", os.path.join(d, "c3"),
+           env=lp_env(d, dc2, {"PATH": bindir + os.pathsep + os.environ.get("PATH", "")}))
+    pushed_ref(p, reg.host, "fn/credsstore")
+    with open(called) as f:
+        assert reg.host in f.read()
 
 
 def test_wrong_password_and_no_credentials_fail_cleanly():
