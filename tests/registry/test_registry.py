@@ -544,7 +544,7 @@ def test_wrong_password_and_no_credentials_fail_cleanly():
         out = os.path.join(d, "out-%d" % len(name))
         j = os.path.join(d, "r%d.json" % len(name))
         p = lp("container", src, "-o", out, "--base", reg.ref("base/busybox:1"), "--cache-dir", cache,
-               "--json", j, env=env, check=False, json_path=j)
+               "--json", j, "-v", env=env, check=False, json_path=j)
         assert_one_line_error(p, reg.host, "base/busybox", ("401", "unauthorized", "authenticat", "credential",
                                                             "denied"))
         assert not os.path.exists(out) or os.listdir(out) == [], os.listdir(out)
@@ -608,6 +608,25 @@ def test_500_then_success_is_retried():
     assert 500 in st and 200 in st, st
     bman = json.loads(regfix.read_layout(s["bb"])[0])
     assert layout_image(out)[1]["layers"][0]["digest"] == bman["layers"][0]["digest"]
+
+
+def test_dropped_connections_are_retried():
+    s = fx()
+    f = s["faulty"]
+    d = tmp("drop")
+    src = make_src(d, deps=False)
+    f.reset("drop")
+    out = os.path.join(d, "out")
+    lp("container", src, "-o", out, "--base", f.ref("neg/h:1"), "--tls-verify=false",
+       "--cache-dir", os.path.join(d, "cache"), env=lp_env(d))
+    assert 0 in f.statuses() and 200 in f.statuses(), f.statuses()
+    bman = json.loads(regfix.read_layout(s["bb"])[0])
+    assert layout_image(out)[1]["layers"][0]["digest"] == bman["layers"][0]["digest"]
+
+
+def test_429_and_403_named():
+    _bad("ratelimit", "neg/i", ("429", "too many", "rate"))
+    _bad("forbidden", "neg/j", ("403", "forbidden", "denied"))
 
 
 def test_500_forever_fails_after_retries():
