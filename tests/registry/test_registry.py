@@ -437,6 +437,20 @@ def test_untrusted_certificate_refused_unless_tls_verify_false():
        "--cache-dir", os.path.join(d, "c2"), env=env)
 
 
+def test_plain_http_only_with_tls_verify_false():
+    """Without --tls-verify=false nothing falls back to plain HTTP."""
+    s = fx()
+    plain = s["plain"]
+    d = tmp("ph")
+    src = make_src(d, deps=False)
+    before = len(plain.requests())
+    p = lp("container", src, "-o", os.path.join(d, "o"), "--base", plain.ref("base/busybox:1"),
+           "--cache-dir", os.path.join(d, "c"), env=lp_env(d), check=False)
+    assert_one_line_error(p, plain.host, "base/busybox", ("tls", "ssl", "https", "http", "tls-verify"))
+    used = [r for r in plain.requests()[before:] if r[1].startswith("/v2/")]
+    assert not used, "plain HTTP was used without --tls-verify=false: %r" % used
+
+
 # ---------------------------------------------------------------- Bearer token flow
 
 def test_token_anonymous_pull_authenticated_push():
