@@ -28,7 +28,10 @@ Image helpers write OCI layouts without any container tool: a busybox base
 from Debian's busybox-static, and a two-platform index (amd64 + arm64).
 
 Only the standard library and python3-cryptography are used.
-`python3 regfix.py selftest` checks every fixture with skopeo, curl-free.
+`python3 regfix.py selftest` checks every fixture with skopeo (and Python's
+http.client where skopeo cannot show the fault) before lambdapack relies on it;
+`python3 regfix.py serve N LOG` runs N plain registries and a counting proxy for
+scripts (bench/bench-registry.sh).
 """
 import base64
 import gzip

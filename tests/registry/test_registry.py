@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import sys
 import urllib.parse
 import uuid
@@ -28,7 +27,6 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-import lptest  # noqa: E402
 import regfix  # noqa: E402
 from lptest import main, run  # noqa: E402
 
@@ -40,15 +38,17 @@ LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
 TIMEOUT = "3"                                   # LAMBDAPACK_REGISTRY_TIMEOUT for the stall cases
 
 _state = {}
-SECRETS = [PASSWORD, WRONG, base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()]
+SECRETS = [PASSWORD, WRONG] + [base64.b64encode(("%s:%s" % (USER, pw)).encode()).decode() for pw in (PASSWORD, WRONG)]
 
 
 # ---------------------------------------------------------------- shared fixture
 
 def fx():
     """The registries and base images, made once for the whole run."""
-    if _state:
+    if _state.get("ready"):
         return _state
+    if _state:
+        raise AssertionError("the shared fixture failed to start in an earlier test (see there)")
     f = regfix.Fixture("regtest")
     atexit.register(f.close, bool(os.environ.get("LP_KEEP")))
     s = _state
@@ -76,6 +76,7 @@ def fx():
     run(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:busybox" % s["bb"], plain.ref("base/busybox:1")])
     s["faulty"] = f.faulty(s["bb"], users=users)
     s["n"] = 0
+    s["ready"] = True
     return s
 
 
