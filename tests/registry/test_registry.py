@@ -285,6 +285,23 @@ def test_tls_second_build_needs_no_network():
     assert layout_image(os.path.join(d, "o1"))[0] == layout_image(os.path.join(d, "o2"))[0]
 
 
+def test_tag_build_with_registry_gone_uses_the_cache():
+    """A tag pulled once builds again with its registry stopped (the tag's last digest, from the cache)."""
+    s = fx()
+    d = tmp("gone")
+    src = make_src(d, deps=False)
+    cache = os.path.join(d, "cache")
+    f = s["fx"].faulty(s["bb"])
+    ref = f.ref("gone/busybox:1")
+    env = lp_env(d)
+    lp("container", src, "-o", os.path.join(d, "o1"), "--base", ref, "--tls-verify=false", "--cache-dir", cache,
+       env=env)
+    f.stop()
+    lp("container", src, "-o", os.path.join(d, "o2"), "--base", ref, "--tls-verify=false", "--cache-dir", cache,
+       env=env)
+    assert layout_image(os.path.join(d, "o1"))[0] == layout_image(os.path.join(d, "o2"))[0]
+
+
 def test_multiarch_index_selects_arch():
     s = fx()
     reg = s["reg"]
