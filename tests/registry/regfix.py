@@ -28,7 +28,10 @@ Image helpers write OCI layouts without any container tool: a busybox base
 from Debian's busybox-static, and a two-platform index (amd64 + arm64).
 
 Only the standard library and python3-cryptography are used.
-`python3 regfix.py selftest` checks every fixture with skopeo, curl-free.
+`python3 regfix.py selftest` checks every fixture with skopeo (and Python's
+http.client where skopeo cannot show the fault) before lambdapack relies on it;
+`python3 regfix.py serve N LOG` runs N plain registries and a counting proxy for
+scripts (bench/bench-registry.sh).
 """
 import base64
 import gzip
@@ -511,6 +514,9 @@ class FaultyRegistry:
       notfound  404 MANIFEST_UNKNOWN for every manifest
       flaky     500 on the first request of each (method, path), then the right answer
       down      500 on everything under /v2/<repo>/
+      drop      the first request of each (method, path) gets its connection closed, no answer
+      ratelimit 429 TOOMANYREQUESTS on everything under /v2/<repo>/
+      forbidden 403 DENIED on everything under /v2/<repo>/
       stallbody blobs: headers and half the bytes, then nothing until stopped
     """
 
@@ -549,6 +555,21 @@ class FaultyRegistry:
                                                      "Docker-Distribution-API-Version": "registry/2.0"})
                 if mode == "down":
                     return self._err(500, "UNKNOWN", "down for the test")
+                if mode == "ratelimit":
+                    return self._err(429, "TOOMANYREQUESTS", "slow down")
+                if mode == "forbidden":
+                    return self._err(403, "DENIED", "requested access to the resource is denied")
+                if mode == "drop":
+                    key = (self.command, path)
+                    with fx.lock:
+                        first = key not in fx.seen
+                        fx.seen.add(key)
+                    if first:
+                        with fx.lock:
+                            fx.log.append((self.command, self.path, 0, bool(self.headers.get("Authorization"))))
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                 if mode == "flaky":
                     key = (self.command, path)
                     with fx.lock:
@@ -973,6 +994,26 @@ def selftest():
             f.reset("down")
             p = pull()
             assert p.returncode != 0, p.stderr
+            for mode, code in (("ratelimit", 429), ("forbidden", 403)):
+                f.reset(mode)
+                p = pull()
+                assert p.returncode != 0 and code in f.statuses(), (mode, p.stderr)
+            # drop: the first request of a path sees its connection closed, the second is answered
+            f.reset("drop")
+            path = "/v2/any/repo/manifests/tag"
+            c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=10)
+            c.request("GET", path)
+            try:
+                c.getresponse().read()
+                raise AssertionError("drop answered the first request")
+            except (http.client.RemoteDisconnected, ConnectionResetError, http.client.BadStatusLine):
+                pass
+            c.close()
+            c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=10)
+            c.request("GET", path)
+            r = c.getresponse()
+            assert r.status == 200 and hashlib.sha256(r.read()).hexdigest() == bdesc["digest"][7:]
+            c.close()
             # flaky: the first request of each path is a 500, a retry gets the right bytes
             f.reset("flaky")
             url = "http://%s/v2/any/repo/manifests/tag" % f.host

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import sys
 import urllib.parse
 import uuid
@@ -28,7 +27,6 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-import lptest  # noqa: E402
 import regfix  # noqa: E402
 from lptest import main, run  # noqa: E402
 
@@ -40,15 +38,17 @@ LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
 TIMEOUT = "3"                                   # LAMBDAPACK_REGISTRY_TIMEOUT for the stall cases
 
 _state = {}
-SECRETS = [PASSWORD, WRONG, base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()]
+SECRETS = [PASSWORD, WRONG] + [base64.b64encode(("%s:%s" % (USER, pw)).encode()).decode() for pw in (PASSWORD, WRONG)]
 
 
 # ---------------------------------------------------------------- shared fixture
 
 def fx():
     """The registries and base images, made once for the whole run."""
-    if _state:
+    if _state.get("ready"):
         return _state
+    if _state:
+        raise AssertionError("the shared fixture failed to start in an earlier test (see there)")
     f = regfix.Fixture("regtest")
     atexit.register(f.close, bool(os.environ.get("LP_KEEP")))
     s = _state
@@ -64,6 +64,9 @@ def fx():
     creds = ["--dest-cert-dir", s["ca"].cert_dir, "--dest-creds", "%s:%s" % (USER, PASSWORD)]
     run(["skopeo", "copy", *creds, "oci:%s:busybox" % s["bb"], reg.ref("base/busybox:1")])
     run(["skopeo", "copy", "--all", *creds, "oci:%s:multi" % s["multi"], reg.ref("base/multi:1")])
+    # the same two images as a Docker manifest list of schema 2 manifests
+    run(["skopeo", "copy", "--all", "--format", "v2s2", *creds, "oci:%s:multi" % s["multi"],
+         reg.ref("base/multi-docker:1")])
     # TLS + token auth (anonymous pull, authenticated push)
     s["tok"] = tok = f.registry(tls=True, auth="token", users=users)
     run(["skopeo", "copy", *creds, "oci:%s:busybox" % s["bb"], tok.ref("pub/busybox:1")])
@@ -73,6 +76,7 @@ def fx():
     run(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:busybox" % s["bb"], plain.ref("base/busybox:1")])
     s["faulty"] = f.faulty(s["bb"], users=users)
     s["n"] = 0
+    s["ready"] = True
     return s
 
 
@@ -111,6 +115,8 @@ def lp(*args, env, check=True, json_path=None):
     if json_path and os.path.exists(json_path):
         with open(json_path, errors="replace") as f:
             texts["json"] = f.read()
+    # a sanitizer report on an error path must not pass for the expected exit 1
+    assert "Sanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr
     for where, t in texts.items():
         for secret in SECRETS + _state.get("extra_secrets", []):
             assert secret not in t, "a credential reached %s of %s" % (where, args)
@@ -279,21 +285,41 @@ def test_tls_second_build_needs_no_network():
     assert layout_image(os.path.join(d, "o1"))[0] == layout_image(os.path.join(d, "o2"))[0]
 
 
+def test_tag_build_with_registry_gone_uses_the_cache():
+    """A tag pulled once builds again with its registry stopped (the tag's last digest, from the cache)."""
+    s = fx()
+    d = tmp("gone")
+    src = make_src(d, deps=False)
+    cache = os.path.join(d, "cache")
+    f = s["fx"].faulty(s["bb"])
+    ref = f.ref("gone/busybox:1")
+    env = lp_env(d)
+    lp("container", src, "-o", os.path.join(d, "o1"), "--base", ref, "--tls-verify=false", "--cache-dir", cache,
+       env=env)
+    f.stop()
+    lp("container", src, "-o", os.path.join(d, "o2"), "--base", ref, "--tls-verify=false", "--cache-dir", cache,
+       env=env)
+    assert layout_image(os.path.join(d, "o1"))[0] == layout_image(os.path.join(d, "o2"))[0]
+
+
 def test_multiarch_index_selects_arch():
     s = fx()
     reg = s["reg"]
     d = tmp("multi")
     src = make_src(d, deps=False)
     env = lp_env(d, creds_config(d, reg.host))
-    for arch, lp_arch in (("arm64", "arm64"), ("amd64", "x86_64")):
-        out = os.path.join(d, "out-" + arch)
-        lp("container", src, "-o", out, "--base", reg.ref("base/multi:1"), "--arch", lp_arch,
+    raw = json.loads(skopeo_tls("inspect", "--raw", reg.ref("base/multi-docker:1")).stdout)
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json", raw
+    for repo, arch, lp_arch in (("base/multi", "arm64", "arm64"), ("base/multi", "amd64", "x86_64"),
+                                ("base/multi-docker", "arm64", "arm64"), ("base/multi-docker", "amd64", "x86_64")):
+        out = os.path.join(d, "out-%s-%s" % (repo.split("/")[1], arch))
+        lp("container", src, "-o", out, "--base", reg.ref(repo + ":1"), "--arch", lp_arch,
            "--cache-dir", os.path.join(d, "cache"), env=env)
         _, man, cfg = layout_image(out)
         assert cfg["architecture"] == arch, (arch, cfg["architecture"])
         want = json.loads(open(os.path.join(s["multi"], "blobs", "sha256",
                                             s["multi_descs"][arch]["digest"][7:]), "rb").read())
-        assert man["layers"][0]["digest"] == want["layers"][0]["digest"], arch
+        assert man["layers"][0]["digest"] == want["layers"][0]["digest"], (repo, arch)
 
 
 # ---------------------------------------------------------------- only what is missing
@@ -429,6 +455,20 @@ def test_untrusted_certificate_refused_unless_tls_verify_false():
        "--cache-dir", os.path.join(d, "c2"), env=env)
 
 
+def test_plain_http_only_with_tls_verify_false():
+    """Without --tls-verify=false nothing falls back to plain HTTP."""
+    s = fx()
+    plain = s["plain"]
+    d = tmp("ph")
+    src = make_src(d, deps=False)
+    before = len(plain.requests())
+    p = lp("container", src, "-o", os.path.join(d, "o"), "--base", plain.ref("base/busybox:1"),
+           "--cache-dir", os.path.join(d, "c"), env=lp_env(d), check=False)
+    assert_one_line_error(p, plain.host, "base/busybox", ("tls", "ssl", "https", "http", "tls-verify"))
+    used = [r for r in plain.requests()[before:] if r[1].startswith("/v2/")]
+    assert not used, "plain HTTP was used without --tls-verify=false: %r" % used
+
+
 # ---------------------------------------------------------------- Bearer token flow
 
 def test_token_anonymous_pull_authenticated_push():
@@ -512,6 +552,18 @@ def test_credential_helper_and_auth_file():
            "--push", reg.ref("fn/authfile:1"), "--cache-dir", os.path.join(d, "c2"),
            env=lp_env(d, extra={"REGISTRY_AUTH_FILE": af}))
     pushed_ref(p, reg.host, "fn/authfile")
+    # credsStore: the same helper as the default store for every registry
+    dc2 = os.path.join(d, "docker2")
+    os.makedirs(dc2)
+    with open(os.path.join(dc2, "config.json"), "w") as f:
+        json.dump({"credsStore": "lptest"}, f)
+    os.unlink(called)
+    p = lp("container", src, "-o", os.path.join(d, "o3"), "--base", reg.ref("base/busybox:1"),
+           "--push", reg.ref("fn/credsstore:1"), "--cache-dir", os.path.join(d, "c3"),
+           env=lp_env(d, dc2, {"PATH": bindir + os.pathsep + os.environ.get("PATH", "")}))
+    pushed_ref(p, reg.host, "fn/credsstore")
+    with open(called) as f:
+        assert reg.host in f.read()
 
 
 def test_wrong_password_and_no_credentials_fail_cleanly():
@@ -524,7 +576,7 @@ def test_wrong_password_and_no_credentials_fail_cleanly():
         out = os.path.join(d, "out-%d" % len(name))
         j = os.path.join(d, "r%d.json" % len(name))
         p = lp("container", src, "-o", out, "--base", reg.ref("base/busybox:1"), "--cache-dir", cache,
-               "--json", j, env=env, check=False, json_path=j)
+               "--json", j, "-v", env=env, check=False, json_path=j)
         assert_one_line_error(p, reg.host, "base/busybox", ("401", "unauthorized", "authenticat", "credential",
                                                             "denied"))
         assert not os.path.exists(out) or os.listdir(out) == [], os.listdir(out)
@@ -588,6 +640,25 @@ def test_500_then_success_is_retried():
     assert 500 in st and 200 in st, st
     bman = json.loads(regfix.read_layout(s["bb"])[0])
     assert layout_image(out)[1]["layers"][0]["digest"] == bman["layers"][0]["digest"]
+
+
+def test_dropped_connections_are_retried():
+    s = fx()
+    f = s["faulty"]
+    d = tmp("drop")
+    src = make_src(d, deps=False)
+    f.reset("drop")
+    out = os.path.join(d, "out")
+    lp("container", src, "-o", out, "--base", f.ref("neg/h:1"), "--tls-verify=false",
+       "--cache-dir", os.path.join(d, "cache"), env=lp_env(d))
+    assert 0 in f.statuses() and 200 in f.statuses(), f.statuses()
+    bman = json.loads(regfix.read_layout(s["bb"])[0])
+    assert layout_image(out)[1]["layers"][0]["digest"] == bman["layers"][0]["digest"]
+
+
+def test_429_and_403_named():
+    _bad("ratelimit", "neg/i", ("429", "too many", "rate"))
+    _bad("forbidden", "neg/j", ("403", "forbidden", "denied"))
 
 
 def test_500_forever_fails_after_retries():
