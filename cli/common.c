@@ -512,7 +512,12 @@ void lp_cli_base_failed(struct lp_cli *cli, int err, const char *spec)
 {
 	const char *detail = lp_errmsg();
 	const char *ref = strncmp(spec, "docker://", 9) == 0 ? spec + 9 : spec;
+	const char *at = strchr(ref, '@'), *slash = strchr(ref, '/');
 	char line[LP_CLI_LINE];
+
+	/* user:password@host never reaches a terminal (the registry code refuses such a reference too). */
+	if (at && (!slash || at < slash))
+		ref = at + 1;
 
 	/* One line: the reference, why, and the ways around a registry out of reach. */
 	snprintf(line, sizeof(line), "cannot obtain base image %s: %s; give it another way: --base oci:DIR[:TAG] or "
@@ -597,6 +602,11 @@ int lp_cli_base_resolve(struct lp_cli *cli, const char *spec, const struct lp_pa
 	reg_opts(o, r, &ro);
 	lp_errmsg_clear();
 	e = lp_reg_pull(spec, &ro, &r->pulled);
+	if (e == -LP_E_USAGE) {
+		/* A reference that does not parse: its message never repeats it (it may hold a password). */
+		lp_cli_error(cli, e, "--base");
+		return e;
+	}
 	if (e < 0) {
 		/* The reference, why, and the other ways to give a base. */
 		lp_cli_base_failed(cli, e, spec);
