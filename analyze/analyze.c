@@ -340,6 +340,27 @@ const char *lp_analyze_package(const char *path, char *buf, size_t len, const ch
 	return group_key(NULL, NULL, path, buf, len, kind ? kind : &k);
 }
 
+int ana_entry_groups(const struct lp_analysis *a, char **keys, const char **kinds)
+{
+	const struct lp_entries *l = &a->entries;
+	struct owners ow = { 0 };
+	char key[PATH_MAX];
+	int r = owners_build(&ow, a);
+
+	for (size_t i = 0; i < l->n && r == 0; i++) {
+		keys[i] = NULL;
+		kinds[i] = NULL;
+		if (l->v[i].kind == LP_DIR)
+			continue;
+		/* No entry list: a root folder stays "top" (the function's code) even with __init__.py. */
+		group_key(&ow, NULL, l->v[i].path, key, sizeof(key), &kinds[i]);
+		if (!(keys[i] = strdup(key)))
+			r = -ENOMEM;
+	}
+	owners_free(&ow);
+	return r;
+}
+
 /* ---- contributors ------------------------------------------------------ */
 
 static int cmp_contrib(const void *x, const void *y)
