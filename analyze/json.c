@@ -292,6 +292,33 @@ fail:
 	return NULL;
 }
 
+/* Zipped sizes, the compared roots and the counts by status. */
+static bool diff_extra_json(cJSON *doc, const struct lp_analysis *old, const struct lp_analysis *new_,
+			    const struct lp_ana_diff *d)
+{
+	cJSON *z, *c, *r;
+
+	if (!(z = cJSON_AddObjectToObject(doc, "zipped")))
+		return false;
+	/* Zips and directories: the zip size (or estimate); two images: compressed layers. */
+	if (!lp_json_str(z, "measure", !d->zipped_known ? NULL : old->is_image ? "image-compressed" : "zip") &&
+	    (d->zipped_known ? !lp_json_u64(z, "old_bytes", d->old_zipped) && !lp_json_u64(z, "new_bytes", d->new_zipped) &&
+	     cJSON_AddNumberToObject(z, "delta_bytes", (double)d->zipped_delta)
+	     : cJSON_AddNullToObject(z, "old_bytes") && cJSON_AddNullToObject(z, "new_bytes") &&
+	     cJSON_AddNullToObject(z, "delta_bytes")) &&
+	    cJSON_AddBoolToObject(z, "estimated", d->zipped_estimated) &&
+	    (r = cJSON_AddObjectToObject(doc, "compared_root")) && !lp_json_str(r, "old", d->old_root) &&
+	    !lp_json_str(r, "new", d->new_root) && !lp_json_u64(r, "old_files_outside", d->old_skipped) &&
+	    !lp_json_u64(r, "new_files_outside", d->new_skipped) &&
+	    !lp_json_u64(r, "old_bytes_outside", d->old_skipped_bytes) &&
+	    !lp_json_u64(r, "new_bytes_outside", d->new_skipped_bytes) &&
+	    (c = cJSON_AddObjectToObject(doc, "counts")) && !lp_json_u64(c, "added", d->n_added) &&
+	    !lp_json_u64(c, "removed", d->n_removed) && !lp_json_u64(c, "changed", d->n_changed) &&
+	    !lp_json_u64(c, "renamed", d->n_renamed) && !lp_json_u64(c, "mode", d->n_mode))
+		return true;
+	return false;
+}
+
 static cJSON *deltas_json(const struct lp_ana_delta *d, size_t n, size_t top)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -308,6 +335,16 @@ static cJSON *deltas_json(const struct lp_ana_delta *d, size_t n, size_t top)
 		TRY0(lp_json_u64(o, "old_bytes", d[i].old_bytes));
 		TRY0(lp_json_u64(o, "new_bytes", d[i].new_bytes));
 		TRY(cJSON_AddNumberToObject(o, "delta", (double)d[i].delta));
+		if (d[i].old_name)
+			TRY0(lp_json_str(o, "old_name", d[i].old_name));
+		if (d[i].old_mode != d[i].new_mode && d[i].old_mode && d[i].new_mode) {
+			char m[2][8];
+
+			snprintf(m[0], sizeof(m[0]), "%04o", (unsigned)d[i].old_mode & 07777);
+			snprintf(m[1], sizeof(m[1]), "%04o", (unsigned)d[i].new_mode & 07777);
+			TRY0(lp_json_str(o, "old_mode", m[0]));
+			TRY0(lp_json_str(o, "new_mode", m[1]));
+		}
 	}
 	return arr;
 fail:
@@ -326,9 +363,10 @@ cJSON *lp_analyze_diff_json(const struct lp_analysis *old, const struct lp_analy
 	TRY0(lp_json_str(doc, "schema", "lambdapack-analyze-diff/1"));
 	TRY0(lp_json_str(doc, "old", old->target));
 	TRY0(lp_json_str(doc, "new", new_->target));
-	TRY0(lp_json_u64(doc, "old_unzipped_bytes", old->unzipped));
-	TRY0(lp_json_u64(doc, "new_unzipped_bytes", new_->unzipped));
+	TRY0(lp_json_u64(doc, "old_unzipped_bytes", d->old_unzipped));
+	TRY0(lp_json_u64(doc, "new_unzipped_bytes", d->new_unzipped));
 	TRY(cJSON_AddNumberToObject(doc, "delta_bytes", (double)d->total_delta));
+	TRY(diff_extra_json(doc, old, new_, d));
 	TRY(add_item(doc, "packages", deltas_json(d->packages, d->n_packages, top)));
 	TRY(add_item(doc, "files", deltas_json(d->files, d->n_files, top)));
 	return doc;

@@ -317,6 +317,59 @@ static void test_findings(void **state)
 	lp_analysis_free(&a);
 }
 
+/* ---- diff on digests: same-size edits, renames, modes --------------------- */
+
+static void test_diff_digests(void **state)
+{
+	struct lp_analysis o1, n1;
+	struct lp_ana_opts o;
+	struct lp_ana_diff d;
+
+	(void)state;
+	lp_ana_opts_init(&o);
+	lp_analysis_init(&o1);
+	lp_analysis_init(&n1);
+	add(&o1, "app/edit.js", LP_FILE, 100, 1);
+	add(&o1, "app/old-name.bin", LP_FILE, 4000, 2);
+	add(&o1, "app/run.sh", LP_FILE, 30, 3)->mode = 0644;
+	add(&o1, "app/empty-a", LP_FILE, 0, 0);
+	add(&n1, "app/edit.js", LP_FILE, 100, 9);	/* same size, other bytes */
+	add(&n1, "app/new-name.bin", LP_FILE, 4000, 2);	/* same bytes, new path */
+	add(&n1, "app/run.sh", LP_FILE, 30, 3)->mode = 0755;
+	add(&n1, "app/empty-b", LP_FILE, 0, 0);	/* not a rename: empty files are all alike */
+	finish(&o1, &o);
+	finish(&n1, &o);
+	assert_int_equal(lp_analyze_diff(&o1, &n1, &d), 0);
+	assert_int_equal(d.n_files, 5);
+	assert_int_equal(d.n_changed, 1);
+	assert_int_equal(d.n_renamed, 1);
+	assert_int_equal(d.n_mode, 1);
+	assert_int_equal(d.n_added, 1);
+	assert_int_equal(d.n_removed, 1);
+	for (size_t i = 0; i < d.n_files; i++) {
+		const struct lp_ana_delta *x = &d.files[i];
+
+		if (!strcmp(x->name, "app/edit.js"))
+			assert_string_equal(x->status, "changed");
+		else if (!strcmp(x->name, "app/new-name.bin"))
+			assert_true(!strcmp(x->status, "renamed") && x->old_name && !strcmp(x->old_name, "app/old-name.bin"));
+		else if (!strcmp(x->name, "app/run.sh"))
+			assert_true(!strcmp(x->status, "mode") && x->old_mode == 0644 && x->new_mode == 0755);
+		else if (!strcmp(x->name, "app/empty-b"))
+			assert_string_equal(x->status, "added");
+		else
+			assert_true(!strcmp(x->name, "app/empty-a") && !strcmp(x->status, "removed"));
+	}
+	/* Same bytes in the package overall, but its content changed. */
+	assert_int_equal(d.n_packages, 1);
+	assert_string_equal(d.packages[0].name, "app");
+	assert_string_equal(d.packages[0].status, "changed");
+	assert_int_equal(d.total_delta, 0);
+	lp_ana_diff_free(&d);
+	lp_analysis_free(&o1);
+	lp_analysis_free(&n1);
+}
+
 /* ---- diff ordering ------------------------------------------------------ */
 
 static void test_diff_ordering(void **state)
@@ -656,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_budget_arithmetic),
 		cmocka_unit_test(test_findings),
 		cmocka_unit_test(test_diff_ordering),
+		cmocka_unit_test(test_diff_digests),
 		cmocka_unit_test(test_dive_layout),
 		cmocka_unit_test(test_dive_docker_archive),
 		cmocka_unit_test(test_image_missing_blob),

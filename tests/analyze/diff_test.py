@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""analyze --diff (issue 12): content digests, renames, modes, the task root
+of an image, zipped deltas, and the HTML view of a diff in headless Chromium.
+
+usage: diff_test.py LAMBDAPACK ARTIFACT_DIR
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+BIN = ART = None
+CHROME = shutil.which("chromium") or shutil.which("chromium-browser")
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {name}: {detail}", file=sys.stderr)
+
+
+def lp(*args):
+    p = subprocess.run([BIN, *args], capture_output=True, timeout=300)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def diff(old, new, *extra):
+    rc, out, err = lp("analyze", "--diff", old, new, "--json", "-", "-q", "--top", "0", *extra)
+    try:
+        return rc, json.loads(out), err
+    except ValueError:
+        return rc, {}, err + out[:500]
+
+
+def write(root, rel, data, mode=0o644):
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as f:
+        f.write(data)
+    os.chmod(p, mode)
+
+
+def make_fn(root):
+    write(root, "index.js", b"exports.handler = async () => 'v1';\n" * 20)
+    write(root, "lib/util.js", b"module.exports = (x) => x + 1;\n" * 40)
+    write(root, "lib/tool.sh", b"#!/bin/sh\necho hi\n", 0o755)
+    write(root, "node_modules/left-pad/index.js", b"module.exports = function leftPad() {};\n" * 30)
+    write(root, "node_modules/left-pad/package.json", b'{"name":"left-pad","version":"1.3.0"}\n')
+    write(root, "node_modules/chalk/index.js", bytes(range(256)) * 40)
+    write(root, "data/model.bin", bytes((i * 7) % 251 for i in range(60000)))
+
+
+def files_by(d, status):
+    return [f for f in d.get("files", []) if f["status"] == status]
+
+
+def test_same_size_edit(tmp, a):
+    b = os.path.join(tmp, "same-size")
+    shutil.copytree(a, b, symlinks=True)
+    p = os.path.join(b, "lib", "util.js")
+    data = bytearray(open(p, "rb").read())
+    data[5] ^= 0x20  # one byte, same size
+    open(p, "wb").write(bytes(data))
+    rc, d, err = diff(a, b)
+    check("same-size edit: rc", rc == 0, err)
+    ch = files_by(d, "changed")
+    check("same-size edit: the file is changed", [f["name"] for f in ch] == ["lib/util.js"] and ch[0]["delta"] == 0, d.get("files"))
+    check("same-size edit: nothing else", len(d.get("files", [])) == 1 and d["counts"]["changed"] == 1, d.get("counts"))
+    check("same-size edit: its package too", any(p["name"] == "lib" and p["status"] == "changed" for p in d.get("packages", [])),
+          d.get("packages"))
+    check("same-size edit: unzipped delta 0", d.get("delta_bytes") == 0, d.get("delta_bytes"))
+    rc, out, err = lp("analyze", "--diff", a, b)
+    check("same-size edit: text", rc == 0 and "changed  lib/util.js" in out and "1 changed" in out, out)
+
+
+def test_rename_and_mode(tmp, a):
+    b = os.path.join(tmp, "renamed")
+    shutil.copytree(a, b, symlinks=True)
+    os.rename(os.path.join(b, "data", "model.bin"), os.path.join(b, "data", "model-v1.bin"))
+    os.chmod(os.path.join(b, "index.js"), 0o755)
+    rc, d, err = diff(a, b)
+    check("rename: rc", rc == 0, err)
+    rn = files_by(d, "renamed")
+    check("rename: one rename with its old name", len(rn) == 1 and rn[0]["name"] == "data/model-v1.bin" and
+          rn[0].get("old_name") == "data/model.bin" and rn[0]["delta"] == 0, d.get("files"))
+    check("rename: not added and removed", not files_by(d, "added") and not files_by(d, "removed"), d.get("files"))
+    md = files_by(d, "mode")
+    check("mode change", len(md) == 1 and md[0]["name"] == "index.js" and md[0].get("old_mode") == "0644" and
+          md[0].get("new_mode") == "0755", d.get("files"))
+    check("rename/mode: counts", d.get("counts") == {"added": 0, "removed": 0, "changed": 0, "renamed": 1, "mode": 1},
+          d.get("counts"))
+    rc, out, err = lp("analyze", "--diff", a, b)
+    check("rename: text", "(was data/model.bin)" in out and "(mode 0644 -> 0755)" in out, out)
+
+
+def test_zip_dir_image(tmp, a):
+    z = os.path.join(tmp, "fn.zip")
+    rc, out, err = lp("pack", a, "-o", z)
+    check("pack the function", rc == 0, err)
+    img = os.path.join(tmp, "fn-image")
+    rc, out, err = lp("container", a, "-o", img)
+    check("build its image", rc == 0, err)
+    for old, new, what in ((a, z, "dir vs zip"), (z, img, "zip vs image"), (img, z, "image vs zip"), (a, img, "dir vs image")):
+        rc, d, err = diff(old, new)
+        check(f"{what}: rc", rc == 0, err)
+        check(f"{what}: no spurious change", d.get("files") == [] and d.get("packages") == [] and d.get("delta_bytes") == 0,
+              (d.get("files") or [])[:3])
+    rc, d, err = diff(z, img)
+    check("zip vs image: compared the task root", d.get("compared_root", {}).get("new") == "var/task" and
+          d["compared_root"]["old"] == "", d.get("compared_root"))
+    check("zip vs image: no zipped delta between a zip and an image", d.get("zipped", {}).get("delta_bytes") is None, d.get("zipped"))
+    # An edit inside the image's function shows under its task-root-free name.
+    b = os.path.join(tmp, "fn-edit")
+    shutil.copytree(a, b, symlinks=True)
+    write(b, "lib/util.js", b"module.exports = (x) => x + 2;\n" * 40)
+    img2 = os.path.join(tmp, "fn-image2")
+    rc, out, err = lp("container", b, "-o", img2)
+    rc, d, err = diff(z, img2)
+    check("zip vs edited image: the edit, by its function path",
+          [(f["name"], f["status"]) for f in d.get("files", [])] == [("lib/util.js", "changed")], d.get("files"))
+    rc, d, err = diff(img, img2)
+    check("image vs image: the edit, whole paths",
+          [(f["name"], f["status"]) for f in d.get("files", [])] == [("var/task/lib/util.js", "changed")], d.get("files"))
+    check("image vs image: compressed delta", d.get("zipped", {}).get("measure") == "image-compressed", d.get("zipped"))
+
+
+def test_zipped_delta(tmp, a):
+    b = os.path.join(tmp, "bigger")
+    shutil.copytree(a, b, symlinks=True)
+    write(b, "data/extra.bin", bytes((i * 13) % 241 for i in range(40000)))
+    za, zb = os.path.join(tmp, "a.zip"), os.path.join(tmp, "b.zip")
+    lp("pack", a, "-o", za)
+    lp("pack", b, "-o", zb)
+    rc, d, err = diff(za, zb)
+    z = d.get("zipped", {})
+    check("zipped delta: rc", rc == 0, err)
+    check("zipped delta: the zips' sizes", z.get("measure") == "zip" and z.get("old_bytes") == os.path.getsize(za) and
+          z.get("new_bytes") == os.path.getsize(zb) and z.get("delta_bytes") == os.path.getsize(zb) - os.path.getsize(za)
+          and z.get("estimated") is False, z)
+    check("zipped delta: unzipped delta", d.get("delta_bytes") == 40000, d.get("delta_bytes"))
+    rc, d, err = diff(a, b)
+    check("zipped delta: estimated for directories", d.get("zipped", {}).get("estimated") is True and
+          d["zipped"]["delta_bytes"] > 0, d.get("zipped"))
+    rc, out, err = lp("analyze", "--diff", za, zb)
+    check("zipped delta: text", re.search(r"zipped: \+[0-9.]+ (B|KiB)", out) is not None, out)
+
+
+def main():
+    global BIN, ART
+    BIN, ART = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    os.makedirs(ART, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="lp-diff-")
+    try:
+        a = os.path.join(tmp, "fn")
+        make_fn(a)
+        test_same_size_edit(tmp, a)
+        test_rename_and_mode(tmp, a)
+        test_zip_dir_image(tmp, a)
+        test_zipped_delta(tmp, a)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+sys.exit(main())
