@@ -243,6 +243,9 @@ cJSON *lp_analyze_diff_json(const struct lp_analysis *old, const struct lp_analy
 
 /* Write the self-contained HTML report to path (atomically). */
 int lp_analyze_html(const struct lp_analysis *a, const struct lp_ana_out *o, const char *path);
+/* The same page for --diff: the new tree with what changed highlighted, the changes beside it. */
+int lp_analyze_diff_html(const struct lp_analysis *old, const struct lp_analysis *new_, const struct lp_ana_diff *d,
+			 const struct lp_ana_out *o, const char *path);
 
 /* Estimated compressed size of a buffer (libdeflate level 6) for the zip estimate. */
 uint64_t lp_analyze_deflate_estimate(const void *buf, size_t n);

@@ -136,3 +136,21 @@ nomem:
 	cJSON_Delete(doc);
 	return -ENOMEM;
 }
+
+/* Changes listed (and marked on the treemap) in a diff page. */
+#define HTML_MAX_DIFF_ROWS 2000
+
+int lp_analyze_diff_html(const struct lp_analysis *old, const struct lp_analysis *new_, const struct lp_ana_diff *d,
+			 const struct lp_ana_out *o, const char *path)
+{
+	struct lp_ana_out po = o ? *o : (struct lp_ana_out){ .min_efficiency = -1 };
+	cJSON *doc = cJSON_CreateObject();
+
+	po.top = HTML_MAX_DIFF_ROWS;
+	if (!doc || !cJSON_AddItemToObject(doc, "diff", lp_analyze_diff_json(old, new_, d, &po)) ||
+	    !cJSON_AddItemToObject(doc, "tree", ana_treemap_json(new_, -1))) {
+		cJSON_Delete(doc);
+		return -ENOMEM;
+	}
+	return write_page(doc, path);
+}

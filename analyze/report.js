@@ -11,7 +11,12 @@ window.addEventListener('error', function (ev) {
 });
 (function () {
 	var D = JSON.parse(document.getElementById('lp-data').textContent);
-	var A = D.analysis || {};
+	var A = D.analysis || {}, DIFF = D.diff || null;
+	var STATUS = {
+		added: ['added', '#2f9e5a'], grew: ['grew', '#d64545'], shrank: ['shrank', '#1f8f9c'],
+		changed: ['changed, same size', '#e0a526'], renamed: ['renamed', '#3a6fc4'], mode: ['mode changed', '#7b57c2'],
+		removed: ['removed', '#8a8f98']
+	};
 	var KIND = {
 		c: ['function code', '#2f9e5a'], n: ['Node package', '#3a6fc4'], p: ['Python distribution', '#7b57c2'],
 		v: ['vendored package', '#1f8f9c'], b: ['runtime / base image', '#7d848f'], x: ['native binary', '#e07b24'],
@@ -48,18 +53,35 @@ window.addEventListener('error', function (ev) {
 	/* ---- header: what it is and the budgets ---- */
 	var tgt = A.target || {}, tot = A.totals || {};
 	$('sub').textContent = (tgt.path || '') + ' (' + (tgt.kind || '?') + ')';
-	function stat(v, label) {
+	function stat(v, label, cls) {
 		var s = el('div', null, 'stat');
-		s.appendChild(el('b', v));
+		s.appendChild(el('b', v, cls));
 		s.appendChild(el('span', label));
 		$('stats').appendChild(s);
 	}
-	stat(hs(tot.unzipped_bytes || 0), 'unzipped');
-	if (tot.zipped_bytes !== null && tot.zipped_bytes !== undefined && A.image === null)
+	function sd(n) { return (n > 0 ? '+' : n < 0 ? '−' : '±') + hs(Math.abs(n)); }
+	if (DIFF) {
+		$('title').textContent = 'lambdapack analyze --diff';
+		$('sub').textContent = DIFF.old + '  →  ' + DIFF.new;
+		stat(sd(DIFF.delta_bytes), 'unzipped: ' + hs(DIFF.old_unzipped_bytes) + ' → ' + hs(DIFF.new_unzipped_bytes),
+			DIFF.delta_bytes > 0 ? 'minus' : 'plus');
+		var Z = DIFF.zipped || {};
+		if (Z.delta_bytes !== null && Z.delta_bytes !== undefined)
+			stat(sd(Z.delta_bytes), (Z.measure === 'image-compressed' ? 'image, compressed: ' : Z.estimated ? 'zipped (estimate): ' : 'zipped: ') +
+				hs(Z.old_bytes) + ' → ' + hs(Z.new_bytes), Z.delta_bytes > 0 ? 'minus' : 'plus');
+		var K = DIFF.counts || {};
+		['added', 'removed', 'changed', 'renamed', 'mode'].forEach(function (k) {
+			stat(String(K[k] || 0), k === 'mode' ? 'new mode' : k);
+		});
+	}
+	if (!DIFF)
+		stat(hs(tot.unzipped_bytes || 0), 'unzipped');
+	if (!DIFF && tot.zipped_bytes !== null && tot.zipped_bytes !== undefined && A.image === null)
 		stat((tot.zipped_estimated ? '≈ ' : '') + hs(tot.zipped_bytes), tot.zipped_estimated ? 'zipped (estimate)' : 'zipped');
 	if (A.image)
 		stat(hs(A.image.compressed_bytes || 0), 'image, compressed');
-	stat(String(tot.files || 0), tot.files === 1 ? 'file' : 'files');
+	if (!DIFF)
+		stat(String(tot.files || 0), tot.files === 1 ? 'file' : 'files');
 	(A.budgets || []).forEach(function (b) {
 		var d = el('div', null, 'budget' + (b.over ? ' over' : b.percent > 80 ? ' warn' : ''));
 		d.appendChild(el('b', b.percent.toFixed(1) + '%'));
@@ -112,6 +134,31 @@ window.addEventListener('error', function (ev) {
 	var F = A.findings || [], SV = A.savings || { total: 0, items: [] };
 	F.forEach(function (f) { mark(f.path, 1, 0); });
 	(SV.items || []).forEach(function (i) { mark(i.path, 0, i.bytes); });
+	// A diff: every change present in the new tree marks its box and the boxes around it.
+	var ROOT = DIFF && DIFF.compared_root && DIFF.compared_root.new ? DIFF.compared_root.new + '/' : '';
+	function markChange(c) {
+		var own = locate(ROOT + c.name), w = Math.max(Math.abs(c.delta), 1);
+		for (var n = own; n; n = n.parent) {
+			n.ch = n.ch || { n: 0, net: 0, w: 0, top: c.status };
+			n.ch.n++;
+			n.ch.net += c.delta;
+			if (w > n.ch.w) {
+				n.ch.w = w;
+				n.ch.top = c.status;
+			}
+			if (n === own && n.path === ROOT + c.name)
+				n.ch.own = c;
+		}
+	}
+	if (DIFF)
+		(DIFF.files || []).forEach(function (c) { if (c.status !== 'removed') markChange(c); });
+	function colorOf(n, container) {
+		if (!DIFF)
+			return container ? darker((KIND[n.k] || KIND.m)[1], 0.72) : (KIND[n.k] || KIND.m)[1];
+		if (!n.ch)
+			return container ? '#8d939d' : '#d3d6dc';
+		return container ? darker(STATUS[n.ch.top][1], 0.72) : STATUS[n.ch.top][1];
+	}
 
 	/* ---- the treemap ---- */
 	var tm = $('tm'), tip = $('tip'), view = [T], tiles = {}, MAXD = 2, HEAD = 16, CW = 6.3;
@@ -172,24 +219,30 @@ window.addEventListener('error', function (ev) {
 	function tile(n, x, y, w, h, depth) {
 		if (w < 1.5 || h < 1.5)
 			return;
-		var d = el('div', null, 't'), k = KIND[n.k] || KIND.m, kids = n.c && n.c.length;
+		var d = el('div', null, 't'), kids = n.c && n.c.length;
 		d.style.left = x + 'px'; d.style.top = y + 'px';
 		d.style.width = w + 'px'; d.style.height = h + 'px';
 		d.setAttribute('data-i', n.id);
 		d.setAttribute('data-kind', n.k);
+		if (n.path)
+			d.setAttribute('data-path', n.path);
 		if (n.b !== undefined)
 			d.setAttribute('data-group', '1');
 		if (n.nf)
 			d.className += ' f';
+		if (DIFF && n.ch)
+			d.setAttribute('data-change', n.ch.top);
 		tiles[n.id] = d;
 		tm.appendChild(d);
 		if (kids && depth < MAXD && w >= 60 && h >= HEAD + 22) {
 			d.className += ' g';
-			d.style.background = darker(k[1], 0.72);
+			d.style.background = colorOf(n, true);
 			label(d, n, w, h);
 			nest(n, x + 2, y + HEAD, w - 4, h - HEAD - 2, depth + 1, false);
 		} else {
-			d.style.background = k[1];
+			d.style.background = colorOf(n, false);
+			if (DIFF && !n.ch)
+				d.className += ' u';
 			label(d, n, w, h);
 		}
 	}
@@ -218,7 +271,8 @@ window.addEventListener('error', function (ev) {
 		cr.appendChild(el('span', hs(node.s), 'sz'));
 		nest(node, 0, 0, tm.clientWidth || 900, tm.clientHeight || 560, 0, view.length === 1);
 		var scaled = view.length === 1 && (node.c || []).some(function (k) { return k.w && k.w > k.s; });
-		$('note').textContent = 'Click a box to zoom in, the path above to zoom out. ' +
+		$('note').textContent = DIFF ? 'The boxes are the new version: coloured ones changed, grey ones did not. Removed files are listed on the right. Click a box to zoom in.' :
+			'Click a box to zoom in, the path above to zoom out. ' +
 			(scaled ? 'The function code is drawn at 4% of the area at least so that it stays visible (its size is in its label). ' : '') +
 			'A yellow corner marks a box with findings.';
 		legend();
@@ -226,6 +280,21 @@ window.addEventListener('error', function (ev) {
 	}
 	function legend() {
 		var seen = {}, lg = $('legend');
+		if (DIFF) {
+			var st = {};
+			nodes.forEach(function (n) { if (n.ch) st[n.ch.top] = 1; });
+			lg.textContent = '';
+			Object.keys(STATUS).concat(['unchanged']).forEach(function (k) {
+				if (k !== 'unchanged' && !st[k])
+					return;
+				var s = el('span'), i = el('i');
+				i.style.background = k === 'unchanged' ? '#d3d6dc' : STATUS[k][1];
+				s.appendChild(i);
+				s.appendChild(document.createTextNode(k === 'unchanged' ? 'unchanged' : STATUS[k][0]));
+				lg.appendChild(s);
+			});
+			return;
+		}
 		function walk(n, d) { seen[n.k] = 1; if (d < 3) (n.c || []).forEach(function (k) { walk(k, d + 1); }); }
 		walk(view[view.length - 1], 0);
 		lg.textContent = '';
@@ -266,6 +335,15 @@ window.addEventListener('error', function (ev) {
 		tip.appendChild(el('div', hs(n.s) + ', ' + pct(top.s ? n.s / top.s : 0) + ' of ' + (top === T ? 'everything' : top.n) +
 			(n.parent && n.parent !== top ? ', ' + pct(n.parent.s ? n.s / n.parent.s : 0) + ' of ' + n.parent.n : '')));
 		tip.appendChild(el('div', (KIND[n.k] || KIND.m)[0] + (n.g ? ' (' + n.g + ')' : ''), 'k'));
+		if (DIFF && n.ch && n.ch.own) {
+			var c = n.ch.own;
+			tip.appendChild(el('div', STATUS[c.status][0] + ': ' + hs(c.old_bytes) + ' → ' + hs(c.new_bytes) +
+				(c.old_name ? ', was ' + c.old_name : '') + (c.old_mode ? ', mode ' + c.old_mode + ' → ' + c.new_mode : '')));
+		} else if (DIFF && n.ch) {
+			tip.appendChild(el('div', n.ch.n + (n.ch.n === 1 ? ' change' : ' changes') + ' in here, net ' + sd(n.ch.net)));
+		} else if (DIFF) {
+			tip.appendChild(el('div', 'unchanged', 'k'));
+		}
 		if (n.w && n.w > n.s && view.length === 1)
 			tip.appendChild(el('div', 'drawn larger than its size so that it stays visible', 'k'));
 		if (n.sv)
@@ -314,21 +392,6 @@ window.addEventListener('error', function (ev) {
 		list.appendChild(li);
 	}
 
-	/* ---- side panel: what can go, findings ---- */
-	var sv = $('savings');
-	sv.appendChild(el('h2', 'What can go'));
-	sv.appendChild(el('div', hs(SV.total || 0), 'big'));
-	sv.appendChild(el('div', 'saved by pack --optimize (' + pct(tot.unzipped_bytes ? (SV.total || 0) / tot.unzipped_bytes : 0) +
-		' of the unzipped size)', 'muted'));
-	var cat = el('div', null, 'cat');
-	[['strip', 'strip debug info'], ['dedupe', 'duplicate files'], ['prune_foreign', 'binaries for another platform'],
-		['prune_junk', 'docs, tests, caches, maps']].forEach(function (c) {
-		var v = SV[c[0]] || { bytes: 0, count: 0 };
-		cat.appendChild(el('span', c[1]));
-		cat.appendChild(el('span', v.count + (v.count === 1 ? ' file' : ' files'), 'n muted'));
-		cat.appendChild(el('span', hs(v.bytes), 'n'));
-	});
-	sv.appendChild(cat);
 	function shortPath(p) { return p.length > 36 ? '…' + p.slice(-35) : p; }
 	// The longest lists fold: the first rows show, the rest behind a link.
 	function fold(ul, n) {
@@ -345,36 +408,87 @@ window.addEventListener('error', function (ev) {
 		});
 		ul.appendChild(more);
 	}
-	if ((SV.items || []).length) {
+	/* ---- side panel, a diff: the changes, each linked to its box ---- */
+	function changeList(box, title, list, root) {
+		box.appendChild(el('h2', title));
+		if (!list.length) {
+			box.appendChild(el('div', 'No change.', 'ok'));
+			return;
+		}
 		var ul = el('ul', null, 'rows');
-		SV.items.forEach(function (i) {
-			var a = ACTION[i.action] || [i.action, '#5b6b86'], b = el('span', a[0], 'badge');
-			b.style.background = a[1];
-			row(ul, i.path, [b, el('span', shortPath(i.path), 'p'), el('span', hs(i.bytes), 'n')]);
+		list.forEach(function (c) {
+			var s = STATUS[c.status] || [c.status, '#5b6b86'], b = el('span', c.status, 'badge'), p = el('span', null, 'p');
+			b.style.background = s[1];
+			p.appendChild(document.createTextNode(shortPath(c.name)));
+			if (c.old_name)
+				p.appendChild(el('span', 'was ' + c.old_name, 'fmsg'));
+			if (c.old_mode)
+				p.appendChild(el('span', 'mode ' + c.old_mode + ' → ' + c.new_mode, 'fmsg'));
+			if (c.status === 'removed')
+				p.style.textDecoration = 'line-through';
+			row(ul, c.status === 'removed' ? null : root + c.name, [b, p, el('span', sd(c.delta), 'n')]);
 		});
-		fold(ul, 10);
-		sv.appendChild(ul);
+		fold(ul, 12);
+		box.appendChild(ul);
 	}
-	if (A.duplicates && A.duplicates.items && A.duplicates.items.length)
-		sv.appendChild(el('div', A.duplicates.items.length + (A.duplicates.items.length === 1 ? ' group' : ' groups') +
-			' of identical files, ' + hs(A.duplicates.wasted_bytes) + ' in extra copies', 'muted'));
-	var fd = $('findings');
-	if (F.length) {
-		fd.appendChild(el('h2', F.length + (F.length === 1 ? ' finding' : ' findings')));
-		var fl = el('ul', null, 'rows');
-		F.forEach(function (f) {
-			var p = el('span', null, 'p');
-			p.style.direction = 'ltr';
-			p.style.whiteSpace = 'normal';
-			p.appendChild(el('b', f.code));
-			p.appendChild(el('span', f.message, 'fmsg'));
-			row(fl, f.path, [el('span', f.severity, 'badge sev-' + f.severity), p]);
+	if (DIFF) {
+		var pr = ROOT;
+		changeList($('savings'), (DIFF.packages || []).length + ' changed ' + ((DIFF.packages || []).length === 1 ? 'package' : 'packages'),
+			DIFF.packages || [], pr);
+		changeList($('findings'), (DIFF.files || []).length + ' changed ' + ((DIFF.files || []).length === 1 ? 'file' : 'files'),
+			DIFF.files || [], pr);
+		var cr0 = DIFF.compared_root || {};
+		if (cr0.old_files_outside || cr0.new_files_outside)
+			$('findings').appendChild(el('div', 'Compared: the task root of the image (' + (cr0.old || cr0.new) + '); ' +
+				(cr0.old_files_outside + cr0.new_files_outside) + ' files of the base image outside it are not compared.', 'muted'));
+	}
+	/* ---- side panel: what can go, findings ---- */
+	var sv = $('savings');
+	if (!DIFF) {
+		sv.appendChild(el('h2', 'What can go'));
+		sv.appendChild(el('div', hs(SV.total || 0), 'big'));
+		sv.appendChild(el('div', 'saved by pack --optimize (' + pct(tot.unzipped_bytes ? (SV.total || 0) / tot.unzipped_bytes : 0) +
+			' of the unzipped size)', 'muted'));
+		var cat = el('div', null, 'cat');
+		[['strip', 'strip debug info'], ['dedupe', 'duplicate files'], ['prune_foreign', 'binaries for another platform'],
+			['prune_junk', 'docs, tests, caches, maps']].forEach(function (c) {
+			var v = SV[c[0]] || { bytes: 0, count: 0 };
+			cat.appendChild(el('span', c[1]));
+			cat.appendChild(el('span', v.count + (v.count === 1 ? ' file' : ' files'), 'n muted'));
+			cat.appendChild(el('span', hs(v.bytes), 'n'));
 		});
-		fold(fl, 8);
-		fd.appendChild(fl);
-	} else {
-		fd.appendChild(el('h2', 'Findings'));
-		fd.appendChild(el('div', 'None: nothing here that Lambda would refuse or that looks wrong for the target.', 'ok'));
+		sv.appendChild(cat);
+		if ((SV.items || []).length) {
+			var ul = el('ul', null, 'rows');
+			SV.items.forEach(function (i) {
+				var a = ACTION[i.action] || [i.action, '#5b6b86'], b = el('span', a[0], 'badge');
+				b.style.background = a[1];
+				row(ul, i.path, [b, el('span', shortPath(i.path), 'p'), el('span', hs(i.bytes), 'n')]);
+			});
+			fold(ul, 10);
+			sv.appendChild(ul);
+		}
+		if (A.duplicates && A.duplicates.items && A.duplicates.items.length)
+			sv.appendChild(el('div', A.duplicates.items.length + (A.duplicates.items.length === 1 ? ' group' : ' groups') +
+				' of identical files, ' + hs(A.duplicates.wasted_bytes) + ' in extra copies', 'muted'));
+		var fd = $('findings');
+		if (F.length) {
+			fd.appendChild(el('h2', F.length + (F.length === 1 ? ' finding' : ' findings')));
+			var fl = el('ul', null, 'rows');
+			F.forEach(function (f) {
+				var p = el('span', null, 'p');
+				p.style.direction = 'ltr';
+				p.style.whiteSpace = 'normal';
+				p.appendChild(el('b', f.code));
+				p.appendChild(el('span', f.message, 'fmsg'));
+				row(fl, f.path, [el('span', f.severity, 'badge sev-' + f.severity), p]);
+			});
+			fold(fl, 8);
+			fd.appendChild(fl);
+		} else {
+			fd.appendChild(el('h2', 'Findings'));
+			fd.appendChild(el('div', 'None: nothing here that Lambda would refuse or that looks wrong for the target.', 'ok'));
+		}
 	}
 
 	/* ---- images: the layers, each one a treemap of what it adds ---- */
@@ -468,6 +582,8 @@ window.addEventListener('error', function (ev) {
 			return [m.path, m.layers, hs(m.cumulative_bytes)];
 		}));
 
+	if (!$('tables').children.length)
+		$('tables').style.display = 'none';
 	draw();
 	$('lp-rendered').setAttribute('data-biggest-package', C.packages.length ? C.packages[0].name : '');
 })();

@@ -27,6 +27,7 @@ static const char usage[] =
 "  --top N              rows per table (default 10; 0 = all)\n"
 "  --json FILE|-        write the full report as JSON (docs/analyze-json.md)\n"
 "  --html FILE          write a self-contained HTML report with a treemap\n"
+"                       (with --diff: the new tree, what changed highlighted)\n"
 "  --exclude GLOB       leave matching paths out; repeatable\n"
 "  --image NAME|@N      archives or layouts holding several images: which one\n"
 "                       (a docker save tag or an OCI ref name; @N counts from 0)\n"
@@ -591,6 +592,10 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 		if (ao.json && !(doc = lp_analyze_diff_json(&old, &a, &d, &ao.out))) {
 			lp_cli_error(cli, -ENOMEM, "cannot build the JSON report");
 			r = -ENOMEM;
+			goto err;
+		}
+		if (ao.html && (r = lp_analyze_diff_html(&old, &a, &d, &ao.out, ao.html)) < 0) {
+			lp_cli_error(cli, r, "cannot write the HTML report");
 			goto err;
 		}
 	} else {

@@ -154,6 +154,52 @@ def test_zipped_delta(tmp, a):
     check("zipped delta: text", re.search(r"zipped: \+[0-9.]+ (B|KiB)", out) is not None, out)
 
 
+def chromium(html, tmp, what):
+    prof = tempfile.mkdtemp(dir=tmp)
+    p = subprocess.run([CHROME, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={prof}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+                        "--window-size=1400,1000", what, "file://" + html], capture_output=True, timeout=180)
+    return p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def test_html_view(tmp, a):
+    b = os.path.join(tmp, "html-new")
+    shutil.copytree(a, b, symlinks=True)
+    write(b, "node_modules/chalk/index.js", bytes(range(256)) * 80)  # grew
+    write(b, "node_modules/sharp/lib/sharp.node", b"\x7fELF" + bytes(9000))  # added
+    os.remove(os.path.join(b, "node_modules", "left-pad", "package.json"))  # removed
+    data = bytearray(open(os.path.join(b, "lib", "util.js"), "rb").read())
+    data[0] ^= 1
+    write(b, "lib/util.js", bytes(data))  # same size
+    html = os.path.join(tmp, "diff.html")
+    rc, out, err = lp("analyze", "--diff", a, b, "-q", "--html", html)
+    check("diff html: written", rc == 0 and os.path.exists(html), err)
+    if not CHROME:
+        print("SKIP diff html in chromium: no chromium", file=sys.stderr)
+        return
+    dom, log = chromium(html, tmp, "--dump-dom")
+    errs = [l for l in log.splitlines() if "Uncaught" in l or ("CONSOLE" in l and "ERROR" in l)]
+    check("diff html: rendered", "data-biggest-package" in dom, dom[-300:] + log[-800:])
+    check("diff html: no script error", 'id="lp-error"' not in dom and not errs, errs[:3])
+    marks = {}
+    for m in re.finditer(r'<div class="t[^"]*"([^>]*)>', dom):
+        p, c = re.search(r'data-path="([^"]*)"', m.group(1)), re.search(r'data-change="(\w+)"', m.group(1))
+        if p:
+            marks[p.group(1)] = c.group(1) if c else None
+    check("diff html: changed boxes highlighted by status", marks.get("node_modules/chalk/index.js") == "grew" and
+          marks.get("node_modules/sharp/lib/sharp.node") == "added" and
+          (marks.get("lib/util.js") or marks.get("lib")) == "changed", marks)
+    check("diff html: unchanged box not highlighted", "data/model.bin" in marks and marks["data/model.bin"] is None, marks)
+    check("diff html: unchanged boxes grey", 'class="t u"' in dom, dom[:300])
+    check("diff html: removed file listed", "node_modules/left-pad/package.json" in dom and "line-through" in dom)
+    png = os.path.join(ART, "diff.png")
+    if os.path.exists(png):
+        os.remove(png)
+    chromium(html, tmp, f"--screenshot={png}")
+    check("diff html: screenshot", os.path.exists(png) and os.path.getsize(png) > 10000)
+
+
 def main():
     global BIN, ART
     BIN, ART = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -166,9 +212,10 @@ def main():
         test_rename_and_mode(tmp, a)
         test_zip_dir_image(tmp, a)
         test_zipped_delta(tmp, a)
+        test_html_view(tmp, a)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed; screenshot in {ART}")
     return 1 if failed else 0
 
 
