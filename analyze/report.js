@@ -204,14 +204,14 @@ window.addEventListener('error', function (ev) {
 	// A label when it fits: name and size, else the name, else a cut name.
 	function label(d, n, w, h) {
 		var room = Math.floor((w - 8) / CW);
-		if (h < 13 || room < 3)
+		if (h < 13 || room < 4)
 			return false;
 		var full = n.n + ' ' + hs(n.s), l = el('span', null, 'l');
 		if (full.length <= room) {
 			l.appendChild(document.createTextNode(n.n));
 			l.appendChild(el('small', hs(n.s)));
 		} else {
-			l.textContent = n.n.length <= room ? n.n : n.n.slice(0, Math.max(2, room - 1)) + '…';
+			l.textContent = n.n.length <= room ? n.n : n.n.slice(0, room - 1) + '…';
 		}
 		d.appendChild(l);
 		return true;

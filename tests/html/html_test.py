@@ -164,7 +164,8 @@ def test_samples(tmp):
 
 def test_puppeteer(tmp):
     root = os.path.join(tmp, "puppeteer-fn")
-    make_puppeteer(root)
+    # The shape of a real one at a quarter of its size (the test writes it to disk).
+    make_puppeteer(root, mb=4)
     html = os.path.join(tmp, "puppeteer.html")
     rc, out, err = lp("analyze", root, "-q", "--html", html, "--top", "0")
     check("puppeteer: rc", rc == 0, err)
