@@ -676,27 +676,63 @@ static void test_image_missing_blob(void **state)
 	free(d);
 }
 
+static const cJSON *kid(const cJSON *n, const char *name)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(n, "c"))
+		if (!strcmp(cJSON_GetObjectItem(c, "n")->valuestring, name))
+			return c;
+	return NULL;
+}
+
 static void test_tree_json(void **state)
 {
 	struct lp_analysis a;
 	struct lp_ana_opts o;
-	cJSON *t, *c;
+	cJSON *t;
+	const cJSON *c, *g;
+	char path[64];
 
 	(void)state;
 	lp_ana_opts_init(&o);
 	lp_analysis_init(&a);
-	add(&a, "node_modules/big/x.bin", LP_FILE, 9000, 1);
+	add(&a, "node_modules/big/x.bin", LP_FILE, 900000, 1);
+	add(&a, "node_modules/big/lib/chrome", LP_FILE, 5000000, 7)->binfmt = LP_BIN_ELF;
 	add(&a, "node_modules/small/y.js", LP_FILE, 1000, 2);
 	add(&a, "index.js", LP_FILE, 10, 3);
+	add(&a, "src/a.js", LP_FILE, 20, 4);
+	for (int i = 0; i < 300; i++) {
+		snprintf(path, sizeof(path), "node_modules/many/f%03d.js", i);
+		add(&a, path, LP_FILE, 100, (uint8_t)(10 + i % 200));
+	}
 	finish(&a, &o);
-	t = ana_tree_json(&a);
+	t = ana_treemap_json(&a, -1);
 	assert_non_null(t);
-	assert_int_equal((int)cJSON_GetObjectItem(t, "s")->valuedouble, 10010);
-	c = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "c"), 0);
-	assert_string_equal(cJSON_GetObjectItem(c, "n")->valuestring, "node_modules");
-	c = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "c"), 0);
-	assert_string_equal(cJSON_GetObjectItem(c, "n")->valuestring, "big");
-	assert_string_equal(cJSON_GetObjectItem(c, "k")->valuestring, "p");
+	assert_int_equal((int)cJSON_GetObjectItem(t, "s")->valuedouble, 900000 + 5000000 + 1000 + 30 + 300 * 100);
+	/* First level: packages and the function's code, not one node_modules box. */
+	assert_null(kid(t, "node_modules"));
+	g = kid(t, "big");
+	assert_non_null(g);
+	assert_string_equal(cJSON_GetObjectItem(g, "k")->valuestring, "n");
+	assert_string_equal(cJSON_GetObjectItem(g, "b")->valuestring, "node_modules/big");
+	/* Inside: the kind that dominates each box (a native binary, data). */
+	c = kid(g, "lib");
+	assert_non_null(c);
+	assert_string_equal(cJSON_GetObjectItem(c, "k")->valuestring, "x");
+	assert_string_equal(cJSON_GetObjectItem(kid(g, "x.bin"), "k")->valuestring, "d");
+	/* The function's code: one group holding index.js and src, drawn at 4% at least. */
+	g = kid(t, "function code");
+	assert_non_null(g);
+	assert_string_equal(cJSON_GetObjectItem(g, "k")->valuestring, "c");
+	assert_non_null(kid(g, "index.js"));
+	assert_non_null(kid(g, "src"));
+	assert_true(cJSON_GetObjectItem(g, "w")->valuedouble >= cJSON_GetObjectItem(t, "s")->valuedouble / 25 - 1);
+	/* 300 files in one directory: 40 boxes and the rest folded. */
+	g = kid(t, "many");
+	assert_non_null(g);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g, "c")), 41);
+	assert_non_null(kid(g, "(260 more)"));
 	cJSON_Delete(t);
 	lp_analysis_free(&a);
 }
