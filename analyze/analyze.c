@@ -583,6 +583,33 @@ static void image_to_function(struct lp_entries *l, const char *root)
 	lp_entries_sort(l);
 }
 
+/*
+ * The changes name a package per junk rule; the treemap wants the files.
+ * A file of the function that the dry run no longer has was pruned.
+ */
+static void mark_prunable(struct lp_analysis *a, struct lp_entries *scratch, const char *root)
+{
+	size_t plen = strlen(root);
+
+	lp_entries_sort(scratch);
+	for (size_t i = 0; i < a->entries.n; i++) {
+		struct lp_entry *e = &a->entries.v[i], *s;
+		const char *p = e->path;
+
+		if (e->kind == LP_DIR)
+			continue;
+		if (a->is_image) {
+			if (!strncmp(p, root, plen) && p[plen] == '/')
+				p += plen + 1;
+			else if (strncmp(p, "opt/", 4) != 0)
+				continue;
+		}
+		s = lp_entries_find(scratch, p);
+		if (!s || (s->flags & LP_F_REMOVED))
+			e->flags |= LP_ANA_F_PRUNABLE;
+	}
+}
+
 static int ana_estimate_savings(struct lp_analysis *a)
 {
 	struct lp_opt_set set = {
@@ -605,6 +632,8 @@ static int ana_estimate_savings(struct lp_analysis *a)
 		image_to_function(&scratch, root);
 	lp_report_init(&rep);
 	r = lp_optimize(&scratch, &set, &rep, &sv);
+	if (r == 0)
+		mark_prunable(a, &scratch, root);
 	for (size_t i = 0; r == 0 && i < rep.n_changes; i++) {
 		const struct lp_change *c = &rep.changes[i];
 		char *p = NULL;

@@ -187,6 +187,8 @@ const char *lp_analyze_package(const char *path, char *buf, size_t len, const ch
 #define LP_ANA_F_WHITEOUT	(1u << 28)	/* ".wh.<name>": path is what it deletes */
 #define LP_ANA_F_OPAQUE		(1u << 29)	/* ".wh..wh..opq": path is the directory */
 #define LP_ANA_F_HDRDIR		(1u << 30)	/* directory with its own tar header */
+/* In a->entries: a file `pack -O` would prune (junk or foreign binary), for the treemap's colours. */
+#define LP_ANA_F_PRUNABLE	(1u << 27)
 
 /*
  * --diff OLD NEW: file by file on content digests, after putting both sides

@@ -79,24 +79,6 @@ static bool is_data(const char *path)
 	return false;
 }
 
-/* Is path, or a directory above it, something -O would prune? */
-static bool is_junk(const struct ana_map *junk, const char *path)
-{
-	size_t n = strlen(path);
-
-	if (!junk->n)
-		return false;
-	for (;;) {
-		if (ana_map_getn(junk, path, n))
-			return true;
-		while (n && path[n - 1] != '/')
-			n--;
-		if (!n)
-			return false;
-		n--;
-	}
-}
-
 static size_t tn_new(struct tctx *c, const char *name, size_t nlen)
 {
 	if (c->nt == c->cap) {
@@ -350,7 +332,7 @@ cJSON *ana_treemap_json(const struct lp_analysis *a, int layer)
 {
 	const struct lp_entries *l = &a->entries;
 	struct tctx c = { .a = a };
-	struct ana_map gm = { 0 }, junk = { 0 };
+	struct ana_map gm = { 0 };
 	struct group *g = NULL;
 	size_t ng = 0, budget = layer < 0 ? 5000 : 1500, nrest = 0;
 	char **keys = calloc(l->n + 1, sizeof(*keys));
@@ -367,13 +349,6 @@ cJSON *ana_treemap_json(const struct lp_analysis *a, int layer)
 	TRY(keys && kinds && leafk && g);
 	TRY0(ana_entry_groups(a, keys, kinds));
 	TRY0(ana_map_init(&gm, 64));
-	TRY0(ana_map_init(&junk, a->report.n_changes));
-	for (size_t i = 0; i < a->report.n_changes; i++) {
-		const struct lp_change *ch = &a->report.changes[i];
-
-		if (ch->path && (!strcmp(ch->action, "prune-junk") || !strcmp(ch->action, "prune-foreign")))
-			TRY0(ana_map_put(&junk, ch->path, i));
-	}
 	for (size_t i = 0; i < l->n; i++) {
 		const struct lp_entry *e = &l->v[i];
 		bool in_root = !trl || (!strncmp(e->path, tr, trl) && e->path[trl] == '/');
@@ -431,7 +406,7 @@ cJSON *ana_treemap_json(const struct lp_analysis *a, int layer)
 		g[*gi].files[g[*gi].n++] = i;
 		g[*gi].size += e->size;
 		total += e->size;
-		leafk[i] = (uint8_t)(is_junk(&junk, e->path) ? K_JUNK : e->binfmt ? K_NATIVE
+		leafk[i] = (uint8_t)((e->flags & LP_ANA_F_PRUNABLE) ? K_JUNK : e->binfmt ? K_NATIVE
 				     : is_data(e->path) ? K_DATA : gk);
 	}
 	ana_map_free(&gm);
@@ -474,7 +449,6 @@ out:
 		free(g[i].files);
 	}
 	ana_map_free(&gm);
-	ana_map_free(&junk);
 	free(g);
 	free(keys);
 	free(kinds);

@@ -699,6 +699,7 @@ static void test_tree_json(void **state)
 	lp_analysis_init(&a);
 	add(&a, "node_modules/big/x.bin", LP_FILE, 900000, 1);
 	add(&a, "node_modules/big/lib/chrome", LP_FILE, 5000000, 7)->binfmt = LP_BIN_ELF;
+	add(&a, "node_modules/big/README.md", LP_FILE, 50000, 8);
 	add(&a, "node_modules/small/y.js", LP_FILE, 1000, 2);
 	add(&a, "index.js", LP_FILE, 10, 3);
 	add(&a, "src/a.js", LP_FILE, 20, 4);
@@ -709,7 +710,7 @@ static void test_tree_json(void **state)
 	finish(&a, &o);
 	t = ana_treemap_json(&a, -1);
 	assert_non_null(t);
-	assert_int_equal((int)cJSON_GetObjectItem(t, "s")->valuedouble, 900000 + 5000000 + 1000 + 30 + 300 * 100);
+	assert_int_equal((int)cJSON_GetObjectItem(t, "s")->valuedouble, 900000 + 5000000 + 50000 + 1000 + 30 + 300 * 100);
 	/* First level: packages and the function's code, not one node_modules box. */
 	assert_null(kid(t, "node_modules"));
 	g = kid(t, "big");
@@ -721,6 +722,8 @@ static void test_tree_json(void **state)
 	assert_non_null(c);
 	assert_string_equal(cJSON_GetObjectItem(c, "k")->valuestring, "x");
 	assert_string_equal(cJSON_GetObjectItem(kid(g, "x.bin"), "k")->valuestring, "d");
+	/* What -O would prune is junk, file by file (the changes name only the package). */
+	assert_string_equal(cJSON_GetObjectItem(kid(g, "README.md"), "k")->valuestring, "j");
 	/* The function's code: one group holding index.js and src, drawn at 4% at least. */
 	g = kid(t, "function code");
 	assert_non_null(g);
