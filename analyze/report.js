@@ -82,15 +82,19 @@ window.addEventListener('error', function (ev) {
 		stat(hs(A.image.compressed_bytes || 0), 'image, compressed');
 	if (!DIFF)
 		stat(String(tot.files || 0), tot.files === 1 ? 'file' : 'files');
-	(A.budgets || []).forEach(function (b) {
-		var d = el('div', null, 'budget' + (b.over ? ' over' : b.percent > 80 ? ' warn' : ''));
-		d.appendChild(el('b', b.percent.toFixed(1) + '%'));
+	// The limits, as a list of {name, used, limit} whatever the report's shape.
+	var LIM = Array.isArray(A.budgets) ? A.budgets : Array.isArray(A.limits) ? A.limits :
+		A.limits ? Object.keys(A.limits).map(function (k) { var v = A.limits[k]; v.name = v.name || k; return v; }) : [];
+	LIM.forEach(function (b) {
+		var pc = typeof b.percent === 'number' ? b.percent : b.limit ? 100 * b.used / b.limit : 0;
+		var d = el('div', null, 'budget' + (b.over ? ' over' : pc > 80 ? ' warn' : ''));
+		d.appendChild(el('b', pc.toFixed(1) + '%'));
 		var tr = el('div', null, 'track'), f = el('div', null, 'fill');
-		f.style.width = Math.min(100, Math.max(0.5, b.percent)) + '%';
+		f.style.width = Math.min(100, Math.max(0.5, pc)) + '%';
 		tr.appendChild(f);
 		d.appendChild(tr);
 		d.appendChild(el('span', b.name + ' limit: ' + hs(b.used) + ' of ' + hs(b.limit) +
-			(b.over ? ', over by ' + hs(b.over_by) : '')));
+			(b.over ? ', over by ' + hs(b.over_by || b.used - b.limit) : '')));
 		$('stats').appendChild(d);
 	});
 
@@ -585,5 +589,12 @@ window.addEventListener('error', function (ev) {
 	if (!$('tables').children.length)
 		$('tables').style.display = 'none';
 	draw();
+	// A link to one box: report.html#path=node_modules/x opens zoomed on it.
+	var m = /^#path=(.+)$/.exec(location.hash);
+	if (m) {
+		var hn = locate(decodeURIComponent(m[1]));
+		if (hn)
+			zoomTo(hn.c && hn.c.length ? hn : hn.parent || hn);
+	}
 	$('lp-rendered').setAttribute('data-biggest-package', C.packages.length ? C.packages[0].name : '');
 })();

@@ -179,6 +179,16 @@ def test_puppeteer(tmp):
         check(f"puppeteer: {name} labelled", f'<span class="l">{name}<' in dom)
     check("puppeteer: legend", "native binary" in dom and "prunable junk" in dom and "function code" in dom)
     check("puppeteer: savings linked", 'id="savings"' in dom and "What can go" in dom)
+    # Zoom (what a click on a box does), reached through a link to the box.
+    chrome = "node_modules/puppeteer/.local-chromium/linux-1045629/chrome-linux"
+    dom, log = chromium(html + "#path=" + chrome + "/locales", tmp, "--dump-dom")
+    crumbs = re.search(r'<div id="crumbs">(.*?)</div>', dom, re.S)
+    crumbs = re.sub(r"<[^>]+>", "|", crumbs.group(1)) if crumbs else ""
+    check("puppeteer: zoomed with a breadcrumb", "|everything|" in crumbs and "|puppeteer|" in crumbs and
+          "|locales|" in crumbs, crumbs)
+    t = tiles(dom)
+    check("puppeteer: zoomed view shows the files", any(f'data-path="{chrome}/locales/de.pak"' in a
+                                                        for a, _ in t), t[:3])
 
 
 def test_bounded(tmp):
