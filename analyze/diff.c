@@ -12,16 +12,19 @@
 #include "core/hash.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One side, cut to the compared root. */
 struct side {
 	const struct lp_analysis *a;
 	const char *root;	/* "" or "var/task" */
 	size_t rootlen;		/* with its '/' */
-	size_t *idx;		/* compared non-directory entries, in path order */
+	size_t *idx;		/* compared non-directory entries, in compared-path order */
+	size_t *off;		/* where each one's compared path starts (past the task root) */
 	size_t n;
 	char **group;		/* package key per entry (ana_entry_groups) */
 	const char **gkind;
@@ -34,7 +37,7 @@ struct side {
 
 static const char *rel(const struct side *s, size_t i)
 {
-	return s->a->entries.v[s->idx[i]].path + s->rootlen;
+	return s->a->entries.v[s->idx[i]].path + s->off[i];
 }
 
 static const struct lp_entry *ent(const struct side *s, size_t i)
@@ -63,6 +66,30 @@ static int digest(struct side *s, size_t i, const uint8_t **ret)
 	return 0;
 }
 
+/*
+ * The mode the file gets in a zip or image: a directory's file is 0755 with
+ * an x bit, as an ELF program or as a #! script (what pack and container
+ * write), so a directory and its own artifact agree. Archive members keep
+ * the mode they were stored with.
+ */
+static uint32_t packed_mode(const struct lp_entry *e)
+{
+	char head[2];
+	int fd;
+	bool script = false;
+
+	if (e->kind != LP_FILE || !e->src || (e->mode & 0111))
+		return e->mode;
+	if (e->bin && e->bin->is_pie_or_exec)
+		return 0755;
+	fd = open(e->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		script = read(fd, head, 2) == 2 && head[0] == '#' && head[1] == '!';
+		close(fd);
+	}
+	return script ? 0755 : e->mode;
+}
+
 static int same_bytes(struct side *o, size_t i, struct side *n, size_t j, bool *ret)
 {
 	const struct lp_entry *a = ent(o, i), *b = ent(n, j);
@@ -82,6 +109,34 @@ static int same_bytes(struct side *o, size_t i, struct side *n, size_t j, bool *
 	return 0;
 }
 
+struct pos {
+	const char *rel;
+	size_t idx, off;
+};
+
+static int cmp_pos(const void *x, const void *y)
+{
+	return strcmp(((const struct pos *)x)->rel, ((const struct pos *)y)->rel);
+}
+
+/* /opt and the task root's content, cut, interleave: sort by the compared path. */
+static int sort_side(struct side *s)
+{
+	struct pos *p = calloc(s->n + 1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		p[i] = (struct pos){ s->a->entries.v[s->idx[i]].path + s->off[i], s->idx[i], s->off[i] };
+	qsort(p, s->n, sizeof(*p), cmp_pos);
+	for (size_t i = 0; i < s->n; i++) {
+		s->idx[i] = p[i].idx;
+		s->off[i] = p[i].off;
+	}
+	free(p);
+	return 0;
+}
+
 static void side_free(struct side *s)
 {
 	for (size_t i = 0; s->group && i < s->a->entries.n; i++)
@@ -89,6 +144,7 @@ static void side_free(struct side *s)
 	free(s->group);
 	free(s->gkind);
 	free(s->idx);
+	free(s->off);
 	free(s->dg);
 	free(s->have);
 }
@@ -102,18 +158,24 @@ static int side_init(struct side *s, const struct lp_analysis *a, bool cut)
 	s->root = cut ? (a->img_task_root ? a->img_task_root : "var/task") : "";
 	s->rootlen = *s->root ? strlen(s->root) + 1 : 0;
 	s->idx = calloc(l->n + 1, sizeof(*s->idx));
+	s->off = calloc(l->n + 1, sizeof(*s->off));
 	s->group = calloc(l->n + 1, sizeof(*s->group));
 	s->gkind = calloc(l->n + 1, sizeof(*s->gkind));
 	s->dg = calloc(l->n + 1, sizeof(*s->dg));
 	s->have = calloc(l->n + 1, 1);
-	if (!s->idx || !s->group || !s->gkind || !s->dg || !s->have)
+	if (!s->idx || !s->off || !s->group || !s->gkind || !s->dg || !s->have)
 		return -ENOMEM;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct lp_entry *e = &l->v[i];
 
 		if (e->kind == LP_DIR || (e->flags & LP_F_REMOVED))
 			continue;
-		if (s->rootlen && (strncmp(e->path, s->root, s->rootlen - 1) || e->path[s->rootlen - 1] != '/')) {
+		if (!s->rootlen || (!strncmp(e->path, s->root, s->rootlen - 1) && e->path[s->rootlen - 1] == '/')) {
+			s->off[s->n] = s->rootlen;
+		} else if (!strncmp(e->path, "opt/", 4)) {
+			/* container puts a function's opt/ at /opt: part of the function, as in analyze's savings. */
+			s->off[s->n] = 0;
+		} else {
 			s->skipped++;
 			s->skipped_bytes += e->size;
 			continue;
@@ -121,6 +183,8 @@ static int side_init(struct side *s, const struct lp_analysis *a, bool cut)
 		s->idx[s->n++] = i;
 		s->bytes += e->size;
 	}
+	if (s->rootlen && sort_side(s) < 0)
+		return -ENOMEM;
 	return ana_entry_groups(a, s->group, s->gkind);
 }
 
@@ -345,7 +409,13 @@ int lp_analyze_diff(const struct lp_analysis *old, const struct lp_analysis *new
 			po->in_old = pn->in_new = true;
 			po->old_bytes += a->size;
 			pn->new_bytes += b->size;
-			if (same && a->mode == b->mode) {
+			uint32_t am = a->mode, bm = b->mode;
+
+			if (am != bm) {
+				am = packed_mode(a);
+				bm = packed_mode(b);
+			}
+			if (same && am == bm) {
 				i++, j++;
 				continue;
 			}
@@ -358,8 +428,8 @@ int lp_analyze_diff(const struct lp_analysis *old, const struct lp_analysis *new
 			d->old_bytes = a->size;
 			d->new_bytes = b->size;
 			d->delta = (int64_t)b->size - (int64_t)a->size;
-			d->old_mode = a->mode;
-			d->new_mode = b->mode;
+			d->old_mode = am;
+			d->new_mode = bm;
 			po->touched = pn->touched = true;
 			if (same)
 				ret->n_mode++;

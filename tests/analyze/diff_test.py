@@ -53,10 +53,14 @@ def make_fn(root):
     write(root, "index.js", b"exports.handler = async () => 'v1';\n" * 20)
     write(root, "lib/util.js", b"module.exports = (x) => x + 1;\n" * 40)
     write(root, "lib/tool.sh", b"#!/bin/sh\necho hi\n", 0o755)
+    # A script without its x bit: pack and container store it 0755, which is no change.
+    write(root, "lib/hook.sh", b"#!/bin/sh\necho hook\n", 0o644)
     write(root, "node_modules/left-pad/index.js", b"module.exports = function leftPad() {};\n" * 30)
     write(root, "node_modules/left-pad/package.json", b'{"name":"left-pad","version":"1.3.0"}\n')
     write(root, "node_modules/chalk/index.js", bytes(range(256)) * 40)
     write(root, "data/model.bin", bytes((i * 7) % 251 for i in range(60000)))
+    # container places opt/ at /opt: still the function's, compared as opt/.
+    write(root, "opt/extensions/watch", b"#!/bin/sh\nexec true\n", 0o755)
 
 
 def files_by(d, status):
