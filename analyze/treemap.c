@@ -357,14 +357,16 @@ cJSON *ana_treemap_json(const struct lp_analysis *a, int layer)
 
 		if (e->kind == LP_DIR || !keys[i] || (layer >= 0 && e->layer != layer))
 			continue;
-		if (!strcmp(kinds[i], "node"))
+		if (!in_root && strncmp(e->path, "opt/", 4) != 0)
+			gk = K_BASE;	/* the runtime's own npm is the base image's, not the function's */
+		else if (!strcmp(kinds[i], "node"))
 			gk = K_NODE;
 		else if (!strcmp(kinds[i], "python"))
 			gk = K_PY;
 		else if (!strcmp(kinds[i], "vendor"))
 			gk = K_VENDOR;
 		else
-			gk = in_root ? K_CODE : K_BASE;
+			gk = in_root ? K_CODE : K_BASE;	/* opt/'s loose files: extensions, layers */
 		if (gk == K_CODE)
 			snprintf(key, sizeof(key), "%s", CODE_KEY);
 		else if (gk == K_BASE)
@@ -431,7 +433,7 @@ cJSON *ana_treemap_json(const struct lp_analysis *a, int layer)
 	if (nrest) {
 		cJSON *m = lp_json_push_obj(kids);
 
-		snprintf(key, sizeof(key), "(%zu more packages)", nrest);
+		snprintf(key, sizeof(key), "(%zu more %s)", nrest, nrest == 1 ? "package" : "packages");
 		TRY(m);
 		TRY0(lp_json_str(m, "n", key));
 		TRY0(lp_json_u64(m, "s", rest));
