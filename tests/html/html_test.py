@@ -224,6 +224,57 @@ def test_image(tmp):
     check("image: a tree per layer", '"layers":[{' in open(html).read())
 
 
+def docker_archive(path, layers):
+    """A docker-archive tar (docker save) of tar layers given as {path: bytes}."""
+    import gzip, io, tarfile
+
+    def tar(files):
+        b = io.BytesIO()
+        with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for name, data in sorted(files.items()):
+                ti = tarfile.TarInfo(name)
+                ti.size, ti.mode = len(data), 0o755
+                t.addfile(ti, io.BytesIO(data))
+        return b.getvalue()
+    raw = [tar(l) for l in layers]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["LAMBDA_TASK_ROOT=/var/task"]},
+                      "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(r).hexdigest() for r in raw]},
+                      "history": [{"created_by": "base"}, {"created_by": "COPY . /var/task"}]}).encode()
+    with tarfile.open(path, "w") as t:
+        def add(n, d):
+            ti = tarfile.TarInfo(n)
+            ti.size = len(d)
+            t.addfile(ti, io.BytesIO(d))
+        for i, r in enumerate(raw):
+            add(f"l{i}/layer.tar", gzip.compress(r, mtime=0))
+        add("cfg.json", cfg)
+        add("manifest.json", json.dumps([{"Config": "cfg.json", "Layers": [f"l{i}/layer.tar" for i in range(len(raw))]}]).encode())
+
+
+def test_image_on_base(tmp):
+    """A function on a runtime base image: the base is grey boxes by directory, the function's part split up."""
+    img = os.path.join(tmp, "on-base.tar")
+    docker_archive(img, [
+        {"var/lang/bin/node": elf(12 << 20), "var/lang/lib/node_modules/npm/index.js": b"n" * 900000,
+         "usr/lib64/libc.so.6": elf(2 << 20), "usr/lib64/libstdc++.so.6": elf(2 << 20), "etc/ssl/certs/ca.pem": b"c" * 200000},
+        {"var/task/index.js": b"exports.handler = 1;\n" * 300, "var/task/lib/a.js": b"a" * 20000,
+         "var/task/node_modules/sharp/build/Release/sharp.node": elf(3 << 20),
+         "var/task/node_modules/lodash/lodash.js": b"l" * 500000},
+    ])
+    html = os.path.join(tmp, "on-base.html")
+    rc, out, err = lp("analyze", img, "-q", "--html", html)
+    check("image on a base: rc", rc == 0, err)
+    dom, t = render("image-on-base", html, tmp, 10)
+    groups = {re.search(r'data-kind="(.)"', a).group(1) + ":" + (re.search(r'data-path="([^"]*)"', a) or [0, ""])[1]
+              for a, _ in t if "data-group" in a}
+    check("image on a base: base directories are base groups", {"b:var/lang", "b:usr/lib64"} <= groups, groups)
+    check("image on a base: the function's packages are split", "n:var/task/node_modules/sharp/build/Release" in groups or
+          any(g.startswith("n:var/task/node_modules/sharp") for g in groups), groups)
+    check("image on a base: the runtime's npm is not a function package",
+          not any("var/lang/lib/node_modules" in g and g.startswith("n:") for g in groups), groups)
+    check("image on a base: two layers in the strip", dom.count('class="seg') == 2, dom.count('class="seg'))
+
+
 def main():
     global BIN, SAMPLES, ART
     BIN, SAMPLES, ART = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
@@ -237,6 +288,7 @@ def main():
         test_puppeteer(tmp)
         test_bounded(tmp)
         test_image(tmp)
+        test_image_on_base(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed; screenshots in {ART}")
