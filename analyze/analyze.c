@@ -340,6 +340,27 @@ const char *lp_analyze_package(const char *path, char *buf, size_t len, const ch
 	return group_key(NULL, NULL, path, buf, len, kind ? kind : &k);
 }
 
+int ana_entry_groups(const struct lp_analysis *a, char **keys, const char **kinds)
+{
+	const struct lp_entries *l = &a->entries;
+	struct owners ow = { 0 };
+	char key[PATH_MAX];
+	int r = owners_build(&ow, a);
+
+	for (size_t i = 0; i < l->n && r == 0; i++) {
+		keys[i] = NULL;
+		kinds[i] = NULL;
+		if (l->v[i].kind == LP_DIR)
+			continue;
+		/* No entry list: a root folder stays "top" (the function's code) even with __init__.py. */
+		group_key(&ow, NULL, l->v[i].path, key, sizeof(key), &kinds[i]);
+		if (!(keys[i] = strdup(key)))
+			r = -ENOMEM;
+	}
+	owners_free(&ow);
+	return r;
+}
+
 /* ---- contributors ------------------------------------------------------ */
 
 static int cmp_contrib(const void *x, const void *y)
@@ -562,6 +583,33 @@ static void image_to_function(struct lp_entries *l, const char *root)
 	lp_entries_sort(l);
 }
 
+/*
+ * The changes name a package per junk rule; the treemap wants the files.
+ * A file of the function that the dry run no longer has was pruned.
+ */
+static void mark_prunable(struct lp_analysis *a, struct lp_entries *scratch, const char *root)
+{
+	size_t plen = strlen(root);
+
+	lp_entries_sort(scratch);
+	for (size_t i = 0; i < a->entries.n; i++) {
+		struct lp_entry *e = &a->entries.v[i], *s;
+		const char *p = e->path;
+
+		if (e->kind == LP_DIR)
+			continue;
+		if (a->is_image) {
+			if (!strncmp(p, root, plen) && p[plen] == '/')
+				p += plen + 1;
+			else if (strncmp(p, "opt/", 4) != 0)
+				continue;
+		}
+		s = lp_entries_find(scratch, p);
+		if (!s || (s->flags & LP_F_REMOVED))
+			e->flags |= LP_ANA_F_PRUNABLE;
+	}
+}
+
 static int ana_estimate_savings(struct lp_analysis *a)
 {
 	struct lp_opt_set set = {
@@ -584,6 +632,8 @@ static int ana_estimate_savings(struct lp_analysis *a)
 		image_to_function(&scratch, root);
 	lp_report_init(&rep);
 	r = lp_optimize(&scratch, &set, &rep, &sv);
+	if (r == 0)
+		mark_prunable(a, &scratch, root);
 	for (size_t i = 0; r == 0 && i < rep.n_changes; i++) {
 		const struct lp_change *c = &rep.changes[i];
 		char *p = NULL;
@@ -1020,114 +1070,4 @@ int lp_analyze_target(const char *path, const struct lp_ana_opts *o, struct lp_a
 	r = lp_analyze_compute(a, o);
 	a->t_total = lp_now() - t0;
 	return r;
-}
-
-/* ---- diff ---------------------------------------------------------------- */
-
-static int cmp_delta(const void *x, const void *y)
-{
-	const struct lp_ana_delta *a = x, *b = y;
-	uint64_t da = a->delta < 0 ? (uint64_t)(-a->delta) : (uint64_t)a->delta;
-	uint64_t db = b->delta < 0 ? (uint64_t)(-b->delta) : (uint64_t)b->delta;
-
-	if (da != db)
-		return da < db ? 1 : -1;
-	return strcmp(a->name, b->name);
-}
-
-static int diff_level(const struct lp_ana_contrib *o, size_t no, const struct lp_ana_contrib *n, size_t nn,
-		      struct lp_ana_delta **ret, size_t *ret_n)
-{
-	struct ana_map om, nm;
-	struct lp_ana_delta *v = calloc(no + nn + 1, sizeof(*v));
-	size_t k = 0;
-	int r;
-
-	*ret = NULL;
-	*ret_n = 0;
-	if (!v)
-		return -ENOMEM;
-	if ((r = ana_map_init(&om, no)) < 0) {
-		free(v);
-		return r;
-	}
-	if ((r = ana_map_init(&nm, nn)) < 0) {
-		ana_map_free(&om);
-		free(v);
-		return r;
-	}
-	for (size_t i = 0; i < no && r == 0; i++)
-		r = ana_map_put(&om, o[i].name, i);
-	for (size_t i = 0; i < nn && r == 0; i++)
-		r = ana_map_put(&nm, n[i].name, i);
-	for (size_t i = 0; i < nn && r == 0; i++) {
-		size_t *oi = ana_map_get(&om, n[i].name);
-		uint64_t ob = oi ? o[*oi].bytes : 0;
-
-		if (oi && ob == n[i].bytes)
-			continue;
-		v[k].name = strdup(n[i].name);
-		if (!v[k].name) {
-			r = -ENOMEM;
-			break;
-		}
-		v[k].kind = n[i].kind;
-		v[k].old_bytes = ob;
-		v[k].new_bytes = n[i].bytes;
-		v[k].delta = (int64_t)n[i].bytes - (int64_t)ob;
-		v[k].status = !oi ? "added" : v[k].delta > 0 ? "grew" : "shrank";
-		k++;
-	}
-	for (size_t i = 0; i < no && r == 0; i++) {
-		if (ana_map_get(&nm, o[i].name))
-			continue;
-		v[k].name = strdup(o[i].name);
-		if (!v[k].name) {
-			r = -ENOMEM;
-			break;
-		}
-		v[k].kind = o[i].kind;
-		v[k].old_bytes = o[i].bytes;
-		v[k].delta = -(int64_t)o[i].bytes;
-		v[k].status = "removed";
-		k++;
-	}
-	ana_map_free(&om);
-	ana_map_free(&nm);
-	if (r < 0) {
-		for (size_t i = 0; i < k; i++)
-			free(v[i].name);
-		free(v);
-		return r;
-	}
-	qsort(v, k, sizeof(*v), cmp_delta);
-	*ret = v;
-	*ret_n = k;
-	return 0;
-}
-
-int lp_analyze_diff(const struct lp_analysis *old, const struct lp_analysis *new_, struct lp_ana_diff *ret)
-{
-	int r;
-
-	memset(ret, 0, sizeof(*ret));
-	r = diff_level(old->packages, old->n_packages, new_->packages, new_->n_packages, &ret->packages,
-		       &ret->n_packages);
-	if (r == 0)
-		r = diff_level(old->files, old->n_files_c, new_->files, new_->n_files_c, &ret->files, &ret->n_files);
-	ret->total_delta = (int64_t)new_->unzipped - (int64_t)old->unzipped;
-	if (r < 0)
-		lp_ana_diff_free(ret);
-	return r;
-}
-
-void lp_ana_diff_free(struct lp_ana_diff *d)
-{
-	for (size_t i = 0; i < d->n_packages; i++)
-		free(d->packages[i].name);
-	for (size_t i = 0; i < d->n_files; i++)
-		free(d->files[i].name);
-	free(d->packages);
-	free(d->files);
-	memset(d, 0, sizeof(*d));
 }

@@ -52,6 +52,12 @@ struct lp_ana_opts {
 	 * (a docker-archive: with an info finding naming the others).
 	 */
 	const char *image;
+	/*
+	 * Every regular file of a zip gets its SHA-256 (--diff compares
+	 * contents); otherwise a member with no possible twin is read only as
+	 * far as its type needs.
+	 */
+	bool digests;
 };
 
 /* A contributor: a file, a directory or a package (or an image layer). */
@@ -183,23 +189,47 @@ const char *lp_analyze_package(const char *path, char *buf, size_t len, const ch
 #define LP_ANA_F_WHITEOUT	(1u << 28)	/* ".wh.<name>": path is what it deletes */
 #define LP_ANA_F_OPAQUE		(1u << 29)	/* ".wh..wh..opq": path is the directory */
 #define LP_ANA_F_HDRDIR		(1u << 30)	/* directory with its own tar header */
+/* In a->entries: a file `pack -O` would prune (junk or foreign binary), for the treemap's colours. */
+#define LP_ANA_F_PRUNABLE	(1u << 27)
 
-/* --diff OLD NEW */
+/*
+ * --diff OLD NEW: file by file on content digests, after putting both sides
+ * on the same root: an image compared with a zip or a directory is cut to
+ * its task root (var/task/ or LAMBDA_TASK_ROOT), so a function and its own
+ * image compare equal. Two images compare whole.
+ */
 struct lp_ana_delta {
 	char *name;
 	const char *kind;
 	uint64_t old_bytes, new_bytes;
 	int64_t delta;
-	const char *status;	/* "added", "removed", "grew", "shrank" */
+	/*
+	 * "added", "removed", "grew", "shrank", "changed" (same size, other
+	 * bytes), "renamed" (same bytes under a new path, old_name set),
+	 * "mode" (only the permission bits differ).
+	 */
+	const char *status;
+	char *old_name;		/* renamed: where it was; else NULL */
+	uint32_t old_mode, new_mode;	/* files in both: 0644/0755; 0 otherwise */
 };
 
 struct lp_ana_diff {
 	struct lp_ana_delta *packages, *files;
 	size_t n_packages, n_files;
-	int64_t total_delta;
+	int64_t total_delta;		/* unzipped, over the compared files */
+	uint64_t old_unzipped, new_unzipped;	/* the compared files */
+	/* Zipped size (zip, or the estimate for a directory); images: compressed layers. */
+	uint64_t old_zipped, new_zipped;
+	bool zipped_known;		/* both sides have one of the same nature */
+	bool zipped_estimated;		/* one side is an estimate */
+	int64_t zipped_delta;
+	const char *old_root, *new_root;	/* task root cut from each side ("" = none) */
+	size_t old_skipped, new_skipped;	/* files outside the task root, not compared */
+	uint64_t old_skipped_bytes, new_skipped_bytes;
+	size_t n_added, n_removed, n_changed, n_renamed, n_mode;	/* files */
 };
 
-/* Sorted by |delta| descending, then name. */
+/* Sorted by |delta| descending, then name. Reads files a directory scan left unhashed. */
 int lp_analyze_diff(const struct lp_analysis *old, const struct lp_analysis *new_, struct lp_ana_diff *ret);
 void lp_ana_diff_free(struct lp_ana_diff *d);
 
@@ -224,6 +254,9 @@ cJSON *lp_analyze_diff_json(const struct lp_analysis *old, const struct lp_analy
 
 /* Write the self-contained HTML report to path (atomically). */
 int lp_analyze_html(const struct lp_analysis *a, const struct lp_ana_out *o, const char *path);
+/* The same page for --diff: the new tree with what changed highlighted, the changes beside it. */
+int lp_analyze_diff_html(const struct lp_analysis *old, const struct lp_analysis *new_, const struct lp_ana_diff *d,
+			 const struct lp_ana_out *o, const char *path);
 
 /* Estimated compressed size of a buffer (libdeflate level 6) for the zip estimate. */
 uint64_t lp_analyze_deflate_estimate(const void *buf, size_t n);

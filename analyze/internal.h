@@ -46,8 +46,16 @@ int ana_add_record(struct lp_analysis *a, const char *path, const char *text, si
 /* Fill a minimal binfo from the first bytes when the full reader has nothing. */
 struct lp_binfo *ana_binfo_from_head(const uint8_t *p, size_t n);
 
-/* JSON tree of the final file system for the treemap (cut to keep pages small). */
-cJSON *ana_tree_json(const struct lp_analysis *a);
 
 /* Size of one zip entry's headers (local + central) for the estimate. */
 uint64_t ana_zip_overhead(const char *path, int kind);
+
+/*
+ * The package group of every entry, as the contributors count them:
+ * keys[i] (malloc'd; NULL for directories) and kinds[i] ("node", "python",
+ * "vendor", "top"). Both arrays hold a->entries.n slots. For the treemap.
+ */
+int ana_entry_groups(const struct lp_analysis *a, char **keys, const char **kinds);
+
+/* The treemap data: one group per package, then the directories in it (bounded size). layer < 0: all. */
+cJSON *ana_treemap_json(const struct lp_analysis *a, int layer);

@@ -270,6 +270,33 @@ fail:
 	return NULL;
 }
 
+/* Zipped sizes, the compared roots and the counts by status. */
+static bool diff_extra_json(cJSON *doc, const struct lp_analysis *old, const struct lp_analysis *new_,
+			    const struct lp_ana_diff *d)
+{
+	cJSON *z, *c, *r;
+
+	if (!(z = cJSON_AddObjectToObject(doc, "zipped")))
+		return false;
+	/* Zips and directories: the zip size (or estimate); two images: compressed layers. */
+	if (!lp_json_str(z, "measure", !d->zipped_known ? NULL : old->is_image ? "image-compressed" : "zip") &&
+	    (d->zipped_known ? !lp_json_u64(z, "old_bytes", d->old_zipped) && !lp_json_u64(z, "new_bytes", d->new_zipped) &&
+	     cJSON_AddNumberToObject(z, "delta_bytes", (double)d->zipped_delta)
+	     : cJSON_AddNullToObject(z, "old_bytes") && cJSON_AddNullToObject(z, "new_bytes") &&
+	     cJSON_AddNullToObject(z, "delta_bytes")) &&
+	    cJSON_AddBoolToObject(z, "estimated", d->zipped_estimated) &&
+	    (r = cJSON_AddObjectToObject(doc, "compared_root")) && !lp_json_str(r, "old", d->old_root) &&
+	    !lp_json_str(r, "new", d->new_root) && !lp_json_u64(r, "old_files_outside", d->old_skipped) &&
+	    !lp_json_u64(r, "new_files_outside", d->new_skipped) &&
+	    !lp_json_u64(r, "old_bytes_outside", d->old_skipped_bytes) &&
+	    !lp_json_u64(r, "new_bytes_outside", d->new_skipped_bytes) &&
+	    (c = cJSON_AddObjectToObject(doc, "counts")) && !lp_json_u64(c, "added", d->n_added) &&
+	    !lp_json_u64(c, "removed", d->n_removed) && !lp_json_u64(c, "changed", d->n_changed) &&
+	    !lp_json_u64(c, "renamed", d->n_renamed) && !lp_json_u64(c, "mode", d->n_mode))
+		return true;
+	return false;
+}
+
 static cJSON *deltas_json(const struct lp_ana_delta *d, size_t n, size_t top)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -286,6 +313,16 @@ static cJSON *deltas_json(const struct lp_ana_delta *d, size_t n, size_t top)
 		TRY0(lp_json_u64(o, "old_bytes", d[i].old_bytes));
 		TRY0(lp_json_u64(o, "new_bytes", d[i].new_bytes));
 		TRY(cJSON_AddNumberToObject(o, "delta", (double)d[i].delta));
+		if (d[i].old_name)
+			TRY0(lp_json_str(o, "old_name", d[i].old_name));
+		if (d[i].old_mode != d[i].new_mode && d[i].old_mode && d[i].new_mode) {
+			char m[2][8];
+
+			snprintf(m[0], sizeof(m[0]), "%04o", (unsigned)d[i].old_mode & 07777);
+			snprintf(m[1], sizeof(m[1]), "%04o", (unsigned)d[i].new_mode & 07777);
+			TRY0(lp_json_str(o, "old_mode", m[0]));
+			TRY0(lp_json_str(o, "new_mode", m[1]));
+		}
 	}
 	return arr;
 fail:
@@ -304,161 +341,14 @@ cJSON *lp_analyze_diff_json(const struct lp_analysis *old, const struct lp_analy
 	TRY0(lp_json_str(doc, "schema", "lambdapack-analyze-diff/1"));
 	TRY0(lp_json_str(doc, "old", old->target));
 	TRY0(lp_json_str(doc, "new", new_->target));
-	TRY0(lp_json_u64(doc, "old_unzipped_bytes", old->unzipped));
-	TRY0(lp_json_u64(doc, "new_unzipped_bytes", new_->unzipped));
+	TRY0(lp_json_u64(doc, "old_unzipped_bytes", d->old_unzipped));
+	TRY0(lp_json_u64(doc, "new_unzipped_bytes", d->new_unzipped));
 	TRY(cJSON_AddNumberToObject(doc, "delta_bytes", (double)d->total_delta));
+	TRY(diff_extra_json(doc, old, new_, d));
 	TRY(add_item(doc, "packages", deltas_json(d->packages, d->n_packages, top)));
 	TRY(add_item(doc, "files", deltas_json(d->files, d->n_files, top)));
 	return doc;
 fail:
 	cJSON_Delete(doc);
 	return NULL;
-}
-
-/* ---- treemap data ------------------------------------------------------ */
-
-struct tnode {
-	uint64_t size;
-	size_t first, next;	/* children list; SIZE_MAX = none */
-	size_t nchild;
-};
-
-struct tctx {
-	const struct lp_analysis *a;
-	struct tnode *t;	/* index = entry index; root at n */
-	uint64_t floor;
-	size_t budget;		/* nodes left to emit */
-};
-
-static const struct tnode *sort_t;
-
-static int cmp_tsize(const void *x, const void *y)
-{
-	uint64_t a = sort_t[*(const size_t *)x].size, b = sort_t[*(const size_t *)y].size;
-
-	return a != b ? (a < b ? 1 : -1) : (*(const size_t *)x < *(const size_t *)y ? -1 : 1);
-}
-
-static cJSON *tree_node(struct tctx *c, size_t i, int depth)
-{
-	const struct lp_entries *l = &c->a->entries;
-	cJSON *o = cJSON_CreateObject(), *kids;
-	size_t *ch = NULL, k = 0;
-	const char *name = "/", *kind = "d";
-	uint64_t rest = 0;
-	size_t nrest = 0;
-	char key[4096];
-
-	if (!o)
-		return NULL;
-	if (i < l->n) {
-		const char *slash = strrchr(l->v[i].path, '/');
-		const char *pk;
-
-		name = slash ? slash + 1 : l->v[i].path;
-		kind = l->v[i].kind == LP_DIR ? "d" : "f";
-		if (l->v[i].kind == LP_DIR &&
-		    !strcmp(lp_analyze_package(l->v[i].path, key, sizeof(key), &pk), l->v[i].path) && strcmp(pk, "top"))
-			kind = "p";
-	}
-	TRY0(lp_json_str(o, "n", name));
-	TRY0(lp_json_u64(o, "s", c->t[i].size));
-	TRY0(lp_json_str(o, "k", kind));
-	if (!c->t[i].nchild || depth > 48)
-		return o;
-	TRY(ch = malloc(c->t[i].nchild * sizeof(*ch)));
-	for (size_t j = c->t[i].first; j != SIZE_MAX; j = c->t[j].next)
-		ch[k++] = j;
-	sort_t = c->t;
-	qsort(ch, k, sizeof(*ch), cmp_tsize);
-	TRY(kids = cJSON_AddArrayToObject(o, "c"));
-	for (size_t j = 0; j < k; j++) {
-		cJSON *sub;
-
-		/* Small things and the long tail become one "(N more)" box. */
-		if (j >= 200 || c->budget == 0 || (c->t[ch[j]].size < c->floor && j > 0)) {
-			rest += c->t[ch[j]].size;
-			nrest++;
-			continue;
-		}
-		c->budget--;
-		TRY(sub = tree_node(c, ch[j], depth + 1));
-		if (!cJSON_AddItemToArray(kids, sub)) {
-			cJSON_Delete(sub);
-			goto fail;
-		}
-	}
-	if (nrest) {
-		cJSON *m = cJSON_CreateObject();
-		char label[64];
-
-		TRY(m);
-		if (!cJSON_AddItemToArray(kids, m)) {
-			cJSON_Delete(m);
-			goto fail;
-		}
-		snprintf(label, sizeof(label), "(%zu more)", nrest);
-		TRY0(lp_json_str(m, "n", label));
-		TRY0(lp_json_u64(m, "s", rest));
-		TRY0(lp_json_str(m, "k", "m"));
-	}
-	free(ch);
-	return o;
-fail:
-	free(ch);
-	cJSON_Delete(o);
-	return NULL;
-}
-
-cJSON *ana_tree_json(const struct lp_analysis *a)
-{
-	const struct lp_entries *l = &a->entries;
-	struct tctx c = { .a = a, .budget = 4000 };
-	char key[4096];
-	cJSON *root = NULL;
-
-	c.t = calloc(l->n + 1, sizeof(*c.t));
-	if (!c.t)
-		return NULL;
-	for (size_t i = 0; i <= l->n; i++)
-		c.t[i].first = c.t[i].next = SIZE_MAX;
-	/* Link children in reverse so that lists come out in path order (sorting fixes it anyway). */
-	for (size_t i = l->n; i-- > 0;) {
-		size_t pl = lp_path_parent_len(l->v[i].path), p = l->n;
-
-		if (pl) {
-			struct lp_entry *pe;
-
-			snprintf(key, sizeof(key), "%.*s", (int)pl, l->v[i].path);
-			pe = lp_entries_find(l, key);
-			if (pe)
-				p = (size_t)(pe - l->v);
-		}
-		c.t[i].next = c.t[p].first;
-		c.t[p].first = i;
-		c.t[p].nchild++;
-		if (l->v[i].kind != LP_DIR) {
-			uint64_t s = l->v[i].size;
-
-			/* Add to every ancestor, root included. */
-			c.t[i].size += s;
-			for (size_t q = i;;) {
-				size_t ql = q < l->n ? lp_path_parent_len(l->v[q].path) : 0;
-				struct lp_entry *pe = NULL;
-
-				if (q == l->n)
-					break;
-				if (ql) {
-					snprintf(key, sizeof(key), "%.*s", (int)ql, l->v[q].path);
-					pe = lp_entries_find(l, key);
-				}
-				q = pe ? (size_t)(pe - l->v) : l->n;
-				c.t[q].size += s;
-			}
-		}
-	}
-	c.floor = c.t[l->n].size / 2000;
-	root = tree_node(&c, l->n, 0);
-	free(c.t);
-	return root;
 }

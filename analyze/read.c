@@ -1183,7 +1183,7 @@ int ana_read(const char *path, const struct lp_ana_opts *o, struct lp_analysis *
 	switch (a->kind) {
 	case LP_ANA_ZIP:
 	case LP_ANA_ARCHIVE: {
-		r.zip_heads = a->kind == LP_ANA_ZIP && !o->exact_zip;
+		r.zip_heads = a->kind == LP_ANA_ZIP && !o->exact_zip && !o->digests;
 		{
 			struct lp_stream_opts so = {
 				.name = path,

@@ -29,6 +29,7 @@ static const char usage[] =
 "  --top N              rows per table (default 10; 0 = all)\n"
 "  --json FILE|-        write the full report as JSON (docs/analyze-json.md)\n"
 "  --html FILE          write a self-contained HTML report with a treemap\n"
+"                       (with --diff: the new tree, what changed highlighted)\n"
 "  --exclude GLOB       leave matching paths out; repeatable\n"
 "  --image NAME|@N      archives or layouts holding several images: which one\n"
 "                       (a docker save tag or an OCI ref name; @N counts from 0)\n"
@@ -284,11 +285,34 @@ static void print_deltas(const struct style *s, const char *title, const struct 
 	for (size_t i = 0; i < k; i++) {
 		uint64_t ad = d[i].delta < 0 ? (uint64_t)(-d[i].delta) : (uint64_t)d[i].delta;
 
-		fprintf(s->f, "  %s%c%10s%s %10s -> %-10s %-8s %s\n",
-			c_on(s, d[i].delta > 0 ? "\033[31m" : "\033[32m"), d[i].delta > 0 ? '+' : '-', hs(ad, h1),
-			c_off(s), hs(d[i].old_bytes, h2), hs(d[i].new_bytes, h3), d[i].status,
+		fprintf(s->f, "  %s%c%10s%s %10s -> %-10s %-8s %s",
+			c_on(s, d[i].delta > 0 ? "\033[31m" : "\033[32m"), d[i].delta > 0 ? '+' : d[i].delta < 0 ? '-' : ' ',
+			hs(ad, h1), c_off(s), hs(d[i].old_bytes, h2), hs(d[i].new_bytes, h3), d[i].status,
 			fit(d[i].name, 60, nb, sizeof(nb)));
+		if (d[i].old_name)
+			fprintf(s->f, " (was %s)", fit(d[i].old_name, 60, nb, sizeof(nb)));
+		if (d[i].old_mode != d[i].new_mode && d[i].old_mode && d[i].new_mode)
+			fprintf(s->f, " (mode %04o -> %04o)", (unsigned)d[i].old_mode & 07777, (unsigned)d[i].new_mode & 07777);
+		fputc('\n', s->f);
 	}
+}
+
+/* The diff's second line: zipped delta, what was compared, counts by status. */
+static void print_diff_summary(const struct style *s, const struct lp_ana_diff *d)
+{
+	char h1[24], h2[24], h3[24];
+	uint64_t az = d->zipped_delta < 0 ? (uint64_t)(-d->zipped_delta) : (uint64_t)d->zipped_delta;
+
+	if (d->zipped_known)
+		fprintf(s->f, "  zipped: %c%s (%s%s -> %s)\n", d->zipped_delta < 0 ? '-' : '+', hs(az, h1),
+			d->zipped_estimated ? "estimated, " : "", hs(d->old_zipped, h2), hs(d->new_zipped, h3));
+	if (d->old_skipped || d->new_skipped)
+		fprintf(s->f, "  compared: the task root (%s%s vs %s%s); not compared: %zu %s of the image outside it\n",
+			*d->old_root ? "/" : "", *d->old_root ? d->old_root : "the root",
+			*d->new_root ? "/" : "", *d->new_root ? d->new_root : "the root",
+			d->old_skipped + d->new_skipped, d->old_skipped + d->new_skipped == 1 ? "file" : "files");
+	fprintf(s->f, "  files: %zu added, %zu removed, %zu changed, %zu renamed, %zu with a new mode\n",
+		d->n_added, d->n_removed, d->n_changed, d->n_renamed, d->n_mode);
 }
 
 /*
@@ -600,6 +624,7 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 	st.color = lp_cli_color_for(cli, st.f);
 
 	if (ao.diff_old) {
+		ao.ana.digests = true;
 		if ((r = load(cli, &ao, ao.diff_old, &old)) < 0 || (r = load(cli, &ao, ao.diff_new, &a)) < 0)
 			goto err;
 		have = true;
@@ -614,12 +639,17 @@ int cmd_analyze(int argc, char **argv, struct lp_cli *cli)
 			fprintf(st.f, "%slambdapack analyze --diff%s: %s -> %s: %c%s (%s -> %s unzipped)\n",
 				c_on(&st, "\033[1m"), c_off(&st), lp_cli_esc(old.target), lp_cli_esc(a.target), d.total_delta < 0 ? '-' : '+',
 				hs(ad, h1), hs(old.unzipped, h2), hs(a.unzipped, h3));
+			print_diff_summary(&st, &d);
 			print_deltas(&st, "Packages", d.packages, d.n_packages, ao.out.top);
 			print_deltas(&st, "Files", d.files, d.n_files, ao.out.top);
 		}
 		if (ao.json && !(doc = lp_analyze_diff_json(&old, &a, &d, &ao.out))) {
 			lp_cli_error(cli, -ENOMEM, "cannot build the JSON report");
 			r = -ENOMEM;
+			goto err;
+		}
+		if (ao.html && (r = lp_analyze_diff_html(&old, &a, &d, &ao.out, ao.html)) < 0) {
+			lp_cli_error(cli, r, "cannot write the HTML report");
 			goto err;
 		}
 	} else {

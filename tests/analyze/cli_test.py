@@ -357,7 +357,7 @@ def test_html(tmp, root):
     dom = p.stdout.decode(errors="replace")
     log = p.stderr.decode(errors="replace")
     check("html rendered", 'id="lp-rendered"' in dom, dom[-500:] + log[-2000:])
-    check("html biggest package", 'data-biggest-package="data"' in dom and ">data " in dom, dom[:300])
+    check("html biggest package", 'data-biggest-package="data"' in dom and '<span class="l">data<' in dom, dom[:300])
     check("html treemap boxes", dom.count('class="t') >= 3)
     check("html no JS error", 'id="lp-error"' not in dom and "Uncaught" not in log and ":ERROR:CONSOLE" not in log,
           [l for l in log.splitlines() if "CONSOLE" in l or "Uncaught" in l][:5])

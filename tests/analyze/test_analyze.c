@@ -318,6 +318,59 @@ static void test_findings(void **state)
 	lp_analysis_free(&a);
 }
 
+/* ---- diff on digests: same-size edits, renames, modes --------------------- */
+
+static void test_diff_digests(void **state)
+{
+	struct lp_analysis o1, n1;
+	struct lp_ana_opts o;
+	struct lp_ana_diff d;
+
+	(void)state;
+	lp_ana_opts_init(&o);
+	lp_analysis_init(&o1);
+	lp_analysis_init(&n1);
+	add(&o1, "app/edit.js", LP_FILE, 100, 1);
+	add(&o1, "app/old-name.bin", LP_FILE, 4000, 2);
+	add(&o1, "app/run.sh", LP_FILE, 30, 3)->mode = 0644;
+	add(&o1, "app/empty-a", LP_FILE, 0, 0);
+	add(&n1, "app/edit.js", LP_FILE, 100, 9);	/* same size, other bytes */
+	add(&n1, "app/new-name.bin", LP_FILE, 4000, 2);	/* same bytes, new path */
+	add(&n1, "app/run.sh", LP_FILE, 30, 3)->mode = 0755;
+	add(&n1, "app/empty-b", LP_FILE, 0, 0);	/* not a rename: empty files are all alike */
+	finish(&o1, &o);
+	finish(&n1, &o);
+	assert_int_equal(lp_analyze_diff(&o1, &n1, &d), 0);
+	assert_int_equal(d.n_files, 5);
+	assert_int_equal(d.n_changed, 1);
+	assert_int_equal(d.n_renamed, 1);
+	assert_int_equal(d.n_mode, 1);
+	assert_int_equal(d.n_added, 1);
+	assert_int_equal(d.n_removed, 1);
+	for (size_t i = 0; i < d.n_files; i++) {
+		const struct lp_ana_delta *x = &d.files[i];
+
+		if (!strcmp(x->name, "app/edit.js"))
+			assert_string_equal(x->status, "changed");
+		else if (!strcmp(x->name, "app/new-name.bin"))
+			assert_true(!strcmp(x->status, "renamed") && x->old_name && !strcmp(x->old_name, "app/old-name.bin"));
+		else if (!strcmp(x->name, "app/run.sh"))
+			assert_true(!strcmp(x->status, "mode") && x->old_mode == 0644 && x->new_mode == 0755);
+		else if (!strcmp(x->name, "app/empty-b"))
+			assert_string_equal(x->status, "added");
+		else
+			assert_true(!strcmp(x->name, "app/empty-a") && !strcmp(x->status, "removed"));
+	}
+	/* Same bytes in the package overall, but its content changed. */
+	assert_int_equal(d.n_packages, 1);
+	assert_string_equal(d.packages[0].name, "app");
+	assert_string_equal(d.packages[0].status, "changed");
+	assert_int_equal(d.total_delta, 0);
+	lp_ana_diff_free(&d);
+	lp_analysis_free(&o1);
+	lp_analysis_free(&n1);
+}
+
 /* ---- diff ordering ------------------------------------------------------ */
 
 static void test_diff_ordering(void **state)
@@ -624,27 +677,66 @@ static void test_image_missing_blob(void **state)
 	free(d);
 }
 
+static const cJSON *kid(const cJSON *n, const char *name)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(n, "c"))
+		if (!strcmp(cJSON_GetObjectItem(c, "n")->valuestring, name))
+			return c;
+	return NULL;
+}
+
 static void test_tree_json(void **state)
 {
 	struct lp_analysis a;
 	struct lp_ana_opts o;
-	cJSON *t, *c;
+	cJSON *t;
+	const cJSON *c, *g;
+	char path[64];
 
 	(void)state;
 	lp_ana_opts_init(&o);
 	lp_analysis_init(&a);
-	add(&a, "node_modules/big/x.bin", LP_FILE, 9000, 1);
+	add(&a, "node_modules/big/x.bin", LP_FILE, 900000, 1);
+	add(&a, "node_modules/big/lib/chrome", LP_FILE, 5000000, 7)->binfmt = LP_BIN_ELF;
+	add(&a, "node_modules/big/README.md", LP_FILE, 50000, 8);
 	add(&a, "node_modules/small/y.js", LP_FILE, 1000, 2);
 	add(&a, "index.js", LP_FILE, 10, 3);
+	add(&a, "src/a.js", LP_FILE, 20, 4);
+	for (int i = 0; i < 300; i++) {
+		snprintf(path, sizeof(path), "node_modules/many/f%03d.js", i);
+		add(&a, path, LP_FILE, 100, (uint8_t)(10 + i % 200));
+	}
 	finish(&a, &o);
-	t = ana_tree_json(&a);
+	t = ana_treemap_json(&a, -1);
 	assert_non_null(t);
-	assert_int_equal((int)cJSON_GetObjectItem(t, "s")->valuedouble, 10010);
-	c = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "c"), 0);
-	assert_string_equal(cJSON_GetObjectItem(c, "n")->valuestring, "node_modules");
-	c = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "c"), 0);
-	assert_string_equal(cJSON_GetObjectItem(c, "n")->valuestring, "big");
-	assert_string_equal(cJSON_GetObjectItem(c, "k")->valuestring, "p");
+	assert_int_equal((int)cJSON_GetObjectItem(t, "s")->valuedouble, 900000 + 5000000 + 50000 + 1000 + 30 + 300 * 100);
+	/* First level: packages and the function's code, not one node_modules box. */
+	assert_null(kid(t, "node_modules"));
+	g = kid(t, "big");
+	assert_non_null(g);
+	assert_string_equal(cJSON_GetObjectItem(g, "k")->valuestring, "n");
+	assert_string_equal(cJSON_GetObjectItem(g, "b")->valuestring, "node_modules/big");
+	/* Inside: the kind that dominates each box (a native binary, data). */
+	c = kid(g, "lib");
+	assert_non_null(c);
+	assert_string_equal(cJSON_GetObjectItem(c, "k")->valuestring, "x");
+	assert_string_equal(cJSON_GetObjectItem(kid(g, "x.bin"), "k")->valuestring, "d");
+	/* What -O would prune is junk, file by file (the changes name only the package). */
+	assert_string_equal(cJSON_GetObjectItem(kid(g, "README.md"), "k")->valuestring, "j");
+	/* The function's code: one group holding index.js and src, drawn at 4% at least. */
+	g = kid(t, "function code");
+	assert_non_null(g);
+	assert_string_equal(cJSON_GetObjectItem(g, "k")->valuestring, "c");
+	assert_non_null(kid(g, "index.js"));
+	assert_non_null(kid(g, "src"));
+	assert_true(cJSON_GetObjectItem(g, "w")->valuedouble >= cJSON_GetObjectItem(t, "s")->valuedouble / 25 - 1);
+	/* 300 files in one directory: 40 boxes and the rest folded. */
+	g = kid(t, "many");
+	assert_non_null(g);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g, "c")), 41);
+	assert_non_null(kid(g, "(260 more)"));
 	cJSON_Delete(t);
 	lp_analysis_free(&a);
 }
@@ -657,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_budget_arithmetic),
 		cmocka_unit_test(test_findings),
 		cmocka_unit_test(test_diff_ordering),
+		cmocka_unit_test(test_diff_digests),
 		cmocka_unit_test(test_dive_layout),
 		cmocka_unit_test(test_dive_docker_archive),
 		cmocka_unit_test(test_image_missing_blob),
