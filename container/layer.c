@@ -209,6 +209,7 @@ static int sink_open(struct sink *s, const struct lp_oci_opts *o, unsigned threa
 	if (s->comp == LP_OCI_GZIP) {
 		struct lp_pdeflate_opts zo = {
 			.level = o->level ? o->level : 6,
+			.engine = LP_PDEFLATE_LIBDEFLATE,
 			.threads = threads ? threads : 1,
 			.sink = blob_out,
 			.sink_ctx = s,
