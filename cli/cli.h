@@ -115,6 +115,10 @@ void lp_cli_print_skipped(struct lp_cli *cli, const struct lp_input_opts *o);
 int lp_cli_add_sources(struct lp_cli *cli, int argc, char **argv, struct lp_pack_opts *o);
 
 /* A "still working" line on stderr for runs longer than a second (TTY only). */
+/* The build cache of pack and container (--cache-dir, --cache-max, --no-cache). */
+int lp_cli_cache_open(struct lp_cli *cli, const char *cmd, struct lp_pack_opts *o);
+void lp_cli_cache_close(struct lp_cli *cli, struct lp_pack_opts *o, struct lp_report *rep, bool verbose);
+
 void lp_progress_start(struct lp_cli *cli, const char *phase);
 void lp_progress_phase(const char *phase);
 void lp_progress_stop(void);
