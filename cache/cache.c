@@ -842,6 +842,7 @@ int lp_cache_rd_open(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 	}
 	/* Recently used, for eviction. */
 	(void)futimens(fd, NULL);
+	bump(c, &c->st.hits, 1);
 	rd->fd = fd;
 	rd->path = path;
 	rd->c = c;
@@ -876,8 +877,13 @@ bool lp_cache_rd_crc_ok(const struct lp_cache_rd *rd)
 
 void lp_cache_rd_drop(struct lp_cache_rd *rd, const char *name, const char *why)
 {
-	if (rd->path)
+	if (rd->path) {
 		drop_path(rd->c, rd->path, name, why);
+		pthread_mutex_lock(&rd->c->mu);
+		rd->c->st.hits--;
+		rd->c->st.misses++;
+		pthread_mutex_unlock(&rd->c->mu);
+	}
 	lp_cache_rd_close(rd);
 }
 
@@ -909,21 +915,18 @@ int lp_cache_get_mem(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 		if (k <= 0) {
 			free(buf);
 			lp_cache_rd_drop(&rd, name, "truncated while reading");
-			bump(c, &c->st.misses, 1);
 			return 0;
 		}
 	}
 	if (!lp_cache_rd_crc_ok(&rd)) {
 		free(buf);
 		lp_cache_rd_drop(&rd, name, "CRC-32 mismatch");
-		bump(c, &c->st.misses, 1);
 		return 0;
 	}
 	*meta = rd.meta;
 	*ret_data = buf;
 	*ret_len = rd.len;
 	lp_cache_rd_close(&rd);
-	bump(c, &c->st.hits, 1);
 	return 1;
 }
 

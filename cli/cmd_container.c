@@ -286,6 +286,11 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	}
 	/* The image is written from the entries' files; no zip-only limits apply here. */
 	o.output = oo.output;
+	if (lp_cli_cache_open(cli, "container", &o) < 0 ||
+	    (o.cache_dir && lp_input_skip_add(&o.input, o.cache_dir, "the cache directory") < 0)) {
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
 
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
@@ -321,6 +326,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	oo.threads = o.threads;
 	oo.epoch = o.epoch;
 	oo.report = &st.report;
+	oo.cache = o.cache;
 	lp_progress_phase("writing image");
 	r = lp_oci_write(&st.entries, &oo, &res);
 	lp_progress_stop();
@@ -332,6 +338,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		goto out;
 	}
 	ret = LP_EXIT_OK;
+	lp_cli_cache_close(cli, &o, &st.report, verbose);
 	if (!cli->quiet) {
 		summary(cli, &oo, &res, &st, verbose);
 		lp_cli_print_findings(cli, &st.report, verbose);
@@ -345,6 +352,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	}
 out:
 	lp_progress_stop();
+	lp_cli_cache_close(cli, &o, NULL, false);
 	lp_oci_result_free(&res);
 	lp_strv_free(&env);
 	lp_pack_state_free(&st);

@@ -374,6 +374,7 @@ int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *s
 	oo.threads = o->threads;
 	oo.epoch = o->epoch;
 	oo.report = &st->report;
+	oo.cache = o->cache;
 	memset(&orr, 0, sizeof(orr));
 	r = lp_oci_write(&st->entries, &oo, &orr);
 	if (r < 0)
