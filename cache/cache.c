@@ -698,6 +698,12 @@ void lp_cache_free(struct lp_cache *c)
 	free(c);
 }
 
+void lp_cache_note_miss(struct lp_cache *c)
+{
+	if (c)
+		bump(c, &c->st.misses, 1);
+}
+
 bool lp_cache_enabled(const struct lp_cache *c)
 {
 	return c && c->enabled;

@@ -79,6 +79,8 @@ struct lp_cache_stats {
 	uint64_t bytes;		/* on disk after eviction (0 when no scan ran) */
 };
 void lp_cache_get_stats(const struct lp_cache *c, struct lp_cache_stats *ret);
+/* Count a miss the cache could not see (the key was not even computable without reading). */
+void lp_cache_note_miss(struct lp_cache *c);
 
 /* ---- the stat index ---- */
 

@@ -451,8 +451,14 @@ static const char *canonical_of(const struct lp_entry *e)
  * content digest. A dry run returns 1 when some file's digest is not known
  * without reading it (then the layer is built and keyed as it goes).
  */
+struct known {
+	bool tried, known;
+	uint8_t d[32];
+};
+
 static int write_items(struct archive *a, struct sink *s, const struct lp_entries *l,
-		       struct item *it, size_t n, const struct lp_oci_opts *o, struct lp_cache_keyer *k)
+		       struct item *it, size_t n, const struct lp_oci_opts *o, struct lp_cache_keyer *k,
+		       struct known *kd)
 {
 	struct archive_entry *ae = archive_entry_new();
 	struct strmap targets = { 0 };	/* canonical path -> image path written in this layer */
@@ -541,8 +547,22 @@ static int write_items(struct archive *a, struct sink *s, const struct lp_entrie
 		}
 		if (e && e->kind == LP_FILE && !hardlink) {
 			uint8_t d[32] = { 0 };
-			bool known = k && item_digest(o, e, src, d);
+			bool known;
 
+			/* Each file is looked up once: the dry run's answers carry over. */
+			if (kd && kd[i].known) {
+				known = true;
+				memcpy(d, kd[i].d, 32);
+			} else if (kd && kd[i].tried) {
+				known = false;
+			} else {
+				known = k && item_digest(o, e, src, d);
+				if (kd) {
+					kd[i].tried = true;
+					kd[i].known = known;
+					memcpy(kd[i].d, d, 32);
+				}
+			}
 			if (!a && !known) {
 				r = 1;
 				goto out;
@@ -720,6 +740,7 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 	locale_t utf8, old_loc = (locale_t)0;
 	struct sink s;
 	struct lp_cache_keyer kr;
+	struct known *kd = NULL;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -745,7 +766,8 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 		key_begin(&dry, o);
 		key_begin(&kr, o);
 		/* Every digest known without reading a byte: the layer may be cached. */
-		if (write_items(NULL, &s, l, it, n, o, &dry) == 0) {
+		kd = calloc(n ? n : 1, sizeof(*kd));
+		if (kd && write_items(NULL, &s, l, it, n, o, &dry, kd) == 0) {
 			lp_cache_key_end(&dry, &key);
 			snprintf(name, sizeof(name), "layer %s %u/%u",
 				 lp->group == LP_OCI_G_OPT ? "opt" : lp->group == LP_OCI_G_DEPS ? "dependencies" : "code",
@@ -755,6 +777,8 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 				r = r < 0 ? r : 0;
 				goto out;
 			}
+		} else {
+			lp_cache_note_miss(o->cache);
 		}
 	}
 	if (!utf8) {
@@ -786,7 +810,7 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 		r = lp_fail(-EIO, NULL, "cannot start layer tar: %s", archive_error_string(a));
 		goto out;
 	}
-	r = write_items(a, &s, l, it, n, o, o->cache ? &kr : NULL);
+	r = write_items(a, &s, l, it, n, o, o->cache ? &kr : NULL, kd);
 	if (r < 0)
 		goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
@@ -818,6 +842,7 @@ out:
 	for (size_t i = 0; i < n; i++)
 		free(it[i].ipath);
 	free(it);
+	free(kd);
 	sink_free(&s);
 	if (utf8) {
 		uselocale(old_loc);
