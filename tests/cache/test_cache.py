@@ -188,6 +188,18 @@ def test_code_change_reuses_dependency_layers():
     assert tree_bytes(os.path.join(d, "b")) == tree_bytes(os.path.join(d, "ref"))
 
 
+def test_cache_dir_inside_the_source_is_left_out():
+    d = tmp("inside")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(src, ".lpcache")
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    assert entry_files(cache, "zip")
+    lp("pack", src, "-o", os.path.join(d, "b.zip"), "-q", "--no-check", "--cache-dir", cache)
+    names = lptest.run(["unzip", "-Z1", os.path.join(d, "b.zip")]).stdout.split()
+    assert not [n for n in names if ".lpcache" in n], names
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "b.zip"))
+
+
 # ---- corrupt entries --------------------------------------------------------
 
 def corrupt(path, how):
