@@ -48,7 +48,12 @@ row() {	# name wall rss cpu [note]
 	printf '| %s | %.2f | %.2f | %.1f | %s |\n' "$1" "$2" "$4" "$(echo "$3 / 1024" | bc -l)" "${5:-}"
 }
 
-echo "lambdapack: $($lp --version 2>&1 | head -1); cpus: $nproc; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The -v cache line, shortened: "N reused, N computed ... N hashed".
+cachenote() {
+	awk '/^  cache / { sub(/^  cache +/, ""); sub(/; [0-9]+ evicted/, ""); print; exit }' "$1"
+}
+
+echo "lambdapack: $($lp --version 2>&1 | awk 'NR == 1'); cpus: $nproc; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- 1. pack -------------------------------------------------------------------
 tree=$work/tree
@@ -71,11 +76,11 @@ row "pack --no-cache" "$nw" "$nr" "$nc"
 read -r cw cr cc < <(measure "$work/cold" "$lp" pack "$tree" -o "$work/cold.zip" -q --no-check --cache-dir "$cache")
 row "pack cold (empty cache)" "$cw" "$cr" "$cc" "$(du -sh "$cache" | cut -f1) cached"
 read -r ww wr wc < <(measure "$work/warm" "$lp" pack "$tree" -o "$work/warm.zip" -v --no-check --cache-dir "$cache")
-row "pack warm, nothing changed" "$ww" "$wr" "$wc" "$(grep -o 'cache .*' "$work/warm.time" | head -1 | cut -c1-60)"
-victim=$(find "$tree" -name '*.py' -size +2k | sort | head -1)
+row "pack warm, nothing changed" "$ww" "$wr" "$wc" "$(cachenote "$work/warm.time")"
+victim=$(find "$tree" -name '*.py' -size +2k -print -quit)
 echo "# changed" >>"$victim"
 read -r w1w w1r w1c < <(measure "$work/warm1" "$lp" pack "$tree" -o "$work/warm1.zip" -v --no-check --cache-dir "$cache")
-row "pack warm, one .py changed" "$w1w" "$w1r" "$w1c" "$(grep -o 'cache .*' "$work/warm1.time" | head -1 | cut -c1-60)"
+row "pack warm, one .py changed" "$w1w" "$w1r" "$w1c" "$(cachenote "$work/warm1.time")"
 "$lp" pack "$tree" -o "$work/ref1.zip" -q --no-check --no-cache
 same=NO
 cmp -s "$work/nc.zip" "$work/cold.zip" && cmp -s "$work/cold.zip" "$work/warm.zip" && cmp -s "$work/warm1.zip" "$work/ref1.zip" && same=yes
@@ -113,7 +118,7 @@ read -r ccw ccr ccc < <(measure "$work/ccold" "$lp" container "$itree" -o "$work
 row "container cold (empty cache)" "$ccw" "$ccr" "$ccc" "$(du -sh "$cache" | cut -f1) cached"
 echo "// changed" >>"$itree/index.js"
 read -r cww cwr cwc < <(measure "$work/cwarm" "$lp" container "$itree" -o "$work/iwarm" -v --no-check --cache-dir "$cache")
-row "container warm, code layer changed" "$cww" "$cwr" "$cwc" "$(grep -o 'cache .*' "$work/cwarm.time" | head -1 | cut -c1-60)"
+row "container warm, code layer changed" "$cww" "$cwr" "$cwc" "$(cachenote "$work/cwarm.time")"
 rm -rf "$work/icold"
 "$lp" container "$itree" -o "$work/iref" -q --no-check --no-cache
 same=NO
