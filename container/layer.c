@@ -374,6 +374,39 @@ static bool item_digest(const struct lp_oci_opts *o, const struct lp_entry *e, c
 	return lp_cache_index_lookup(o->cache, src, &st, d) == 1;
 }
 
+/* SHA-256 of a file that must hold e->size bytes, recorded in the stat index. */
+static int hash_src(struct lp_cache *cache, const struct lp_entry *e, const char *src, uint8_t d[32], uint8_t *buf)
+{
+	struct lp_sha256 sha;
+	struct stat st;
+	uint64_t got = 0;
+	ssize_t k;
+	int fd = open(src, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	lp_sha256_init(&sha);
+	while ((k = read(fd, buf, READBUF)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 || lp_cancelled())
+			break;
+		lp_sha256_update(&sha, buf, (size_t)k);
+		got += (uint64_t)k;
+	}
+	close(fd);
+	if (k != 0 || got != e->size)
+		return -EIO;	/* the tar pass reports what is wrong */
+	lp_sha256_final(&sha, d);
+	if (!(e->flags & LP_F_STRIPPED))
+		lp_cache_index_record(cache, src, &st, d);
+	return 0;
+}
+
 /* Copy the file into the tar; with hash, also its SHA-256 (recorded in the stat index). */
 static int write_file_data(struct archive *a, struct sink *s, const struct lp_entry *e,
 			   const char *src, uint8_t *buf, struct lp_cache *cache, uint8_t *hash)
@@ -563,9 +596,19 @@ static int write_items(struct archive *a, struct sink *s, const struct lp_entrie
 					memcpy(kd[i].d, d, 32);
 				}
 			}
+			/*
+			 * Not in the stat index (a fresh checkout): hash it now, so the
+			 * layer can still come from the cache; if it does not, the tar
+			 * pass reads the bytes again from the page cache.
+			 */
 			if (!a && !known) {
-				r = 1;
-				goto out;
+				if (!src || hash_src(o->cache, e, src, d, buf) < 0) {
+					r = 1;
+					goto out;
+				}
+				known = true;
+				kd[i].known = true;
+				memcpy(kd[i].d, d, 32);
 			}
 			if (a) {
 				r = write_file_data(a, s, e, src, buf, o->cache, k && !known ? d : NULL);

@@ -463,6 +463,19 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 	r = expect_eof(fd, e);
 	if (r < 0)
 		goto out;
+	/*
+	 * Not in the stat index (a fresh checkout stamps every file anew):
+	 * the bytes are here, so hash them and look again before deflating.
+	 */
+	if (w->o->cache && !have_digest) {
+		lp_sha256(in, n, dg);
+		have_digest = true;
+		if (!(e->flags & LP_F_STRIPPED) && e->src)
+			lp_cache_index_record(w->o->cache, e->src, &st, dg);
+		zip_key(w, dg, e->size, &key);
+		if (job_from_cache(w, e, j, &key))
+			goto out;
+	}
 	j->usize = n;
 	j->crc = libdeflate_crc32(0, in, n);
 	j->method = LP_ZIP_STORED;
@@ -496,12 +509,6 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 	if (w->o->cache && r == 0) {
 		struct lp_cache_meta m = { .method = j->method, .crc = j->crc, .usize = n };
 
-		if (!have_digest) {
-			lp_sha256(j->method == LP_ZIP_STORED ? j->data : in, n, dg);
-			if (!(e->flags & LP_F_STRIPPED) && e->src)
-				lp_cache_index_record(w->o->cache, e->src, &st, dg);
-			zip_key(w, dg, e->size, &key);
-		}
 		lp_cache_put_mem(w->o->cache, LP_CACHE_ZIP, &key, &m, j->data, j->csize);
 	}
 out:
@@ -933,6 +940,30 @@ static int streamed_from_cache(struct zw *w, const struct lp_entry *e, struct hd
 	return r;
 }
 
+/* SHA-256 of the rest of fd, which must be e->size bytes. */
+static int hash_fd(struct zw *w, const struct lp_entry *e, int fd, uint8_t d[32])
+{
+	struct lp_sha256 sha;
+	uint64_t left = e->size;
+
+	lp_sha256_init(&sha);
+	while (left) {
+		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK, got;
+		int r = lp_check_cancel(e->path);
+
+		if (r == 0)
+			r = read_some(fd, e, w->rbuf, n, &got);
+		if (r == 0 && got != n)
+			r = changed(e);
+		if (r < 0)
+			return r;
+		lp_sha256_update(&sha, w->rbuf, n);
+		left -= n;
+	}
+	lp_sha256_final(&sha, d);
+	return 0;
+}
+
 /* A file above whole_max: deflate it through pdeflate while writing. */
 static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 {
@@ -948,7 +979,6 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 	uint32_t crc;
 	unsigned char fix[LOCAL_LEN + 20 + 65536];
 	struct lp_cache_key key;
-	struct lp_sha256 sha;
 	struct stat st;
 	uint8_t dg[32];
 	bool have_digest = false, done;
@@ -962,7 +992,6 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 			if (done || r < 0)
 				return r;
 		}
-		lp_sha256_init(&sha);
 	}
 	r = open_src(e, &fd);
 	if (r < 0)
@@ -970,6 +999,26 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 	if (w->o->cache) {
 		if (fstat(fd, &st) < 0)
 			st.st_mode = 0;
+		/*
+		 * Not in the stat index: one pass to hash it (the page cache
+		 * then serves the second) may spare deflating it at all.
+		 */
+		if (!have_digest) {
+			r = hash_fd(w, e, fd, dg);
+			if (r < 0)
+				goto out;
+			have_digest = true;
+			if (!(e->flags & LP_F_STRIPPED) && e->src)
+				lp_cache_index_record(w->o->cache, e->src, &st, dg);
+			zip_key(w, dg, e->size, &key);
+			r = streamed_from_cache(w, e, h, &key, &done);
+			if (done || r < 0)
+				goto out;
+			if (lseek(fd, 0, SEEK_SET) < 0) {
+				r = lp_fail(-errno, e->src, "cannot seek: %s", strerror(errno));
+				goto out;
+			}
+		}
 		w->tee = lp_cache_wr_begin(w->o->cache, LP_CACHE_ZIP);
 	}
 	/*
@@ -1001,8 +1050,6 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 		r = lp_pdeflate_write(z, w->rbuf, n);
 		if (r < 0)
 			goto out;
-		if (w->o->cache && !have_digest)
-			lp_sha256_update(&sha, w->rbuf, n);
 		left -= n;
 	}
 	r = expect_eof(fd, e);
@@ -1030,12 +1077,6 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 	if (r == 0 && w->o->cache) {
 		struct lp_cache_meta m = { .method = LP_ZIP_DEFLATED, .crc = crc, .usize = e->size };
 
-		if (!have_digest) {
-			lp_sha256_final(&sha, dg);
-			if (!(e->flags & LP_F_STRIPPED) && e->src)
-				lp_cache_index_record(w->o->cache, e->src, &st, dg);
-			zip_key(w, dg, e->size, &key);
-		}
 		if (w->tee)
 			lp_cache_wr_commit(w->tee, &key, &m);
 		w->tee = NULL;

@@ -188,6 +188,26 @@ def test_code_change_reuses_dependency_layers():
     assert tree_bytes(os.path.join(d, "b")) == tree_bytes(os.path.join(d, "ref"))
 
 
+def test_fresh_checkout_hashes_once_and_reuses():
+    """A copy elsewhere (new inodes and timestamps, another stat index): every
+    file is hashed once, nothing is compressed again."""
+    d = tmp("checkout")
+    src = make_tree(os.path.join(d, "src"), big=True)
+    cache = os.path.join(d, "cache")
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    lp("container", src, "-o", os.path.join(d, "a"), "-q", "--no-check", "--cache-dir", cache)
+    copy = os.path.join(d, "checkout")
+    shutil.copytree(src, copy, symlinks=True)
+    p = lp("pack", copy, "-o", os.path.join(d, "b.zip"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["unchanged"] == 0 and s["hashed"] >= 9 and s["computed"] == 0 and s["reused"] >= 9, s
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "b.zip"))
+    p = lp("container", copy, "-o", os.path.join(d, "b"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["computed"] == 0 and s["reused"] >= 2, s
+    assert tree_bytes(os.path.join(d, "a")) == tree_bytes(os.path.join(d, "b"))
+
+
 def test_cache_dir_inside_the_source_is_left_out():
     d = tmp("inside")
     src = make_tree(os.path.join(d, "src"))
