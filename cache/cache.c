@@ -27,6 +27,7 @@
 #define IDX_ENT_LEN	(5 * 8 + 32 + 4)
 #define TMP_PREFIX	".tmp."
 #define TMP_STALE_S	3600	/* a temporary older than this was left by a dead run */
+#define LRU_GRAIN_S	3600	/* a hit refreshes an entry's mtime once per this */
 
 struct idx_ent {
 	char *path;
@@ -846,8 +847,13 @@ int lp_cache_rd_open(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 		bump(c, &c->st.misses, 1);
 		return 0;
 	}
-	/* Recently used, for eviction. */
-	(void)futimens(fd, NULL);
+	/*
+	 * Recently used, for eviction. An entry touched within the hour is
+	 * left alone: rebuilding every few minutes should not rewrite
+	 * thousands of inodes each time, and LRU needs no finer grain.
+	 */
+	if (time(NULL) - st.st_mtime > LRU_GRAIN_S)
+		(void)futimens(fd, NULL);
 	bump(c, &c->st.hits, 1);
 	rd->fd = fd;
 	rd->path = path;

@@ -349,23 +349,30 @@ def test_eviction_keeps_the_cap_least_recently_used_first():
     cache = os.path.join(d, "cache")
     lp("pack", a, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
     a_entries = set(entry_files(cache, "zip"))
-    time.sleep(0.05)	# b's entries are younger than a's on any clock granularity we meet
     lp("pack", b, "-o", os.path.join(d, "b.zip"), "-q", "--no-check", "--cache-dir", cache)
     b_entries = set(entry_files(cache, "zip")) - a_entries
-    b_bytes = sum(os.lstat(p).st_blocks * 512 for p in b_entries)
-    cap = b_bytes + 64 * 1024
-    # Use b again, then cap the cache: a's entries go first.
-    p = lp("pack", b, "-o", os.path.join(d, "b2.zip"), "-v", "--no-check", "--cache-dir", cache,
+    # Age them: a used three hours ago, b two (a hit refreshes an entry at most hourly).
+    now = time.time()
+    for p, age in [(p, 3 * 3600) for p in a_entries] + [(p, 2 * 3600) for p in b_entries]:
+        os.utime(p, (now - age, now - age))
+    # Using a again makes its entries the most recent ...
+    p = lp("pack", a, "-o", os.path.join(d, "a1.zip"), "-v", "--no-check", "--cache-dir", cache)
+    assert stats(p)["computed"] == 0
+    a_bytes = sum(os.lstat(p).st_blocks * 512 for p in a_entries)
+    cap = a_bytes + 64 * 1024
+    # ... so under a cap that holds only them, b's go.
+    p = lp("pack", a, "-o", os.path.join(d, "a2.zip"), "-v", "--no-check", "--cache-dir", cache,
            "--cache-max", str(cap))
     assert stats(p)["evicted"] > 0
     assert cache_size(cache) <= cap, (cache_size(cache), cap)
     left = set(entry_files(cache, "zip"))
-    assert b_entries <= left, "recently used entries were evicted"
-    assert not a_entries <= left
-    # A tiny cap holds: nothing of a run survives beyond it, and the outputs are still right.
-    p = lp("pack", a, "-o", os.path.join(d, "a2.zip"), "-v", "--no-check", "--cache-dir", cache,
+    assert a_entries <= left, "recently used entries were evicted"
+    assert b_entries - left, "nothing of the least recently used was evicted"
+    # A tiny cap holds too, and the outputs are still right.
+    p = lp("pack", b, "-o", os.path.join(d, "b2.zip"), "-v", "--no-check", "--cache-dir", cache,
            "--cache-max", "20K")
     assert cache_size(cache) <= 20 * 1024, cache_size(cache)
+    assert read(os.path.join(d, "b2.zip")) == read(os.path.join(d, "b.zip"))
     assert read(os.path.join(d, "a2.zip")) == read(os.path.join(d, "a.zip"))
 
 
