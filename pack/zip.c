@@ -12,6 +12,11 @@
  *
  * No data descriptors: a streamed entry's local header is written with
  * placeholders and patched with pwrite once its CRC and size are known.
+ *
+ * With a build cache, an entry's data is keyed by the file's SHA-256 (the
+ * entry's, the stat index's, or computed from the bytes just read) and the
+ * settings that shape it; a verified cached copy replaces reading and
+ * deflating, and what is computed is stored. Both give the same bytes.
  */
 #include "pack/zip.h"
 
