@@ -163,6 +163,10 @@ int lp_cli_pack_template(struct lp_cli *cli, struct lp_pack_opts *o, struct lp_c
 			 const char *image_output, bool verbose);
 
 /* A "still working" line on stderr for runs longer than a second (TTY only). */
+/* The build cache of pack and container (--cache-dir, --cache-max, --no-cache). */
+int lp_cli_cache_open(struct lp_cli *cli, const char *cmd, struct lp_pack_opts *o);
+void lp_cli_cache_close(struct lp_cli *cli, struct lp_pack_opts *o, struct lp_report *rep, bool verbose);
+
 void lp_progress_start(struct lp_cli *cli, const char *phase);
 void lp_progress_phase(const char *phase);
 void lp_progress_stop(void);

@@ -358,6 +358,11 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	}
 	/* The image is written from the entries' files; no zip-only limits apply here. */
 	o.output = oo.output;
+	if (lp_cli_cache_open(cli, "container", &o) < 0 ||
+	    (o.cache_dir && lp_input_skip_add(&o.input, o.cache_dir, "the cache directory") < 0)) {
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
 
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
@@ -400,6 +405,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	oo.check_runnable = true;
 	oo.check_warn = o.no_check;
 	oo.runtime = o.runtime;
+	oo.cache = o.cache;
 	lp_progress_phase("writing image");
 	r = lp_oci_write(&st.entries, &oo, &res);
 	lp_progress_stop();
@@ -420,6 +426,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 	}
 	ret = LP_EXIT_OK;
 	written = true;
+	lp_cli_cache_close(cli, &o, &st.report, verbose);
 	if (!cli->quiet) {
 		summary(cli, &oo, &res, &st, verbose);
 		lp_cli_print_findings(cli, &st.report, verbose);
@@ -433,6 +440,7 @@ out:
 	lp_progress_stop();
 	if (report)
 		ret = write_report(cli, &oo, &res, &o, &st, &reg, prepared, written, ret, t0);
+	lp_cli_cache_close(cli, &o, NULL, false);
 	lp_oci_result_free(&res);
 	lp_strv_free(&env);
 	lp_cli_reg_free(&reg);

@@ -219,6 +219,7 @@ static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, str
 	zo.threads = o->threads;
 	zo.epoch = o->epoch;
 	zo.name = o->output;
+	zo.cache = o->cache;
 	r = lp_zip_write(&st->entries, of.fd, &zo, &zr);
 	if (r < 0) {
 		lp_outfile_abort(&of);
@@ -425,6 +426,12 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		goto out;
 	}
 
+	if (lp_cli_cache_open(cli, "pack", &o) < 0 ||
+	    (o.cache_dir && lp_input_skip_add(&o.input, o.cache_dir, "the cache directory") < 0)) {
+		ret = LP_EXIT_ERROR;
+		goto out;
+	}
+
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);
@@ -521,6 +528,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_OK;
 	}
 
+	lp_cli_cache_close(cli, &o, &st.report, verbose);
 	if (!cli->quiet) {
 		if (ret == LP_EXIT_IMAGE)
 			fprintf(stderr, "%s: the function is too big for a zip (%s); wrote an OCI image layout to %s instead "
@@ -542,6 +550,7 @@ out:
 	lp_strv_free(&tpl.functions);
 	lp_cli_reg_free(&reg);
 	free(base);
+	lp_cli_cache_close(cli, &o, NULL, false);
 	lp_pack_state_free(&st);
 	lp_pack_opts_free(&o);
 	return ret;

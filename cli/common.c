@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Front-end helpers shared by the subcommands: messages, exit codes, options. */
 #include "cli/cli.h"
+#include "cache/cache.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "core/json.h"
@@ -159,6 +160,8 @@ enum {
 	OPT_CACHE_DIR,
 	OPT_MAX_EXPAND,
 	OPT_INCLUDE_DEV,
+	OPT_NO_CACHE,
+	OPT_CACHE_MAX,
 };
 
 const struct option lp_cli_source_longopts[] = {
@@ -182,6 +185,8 @@ const struct option lp_cli_source_longopts[] = {
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "max-expand", required_argument, NULL, OPT_MAX_EXPAND },
 	{ "include-dev", no_argument, NULL, OPT_INCLUDE_DEV },
+	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+	{ "cache-max", required_argument, NULL, OPT_CACHE_MAX },
 	{ "threads", required_argument, NULL, 'j' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -207,9 +212,14 @@ const char lp_cli_source_help[] =
 	"  --prune-foreign / --no-prune-foreign  drop binaries for another OS or architecture\n"
 	"  --prune-junk / --no-prune-junk        drop caches, tests, docs, source maps inside dependencies\n"
 	"  --prune-pattern GLOB      more paths for --prune-junk (repeatable)\n"
-	"  --cache-dir DIR           cache stripped files by content digest, and registry bases (DIR/registry)\n"
 	"  --include-dev             keep npm devDependencies and optional packages for other platforms\n"
 	"                            (left out by default when node_modules/.package-lock.json marks them)\n"
+	"Cache:\n"
+	"  --cache-dir DIR           build cache root (default $XDG_CACHE_HOME/lambdapack, ~/.cache/lambdapack):\n"
+	"                            compressed zip entries, layer blobs, stripped files, a stat index,\n"
+	"                            registry base images (DIR/registry)\n"
+	"  --cache-max SIZE          evict least recently used entries beyond SIZE (default 4G)\n"
+	"  --no-cache                neither read nor write the cache (the directory is not touched)\n"
 	"Target:\n"
 	"  --arch x86_64|arm64       target architecture (default: detected from the binaries, else x86_64)\n"
 	"  --runtime NAME            e.g. python3.12, nodejs20.x, provided.al2023 (checks glibc and libraries;\n"
@@ -380,6 +390,13 @@ int lp_cli_source_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_pa
 		break;
 	case OPT_MAX_EXPAND:
 		if (lp_parse_size(arg, &o->input.max_expand) < 0)
+			goto bad;
+		break;
+	case OPT_NO_CACHE:
+		o->no_cache = true;
+		break;
+	case OPT_CACHE_MAX:
+		if (lp_parse_size(arg, &o->cache_max) < 0 || o->cache_max == 0)
 			goto bad;
 		break;
 	case 'j': {
@@ -676,4 +693,70 @@ int lp_cli_reg_json(struct cJSON *root, const struct lp_cli_reg *r)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/*
+ * The build cache for this run (none with --no-cache): root from
+ * --cache-dir or the default, its stat index named by the command and the
+ * absolute source paths. The strip cache lives under the same root.
+ * A cache that cannot be used is a warning, never a failure.
+ */
+int lp_cli_cache_open(struct lp_cli *cli, const char *cmd, struct lp_pack_opts *o)
+{
+	struct lp_cache_opts co = { .root = o->cache_dir, .max_bytes = o->cache_max };
+	char *name = NULL;
+	size_t len = strlen(cmd) + 1;
+	int r;
+
+	if (o->no_cache) {
+		o->cache_dir = NULL;
+		return 0;
+	}
+	for (size_t i = 0; i < o->n_sources; i++)
+		len += strlen(o->sources[i].path) + strlen(o->sources[i].prefix) + 4;
+	name = malloc(len);
+	if (!name)
+		return -ENOMEM;
+	strcpy(name, cmd);
+	for (size_t i = 0; i < o->n_sources; i++) {
+		strcat(name, "\n");
+		strcat(name, o->sources[i].path);
+		strcat(name, "=");
+		strcat(name, o->sources[i].prefix);
+	}
+	co.index_name = name;
+	r = lp_cache_open(&co, &o->cache);
+	free(name);
+	if (r < 0) {
+		lp_cli_error(cli, r, "cannot set up the cache");
+		return r;
+	}
+	if (lp_cache_warning(o->cache)) {
+		o->cache_warned = true;
+		lp_cli_warn(cli, "%s", lp_cli_msg(lp_cache_warning(o->cache)));
+	}
+	o->cache_dir = lp_cache_enabled(o->cache) ? lp_cache_root(o->cache) : NULL;
+	return 0;
+}
+
+/* Report dropped entries (info findings), warn once if the cache failed mid-run, close. */
+void lp_cli_cache_close(struct lp_cli *cli, struct lp_pack_opts *o, struct lp_report *rep, bool verbose)
+{
+	struct lp_cache_stats cs;
+
+	if (!o->cache)
+		return;
+	if (rep)
+		(void)lp_cache_report(o->cache, rep);
+	lp_cache_close(o->cache);
+	lp_cache_get_stats(o->cache, &cs);
+	if (verbose && !cli->quiet && lp_cache_enabled(o->cache))
+		fprintf(stderr, "  cache       %" PRIu64 " reused, %" PRIu64 " computed, %" PRIu64 " stored, %" PRIu64
+			" dropped; stat index: %" PRIu64 " unchanged, %" PRIu64 " hashed; %" PRIu64 " evicted\n",
+			cs.hits, cs.misses, cs.stored, cs.dropped, cs.index_hits, cs.index_misses, cs.evicted);
+	/* Closing writes the index and evicts: either may find the disk full. */
+	if (lp_cache_warning(o->cache) && !o->cache_warned)
+		lp_cli_warn(cli, "%s", lp_cli_msg(lp_cache_warning(o->cache)));
+	lp_cache_free(o->cache);
+	o->cache = NULL;
 }

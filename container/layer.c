@@ -7,6 +7,7 @@
  */
 #include "container/oci.h"
 #include "core/progress.h"
+#include "cache/cache.h"
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
@@ -21,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <libdeflate.h>
 #include <zstd.h>
 
 #define OUTBUF	(1u << 20)
@@ -118,6 +121,7 @@ struct sink {
 	int fd;
 	struct lp_pdeflate *z;
 	ZSTD_CCtx *zc;
+	struct lp_cache_wr *tee;	/* the blob also goes to the cache */
 	uint8_t *out;
 	size_t fill;
 	int err;
@@ -130,6 +134,7 @@ static int blob_out(void *ctx, const void *buf, size_t n)
 	const uint8_t *p = buf;
 
 	lp_sha256_update(&s->blob, buf, n);
+	lp_cache_wr_write(s->tee, buf, n);
 	s->csize += n;
 	while (n) {
 		size_t take = OUTBUF - s->fill;
@@ -200,6 +205,9 @@ static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, si
 static int sink_open(struct sink *s, const struct lp_oci_opts *o, unsigned threads, int fd)
 {
 	memset(s, 0, sizeof(*s));
+	/* From the first byte (the gzip header) on; abandoned when the cache has the layer. */
+	if (o->cache)
+		s->tee = lp_cache_wr_begin(o->cache, LP_CACHE_LAYER);
 	s->comp = o->compression;
 	s->fd = fd;
 	lp_sha256_init(&s->diff);
@@ -210,6 +218,7 @@ static int sink_open(struct sink *s, const struct lp_oci_opts *o, unsigned threa
 	if (s->comp == LP_OCI_GZIP) {
 		struct lp_pdeflate_opts zo = {
 			.level = o->level ? o->level : 6,
+			.engine = LP_PDEFLATE_LIBDEFLATE,
 			.threads = threads ? threads : 1,
 			.sink = blob_out,
 			.sink_ctx = s,
@@ -265,6 +274,8 @@ static int sink_finish(struct sink *s)
 
 static void sink_free(struct sink *s)
 {
+	lp_cache_wr_abort(s->tee);
+	s->tee = NULL;
 	lp_pdeflate_free(s->z);
 	ZSTD_freeCCtx(s->zc);
 	free(s->out);
@@ -343,10 +354,67 @@ static int add_parents(struct item **v, size_t *n, size_t *cap, struct strmap *d
 	return r;
 }
 
+/*
+ * The content digest of a file's bytes without reading them: the entry's
+ * own, else the cache's stat index. Stripped copies are never indexed.
+ */
+static bool item_digest(const struct lp_oci_opts *o, const struct lp_entry *e, const char *src, uint8_t d[32])
+{
+	struct stat st;
+
+	if ((e->flags & LP_F_HAS_DIGEST) && src == e->src) {
+		memcpy(d, e->digest, 32);
+		return true;
+	}
+	if (!src && e->size == 0) {
+		lp_sha256("", 0, d);	/* a synthesized empty file */
+		return true;
+	}
+	if (!src || (e->flags & LP_F_STRIPPED) || stat(src, &st) < 0)
+		return false;
+	return lp_cache_index_lookup(o->cache, src, &st, d) == 1;
+}
+
+/* SHA-256 of a file that must hold e->size bytes, recorded in the stat index. */
+static int hash_src(struct lp_cache *cache, const struct lp_entry *e, const char *src, uint8_t d[32], uint8_t *buf)
+{
+	struct lp_sha256 sha;
+	struct stat st;
+	uint64_t got = 0;
+	ssize_t k;
+	int fd = open(src, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	lp_sha256_init(&sha);
+	while ((k = read(fd, buf, READBUF)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 || lp_cancelled())
+			break;
+		lp_sha256_update(&sha, buf, (size_t)k);
+		got += (uint64_t)k;
+	}
+	close(fd);
+	if (k != 0 || got != e->size)
+		return -EIO;	/* the tar pass reports what is wrong */
+	lp_sha256_final(&sha, d);
+	if (!(e->flags & LP_F_STRIPPED))
+		lp_cache_index_record(cache, src, &st, d);
+	return 0;
+}
+
+/* Copy the file into the tar; with hash, also its SHA-256 (recorded in the stat index). */
 static int write_file_data(struct archive *a, struct sink *s, const struct lp_entry *e,
-			   const char *src, uint8_t *buf)
+			   const char *src, uint8_t *buf, struct lp_cache *cache, uint8_t *hash)
 {
 	uint64_t left = e->size;
+	struct lp_sha256 sha;
+	struct stat st;
 	int fd, r = 0;
 
 	if (!src) {
@@ -359,6 +427,11 @@ static int write_file_data(struct archive *a, struct sink *s, const struct lp_en
 	if (fd < 0)
 		return lp_fail(-errno, src, "cannot open: %s", strerror(errno));
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (hash) {
+		lp_sha256_init(&sha);
+		if (fstat(fd, &st) < 0)
+			st.st_mode = 0;
+	}
 	while (left) {
 		size_t want = left > READBUF ? READBUF : (size_t)left;
 		ssize_t got;
@@ -382,12 +455,19 @@ static int write_file_data(struct archive *a, struct sink *s, const struct lp_en
 			r = lp_fail(r, e->path, "cannot write layer: %s", archive_error_string(a));
 			goto out;
 		}
+		if (hash)
+			lp_sha256_update(&sha, buf, (size_t)got);
 		left -= (uint64_t)got;
 	}
 	/* The header promised e->size bytes; a file that grew would be cut silently. */
 	if (read(fd, buf, 1) > 0)
 		r = lp_fail(-EIO, src, "file grew while being read (expected %llu bytes)",
 			    (unsigned long long)e->size);
+	if (r == 0 && hash) {
+		lp_sha256_final(&sha, hash);
+		if (!(e->flags & LP_F_STRIPPED))
+			lp_cache_index_record(cache, src, &st, hash);
+	}
 out:
 	close(fd);
 	return r;
@@ -398,8 +478,21 @@ static const char *canonical_of(const struct lp_entry *e)
 	return (e->flags & LP_F_DUPLICATE) && e->target ? e->target : e->path;
 }
 
+/*
+ * Write the items into the tar a, or with a == NULL only work out the
+ * layer's cache key. k (may be NULL) receives, item by item, everything
+ * that decides the tar's bytes: path, type, mode, size, link target and
+ * content digest. A dry run returns 1 when some file's digest is not known
+ * without reading it (then the layer is built and keyed as it goes).
+ */
+struct known {
+	bool tried, known;
+	uint8_t d[32];
+};
+
 static int write_items(struct archive *a, struct sink *s, const struct lp_entries *l,
-		       struct item *it, size_t n, const struct lp_oci_opts *o)
+		       struct item *it, size_t n, const struct lp_oci_opts *o, struct lp_cache_keyer *k,
+		       struct known *kd)
 {
 	struct archive_entry *ae = archive_entry_new();
 	struct strmap targets = { 0 };	/* canonical path -> image path written in this layer */
@@ -419,7 +512,7 @@ static int write_items(struct archive *a, struct sink *s, const struct lp_entrie
 		const char *src = NULL;
 		bool hardlink = false;
 
-		if ((r = lp_check_cancel(it[i].ipath)) < 0)
+		if (a && (r = lp_check_cancel(it[i].ipath)) < 0)
 			goto out;
 		archive_entry_clear(ae);
 		archive_entry_set_pathname_utf8(ae, it[i].ipath);
@@ -471,15 +564,60 @@ static int write_items(struct archive *a, struct sink *s, const struct lp_entrie
 				}
 			}
 		}
-		if (archive_write_header(a, ae) != ARCHIVE_OK) {
+		if (k) {
+			const char *lt = archive_entry_hardlink_utf8(ae);
+
+			lp_cache_key_add_str(k, it[i].ipath);
+			lp_cache_key_add_u64(k, (uint64_t)archive_entry_filetype(ae));
+			lp_cache_key_add_u64(k, (uint64_t)archive_entry_perm(ae));
+			lp_cache_key_add_u64(k, (uint64_t)archive_entry_size(ae));
+			lp_cache_key_add_str(k, lt ? lt : "");
+			lp_cache_key_add_str(k, e && e->kind == LP_SYMLINK && e->target ? e->target : "");
+		}
+		if (a && archive_write_header(a, ae) != ARCHIVE_OK) {
 			r = lp_fail(s->err ? s->err : -EIO, it[i].ipath, "cannot write layer: %s",
 				    archive_error_string(a));
 			goto out;
 		}
 		if (e && e->kind == LP_FILE && !hardlink) {
-			r = write_file_data(a, s, e, src, buf);
-			if (r < 0)
-				goto out;
+			uint8_t d[32] = { 0 };
+			bool known;
+
+			/* Each file is looked up once: the dry run's answers carry over. */
+			if (kd && kd[i].known) {
+				known = true;
+				memcpy(d, kd[i].d, 32);
+			} else if (kd && kd[i].tried) {
+				known = false;
+			} else {
+				known = k && item_digest(o, e, src, d);
+				if (kd) {
+					kd[i].tried = true;
+					kd[i].known = known;
+					memcpy(kd[i].d, d, 32);
+				}
+			}
+			/*
+			 * Not in the stat index (a fresh checkout): hash it now, so the
+			 * layer can still come from the cache; if it does not, the tar
+			 * pass reads the bytes again from the page cache.
+			 */
+			if (!a && !known) {
+				if (!src || hash_src(o->cache, e, src, d, buf) < 0) {
+					r = 1;
+					goto out;
+				}
+				known = true;
+				kd[i].known = true;
+				memcpy(kd[i].d, d, 32);
+			}
+			if (a) {
+				r = write_file_data(a, s, e, src, buf, o->cache, k && !known ? d : NULL);
+				if (r < 0)
+					goto out;
+			}
+			if (k)
+				lp_cache_key_add(k, d, 32);
 		}
 		if (e && e->kind != LP_DIR)
 			lp_progress_add(e->size);
@@ -559,13 +697,84 @@ err:
 	return r;
 }
 
-static void digest_str(struct lp_sha256 *c, char out[LP_OCI_DIGEST_LEN])
+static void digest_str(const uint8_t d[32], char out[LP_OCI_DIGEST_LEN])
 {
-	uint8_t d[32];
-
-	lp_sha256_final(c, d);
 	memcpy(out, "sha256:", 7);
 	lp_hex(d, 32, out + 7);
+}
+
+static void fill_blob(struct lp_oci_blob *ret, const struct lp_cache_meta *m, uint64_t size,
+		      const struct lp_oci_opts *o)
+{
+	digest_str(m->diff_id, ret->diff_id);
+	digest_str(m->digest, ret->digest);
+	ret->usize = m->usize;
+	ret->size = size;
+	ret->media_type = o->compression == LP_OCI_GZIP ? LP_OCI_MT_TAR_GZIP :
+			  o->compression == LP_OCI_ZSTD ? LP_OCI_MT_TAR_ZSTD : LP_OCI_MT_TAR;
+}
+
+/*
+ * Start the layer's cache key: what turns the tar plan into blob bytes
+ * (the tar writer's and compressors' versions, compression, level, the
+ * epoch every mtime carries).
+ */
+static void key_begin(struct lp_cache_keyer *k, const struct lp_oci_opts *o)
+{
+	lp_cache_key_begin(k, "oci-layer/1");
+	lp_cache_key_add_str(k, archive_version_string());
+	lp_cache_key_add_u64(k, (uint64_t)o->compression);
+	lp_cache_key_add_u64(k, (uint64_t)o->level);
+	lp_cache_key_add_u64(k, (uint64_t)o->epoch);
+	if (o->compression == LP_OCI_GZIP)
+		lp_cache_key_add_str(k, LIBDEFLATE_VERSION_STRING);
+	if (o->compression == LP_OCI_ZSTD)
+		lp_cache_key_add_str(k, ZSTD_versionString());
+}
+
+/*
+ * The cached blob for this plan, copied to fd while its SHA-256 is checked
+ * against the digest it was stored under. 1 done, 0 not (fd is then empty
+ * again), -errno when fd cannot be written.
+ */
+static int layer_from_cache(const struct lp_oci_opts *o, const struct lp_cache_key *key, const char *name,
+			    int fd, struct lp_oci_blob *ret)
+{
+	struct lp_cache_rd rd;
+	struct lp_sha256 sha;
+	uint8_t *buf, d[32];
+	long k;
+	int r = 0;
+
+	if (lp_cache_rd_open(o->cache, LP_CACHE_LAYER, key, name, &rd) != 1)
+		return 0;
+	buf = malloc(OUTBUF);
+	if (!buf) {
+		lp_cache_rd_close(&rd);
+		return 0;
+	}
+	lp_sha256_init(&sha);
+	while ((k = lp_cache_rd_read(&rd, buf, OUTBUF)) > 0) {
+		lp_sha256_update(&sha, buf, (size_t)k);
+		r = lp_write_all(fd, buf, (size_t)k);
+		if (r < 0)
+			break;
+	}
+	free(buf);
+	if (r < 0) {
+		lp_cache_rd_close(&rd);
+		return lp_fail(r, NULL, "cannot write layer blob: %s", strerror(-r));
+	}
+	lp_sha256_final(&sha, d);
+	if (k < 0 || memcmp(d, rd.meta.digest, 32) != 0) {
+		lp_cache_rd_drop(&rd, name, k < 0 ? "unreadable" : "SHA-256 mismatch");
+		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+			return lp_fail(-errno, NULL, "cannot reset layer blob: %s", strerror(errno));
+		return 0;
+	}
+	fill_blob(ret, &rd.meta, rd.len, o);
+	lp_cache_rd_close(&rd);
+	return 1;
 }
 
 int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_plan *lp,
@@ -576,6 +785,8 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 	struct archive *a = NULL;
 	locale_t utf8, old_loc = (locale_t)0;
 	struct sink s;
+	struct lp_cache_keyer kr;
+	struct known *kd = NULL;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -593,6 +804,29 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 	r = build_items(l, lp, o, &it, &n);
 	if (r < 0)
 		goto out;
+	if (o->cache) {
+		struct lp_cache_keyer dry;
+		struct lp_cache_key key;
+		char name[128];
+
+		key_begin(&dry, o);
+		key_begin(&kr, o);
+		/* Every digest known without reading a byte: the layer may be cached. */
+		kd = calloc(n ? n : 1, sizeof(*kd));
+		if (kd && write_items(NULL, &s, l, it, n, o, &dry, kd) == 0) {
+			lp_cache_key_end(&dry, &key);
+			snprintf(name, sizeof(name), "layer %s %u/%u",
+				 lp->group == LP_OCI_G_OPT ? "opt" : lp->group == LP_OCI_G_DEPS ? "dependencies" : "code",
+				 lp->part, lp->nparts);
+			r = layer_from_cache(o, &key, name, fd, ret);
+			if (r != 0) {
+				r = r < 0 ? r : 0;
+				goto out;
+			}
+		} else {
+			lp_cache_note_miss(o->cache);
+		}
+	}
 	if (!utf8) {
 		for (size_t i = 0; i < n; i++) {
 			for (const unsigned char *p = (const unsigned char *)it[i].ipath; *p; p++) {
@@ -622,7 +856,7 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 		r = lp_fail(-EIO, NULL, "cannot start layer tar: %s", archive_error_string(a));
 		goto out;
 	}
-	r = write_items(a, &s, l, it, n, o);
+	r = write_items(a, &s, l, it, n, o, o->cache ? &kr : NULL, kd);
 	if (r < 0)
 		goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
@@ -634,18 +868,27 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 		r = lp_fail(r, NULL, "cannot write layer blob: %s", strerror(-r));
 		goto out;
 	}
-	digest_str(&s.diff, ret->diff_id);
-	digest_str(&s.blob, ret->digest);
-	ret->usize = s.usize;
-	ret->size = s.csize;
-	ret->media_type = o->compression == LP_OCI_GZIP ? LP_OCI_MT_TAR_GZIP :
-			  o->compression == LP_OCI_ZSTD ? LP_OCI_MT_TAR_ZSTD : LP_OCI_MT_TAR;
+	{
+		struct lp_cache_meta m = { .usize = s.usize };
+
+		lp_sha256_final(&s.diff, m.diff_id);
+		lp_sha256_final(&s.blob, m.digest);
+		fill_blob(ret, &m, s.csize, o);
+		if (s.tee) {
+			struct lp_cache_key key;
+
+			lp_cache_key_end(&kr, &key);
+			lp_cache_wr_commit(s.tee, &key, &m);
+			s.tee = NULL;
+		}
+	}
 out:
 	if (a)
 		archive_write_free(a);
 	for (size_t i = 0; i < n; i++)
 		free(it[i].ipath);
 	free(it);
+	free(kd);
 	sink_free(&s);
 	if (utf8) {
 		uselocale(old_loc);

@@ -35,6 +35,8 @@
 #include "core/limits.h"
 #include "core/report.h"
 
+struct lp_cache;
+
 #define LP_OCI_MAX_OWN_LAYERS	8
 #define LP_OCI_LAYER_MAX	(512ULL << 20)	/* default split size of a dependency layer */
 #define LP_OCI_DIGEST_LEN	72		/* "sha256:" + 64 hex + NUL */
@@ -79,6 +81,13 @@ struct lp_oci_opts {
 	bool check_runnable;
 	bool check_warn;
 	const struct lp_runtime *runtime;	/* --runtime (provided.*: a bootstrap is wanted); may be NULL */
+	/*
+	 * Build cache (cache/cache.h) or NULL: a layer whose exact tar plan
+	 * (paths, modes, links, content digests, compression settings) was
+	 * built before is copied from the cache after its digest is verified,
+	 * without reading the files; a built layer is stored.
+	 */
+	struct lp_cache *cache;
 };
 
 /* Defaults; epoch from SOURCE_DATE_EPOCH, else 1980-01-01 (as pack does). */

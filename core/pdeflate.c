@@ -68,10 +68,17 @@ struct pd_coder {
 	bool zs_ok;
 	struct libdeflate_compressor *ld;	/* the incompressibility probe */
 	unsigned char *scratch;			/* its output, PD_SEG_MAX bytes */
+	/* The libdeflate engine: its compressor, and an inflater that finds block boundaries. */
+	struct libdeflate_compressor *ldc;
+	z_stream inf;
+	bool inf_ok;
+	unsigned char *iout;			/* the inflater's output */
+	size_t iout_cap;
 };
 
 struct lp_pdeflate {
 	int level;
+	enum lp_pdeflate_engine engine;
 	unsigned threads;
 	size_t block;
 	lp_sink_fn sink;
@@ -127,6 +134,14 @@ static void coder_end(struct pd_coder *c)
 	c->ld = NULL;
 	free(c->scratch);
 	c->scratch = NULL;
+	libdeflate_free_compressor(c->ldc);
+	c->ldc = NULL;
+	if (c->inf_ok)
+		inflateEnd(&c->inf);
+	c->inf_ok = false;
+	free(c->iout);
+	c->iout = NULL;
+	c->iout_cap = 0;
 }
 
 static uint64_t le64(const unsigned char *p)
@@ -351,12 +366,125 @@ static int deflate_range(struct pd_coder *c, int level, struct pd_job *j,
 }
 
 /*
+ * Where, in the raw deflate stream p[0..n) that decodes to out_len bytes,
+ * does its last block's header start, and where does the stream end (in
+ * bits)? zlib's inflate with Z_BLOCK stops at every block boundary and
+ * tells how many bits of the last byte it took, which is all we need; it
+ * runs several times faster than the compression it follows.
+ */
+static int find_last_block(struct pd_coder *c, const unsigned char *p, size_t n, size_t out_len,
+			   uint64_t *ret_last, uint64_t *ret_end)
+{
+	z_stream *zs = &c->inf;
+	uint64_t last = 0;
+
+	if (!c->inf_ok) {
+		memset(zs, 0, sizeof(*zs));
+		if (inflateInit2(zs, -15) != Z_OK)
+			return -ENOMEM;
+		c->inf_ok = true;
+	}
+	if (c->iout_cap < out_len + 1) {
+		unsigned char *o = realloc(c->iout, out_len + 1);
+
+		if (!o)
+			return -ENOMEM;
+		c->iout = o;
+		c->iout_cap = out_len + 1;
+	}
+	if (inflateReset(zs) != Z_OK)
+		return -EIO;
+	zs->next_in = (unsigned char *)p;
+	zs->avail_in = (uInt)n;
+	zs->next_out = c->iout;
+	zs->avail_out = (uInt)c->iout_cap;
+	for (;;) {
+		int zr = inflate(zs, Z_BLOCK);
+		uint64_t at;
+
+		if (zr != Z_OK)
+			return -EIO;	/* our own compressor's output must decode */
+		if (!(zs->data_type & 128))
+			continue;
+		/* At a block boundary: bits consumed so far. */
+		at = (uint64_t)(n - zs->avail_in) * 8 - (uint64_t)(zs->data_type & 7);
+		if (zs->data_type & 64) {
+			/* Just past the end of the final block. */
+			if (zs->total_out != out_len)
+				return -EIO;
+			*ret_last = last;
+			*ret_end = at;
+			return 0;
+		}
+		last = at;
+	}
+}
+
+/*
+ * Block data [from, to) deflated by libdeflate as a stream of its own
+ * (libdeflate takes no dictionary). Unless it ends the whole stream, the
+ * final flag of its last block is cleared and an empty stored block
+ * appended, the same sync marker zlib's Z_SYNC_FLUSH writes, so the next
+ * piece starts on a byte boundary and the pieces read as one stream.
+ */
+static int deflate_range_ld(struct pd_coder *c, int level, struct pd_job *j,
+			    size_t from, size_t to, bool fin)
+{
+	const unsigned char *in = j->in + PD_DICT + from;
+	size_t n = to - from, bound, cs, at;
+	uint64_t last, end;
+	unsigned char *o;
+	int r;
+
+	if (!c->ldc) {
+		c->ldc = libdeflate_alloc_compressor(level);
+		if (!c->ldc)
+			return -ENOMEM;
+	}
+	bound = libdeflate_deflate_compress_bound(c->ldc, n) + 8;
+	r = out_reserve(j, bound);
+	if (r < 0)
+		return r;
+	o = j->out + j->outlen;
+	cs = libdeflate_deflate_compress(c->ldc, in, n, o, bound);
+	if (!cs)
+		return -EIO;
+	if (fin) {
+		j->outlen += cs;
+		return 0;
+	}
+	r = find_last_block(c, o, cs, n, &last, &end);
+	if (r < 0)
+		return r;
+	o[last / 8] &= (unsigned char)~(1u << (last % 8));
+	/* Drop the padding after the end, then 3 zero bits (not final, stored), aligned. */
+	if (end % 8)
+		o[end / 8] &= (unsigned char)((1u << (end % 8)) - 1);
+	at = (size_t)((end + 3 + 7) / 8);
+	for (size_t k = (size_t)((end + 7) / 8); k < at; k++)
+		o[k] = 0;
+	o[at] = 0;
+	o[at + 1] = 0;
+	o[at + 2] = 0xff;
+	o[at + 3] = 0xff;
+	j->outlen += at + 4;
+	return 0;
+}
+
+static int deflate_any(struct pd_coder *c, enum lp_pdeflate_engine eng, int level, struct pd_job *j,
+		       size_t from, size_t to, bool fin)
+{
+	return eng == LP_PDEFLATE_LIBDEFLATE ? deflate_range_ld(c, level, j, from, to, fin) :
+					       deflate_range(c, level, j, from, to, fin);
+}
+
+/*
  * Incompressibility is judged per PD_SEG-byte segment, so a block that is
  * mostly random with some text (a file boundary) stores the random part
  * and deflates the rest. Runs of segments judged alike go out together;
  * a block with no incompressible segment is one deflate call, as before.
  */
-static int compress_job(struct pd_coder *c, int level, struct pd_job *j)
+static int compress_job(struct pd_coder *c, enum lp_pdeflate_engine eng, int level, struct pd_job *j)
 {
 	const unsigned char *p = j->in + PD_DICT;
 	size_t from = 0, at, k;
@@ -365,7 +493,7 @@ static int compress_job(struct pd_coder *c, int level, struct pd_job *j)
 	j->crc = libdeflate_crc32(0, p, j->len);
 	j->outlen = 0;
 	if (!j->len)	/* an empty last block still ends the stream */
-		return deflate_range(c, level, j, 0, 0, j->last);
+		return deflate_any(c, eng, level, j, 0, 0, j->last);
 	for (at = 0; at < j->len; at += k) {
 		bool next;
 		int r;
@@ -379,7 +507,7 @@ static int compress_job(struct pd_coder *c, int level, struct pd_job *j)
 		next = r;
 		if (at && next != stored) {
 			r = stored ? store_range(j, from, at, false) :
-				     deflate_range(c, level, j, from, at, false);
+				     deflate_any(c, eng, level, j, from, at, false);
 			if (r < 0)
 				return r;
 			from = at;
@@ -387,7 +515,7 @@ static int compress_job(struct pd_coder *c, int level, struct pd_job *j)
 		stored = next;
 	}
 	return stored ? store_range(j, from, j->len, j->last) :
-			deflate_range(c, level, j, from, j->len, j->last);
+			deflate_any(c, eng, level, j, from, j->len, j->last);
 }
 
 static void *worker(void *arg)
@@ -407,7 +535,7 @@ static void *worker(void *arg)
 		j = slot_of(z, z->take++);
 		j->state = PD_BUSY;
 		pthread_mutex_unlock(&z->mu);
-		r = compress_job(&c, z->level, j);
+		r = compress_job(&c, z->engine, z->level, j);
 		pthread_mutex_lock(&z->mu);
 		j->err = r;
 		j->state = PD_DONE;
@@ -425,7 +553,7 @@ int lp_pdeflate_new(const struct lp_pdeflate_opts *o, struct lp_pdeflate **ret)
 	size_t block = o->block ? o->block : PD_DEF_BLOCK;
 	int level = o->level ? o->level : 6;
 
-	if (level < 1 || level > 9 || block < PD_MIN_BLOCK || block > PD_MAX_BLOCK || !o->sink)
+	if (level < 1 || level > (o->engine == LP_PDEFLATE_LIBDEFLATE ? 12 : 9) || block < PD_MIN_BLOCK || block > PD_MAX_BLOCK || !o->sink)
 		return -EINVAL;
 	if (!threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -439,6 +567,7 @@ int lp_pdeflate_new(const struct lp_pdeflate_opts *o, struct lp_pdeflate **ret)
 	if (!z)
 		return -ENOMEM;
 	z->level = level;
+	z->engine = o->engine;
 	z->threads = threads;
 	z->block = block;
 	z->sink = o->sink;
@@ -538,7 +667,7 @@ static int dispatch(struct lp_pdeflate *z, bool last)
 	z->have_fill = false;
 	if (z->threads == 1 || (last && z->fill == 0)) {
 		/* One thread, or the whole input fits in one block: no hand-off. */
-		j->err = compress_job(&z->coder, z->level, j);
+		j->err = compress_job(&z->coder, z->engine, z->level, j);
 		j->state = PD_DONE;
 		z->queued++;
 		z->take++;

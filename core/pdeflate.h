@@ -19,8 +19,24 @@ struct lp_pdeflate;
 /* Receives compressed bytes in stream order. Return 0 or -errno. */
 typedef int (*lp_sink_fn)(void *ctx, const void *buf, size_t n);
 
+/*
+ * Which compressor makes the deflated blocks. Both give one raw deflate
+ * stream whose bytes depend only on input, level, block size and engine.
+ */
+enum lp_pdeflate_engine {
+	/* zlib, each block primed with the previous 32 KiB (as pigz does). */
+	LP_PDEFLATE_ZLIB = 0,
+	/*
+	 * libdeflate, each block on its own (no preset dictionary), its final
+	 * flag cleared and a sync marker appended: about 2.5x less CPU per byte
+	 * than zlib for a fraction of a percent in size.
+	 */
+	LP_PDEFLATE_LIBDEFLATE,
+};
+
 struct lp_pdeflate_opts {
-	int level;		/* 1..9 (zlib scale); 0 = default (6) */
+	int level;		/* 1..9 (zlib), 1..12 (libdeflate); 0 = default (6) */
+	enum lp_pdeflate_engine engine;
 	unsigned threads;	/* worker threads; 0 = online CPUs */
 	size_t block;		/* input block size; 0 = default (128 KiB) */
 	lp_sink_fn sink;

@@ -390,6 +390,7 @@ int lp_pack_fallback_image(const struct lp_pack_opts *o, struct lp_pack_state *s
 	oo.check_runnable = true;
 	oo.check_warn = o->no_check;
 	oo.runtime = o->runtime;
+	oo.cache = o->cache;
 	memset(&orr, 0, sizeof(orr));
 	r = lp_oci_write(&st->entries, &oo, &orr);
 	res->base_failed = orr.base_failed;

@@ -19,6 +19,8 @@
 #include "pack/check.h"
 #include "pack/optimize.h"
 
+struct lp_cache;
+
 enum lp_fallback {
 	LP_FALLBACK_CONTAINER = 0,	/* over 250 MB: write an OCI image instead */
 	LP_FALLBACK_NONE,		/* over 250 MB: fail */
@@ -47,7 +49,11 @@ struct lp_pack_opts {
 	bool prune_junk;
 	struct lp_strv junk_patterns;	/* extra --prune-pattern globs */
 	bool include_dev;		/* --include-dev: keep what npm's lockfile marks dev / other-platform optional */
-	const char *cache_dir;		/* strip cache; NULL = none */
+	const char *cache_dir;		/* cache root (--cache-dir); the strip cache lives under it; NULL = none */
+	bool no_cache;			/* --no-cache */
+	uint64_t cache_max;		/* --cache-max; 0 = default */
+	struct lp_cache *cache;		/* the open build cache, or NULL */
+	bool cache_warned;		/* its warning was printed */
 
 	/* Target. */
 	const char *runtime_name;	/* --runtime, may be NULL */

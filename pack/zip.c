@@ -12,6 +12,11 @@
  *
  * No data descriptors: a streamed entry's local header is written with
  * placeholders and patched with pwrite once its CRC and size are known.
+ *
+ * With a build cache, an entry's data is keyed by the file's SHA-256 (the
+ * entry's, the stat index's, or computed from the bytes just read) and the
+ * settings that shape it; a verified cached copy replaces reading and
+ * deflating, and what is computed is stored. Both give the same bytes.
  */
 #include "pack/zip.h"
 
@@ -25,7 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include "cache/cache.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "core/fsutil.h"
 #include "core/pdeflate.h"
@@ -105,6 +114,7 @@ struct zw {
 	bool sync_ok;
 
 	unsigned char *rbuf;	/* READ_CHUNK, for streamed files */
+	struct lp_cache_wr *tee;	/* a streamed entry's data also goes here */
 };
 
 static void put16(unsigned char *p, uint32_t v)
@@ -267,7 +277,10 @@ static int out_rewind(struct zw *w, uint64_t at)
 
 static int pd_sink(void *ctx, const void *buf, size_t n)
 {
-	return out_put(ctx, buf, n);
+	struct zw *w = ctx;
+
+	lp_cache_wr_write(w->tee, buf, n);
+	return out_put(w, buf, n);
 }
 
 /* ---- reading sources ---- */
@@ -339,12 +352,80 @@ static size_t job_cost(const struct zw *w, const struct lp_entry *e)
 	return (size_t)e->size + libdeflate_deflate_compress_bound(NULL, (size_t)e->size);
 }
 
+/*
+ * The cache key of an entry's data: its content and everything that shapes
+ * the bytes the writer makes of it (the path it takes, level, block size,
+ * the compressor libraries' versions).
+ */
+static void zip_key(const struct zw *w, const uint8_t digest[32], uint64_t size, struct lp_cache_key *ret)
+{
+	struct lp_cache_keyer k;
+	bool streamed = size > w->whole_max;
+
+	lp_cache_key_begin(&k, "zip-entry/1");
+	lp_cache_key_add_str(&k, LIBDEFLATE_VERSION_STRING);
+	lp_cache_key_add_u64(&k, (uint64_t)w->level);
+	lp_cache_key_add_u64(&k, streamed);
+	if (streamed) {
+		lp_cache_key_add_str(&k, zlibVersion());
+		lp_cache_key_add_u64(&k, w->o->block);
+	}
+	lp_cache_key_add(&k, digest, 32);
+	lp_cache_key_add_u64(&k, size);
+	lp_cache_key_end(&k, ret);
+}
+
+/*
+ * The content digest of a file without reading it: the entry's own, or
+ * the stat index's. Stripped copies live in this run's staging directory
+ * and are never indexed.
+ */
+static bool known_digest(const struct zw *w, const struct lp_entry *e, uint8_t d[32])
+{
+	struct stat st;
+
+	if (e->flags & LP_F_HAS_DIGEST) {
+		memcpy(d, e->digest, 32);
+		return true;
+	}
+	if (!w->o->cache || !e->src || (e->flags & LP_F_STRIPPED) || stat(e->src, &st) < 0)
+		return false;
+	return lp_cache_index_lookup(w->o->cache, e->src, &st, d) == 1;
+}
+
+/* A verified cached copy of the entry's data, or false. */
+static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *j,
+			   const struct lp_cache_key *key)
+{
+	struct lp_cache_meta m;
+	unsigned char *data;
+	uint64_t len;
+
+	if (lp_cache_get_mem(w->o->cache, LP_CACHE_ZIP, key, e->path, &m, &data, &len) != 1)
+		return false;
+	if (m.usize != e->size || (m.method != LP_ZIP_STORED && m.method != LP_ZIP_DEFLATED) ||
+	    (m.method == LP_ZIP_STORED && len != e->size)) {
+		free(data);
+		return false;
+	}
+	j->method = (uint16_t)m.method;
+	j->crc = m.crc;
+	j->usize = e->size;
+	j->csize = len;
+	j->data = data;
+	return true;
+}
+
 /* Read and deflate one whole file. Runs on a worker (or the writer with one thread). */
 static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		   struct libdeflate_compressor *c)
 {
 	unsigned char *in = NULL, *out = NULL;
 	size_t n = (size_t)e->size, got, bound, cs;
+	struct lp_cache_key key;
+	uint8_t dg[32];
+	bool have_digest = false;
+	struct stat st;
 	int fd = -1, r;
 
 	if (!is_data_file(e))
@@ -359,9 +440,20 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		j->streamed = true;
 		return 0;
 	}
+	if (w->o->cache) {
+		have_digest = known_digest(w, e, dg);
+		if (have_digest) {
+			zip_key(w, dg, e->size, &key);
+			if (job_from_cache(w, e, j, &key))
+				return 0;
+		}
+	}
 	r = open_src(e, &fd);
 	if (r < 0)
 		return r;
+	/* What the index records must be the stat from before the read. */
+	if (w->o->cache && fstat(fd, &st) < 0)
+		st.st_mode = 0;
 	in = malloc(n ? n : 1);
 	if (!in) {
 		r = -ENOMEM;
@@ -377,6 +469,19 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 	r = expect_eof(fd, e);
 	if (r < 0)
 		goto out;
+	/*
+	 * Not in the stat index (a fresh checkout stamps every file anew):
+	 * the bytes are here, so hash them and look again before deflating.
+	 */
+	if (w->o->cache && !have_digest) {
+		lp_sha256(in, n, dg);
+		have_digest = true;
+		if (!(e->flags & LP_F_STRIPPED) && e->src)
+			lp_cache_index_record(w->o->cache, e->src, &st, dg);
+		zip_key(w, dg, e->size, &key);
+		if (job_from_cache(w, e, j, &key))
+			goto out;
+	}
 	j->usize = n;
 	j->crc = libdeflate_crc32(0, in, n);
 	j->method = LP_ZIP_STORED;
@@ -406,6 +511,11 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 	if (j->method == LP_ZIP_STORED) {
 		j->data = in;
 		in = NULL;
+	}
+	if (w->o->cache && r == 0) {
+		struct lp_cache_meta m = { .method = j->method, .crc = j->crc, .usize = n };
+
+		lp_cache_put_mem(w->o->cache, LP_CACHE_ZIP, &key, &m, j->data, j->csize);
 	}
 out:
 	free(in);
@@ -790,6 +900,76 @@ out:
 	return r;
 }
 
+/*
+ * A streamed entry from the cache: the payload is checked against its
+ * CRC-32 in one pass before any of it is written, then copied. false (and
+ * nothing written) when there is no good copy.
+ */
+static int streamed_from_cache(struct zw *w, const struct lp_entry *e, struct hdr *h,
+			       const struct lp_cache_key *key, bool *done)
+{
+	struct lp_cache_rd rd;
+	long k;
+	int r = 0;
+
+	*done = false;
+	if (lp_cache_rd_open(w->o->cache, LP_CACHE_ZIP, key, e->path, &rd) != 1)
+		return 0;
+	if (rd.meta.usize != e->size || rd.meta.method != LP_ZIP_DEFLATED) {
+		lp_cache_rd_close(&rd);
+		return 0;
+	}
+	while ((k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) > 0)
+		;
+	if (k < 0 || !lp_cache_rd_crc_ok(&rd)) {
+		lp_cache_rd_drop(&rd, e->path, k < 0 ? "unreadable" : "CRC-32 mismatch");
+		return 0;
+	}
+	h->method = LP_ZIP_DEFLATED;
+	h->usize = e->size;
+	h->csize = rd.len;
+	h->crc = rd.meta.crc;
+	h->local64 = e->size >= w->lim;
+	r = emit_header(w, h);
+	rd.off = 0;
+	while (r == 0 && (k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) != 0) {
+		if (k < 0) {
+			r = lp_fail((int)k, e->path, "cannot read the cached data: %s", strerror((int)-k));
+			break;
+		}
+		r = lp_check_cancel(e->path);
+		if (r == 0)
+			r = out_put(w, w->rbuf, (size_t)k);
+	}
+	lp_cache_rd_close(&rd);
+	*done = true;
+	return r;
+}
+
+/* SHA-256 of the rest of fd, which must be e->size bytes. */
+static int hash_fd(struct zw *w, const struct lp_entry *e, int fd, uint8_t d[32])
+{
+	struct lp_sha256 sha;
+	uint64_t left = e->size;
+
+	lp_sha256_init(&sha);
+	while (left) {
+		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK, got;
+		int r = lp_check_cancel(e->path);
+
+		if (r == 0)
+			r = read_some(fd, e, w->rbuf, n, &got);
+		if (r == 0 && got != n)
+			r = changed(e);
+		if (r < 0)
+			return r;
+		lp_sha256_update(&sha, w->rbuf, n);
+		left -= n;
+	}
+	lp_sha256_final(&sha, d);
+	return 0;
+}
+
 /* A file above whole_max: deflate it through pdeflate while writing. */
 static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 {
@@ -804,11 +984,49 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 	uint64_t left = e->size, in, out, data_at;
 	uint32_t crc;
 	unsigned char fix[LOCAL_LEN + 20 + 65536];
+	struct lp_cache_key key;
+	struct stat st;
+	uint8_t dg[32];
+	bool have_digest = false, done;
 	int fd = -1, r;
 
+	if (w->o->cache) {
+		have_digest = known_digest(w, e, dg);
+		if (have_digest) {
+			zip_key(w, dg, e->size, &key);
+			r = streamed_from_cache(w, e, h, &key, &done);
+			if (done || r < 0)
+				return r;
+		}
+	}
 	r = open_src(e, &fd);
 	if (r < 0)
 		return r;
+	if (w->o->cache) {
+		if (fstat(fd, &st) < 0)
+			st.st_mode = 0;
+		/*
+		 * Not in the stat index: one pass to hash it (the page cache
+		 * then serves the second) may spare deflating it at all.
+		 */
+		if (!have_digest) {
+			r = hash_fd(w, e, fd, dg);
+			if (r < 0)
+				goto out;
+			have_digest = true;
+			if (!(e->flags & LP_F_STRIPPED) && e->src)
+				lp_cache_index_record(w->o->cache, e->src, &st, dg);
+			zip_key(w, dg, e->size, &key);
+			r = streamed_from_cache(w, e, h, &key, &done);
+			if (done || r < 0)
+				goto out;
+			if (lseek(fd, 0, SEEK_SET) < 0) {
+				r = lp_fail(-errno, e->src, "cannot seek: %s", strerror(errno));
+				goto out;
+			}
+		}
+		w->tee = lp_cache_wr_begin(w->o->cache, LP_CACHE_ZIP);
+	}
 	/*
 	 * The stored fallback is never bigger than the file, so the file size
 	 * alone decides whether the local header needs zip64 sizes.
@@ -849,6 +1067,9 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 	h->crc = crc;
 	h->csize = out;
 	if (out >= in) {
+		/* Kept as is: nothing worth caching. */
+		lp_cache_wr_abort(w->tee);
+		w->tee = NULL;
 		r = out_rewind(w, data_at);
 		if (r == 0)
 			r = stream_stored(w, e, crc);
@@ -859,7 +1080,16 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 	}
 	build_local(w, h, fix);
 	r = out_patch(w, h->offset, fix, local_len(h));
+	if (r == 0 && w->o->cache) {
+		struct lp_cache_meta m = { .method = LP_ZIP_DEFLATED, .crc = crc, .usize = e->size };
+
+		if (w->tee)
+			lp_cache_wr_commit(w->tee, &key, &m);
+		w->tee = NULL;
+	}
 out:
+	lp_cache_wr_abort(w->tee);
+	w->tee = NULL;
 	/* A sink failure already carries its detail; keep it. */
 	lp_pdeflate_free(z);
 	if (fd >= 0)

@@ -17,6 +17,8 @@
 
 #include "core/entry.h"
 
+struct lp_cache;
+
 #define LP_ZIP_LEVEL_DEFAULT	6
 #define LP_ZIP_WHOLE_MAX	(32u * 1024 * 1024)	/* default whole-file threshold */
 #define LP_ZIP_WINDOW		(128u * 1024 * 1024)	/* default read-ahead budget */
@@ -51,6 +53,13 @@ struct lp_zip_opts {
 	const char *name;	/* output name used in error details; may be NULL */
 	lp_zip_entry_fn on_entry;
 	void *on_entry_ctx;
+	/*
+	 * Build cache (cache/cache.h) or NULL: entry data is looked up by the
+	 * file's content digest (from the entry, else the cache's stat index)
+	 * and the settings that shape it, spliced in when found and verified,
+	 * stored when computed. The zip is byte-identical either way.
+	 */
+	struct lp_cache *cache;
 	/*
 	 * For tests: pretend the zip64 thresholds are lower. A size or
 	 * offset >= zip64_size, or >= zip64_count entries, switches to zip64

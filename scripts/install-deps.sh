@@ -8,7 +8,7 @@ build_pkgs=(gcc pkg-config meson ninja-build libarchive-dev libelf-dev libzstd-d
             libcjson-dev libdeflate-dev zlib1g-dev libcurl4-openssl-dev libyaml-dev)
 test_pkgs=(libcmocka-dev python3 python3-yaml clang lld elfutils binutils gcc-aarch64-linux-gnu
            libc6-dev-arm64-cross unzip zip p7zip-full libarchive-tools openssl nodejs
-           util-linux time pigz fdupes hyperfine
+           util-linux time pigz fdupes hyperfine bc
            umoci skopeo podman runc oci-image-tool golang-github-opencontainers-image-spec-dev
            python3-jsonschema docker-registry busybox-static uidmap fuse-overlayfs docker.io
            chromium apache2-utils python3-cryptography zsh man-db bsdextrautils)

@@ -1,0 +1,528 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The build cache: warm == cold byte for byte (pack and container, -j1/-j2),
+corrupt entries detected and recomputed, concurrent runs, eviction under the
+cap, --no-cache leaving the directory alone, settings that must miss, the
+stat index noticing edits, and an unusable cache dir degrading to one warning.
+
+Every run passes --cache-dir under a temporary directory (or sets
+XDG_CACHE_HOME there): nothing is written to the user's home.
+
+usage: test_cache.py LAMBDAPACK
+"""
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import lptest  # noqa: E402
+
+LP = os.path.abspath(sys.argv[1])
+TMP = lptest.tmpdir("cache")
+STATS = re.compile(r"cache\s+(\d+) reused, (\d+) computed, (\d+) stored, (\d+) dropped; "
+                   r"stat index: (\d+) unchanged, (\d+) hashed; (\d+) evicted")
+
+
+def tmp(tag):
+    d = os.path.join(TMP, tag)
+    os.makedirs(d)
+    return d
+
+
+def make_tree(root, big=False, seed=1):
+    """Code, node and Python dependencies, incompressible bytes, an empty file, links."""
+    rng = random.Random(seed)
+    words = ["def ", "return ", "self", ".value", " = ", "import ", "lambda", "(event)", "\n    ", "# x\n"]
+
+    def text(n):
+        return "".join(rng.choice(words) for _ in range(n // 5)).encode()
+
+    files = {
+        "app.py": text(3000),
+        "handler/main.py": text(20000),
+        "node_modules/left/index.js": text(40000),
+        "node_modules/left/package.json": b'{"name": "left"}\n',
+        "node_modules/right/lib/r.js": text(70000),
+        "python/lib/python3.12/site-packages/pkg/__init__.py": text(9000),
+        "python/lib/python3.12/site-packages/pkg/data.bin": rng.randbytes(150000),
+        "assets/logo.png": rng.randbytes(30000),
+        "empty.txt": b"",
+    }
+    if big:
+        # Above the zip writer's 32 MiB whole-file threshold: the streamed path.
+        files["node_modules/big/blob.dat"] = text(200000) * 170
+    for rel, data in files.items():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+    os.symlink("main.py", os.path.join(root, "handler", "alias.py"))
+    return root
+
+
+def lp(*args, check=True, env=None):
+    return lptest.run([LP, *args], check=check, env=env)
+
+
+def stats(p):
+    m = STATS.search(p.stderr)
+    assert m, "no cache line in: %s" % p.stderr
+    k = ("reused", "computed", "stored", "dropped", "unchanged", "hashed", "evicted")
+    return dict(zip(k, map(int, m.groups())))
+
+
+def read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+def tree_bytes(d):
+    """Every file under d with its bytes (an OCI layout compared as a whole)."""
+    out = {}
+    for base, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(base, n)
+            out[os.path.relpath(p, d)] = read(p)
+    return out
+
+
+def entry_files(cache, sub):
+    out = []
+    for base, _, names in os.walk(os.path.join(cache, sub)):
+        out += [os.path.join(base, n) for n in names if not n.startswith(".tmp.")]
+    return sorted(out)
+
+
+def cache_size(cache):
+    total = 0
+    for sub in ("zip", "layers", "index", "strip-v2"):
+        for base, _, names in os.walk(os.path.join(cache, sub)):
+            for n in names:
+                total += os.lstat(os.path.join(base, n)).st_blocks * 512
+    return total
+
+
+def settle():
+    """Let the stat index trust the files: the racy rule distrusts a file
+    whose timestamps are not at least a second older than the run."""
+    time.sleep(2.1)
+
+
+def snapshot(d):
+    out = {}
+    for base, dirs, names in os.walk(d):
+        for n in dirs + names:
+            p = os.path.join(base, n)
+            st = os.lstat(p)
+            out[os.path.relpath(p, d)] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return out
+
+
+# ---- warm == cold ----------------------------------------------------------
+
+def test_pack_warm_equals_cold_across_threads():
+    d = tmp("pack-eq")
+    src = make_tree(os.path.join(d, "src"), big=True)
+    cache = os.path.join(d, "cache")
+    ref = os.path.join(d, "ref.zip")
+    lp("pack", src, "-o", ref, "-q", "--no-check", "--no-cache", "-j2")
+    settle()
+    outs = []
+    for i, j in enumerate(["1", "2", "1", "2"]):
+        out = os.path.join(d, "o%d.zip" % i)
+        p = lp("pack", src, "-o", out, "-v", "--no-check", "--cache-dir", cache, "-j", j)
+        s = stats(p)
+        if i == 0:
+            assert s["reused"] == 0 and s["stored"] >= 8, s
+        else:
+            # Every file's data from the cache, and none of them even re-hashed.
+            assert s["computed"] == 0 and s["reused"] >= 8 and s["hashed"] == 0, s
+        outs.append(out)
+    for o in outs:
+        assert read(o) == read(ref), o
+    lptest.run(["unzip", "-tq", outs[-1]])
+
+
+def test_container_warm_equals_cold_across_threads():
+    d = tmp("ctr-eq")
+    src = make_tree(os.path.join(d, "src"), big=True)
+    cache = os.path.join(d, "cache")
+    ref = os.path.join(d, "ref")
+    lp("container", src, "-o", ref, "-q", "--no-check", "--no-cache", "-j2")
+    settle()
+    for i, j in enumerate(["1", "2", "1", "2"]):
+        out = os.path.join(d, "img%d" % i)
+        p = lp("container", src, "-o", out, "-v", "--no-check", "--cache-dir", cache, "-j", j)
+        s = stats(p)
+        if i == 0:
+            assert s["reused"] == 0 and s["stored"] >= 2, s
+        else:
+            assert s["computed"] == 0 and s["reused"] >= 2 and s["hashed"] == 0, s
+        assert tree_bytes(out) == tree_bytes(ref), out
+    # The layers are one valid gzip member each.
+    for b in os.listdir(os.path.join(ref, "blobs", "sha256")):
+        data = read(os.path.join(ref, "blobs", "sha256", b))
+        if data[:2] == b"\x1f\x8b":
+            lptest.run(["gzip", "-t", os.path.join(ref, "blobs", "sha256", b)])
+
+
+def test_code_change_reuses_dependency_layers():
+    d = tmp("ctr-code")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("container", src, "-o", os.path.join(d, "a"), "-q", "--no-check", "--cache-dir", cache)
+    with open(os.path.join(src, "app.py"), "ab") as f:
+        f.write(b"# changed\n")
+    p = lp("container", src, "-o", os.path.join(d, "b"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    # The dependency layer(s) come from the cache; only the code layer is built.
+    assert s["reused"] >= 1 and s["computed"] == 1 and s["hashed"] == 1, s
+    lp("container", src, "-o", os.path.join(d, "ref"), "-q", "--no-check", "--no-cache")
+    assert tree_bytes(os.path.join(d, "b")) == tree_bytes(os.path.join(d, "ref"))
+
+
+def test_fresh_checkout_hashes_once_and_reuses():
+    """A copy elsewhere (new inodes and timestamps, another stat index): every
+    file is hashed once, nothing is compressed again."""
+    d = tmp("checkout")
+    src = make_tree(os.path.join(d, "src"), big=True)
+    cache = os.path.join(d, "cache")
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    lp("container", src, "-o", os.path.join(d, "a"), "-q", "--no-check", "--cache-dir", cache)
+    copy = os.path.join(d, "checkout")
+    shutil.copytree(src, copy, symlinks=True)
+    p = lp("pack", copy, "-o", os.path.join(d, "b.zip"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["unchanged"] == 0 and s["hashed"] >= 9 and s["computed"] == 0 and s["reused"] >= 9, s
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "b.zip"))
+    p = lp("container", copy, "-o", os.path.join(d, "b"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["computed"] == 0 and s["reused"] >= 2, s
+    assert tree_bytes(os.path.join(d, "a")) == tree_bytes(os.path.join(d, "b"))
+
+
+def test_cache_dir_inside_the_source_is_left_out():
+    d = tmp("inside")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(src, ".lpcache")
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    assert entry_files(cache, "zip")
+    lp("pack", src, "-o", os.path.join(d, "b.zip"), "-q", "--no-check", "--cache-dir", cache)
+    names = lptest.run(["unzip", "-Z1", os.path.join(d, "b.zip")]).stdout.split()
+    assert not [n for n in names if ".lpcache" in n], names
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "b.zip"))
+
+
+# ---- corrupt entries --------------------------------------------------------
+
+def corrupt(path, how):
+    data = read(path)
+    if how == "flip":
+        i = 144 + (len(data) - 144) // 2
+        data = data[:i] + bytes([data[i] ^ 0x40]) + data[i + 1:]
+    elif how == "flip-header":
+        data = data[:60] + bytes([data[60] ^ 1]) + data[61:]
+    elif how == "truncate":
+        data = data[:len(data) - 9]
+    elif how == "longer":
+        data = data + b"\0" * 7
+    elif how == "empty":
+        data = b""
+    if how == "dir":
+        os.unlink(path)
+        os.mkdir(path)
+        with open(os.path.join(path, "x"), "wb") as f:
+            f.write(b"x")
+        return
+    if how == "perm000":
+        os.chmod(path, 0)
+        return
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def check_recovers(cmd, sub, how):
+    d = tmp("corrupt-%s-%s" % (cmd, how))
+    src = make_tree(os.path.join(d, "src"), big=(sub == "zip" and how == "flip"))
+    cache = os.path.join(d, "cache")
+    ext = ".zip" if cmd == "pack" else ""
+    ref = os.path.join(d, "ref" + ext)
+    lp(cmd, src, "-o", ref, "-q", "--no-check", "--no-cache")
+    settle()
+    lp(cmd, src, "-o", os.path.join(d, "cold" + ext), "-q", "--no-check", "--cache-dir", cache)
+    victims = entry_files(cache, sub)
+    if how == "flip":	# a payload to flip a byte in (the empty file's has none)
+        victims = [v for v in victims if os.path.getsize(v) > 144]
+    assert victims, "nothing cached under %s" % sub
+    for v in victims:
+        corrupt(v, how)
+    out = os.path.join(d, "warm" + ext)
+    rep = os.path.join(d, "report.json")
+    p = lp(cmd, src, "-o", out, "-v", "--no-check", "--cache-dir", cache, "--json", rep)
+    s = stats(p)
+    same = read(out) == read(ref) if cmd == "pack" else tree_bytes(out) == tree_bytes(ref)
+    assert same, "%s %s: output differs from the uncached one" % (cmd, how)
+    if how == "perm000" and os.geteuid() == 0:
+        # root reads a mode-000 file like any other: the entry is intact, so it is used.
+        assert s["dropped"] == 0 and s["reused"] == len(victims), s
+        return
+    assert s["dropped"] == len(victims), (how, s, len(victims))
+    if cmd == "pack":
+        with open(rep) as f:
+            codes = [x["code"] for x in json.load(f)["findings"]]
+        assert codes.count("cache-entry-corrupt") == len(victims), codes
+    # -v lists info findings.
+    assert p.stderr.count("[cache-entry-corrupt]") == len(victims), p.stderr
+    # Recomputed and stored again: the next run uses every entry.
+    p = lp(cmd, src, "-o", os.path.join(d, "again" + ext), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["dropped"] == 0 and s["computed"] == 0, s
+
+
+def test_corrupt_zip_entries():
+    for how in ("flip", "flip-header", "truncate", "longer", "empty", "dir", "perm000"):
+        check_recovers("pack", "zip", how)
+
+
+def test_corrupt_layer_blobs():
+    for how in ("flip", "truncate", "longer", "dir"):
+        check_recovers("container", "layers", how)
+
+
+def test_corrupt_stat_index():
+    d = tmp("corrupt-index")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    (idx,) = entry_files(cache, "index/v1")
+    corrupt(idx, "flip-header")
+    p = lp("pack", src, "-o", os.path.join(d, "b.zip"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["dropped"] == 1 and s["unchanged"] == 0 and s["hashed"] >= 8, s
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "b.zip"))
+
+
+# ---- concurrency ---------------------------------------------------------------
+
+def test_concurrent_runs_share_one_cache():
+    d = tmp("concurrent")
+    src = make_tree(os.path.join(d, "src"), big=True)
+    cache = os.path.join(d, "cache")
+    lp("pack", src, "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    lp("container", src, "-o", os.path.join(d, "ref"), "-q", "--no-check", "--no-cache")
+    for rnd in range(2):	# cold, then warm
+        procs = []
+        for i in range(3):
+            procs.append(subprocess.Popen([LP, "pack", src, "-o", os.path.join(d, "p%d%d.zip" % (rnd, i)),
+                                           "-q", "--no-check", "--cache-dir", cache, "-j", str(1 + i % 2)],
+                                          stderr=subprocess.PIPE))
+            procs.append(subprocess.Popen([LP, "container", src, "-o", os.path.join(d, "c%d%d" % (rnd, i)),
+                                           "-q", "--no-check", "--cache-dir", cache, "-j", str(1 + i % 2)],
+                                          stderr=subprocess.PIPE))
+        for p in procs:
+            err = p.communicate()[1]
+            assert p.returncode == 0, err
+            assert b"warning" not in err, err
+        for i in range(3):
+            assert read(os.path.join(d, "p%d%d.zip" % (rnd, i))) == read(os.path.join(d, "ref.zip"))
+            assert tree_bytes(os.path.join(d, "c%d%d" % (rnd, i))) == tree_bytes(os.path.join(d, "ref"))
+    # No temporaries left behind.
+    for sub in ("zip", "layers", "index"):
+        for base, _, names in os.walk(os.path.join(cache, sub)):
+            assert not [n for n in names if n.startswith(".tmp.")], (base, names)
+
+
+# ---- eviction ---------------------------------------------------------------------
+
+def test_eviction_keeps_the_cap_least_recently_used_first():
+    d = tmp("evict")
+    a = make_tree(os.path.join(d, "a"), seed=1)
+    b = make_tree(os.path.join(d, "b"), seed=2)
+    cache = os.path.join(d, "cache")
+    lp("pack", a, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    a_entries = set(entry_files(cache, "zip"))
+    lp("pack", b, "-o", os.path.join(d, "b.zip"), "-q", "--no-check", "--cache-dir", cache)
+    b_entries = set(entry_files(cache, "zip")) - a_entries
+    # Age them: a used three hours ago, b two (a hit refreshes an entry at most hourly).
+    now = time.time()
+    for p, age in [(p, 3 * 3600) for p in a_entries] + [(p, 2 * 3600) for p in b_entries]:
+        os.utime(p, (now - age, now - age))
+    # Using a again makes its entries the most recent ...
+    p = lp("pack", a, "-o", os.path.join(d, "a1.zip"), "-v", "--no-check", "--cache-dir", cache)
+    assert stats(p)["computed"] == 0
+    a_bytes = sum(os.lstat(p).st_blocks * 512 for p in a_entries)
+    cap = a_bytes + 64 * 1024
+    # ... so under a cap that holds only them, b's go.
+    p = lp("pack", a, "-o", os.path.join(d, "a2.zip"), "-v", "--no-check", "--cache-dir", cache,
+           "--cache-max", str(cap))
+    assert stats(p)["evicted"] > 0
+    assert cache_size(cache) <= cap, (cache_size(cache), cap)
+    left = set(entry_files(cache, "zip"))
+    assert a_entries <= left, "recently used entries were evicted"
+    assert b_entries - left, "nothing of the least recently used was evicted"
+    # A tiny cap holds too, and the outputs are still right.
+    p = lp("pack", b, "-o", os.path.join(d, "b2.zip"), "-v", "--no-check", "--cache-dir", cache,
+           "--cache-max", "20K")
+    assert cache_size(cache) <= 20 * 1024, cache_size(cache)
+    assert read(os.path.join(d, "b2.zip")) == read(os.path.join(d, "b.zip"))
+    assert read(os.path.join(d, "a2.zip")) == read(os.path.join(d, "a.zip"))
+
+
+# ---- --no-cache ---------------------------------------------------------------------
+
+def test_no_cache_never_touches_the_cache_dir():
+    d = tmp("nocache")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(d, "cache")
+    lp("pack", src, "-o", os.path.join(d, "warm.zip"), "-q", "--no-check", "--cache-dir", cache)
+    lp("container", src, "-o", os.path.join(d, "warm"), "-q", "--no-check", "--cache-dir", cache)
+    before = snapshot(cache)
+    time.sleep(0.05)
+    lp("pack", src, "-o", os.path.join(d, "n.zip"), "-q", "--no-check", "--cache-dir", cache, "--no-cache")
+    lp("container", src, "-o", os.path.join(d, "n"), "-q", "--no-check", "--cache-dir", cache, "--no-cache",
+       "-O")
+    assert snapshot(cache) == before
+    # Without --cache-dir the default root is not even created.
+    xdg = os.path.join(d, "xdg")
+    env = dict(os.environ, XDG_CACHE_HOME=xdg)
+    lp("pack", src, "-o", os.path.join(d, "m.zip"), "-q", "--no-check", "--no-cache", "-O", env=env)
+    lp("container", src, "-o", os.path.join(d, "m"), "-q", "--no-check", "--no-cache", env=env)
+    assert not os.path.exists(xdg)
+    # While the default root is used when the cache is on.
+    lp("pack", src, "-o", os.path.join(d, "x.zip"), "-q", "--no-check", env=env)
+    assert entry_files(os.path.join(xdg, "lambdapack"), "zip")
+    assert read(os.path.join(d, "x.zip")) == read(os.path.join(d, "n.zip"))
+
+
+# ---- settings that must miss -------------------------------------------------------
+
+def test_changed_level_or_method_misses():
+    d = tmp("miss")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "l6.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p = lp("pack", src, "-o", os.path.join(d, "l9.zip"), "-v", "--no-check", "--cache-dir", cache, "--level", "9")
+    s = stats(p)
+    assert s["reused"] == 0 and s["computed"] >= 8, s
+    lp("pack", src, "-o", os.path.join(d, "l9ref.zip"), "-q", "--no-check", "--no-cache", "--level", "9")
+    assert read(os.path.join(d, "l9.zip")) == read(os.path.join(d, "l9ref.zip"))
+    assert read(os.path.join(d, "l9.zip")) != read(os.path.join(d, "l6.zip"))
+
+    lp("container", src, "-o", os.path.join(d, "gz"), "-q", "--no-check", "--cache-dir", cache)
+    for extra in (["--compression", "zstd"], ["--compression", "none"], ["--level", "1"]):
+        out = os.path.join(d, "c" + "".join(extra))
+        p = lp("container", src, "-o", out, "-v", "--no-check", "--cache-dir", cache, *extra)
+        s = stats(p)
+        assert s["reused"] == 0 and s["computed"] >= 2, (extra, s)
+        ref = out + "-ref"
+        lp("container", src, "-o", ref, "-q", "--no-check", "--no-cache", *extra)
+        assert tree_bytes(out) == tree_bytes(ref), extra
+
+
+# ---- the stat index ----------------------------------------------------------------
+
+def test_stat_index_sees_same_size_same_mtime_edit():
+    d = tmp("index")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p = lp("pack", src, "-o", os.path.join(d, "b.zip"), "-v", "--no-check", "--cache-dir", cache)
+    assert stats(p)["hashed"] == 0, stats(p)
+    # Same size, mtime put back to the nanosecond: only ctime (and the bytes) differ.
+    victim = os.path.join(src, "handler", "main.py")
+    st = os.stat(victim)
+    data = bytearray(read(victim))
+    data[100] ^= 0x20
+    with open(victim, "r+b") as f:
+        f.write(data)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(victim).st_size == st.st_size and os.stat(victim).st_mtime_ns == st.st_mtime_ns
+    p = lp("pack", src, "-o", os.path.join(d, "c.zip"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["hashed"] == 1, s
+    lp("pack", src, "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    assert read(os.path.join(d, "c.zip")) == read(os.path.join(d, "ref.zip"))
+    assert read(os.path.join(d, "c.zip")) != read(os.path.join(d, "a.zip"))
+
+
+def test_stat_index_racy_files_are_rehashed():
+    d = tmp("racy")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(d, "cache")
+    # Written just now: every file's timestamps fall within the run's own second.
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p = lp("pack", src, "-o", os.path.join(d, "b.zip"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    # Nothing changed, yet a racily clean record is not trusted: hashed again (and still reused).
+    assert s["unchanged"] == 0 and s["hashed"] >= 8 and s["computed"] == 0, s
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "c.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p = lp("pack", src, "-o", os.path.join(d, "d.zip"), "-v", "--no-check", "--cache-dir", cache)
+    assert stats(p)["hashed"] == 0, stats(p)
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "d.zip"))
+
+
+# ---- an unusable cache dir ----------------------------------------------------------
+
+def in_mount_ns(setup, argv):
+    """Run argv in a private mount namespace after the shell commands in setup (root only)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        raise lptest.Skip("needs root and unshare(1) for a private mount")
+    script = "%s && exec \"$@\"" % setup
+    return lptest.run(["unshare", "-m", "sh", "-c", script, "sh", *argv], check=False)
+
+
+def test_read_only_cache_dir_degrades_with_one_warning():
+    d = tmp("ro")
+    src = make_tree(os.path.join(d, "src"))
+    cache = os.path.join(d, "cache")
+    lp("pack", src, "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    os.makedirs(cache)
+    before = snapshot(cache)
+    p = in_mount_ns("mount --bind '%s' '%s' && mount -o remount,bind,ro '%s'" % (cache, cache, cache),
+                    [LP, "pack", src, "-o", os.path.join(d, "ro.zip"), "-q", "--no-check", "--cache-dir", cache])
+    assert p.returncode == 0, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if "warning" in ln]
+    assert len(lines) == 1 and "cache" in lines[0], p.stderr
+    assert read(os.path.join(d, "ro.zip")) == read(os.path.join(d, "ref.zip"))
+    assert snapshot(cache) == before
+    # A cache dir that is a file: the same.
+    f = os.path.join(d, "file")
+    open(f, "w").close()
+    p = lp("container", src, "-o", os.path.join(d, "img"), "-q", "--no-check", "--cache-dir", f)
+    assert len([ln for ln in p.stderr.splitlines() if "warning" in ln]) == 1, p.stderr
+
+
+def test_full_cache_dir_degrades_with_one_warning():
+    d = tmp("full")
+    src = make_tree(os.path.join(d, "src"), seed=7)
+    cache = os.path.join(d, "cache")
+    os.makedirs(cache)
+    lp("pack", src, "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    lp("container", src, "-o", os.path.join(d, "ref"), "-q", "--no-check", "--no-cache")
+    for cmd, out in (("pack", "full.zip"), ("container", "full")):
+        p = in_mount_ns("mount -t tmpfs -o size=48k tmpfs '%s'" % cache,
+                        [LP, cmd, src, "-o", os.path.join(d, out), "-q", "--no-check", "--cache-dir", cache])
+        assert p.returncode == 0, p.stderr
+        lines = [ln for ln in p.stderr.splitlines() if "warning" in ln]
+        assert len(lines) == 1 and "No space left" in lines[0], p.stderr
+    assert read(os.path.join(d, "full.zip")) == read(os.path.join(d, "ref.zip"))
+    assert tree_bytes(os.path.join(d, "full")) == tree_bytes(os.path.join(d, "ref"))
+
+
+if __name__ == "__main__":
+    try:
+        lptest.main(globals())
+    finally:
+        if not os.environ.get("LP_KEEP"):
+            shutil.rmtree(TMP, ignore_errors=True)
