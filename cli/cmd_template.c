@@ -272,6 +272,8 @@ static int group_opts(struct run *w, const struct lp_pack_opts *base, struct gro
 	o->n_sources = 1;
 	o->sources[0].path = strdup(u->real);
 	o->sources[0].prefix = strdup("");
+	/* At the root; a CodeUri that is one file (a Go or Rust bootstrap) keeps its name. */
+	o->sources[0].prefix_dir = true;
 	if (!o->sources[0].path || !o->sources[0].prefix)
 		return -ENOMEM;
 	o->runtime_name = s->runtime;

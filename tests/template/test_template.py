@@ -515,6 +515,21 @@ def test_json_template_with_tabs():
     assert members(os.path.join(d, ".lambdapack", "Fn.zip")) == ["main.py"]
 
 
+def test_single_file_codeuri_keeps_its_name():
+    """A Go/Rust function: CodeUri is the built bootstrap itself; it lands at the root, executable."""
+    d = lptest.tmpdir("tpl")
+    write(os.path.join(d, "target", "bootstrap"), "#!/bin/sh\necho hi\n", mode=0o755)
+    write(os.path.join(d, "template.yaml"), "Transform: AWS::Serverless-2016-10-31\nResources:\n  GoFn:\n"
+          "    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: target/bootstrap\n"
+          "      Handler: bootstrap\n      Runtime: provided.al2023\n")
+    p = lp("pack", "--template", os.path.join(d, "template.yaml"))
+    assert p.returncode == 0, p.stderr
+    z = os.path.join(d, ".lambdapack", "GoFn.zip")
+    assert members(z) == ["bootstrap"]
+    with zipfile.ZipFile(z) as zf:
+        assert (zf.getinfo("bootstrap").external_attr >> 16) & 0o777 == 0o755
+
+
 def test_local_layer_counts_against_the_limit():
     d = lptest.tmpdir("tpl")
     write(os.path.join(d, "fn", "main.py"), "def h(e, c):\n    return 1\n")
