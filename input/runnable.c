@@ -27,6 +27,7 @@
 
 #define MAX_LINKS	40		/* symbolic links followed in one lookup, as Linux */
 #define MAX_READ	(256u << 20)	/* bytes of an entry program read for its ELF facts */
+#define MAX_SCRIPTS	5		/* #! levels: the kernel's exec_binprm gives up past depth 5 (-ELOOP) */
 
 struct rec {
 	char *path;
@@ -1016,6 +1017,7 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	char path[8192];
 	struct hit h;
 	unsigned char *buf = NULL;
+	char who[4096];
 	size_t n = 0;
 	int rr, r;
 
@@ -1049,15 +1051,30 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	r = want_exec(c, "the entry program", argv0, &h, rr);
 	if (r)
 		return r < 0 ? r : 0;
-	r = fs_read(c->fs, &h, &buf, &n);
-	if (r < 0)
-		return r;
-	if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
-		/* A script: the kernel runs its interpreter, which must be there too. */
+	for (unsigned depth = 0;; depth++) {
+		/* A script: the kernel runs its interpreter, which must be there too, and may be a script itself. */
 		char interp[4096];
 		size_t i = 2, k = 0;
 		struct hit ih;
 
+		r = fs_read(c->fs, &h, &buf, &n);
+		if (r < 0)
+			return r;
+		if (n < 2 || buf[0] != '#' || buf[1] != '!') {
+			/* An interpreter that is neither ELF nor a script: binfmt_misc's, not ours to judge. */
+			if (depth && (n < 4 || memcmp(buf, "\177ELF", 4) != 0))
+				r = 0;
+			else
+				r = check_elf(c, depth ? who : argv0, &h, buf, n);
+			free(buf);
+			return r;
+		}
+		if (depth == MAX_SCRIPTS) {
+			free(buf);
+			r = bad(c, argv0, "its #! interpreters nest more than %d deep (the kernel gives up: "
+				"\"too many levels of symbolic links\")", MAX_SCRIPTS);
+			return r < 0 ? r : 0;
+		}
 		while (i < n && (buf[i] == ' ' || buf[i] == '\t'))
 			i++;
 		while (i < n && k + 1 < sizeof(interp) && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n')
@@ -1066,25 +1083,18 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 		free(buf);
 		buf = NULL;
 		if (interp[0] != '/') {
-			r = bad(c, argv0, "the entry script names no absolute interpreter after #!");
+			r = depth ? bad(c, argv0, "the #! interpreter %s names no absolute interpreter after #!", who) :
+				    bad(c, argv0, "the entry script names no absolute interpreter after #!");
 			return r < 0 ? r : 0;
 		}
 		rr = fs_resolve(c->fs, interp, &ih);
-		snprintf(path, sizeof(path), "the #! interpreter of %s", argv0);
+		snprintf(path, sizeof(path), "the #! interpreter of %s", depth ? who : argv0);
 		r = want_exec(c, path, interp, &ih, rr);
 		if (r)
 			return r < 0 ? r : 0;
-		r = fs_read(c->fs, &ih, &buf, &n);
-		if (r < 0)
-			return r;
-		if (n >= 4 && memcmp(buf, "\177ELF", 4) == 0)
-			r = check_elf(c, interp, &ih, buf, n);
-		free(buf);
-		return r;
+		h = ih;
+		snprintf(who, sizeof(who), "%s", interp);
 	}
-	r = check_elf(c, argv0, &h, buf, n);
-	free(buf);
-	return r;
 }
 
 int lp_image_runnable(struct lp_image *img, struct lp_rootfs *given, size_t n_layers,

@@ -614,6 +614,44 @@ def test_other_machine_entry_program_is_not_runnable():
     assert len(found) == 1 and found[0][0] == "error" and "exec format error" in found[0][2], found
 
 
+def test_script_interpreters_followed_as_the_kernel_does():
+    """A #! interpreter that is a script itself is followed (its interpreter must be there too), up to
+    the kernel's limit: 5 scripts then a binary run; a 6th level fails (ELOOP), as a self-naming script."""
+    d = tmpdir("chain")
+    base = busybox_base(d)
+    src = os.path.join(d, "fn")
+    os.makedirs(src)
+
+    def script(name, interp):
+        with open(os.path.join(src, name), "w") as f:
+            f.write("#!%s\necho %s\n" % (interp, name))
+        os.chmod(os.path.join(src, name), 0o755)
+
+    script("s0", "/bin/sh")
+    for i in range(1, 6):
+        script("s%d" % i, "/var/task/s%d" % (i - 1))
+    script("self", "/var/task/self")
+    script("py", "/usr/bin/python3")
+    script("via-py", "/var/task/py")
+    out = os.path.join(d, "img")
+    for ep in ("s0", "s1", "s4"):
+        p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", ep)
+        assert p.returncode == 0, (ep, p.stderr)
+        shutil.rmtree(out)
+    for ep, why in (("s5", "nest more than 5 deep"), ("self", "nest more than 5 deep"),
+                    ("via-py", "the #! interpreter of /var/task/py is not in the image")):
+        p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", ep)
+        assert p.returncode == 4 and why in p.stderr and not os.path.exists(out), (ep, p.returncode, p.stderr)
+    # The kernel agrees: s4 runs, s5 does not (podman runs the image written anyway).
+    p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", "s5", "--no-check")
+    assert p.returncode == 0, p.stderr
+    r = podman(d, "run", "--rm", "--network=none", *LIMITS, "--entrypoint", "/var/task/s4",
+               "oci:%s:latest" % out)
+    assert "s0" in r.stdout, (r.stdout, r.stderr)
+    r = podman(d, "run", "--rm", "--network=none", *LIMITS, "oci:%s:latest" % out, check=False)
+    assert r.returncode != 0 and "too many levels of symbolic links" in r.stderr.lower(), (r.returncode, r.stderr)
+
+
 if __name__ == "__main__":
     import atexit
     atexit.register(_cleanup)
