@@ -4,14 +4,16 @@
  * in the merged root file system (layers applied in order, whiteouts and
  * opaque directories honoured), resolved through PATH and symbolic links
  * as the kernel and runc would, be a regular executable file, and, as an
- * ELF, find its loader (PT_INTERP) and its DT_NEEDED libraries in the
- * image; a script's #! interpreter must be there too. One place for
+ * ELF, be for the image's machine and find its loader (PT_INTERP) and its
+ * DT_NEEDED libraries, and theirs, in the image; a script's #!
+ * interpreter must be there too (and its own, when it is a script). One place for
  * `container` (its own output, before it is put in place) and `analyze`.
  *
  * The rootfs is never unpacked: one pass records every layer's members
  * (path, kind, mode, link target), a path is looked up from the top layer
  * down, and only the few files whose bytes matter (the entry program, a
- * script's interpreter) are read, each by one more pass over its layer.
+ * script's interpreters, the libraries) are read, by one more pass over
+ * their layers (the libraries: one per round of the closure).
  */
 #include "input/input.h"
 #include "core/elf.h"
