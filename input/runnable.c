@@ -895,7 +895,9 @@ static int check_closure(struct ctx *c, const char *name, const struct lp_binfo 
 				/* The loader is loaded already; ld.so matches it by name. */
 				if (loader && strcmp(need, loader) == 0)
 					continue;
-				if (!find_lib(c, need, bi->runpath ? bi->runpath : bi->rpath, origin, prpath, porigin, &h)) {
+				/* ld.so: an object with a RUNPATH ignores every RPATH, its own and its loaders'. */
+				if (!find_lib(c, need, bi->runpath ? bi->runpath : bi->rpath, origin,
+					      bi->runpath ? NULL : prpath, porigin, &h)) {
 					char key[300];
 
 					snprintf(key, sizeof(key), "|%s|", need);

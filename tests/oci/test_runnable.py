@@ -582,6 +582,27 @@ def test_libraries_needed_by_libraries_are_found_or_named():
     p = lp("container", src, "-o", os.path.join(d, "img3"), "--base", "oci:%s:bb" % base3,
            "--entrypoint", "bootstrap")
     assert p.returncode == 4 and "libbar.so (needed by /var/task/lib/libfoo.so)" in p.stderr, p.stderr
+    # The program's DT_RPATH also serves its libraries' lookups; its DT_RUNPATH does not (ld.so's rule,
+    # which podman's run confirms): libfoo.so without a RUNPATH of its own, libbar.so in /opt/deps.
+    run(["cc", "-shared", "-fPIC", "-o", os.path.join(src, "lib", "libfoo.so"), "-Wl,-soname,libfoo.so",
+         os.path.join(b, "foo.c"), "-L" + b, "-lbar"])
+    deps = [("opt", "dir", None, 0o755), ("opt/deps", "dir", None, 0o755),
+            ("opt/deps/libbar.so", "file", open(os.path.join(b, "libbar.so"), "rb").read(), 0o755)]
+    base4 = make_layout(d, "base4", [members, deps], {"Env": ["PATH=/var/task", "LD_LIBRARY_PATH=/var/task/lib"]},
+                        tag="bb")
+    for tags, ok in (("--disable-new-dtags", True), ("--enable-new-dtags", False)):
+        run(["cc", "-o", os.path.join(src, "bootstrap"), os.path.join(b, "main.c"), "-L" + b, "-lfoo",
+             "-Wl,-rpath-link," + b, "-Wl,%s,-rpath,/opt/deps" % tags])
+        out4 = os.path.join(d, "img4" + tags)
+        p = lp("container", src, "-o", out4, "--base", "oci:%s:bb" % base4, "--entrypoint", "bootstrap", "--no-check")
+        assert p.returncode == 0, p.stderr
+        found = runnable_findings(out4)
+        r = podman(d, "run", "--rm", "--network=none", *LIMITS, "oci:%s:latest" % out4, check=False)
+        if ok:
+            assert found == [] and "foo=42" in r.stdout, (tags, found, r.stdout, r.stderr)
+        else:
+            assert len(found) == 1 and "libbar.so (needed by /var/task/lib/libfoo.so)" in found[0][2], found
+            assert r.returncode != 0 and "libbar.so" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_other_machine_entry_program_is_not_runnable():
