@@ -374,12 +374,14 @@ struct lp_rootfs_add {
  * it has no '/' (relative to WorkingDir when it has one) and through
  * symbolic links inside the image, must exist in the merged root file
  * system (layers in order, whiteouts and opaque directories honoured) as
- * an executable regular file; a #! script's interpreter likewise; an ELF
- * (the program, or the script's interpreter) must find its PT_INTERP
- * loader and its DT_NEEDED libraries in the image (RUNPATH/RPATH with
- * $ORIGIN, LD_LIBRARY_PATH from Env, the task root's lib/, /lib, /lib64,
- * /usr/lib, /usr/lib64, /usr/local/lib and the x86_64/aarch64-linux-gnu
- * directories); for a provided.* runtime (rt, may be NULL) an executable
+ * an executable regular file; a #! script's interpreter likewise (and
+ * its own, up to the kernel's 5 levels); an ELF (the program, or the
+ * script's interpreter) must be for the image's architecture and find its
+ * PT_INTERP loader and its DT_NEEDED libraries in the image (RUNPATH/RPATH
+ * with $ORIGIN, LD_LIBRARY_PATH from Env, the task root's lib/, /lib,
+ * /lib64, /usr/lib, /usr/lib64, /usr/local/lib and the
+ * x86_64/aarch64-linux-gnu directories), and so must those libraries'
+ * own DT_NEEDED, transitively (at most 256 libraries); for a provided.* runtime (rt, may be NULL) an executable
  * bootstrap must be in /var/task or /var/runtime. Each reason is an
  * "image-not-runnable" finding of severity sev in rep.
  *
@@ -388,7 +390,8 @@ struct lp_rootfs_add {
  * n_layers layers (SIZE_MAX: all). top (n_top files, may be 0) is one more
  * layer above those, given as files: container need not read back the
  * layers it wrote. The blob holding a file whose bytes matter (the
- * program, the interpreter) is read once more; the others are skipped.
+ * program, the interpreters, the libraries: each round of the closure
+ * together) is read once more; the others are skipped.
  * Returns 0 (runnable), 1 (not; findings recorded) or an error reading
  * the image.
  */

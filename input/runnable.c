@@ -4,14 +4,16 @@
  * in the merged root file system (layers applied in order, whiteouts and
  * opaque directories honoured), resolved through PATH and symbolic links
  * as the kernel and runc would, be a regular executable file, and, as an
- * ELF, find its loader (PT_INTERP) and its DT_NEEDED libraries in the
- * image; a script's #! interpreter must be there too. One place for
+ * ELF, be for the image's machine and find its loader (PT_INTERP) and its
+ * DT_NEEDED libraries, and theirs, in the image; a script's #!
+ * interpreter must be there too (and its own, when it is a script). One place for
  * `container` (its own output, before it is put in place) and `analyze`.
  *
  * The rootfs is never unpacked: one pass records every layer's members
  * (path, kind, mode, link target), a path is looked up from the top layer
  * down, and only the few files whose bytes matter (the entry program, a
- * script's interpreter) are read, each by one more pass over its layer.
+ * script's interpreters, the libraries) are read, by one more pass over
+ * their layers (the libraries: one per round of the closure).
  */
 #include "input/input.h"
 #include "core/elf.h"
@@ -27,6 +29,7 @@
 
 #define MAX_LINKS	40		/* symbolic links followed in one lookup, as Linux */
 #define MAX_READ	(256u << 20)	/* bytes of an entry program read for its ELF facts */
+#define MAX_SCRIPTS	5		/* #! levels: the kernel's exec_binprm gives up past depth 5 (-ELOOP) */
 
 struct rec {
 	char *path;
@@ -556,6 +559,141 @@ static int fs_read(const struct lp_rootfs *fs, const struct hit *h, unsigned cha
 	return 0;
 }
 
+/*
+ * The libraries of one round of the closure, read together: one pass over
+ * each layer that holds any of them, each file parsed as it streams by and
+ * its bytes dropped, so memory holds one library at a time.
+ */
+struct libreq {
+	size_t layer;		/* the layer whose blob holds the bytes (dup_of applied) */
+	const char *path;	/* the member holding them */
+	const char *src;	/* or the file on disk (the top layer given as files) */
+	struct lp_binfo *bi;	/* parsed; NULL when unreadable or not ELF */
+	bool done;
+};
+
+struct libreqs {
+	struct libreq *v;
+	size_t n;
+};
+
+static int slurp(struct lp_stream *st, unsigned char **ret, size_t *ret_n)
+{
+	unsigned char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	for (;;) {
+		ssize_t k;
+
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 1 << 16;
+			unsigned char *nb;
+
+			if (cap >= MAX_READ)
+				break;
+			nb = realloc(buf, nc);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		k = lp_stream_read(st, buf + n, cap - n);
+		if (k < 0) {
+			free(buf);
+			return (int)k;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	*ret = buf;
+	*ret_n = n;
+	return 0;
+}
+
+static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
+{
+	struct libreqs *q = ud;
+	struct lp_report scratch;
+	struct lp_stream_opts so = { .problems = &scratch };
+	const struct lp_member *m;
+	struct lp_stream *st;
+	size_t left = 0;
+	int r;
+
+	(void)img;
+	for (size_t j = 0; j < q->n; j++)
+		left += q->v[j].layer == i && !q->v[j].done;
+	if (!left)
+		return LP_IMAGE_SKIP;
+	lp_report_init(&scratch);
+	r = lp_image_blob_stream(b, &so, &st);
+	if (r < 0) {
+		lp_report_free(&scratch);
+		return r;
+	}
+	while (left && (r = lp_stream_next(st, &m)) > 0) {
+		unsigned char *buf = NULL;
+		size_t n = 0;
+
+		if (m->kind != LP_MEMBER_FILE)
+			continue;
+		for (size_t j = 0; j < q->n; j++) {
+			struct libreq *w = &q->v[j];
+
+			if (w->layer != i || w->done || strcmp(m->path, w->path) != 0)
+				continue;
+			if (!buf && (r = slurp(st, &buf, &n)) < 0)
+				goto out;
+			w->done = true;
+			left--;
+			if (lp_binfo_read_mem(buf, n, &w->bi) < 0)
+				w->bi = NULL;
+		}
+		free(buf);
+	}
+	r = r < 0 ? r : 0;
+out:
+	lp_stream_close(st);
+	lp_report_free(&scratch);
+	return lp_image_blob_error(b, r);
+}
+
+static int fs_read_many(const struct lp_rootfs *fs, struct libreqs *q)
+{
+	size_t top = 0, saved = fs->img->n_layers;
+	int r = 0;
+
+	for (size_t j = 0; j < q->n; j++) {
+		struct libreq *w = &q->v[j];
+
+		if (w->layer >= fs->n_img) {
+			unsigned char *buf;
+			size_t n;
+
+			w->done = true;
+			if (!w->src || read_src(w->src, &buf, &n) < 0)
+				continue;
+			if (lp_binfo_read_mem(buf, n, &w->bi) < 0)
+				w->bi = NULL;
+			free(buf);
+			continue;
+		}
+		if (fs->img->layers[w->layer].dup_of != SIZE_MAX)
+			w->layer = fs->img->layers[w->layer].dup_of;
+		if (w->layer + 1 > top)
+			top = w->layer + 1;
+	}
+	if (top) {
+		fs->img->n_layers = top;
+		r = lp_image_layers(fs->img, read_many, q);
+		fs->img->n_layers = saved;
+	}
+	return r < 0 ? r : 0;
+}
+
 /* ---- the check ---- */
 
 struct ctx {
@@ -563,6 +701,8 @@ struct ctx {
 	struct lp_report *rep;
 	enum lp_severity sev;
 	const cJSON *env;
+	enum lp_arch arch;	/* the image's, when amd64 or arm64 */
+	const char *arch_name;
 	bool failed;
 };
 
@@ -613,20 +753,31 @@ static int want_exec(struct ctx *c, const char *what, const char *name, const st
 	return 0;
 }
 
-/* Where ld.so looks: RUNPATH/RPATH ($ORIGIN), LD_LIBRARY_PATH, the task root's lib/, the system directories. */
-static int find_lib(struct ctx *c, const char *lib, const struct lp_binfo *bi, const char *origin)
+/*
+ * Where ld.so looks: the needing object's RUNPATH, else its RPATH and the
+ * program's ($ORIGIN: the directory of the object that names it),
+ * LD_LIBRARY_PATH, the task root's lib/, the system directories. 1 with *out
+ * filled when found.
+ */
+static int find_lib(struct ctx *c, const char *lib, const char *l1, const char *o1, const char *l2,
+		    const char *o2, struct hit *out)
 {
 	static const char *const sys[] = {
 		"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
 		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
 		"/usr/lib/aarch64-linux-gnu", "/usr/local/lib64", NULL,
 	};
-	const char *lists[3] = { bi->runpath ? bi->runpath : bi->rpath, env_get(c->env, "LD_LIBRARY_PATH"), NULL };
+	const char *lists[3] = { l1, l2, env_get(c->env, "LD_LIBRARY_PATH") };
+	const char *origins[3] = { o1, o2, "" };
 	const char *task = env_get(c->env, "LAMBDA_TASK_ROOT");
 	char dir[4096], path[8192];
-	struct hit h;
 
-	for (size_t li = 0; li < 2; li++) {
+	if (strchr(lib, '/')) {
+		/* A DT_NEEDED with a slash is a path, no search. */
+		snprintf(path, sizeof(path), "%s%s", lib[0] == '/' ? "" : "/", lib);
+		return fs_resolve(c->fs, path, out) == 0 && out->r->kind != LP_MEMBER_DIR;
+	}
+	for (size_t li = 0; li < 3; li++) {
 		const char *s = lists[li];
 
 		while (s && *s) {
@@ -636,33 +787,159 @@ static int find_lib(struct ctx *c, const char *lib, const struct lp_binfo *bi, c
 				memcpy(dir, s, n);
 				dir[n] = '\0';
 				if (strncmp(dir, "$ORIGIN", 7) == 0 || strncmp(dir, "${ORIGIN}", 9) == 0)
-					snprintf(path, sizeof(path), "/%s%s/%s", origin,
+					snprintf(path, sizeof(path), "/%s%s/%s", origins[li] ? origins[li] : "",
 						 dir + (dir[1] == '{' ? 9 : 7), lib);
 				else
 					snprintf(path, sizeof(path), "%s/%s", dir, lib);
-				if (path[0] == '/' && fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+				if (path[0] == '/' && fs_resolve(c->fs, path, out) == 0 && out->r->kind != LP_MEMBER_DIR)
 					return 1;
 			}
 			s += n + (s[n] == ':');
 		}
 	}
 	snprintf(path, sizeof(path), "%s/lib/%s", task && task[0] == '/' ? task : "/var/task", lib);
-	if (fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+	if (fs_resolve(c->fs, path, out) == 0 && out->r->kind != LP_MEMBER_DIR)
 		return 1;
 	for (size_t i = 0; sys[i]; i++) {
 		snprintf(path, sizeof(path), "%s/%s", sys[i], lib);
-		if (fs_resolve(c->fs, path, &h) == 0 && h.r->kind != LP_MEMBER_DIR)
+		if (fs_resolve(c->fs, path, out) == 0 && out->r->kind != LP_MEMBER_DIR)
 			return 1;
 	}
 	return 0;
 }
 
-/* An ELF program: its loader and its libraries must be in the image. */
+#define SEARCHED "the image's library paths (RUNPATH/RPATH, LD_LIBRARY_PATH, the task root's lib/, " \
+	"/lib, /lib64, /usr/lib, /usr/lib64, their arch directories)"
+#define MAX_LIBS 256	/* libraries of one program's closure looked at */
+
+/* The directory of a resolved path, for $ORIGIN. */
+static void dir_of(char *dst, size_t cap, const char *path)
+{
+	snprintf(dst, cap, "%s", path);
+	if (strrchr(dst, '/'))
+		*strrchr(dst, '/') = '\0';
+	else
+		dst[0] = '\0';
+}
+
+/* One library of the closure. */
+struct lib {
+	char *path;		/* "/path", resolved */
+	struct lp_binfo *bi;
+};
+
+/* "a (needed by b)" appended to a list while it fits. */
+static void append(char *buf, size_t cap, size_t *len, const char *a, const char *b)
+{
+	char one[1200];
+
+	snprintf(one, sizeof(one), "%s (needed by %s)", a, b);
+	if (*len + strlen(one) + 8 < cap)
+		*len += (size_t)snprintf(buf + *len, cap - *len, "%s%s", *len ? ", " : "", one);
+}
+
+/*
+ * The libraries' own DT_NEEDED, transitively: each library once (by its
+ * resolved path), at most MAX_LIBS, each round's libraries read in one pass
+ * over their layers. A library missing is named with the one that needs it.
+ */
+static int check_closure(struct ctx *c, const char *name, const struct lp_binfo *pbi, const char *porigin,
+			 struct lib *libs, size_t nlibs)
+{
+	const char *loader = pbi->interp && strrchr(pbi->interp, '/') ? strrchr(pbi->interp, '/') + 1 : pbi->interp;
+	const char *prpath = pbi->runpath ? NULL : pbi->rpath;
+	char missing[1536], seen_names[1536];
+	size_t done = 0, mlen = 0, nmiss = 0, slen = 0;
+	int r = 0;
+
+	missing[0] = seen_names[0] = '\0';
+	while (done < nlibs) {
+		struct libreqs q = { .n = nlibs - done };
+		size_t from = done;
+
+		q.v = calloc(q.n, sizeof(*q.v));
+		if (!q.v)
+			return -ENOMEM;
+		for (size_t j = 0; j < q.n; j++) {
+			struct hit h;
+
+			/* Resolved before: the path is a file's, no links left to follow. */
+			if (fs_resolve(c->fs, libs[from + j].path, &h) < 0) {
+				q.v[j].done = true;
+				continue;
+			}
+			q.v[j].layer = h.layer;
+			q.v[j].path = h.r->kind == LP_MEMBER_HARDLINK ? h.r->target : h.r->path;
+			q.v[j].src = h.r->src;
+		}
+		r = fs_read_many(c->fs, &q);
+		for (size_t j = 0; j < q.n; j++)
+			libs[from + j].bi = q.v[j].bi;
+		free(q.v);
+		if (r < 0)
+			return r;
+		done = nlibs;
+		for (size_t k = from; k < done; k++) {
+			const struct lp_binfo *bi = libs[k].bi;
+			char origin[4096];
+
+			if (!bi || bi->fmt != LP_BIN_ELF)
+				continue;
+			dir_of(origin, sizeof(origin), libs[k].path + 1);
+			for (size_t i = 0; i < bi->n_needed; i++) {
+				const char *need = bi->needed[i];
+				struct hit h;
+				char rp[4097];
+				bool dup = false;
+
+				/* The loader is loaded already; ld.so matches it by name. */
+				if (loader && strcmp(need, loader) == 0)
+					continue;
+				/* ld.so: an object with a RUNPATH ignores every RPATH, its own and its loaders'. */
+				if (!find_lib(c, need, bi->runpath ? bi->runpath : bi->rpath, origin,
+					      bi->runpath ? NULL : prpath, porigin, &h)) {
+					char key[300];
+
+					snprintf(key, sizeof(key), "|%s|", need);
+					if (strstr(seen_names, key))
+						continue;
+					if (slen + strlen(key) < sizeof(seen_names))
+						slen += (size_t)snprintf(seen_names + slen, sizeof(seen_names) - slen, "%s", key);
+					nmiss++;
+					append(missing, sizeof(missing), &mlen, need, libs[k].path);
+					continue;
+				}
+				snprintf(rp, sizeof(rp), "/%s", h.path);
+				for (size_t j = 0; j < nlibs && !dup; j++)
+					dup = strcmp(libs[j].path, rp) == 0;
+				if (dup)
+					continue;
+				if (nlibs >= MAX_LIBS)
+					continue;
+				if (!(libs[nlibs].path = strdup(rp)))
+					return -ENOMEM;
+				nlibs++;
+			}
+		}
+	}
+	r = 0;
+	if (nmiss)
+		r = bad(c, name, "a library it loads needs %s, not found in " SEARCHED, missing);
+	/* The caller frees libs[0..nlibs). */
+	for (size_t k = 0; k < nlibs; k++) {
+		lp_binfo_free(libs[k].bi);
+		libs[k].bi = NULL;
+	}
+	return r < 0 ? r : (int)nlibs;
+}
+
+/* An ELF program: its machine the image's, its loader and its libraries (all of them) in the image. */
 static int check_elf(struct ctx *c, const char *name, const struct hit *h, const unsigned char *buf, size_t n)
 {
 	struct lp_binfo *bi = NULL;
 	char missing[1024], origin[4096];
-	size_t nmiss = 0, len = 0;
+	size_t nmiss = 0, len = 0, nlibs = 0;
+	struct lib *libs = NULL;
 	int r = lp_binfo_read_mem(buf, n, &bi);
 
 	missing[0] = '\0';
@@ -672,6 +949,13 @@ static int check_elf(struct ctx *c, const char *name, const struct hit *h, const
 	}
 	if (bi->unloadable[0]) {
 		r = bad(c, name, "the program (/%s) cannot be loaded: %s", h->path, bi->unloadable);
+		goto out;
+	}
+	if (c->arch != LP_ARCH_UNKNOWN && (bi->arch == LP_ARCH_X86_64 || bi->arch == LP_ARCH_ARM64) &&
+	    bi->arch != c->arch) {
+		/* The kernel refuses it before any loader or library matters. */
+		r = bad(c, name, "the program (/%s) is %s machine code in an %s image: it would fail with "
+			"\"exec format error\"", h->path, lp_arch_name(bi->arch), c->arch_name);
 		goto out;
 	}
 	if (bi->interp) {
@@ -684,14 +968,30 @@ static int check_elf(struct ctx *c, const char *name, const struct hit *h, const
 				goto out;
 		}
 	}
-	snprintf(origin, sizeof(origin), "%s", h->path);
-	if (strrchr(origin, '/'))
-		*strrchr(origin, '/') = '\0';
-	else
-		origin[0] = '\0';
+	dir_of(origin, sizeof(origin), h->path);
+	libs = calloc(MAX_LIBS, sizeof(*libs));
+	if (!libs) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < bi->n_needed; i++) {
-		if (find_lib(c, bi->needed[i], bi, origin))
+		struct hit lh;
+		char rp[4097];
+		bool dup = false;
+
+		if (find_lib(c, bi->needed[i], bi->runpath ? bi->runpath : bi->rpath, origin, NULL, NULL, &lh)) {
+			snprintf(rp, sizeof(rp), "/%s", lh.path);
+			for (size_t j = 0; j < nlibs && !dup; j++)
+				dup = strcmp(libs[j].path, rp) == 0;
+			if (dup || nlibs >= MAX_LIBS)
+				continue;
+			if (!(libs[nlibs].path = strdup(rp))) {
+				r = -ENOMEM;
+				goto out;
+			}
+			nlibs++;
 			continue;
+		}
 		nmiss++;
 		if (len + strlen(bi->needed[i]) + 8 < sizeof(missing))
 			len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "",
@@ -702,7 +1002,15 @@ static int check_elf(struct ctx *c, const char *name, const struct hit *h, const
 		r = bad(c, name, "needs %s, not found in the image's library paths "
 			"(/lib, /lib64, /usr/lib, /usr/lib64, their arch directories, LD_LIBRARY_PATH, the task root's lib/)",
 			missing);
+	if (r >= 0 && nlibs)
+		r = check_closure(c, name, bi, origin, libs, nlibs);
 out:
+	if (libs)
+		for (size_t k = 0; k < MAX_LIBS && libs[k].path; k++) {
+			free(libs[k].path);
+			lp_binfo_free(libs[k].bi);
+		}
+	free(libs);
 	lp_binfo_free(bi);
 	return r < 0 ? r : 0;
 }
@@ -713,6 +1021,7 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	char path[8192];
 	struct hit h;
 	unsigned char *buf = NULL;
+	char who[4096];
 	size_t n = 0;
 	int rr, r;
 
@@ -746,15 +1055,30 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 	r = want_exec(c, "the entry program", argv0, &h, rr);
 	if (r)
 		return r < 0 ? r : 0;
-	r = fs_read(c->fs, &h, &buf, &n);
-	if (r < 0)
-		return r;
-	if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
-		/* A script: the kernel runs its interpreter, which must be there too. */
+	for (unsigned depth = 0;; depth++) {
+		/* A script: the kernel runs its interpreter, which must be there too, and may be a script itself. */
 		char interp[4096];
 		size_t i = 2, k = 0;
 		struct hit ih;
 
+		r = fs_read(c->fs, &h, &buf, &n);
+		if (r < 0)
+			return r;
+		if (n < 2 || buf[0] != '#' || buf[1] != '!') {
+			/* An interpreter that is neither ELF nor a script: binfmt_misc's, not ours to judge. */
+			if (depth && (n < 4 || memcmp(buf, "\177ELF", 4) != 0))
+				r = 0;
+			else
+				r = check_elf(c, depth ? who : argv0, &h, buf, n);
+			free(buf);
+			return r;
+		}
+		if (depth == MAX_SCRIPTS) {
+			free(buf);
+			r = bad(c, argv0, "its #! interpreters nest more than %d deep (the kernel gives up: "
+				"\"too many levels of symbolic links\")", MAX_SCRIPTS);
+			return r < 0 ? r : 0;
+		}
 		while (i < n && (buf[i] == ' ' || buf[i] == '\t'))
 			i++;
 		while (i < n && k + 1 < sizeof(interp) && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n')
@@ -763,25 +1087,18 @@ static int check_program(struct ctx *c, const char *argv0, const char *workdir)
 		free(buf);
 		buf = NULL;
 		if (interp[0] != '/') {
-			r = bad(c, argv0, "the entry script names no absolute interpreter after #!");
+			r = depth ? bad(c, argv0, "the #! interpreter %s names no absolute interpreter after #!", who) :
+				    bad(c, argv0, "the entry script names no absolute interpreter after #!");
 			return r < 0 ? r : 0;
 		}
 		rr = fs_resolve(c->fs, interp, &ih);
-		snprintf(path, sizeof(path), "the #! interpreter of %s", argv0);
+		snprintf(path, sizeof(path), "the #! interpreter of %s", depth ? who : argv0);
 		r = want_exec(c, path, interp, &ih, rr);
 		if (r)
 			return r < 0 ? r : 0;
-		r = fs_read(c->fs, &ih, &buf, &n);
-		if (r < 0)
-			return r;
-		if (n >= 4 && memcmp(buf, "\177ELF", 4) == 0)
-			r = check_elf(c, interp, &ih, buf, n);
-		free(buf);
-		return r;
+		h = ih;
+		snprintf(who, sizeof(who), "%s", interp);
 	}
-	r = check_elf(c, argv0, &h, buf, n);
-	free(buf);
-	return r;
 }
 
 int lp_image_runnable(struct lp_image *img, struct lp_rootfs *given, size_t n_layers,
@@ -793,10 +1110,15 @@ int lp_image_runnable(struct lp_image *img, struct lp_rootfs *given, size_t n_la
 	const cJSON *ep = cJSON_GetObjectItemCaseSensitive(run, "Entrypoint");
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(run, "Cmd");
 	const cJSON *wd = cJSON_GetObjectItemCaseSensitive(run, "WorkingDir");
-	const cJSON *argv0 = NULL;
+	const cJSON *argv0 = NULL, *a;
 	int r;
 
 	c.env = cJSON_GetObjectItemCaseSensitive(run, "Env");
+	a = cJSON_GetObjectItemCaseSensitive(img->config, "architecture");
+	if (cJSON_IsString(a)) {
+		c.arch = lp_arch_parse(a->valuestring);
+		c.arch_name = a->valuestring;
+	}
 	if (cJSON_IsArray(ep) && cJSON_GetArraySize(ep) > 0)
 		argv0 = cJSON_GetArrayItem(ep, 0);
 	else if (cJSON_IsArray(cmd) && cJSON_GetArraySize(cmd) > 0)

@@ -62,7 +62,7 @@ def errlines(p):
     return [l for l in p.stderr.splitlines() if l.strip()]
 
 
-def make_layout(d, name, layers, config, tag="latest"):
+def make_layout(d, name, layers, config, tag="latest", arch="amd64"):
     """An OCI layout written here: layers are lists of (name, kind, data|linkname, mode)
     members, kind one of "file", "dir", "symlink", "hardlink"; whiteouts are files named .wh.X."""
     layout = os.path.join(d, name)
@@ -95,7 +95,7 @@ def make_layout(d, name, layers, config, tag="latest"):
         dig, size = put(gzip.compress(tar, mtime=0))
         descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dig, "size": size})
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
-    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": config,
+    cfg = json.dumps({"architecture": arch, "os": "linux", "config": config,
                       "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     cdig, csize = put(cfg)
     man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -484,6 +484,193 @@ def test_pack_fallback_image_takes_base_and_handler_and_is_checked():
     assert cfg["Entrypoint"] == ["/var/task/handler.sh"] and cfg["Cmd"] == ["fb.handler"], cfg
     assert "BASE_VAR=1" in cfg["Env"], cfg
     assert runnable_findings(layout) == []
+
+
+# ---- the libraries' own libraries, the machine --------------------------------
+
+FOO_C = b'int bar(void);\nint foo(void) { return bar() + 1; }\n'
+BAR_C = b'int bar(void) { return 41; }\n'
+MAIN_C = b'#include <stdio.h>\nint foo(void);\nint main(void) { printf("foo=%d\\n", foo()); return 0; }\n'
+
+
+def host_loader_libc(prog):
+    """The host's loader (the program's PT_INTERP) and libc, as (image path, bytes) pairs."""
+    interp = run(["readelf", "-l", prog]).stdout
+    loader = re.search(r"Requesting program interpreter: ([^\]]+)\]", interp).group(1)
+    libc = os.path.realpath(run(["cc", "-print-file-name=libc.so.6"]).stdout.strip())
+    return loader, [(loader.lstrip("/"), open(os.path.realpath(loader), "rb").read()),
+                    ("lib/x86_64-linux-gnu/libc.so.6", open(libc, "rb").read())]
+
+
+def dirs_of(paths):
+    out = set()
+    for p in paths:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            out.add("/".join(parts[:i]))
+    return [(x, "dir", None, 0o755) for x in sorted(out)]
+
+
+def test_libraries_needed_by_libraries_are_found_or_named():
+    """A bootstrap linked against libfoo.so, which itself needs libbar.so: libfoo.so is in the task
+    root's lib/ (found), libbar.so is looked up through libfoo's own RUNPATH ($ORIGIN/../vendor, i.e.
+    relative to the library, not the program), then the system directories."""
+    need("cc", "readelf")
+    if os.uname().machine != "x86_64":
+        raise Skip("builds an amd64 image from the host's loader and libc")
+    d = tmpdir("closure")
+    b = os.path.join(d, "build")
+    os.makedirs(b)
+    for n, c in (("foo.c", FOO_C), ("bar.c", BAR_C), ("main.c", MAIN_C)):
+        open(os.path.join(b, n), "wb").write(c)
+    run(["cc", "-shared", "-fPIC", "-o", os.path.join(b, "libbar.so"), "-Wl,-soname,libbar.so",
+         os.path.join(b, "bar.c")])
+    run(["cc", "-shared", "-fPIC", "-o", os.path.join(b, "libfoo.so"), "-Wl,-soname,libfoo.so",
+         "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../vendor", os.path.join(b, "foo.c"), "-L" + b, "-lbar"])
+    src = os.path.join(d, "fn")
+    os.makedirs(os.path.join(src, "lib"))
+    run(["cc", "-o", os.path.join(src, "bootstrap"), os.path.join(b, "main.c"), "-L" + b, "-lfoo",
+         "-Wl,-rpath-link," + b])
+    shutil.copy(os.path.join(b, "libfoo.so"), os.path.join(src, "lib", "libfoo.so"))
+    assert "libbar.so" in run(["readelf", "-d", os.path.join(src, "lib", "libfoo.so")]).stdout
+    assert "libbar.so" not in run(["readelf", "-d", os.path.join(src, "bootstrap")]).stdout
+    loader, files = host_loader_libc(os.path.join(src, "bootstrap"))
+    members = dirs_of([f for f, _ in files]) + [(f, "file", data, 0o755) for f, data in files]
+    base = make_layout(d, "base", [members], {"Env": ["PATH=/var/task", "LD_LIBRARY_PATH=/var/task/lib"]}, tag="bb")
+    out = os.path.join(d, "img")
+    # libbar.so nowhere: exit 4, naming the library missing and the one that needs it.
+    p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", "bootstrap")
+    assert p.returncode == 4, (p.returncode, p.stderr)
+    assert "libbar.so (needed by /var/task/lib/libfoo.so)" in p.stderr, p.stderr
+    assert "[image-not-runnable]" in p.stderr and not os.path.exists(out), p.stderr
+    # Neither libc.so.6 (in the base) nor the loader (libc's own DT_NEEDED, loaded already) is missing.
+    assert "libc.so.6" not in p.stderr and "ld-linux" not in p.stderr, p.stderr
+    # analyze of the same image written anyway says the same.
+    p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", "bootstrap", "--no-check")
+    assert p.returncode == 0, p.stderr
+    found = runnable_findings(out)
+    assert len(found) == 1 and "libbar.so (needed by /var/task/lib/libfoo.so)" in found[0][2], found
+    shutil.rmtree(out)
+    # Where the program's $ORIGIN would put it (/var/task/../vendor = /vendor) does not count.
+    os.makedirs(os.path.join(src, "x"))
+    p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", "bootstrap")
+    assert p.returncode == 4 and "libbar.so (needed by" in p.stderr, p.stderr
+    shutil.rmtree(os.path.join(src, "x"))
+    # Through libfoo's $ORIGIN: /var/task/lib/../vendor/libbar.so. Runnable, and it really runs.
+    os.makedirs(os.path.join(src, "vendor"))
+    shutil.copy(os.path.join(b, "libbar.so"), os.path.join(src, "vendor", "libbar.so"))
+    p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", "bootstrap")
+    assert p.returncode == 0, p.stderr
+    assert runnable_findings(out) == []
+    r = podman(d, "run", "--rm", "--network=none", *LIMITS, "oci:%s:latest" % out)
+    assert "foo=42" in r.stdout, (r.stdout, r.stderr)
+    shutil.rmtree(out)
+    # In a system directory of the base: found there too.
+    shutil.rmtree(os.path.join(src, "vendor"))
+    base2 = make_layout(d, "base2", [members, [("usr", "dir", None, 0o755), ("usr/lib", "dir", None, 0o755),
+                                               ("usr/lib/libbar.so", "file",
+                                                open(os.path.join(b, "libbar.so"), "rb").read(), 0o755)]],
+                        {"Env": ["PATH=/var/task", "LD_LIBRARY_PATH=/var/task/lib"]}, tag="bb")
+    p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base2, "--entrypoint", "bootstrap")
+    assert p.returncode == 0, p.stderr
+    # A whiteout of it in a later layer: missing again.
+    base3 = make_layout(d, "base3", [members, [("usr", "dir", None, 0o755), ("usr/lib", "dir", None, 0o755),
+                                               ("usr/lib/libbar.so", "file",
+                                                open(os.path.join(b, "libbar.so"), "rb").read(), 0o755)],
+                                     [("usr/lib/.wh.libbar.so", "file", b"", 0o644)]],
+                        {"Env": ["PATH=/var/task", "LD_LIBRARY_PATH=/var/task/lib"]}, tag="bb")
+    p = lp("container", src, "-o", os.path.join(d, "img3"), "--base", "oci:%s:bb" % base3,
+           "--entrypoint", "bootstrap")
+    assert p.returncode == 4 and "libbar.so (needed by /var/task/lib/libfoo.so)" in p.stderr, p.stderr
+    # The program's DT_RPATH also serves its libraries' lookups; its DT_RUNPATH does not (ld.so's rule,
+    # which podman's run confirms): libfoo.so without a RUNPATH of its own, libbar.so in /opt/deps.
+    run(["cc", "-shared", "-fPIC", "-o", os.path.join(src, "lib", "libfoo.so"), "-Wl,-soname,libfoo.so",
+         os.path.join(b, "foo.c"), "-L" + b, "-lbar"])
+    deps = [("opt", "dir", None, 0o755), ("opt/deps", "dir", None, 0o755),
+            ("opt/deps/libbar.so", "file", open(os.path.join(b, "libbar.so"), "rb").read(), 0o755)]
+    base4 = make_layout(d, "base4", [members, deps], {"Env": ["PATH=/var/task", "LD_LIBRARY_PATH=/var/task/lib"]},
+                        tag="bb")
+    for tags, ok in (("--disable-new-dtags", True), ("--enable-new-dtags", False)):
+        run(["cc", "-o", os.path.join(src, "bootstrap"), os.path.join(b, "main.c"), "-L" + b, "-lfoo",
+             "-Wl,-rpath-link," + b, "-Wl,%s,-rpath,/opt/deps" % tags])
+        out4 = os.path.join(d, "img4" + tags)
+        p = lp("container", src, "-o", out4, "--base", "oci:%s:bb" % base4, "--entrypoint", "bootstrap", "--no-check")
+        assert p.returncode == 0, p.stderr
+        found = runnable_findings(out4)
+        r = podman(d, "run", "--rm", "--network=none", *LIMITS, "oci:%s:latest" % out4, check=False)
+        if ok:
+            assert found == [] and "foo=42" in r.stdout, (tags, found, r.stdout, r.stderr)
+        else:
+            assert len(found) == 1 and "libbar.so (needed by /var/task/lib/libfoo.so)" in found[0][2], found
+            assert r.returncode != 0 and "libbar.so" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_other_machine_entry_program_is_not_runnable():
+    """An arm64 bootstrap in an amd64 image fails with "exec format error" on start: caught."""
+    need("aarch64-linux-gnu-gcc")
+    d = tmpdir("arch")
+    c = os.path.join(d, "b.c")
+    open(c, "w").write(BOOTSTRAP_C)
+    arm = os.path.join(d, "bootstrap")
+    run(["aarch64-linux-gnu-gcc", "-static", "-O2", "-o", arm, c])
+    data = open(arm, "rb").read()
+    layer = [("var", "dir", None, 0o755), ("var/task", "dir", None, 0o755),
+             ("var/task/bootstrap", "file", data, 0o755)]
+    img = make_layout(d, "amd64", [layer], {"Entrypoint": ["/var/task/bootstrap"]}, tag="bb")
+    found = runnable_findings(img)
+    assert len(found) == 1, found
+    assert "is arm64 machine code in an amd64 image" in found[0][2] and "exec format error" in found[0][2], found
+    # The same bytes in an arm64 image are fine (static: nothing else to find).
+    arm_img = make_layout(d, "arm64", [layer], {"Entrypoint": ["/var/task/bootstrap"]}, tag="bb", arch="arm64")
+    assert runnable_findings(arm_img) == []
+    # container --arch x86_64 (wrong-arch refuses it first; --no-check writes it): the check names it too.
+    src = os.path.join(d, "fn")
+    os.makedirs(src)
+    shutil.copy(arm, os.path.join(src, "bootstrap"))
+    out = os.path.join(d, "img")
+    p = lp("container", src, "-o", out, "--arch", "x86_64", "--no-check")
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "is arm64 machine code in an amd64 image" in p.stderr and "[image-not-runnable]" in p.stderr, p.stderr
+    found = runnable_findings(out)
+    assert len(found) == 1 and found[0][0] == "error" and "exec format error" in found[0][2], found
+
+
+def test_script_interpreters_followed_as_the_kernel_does():
+    """A #! interpreter that is a script itself is followed (its interpreter must be there too), up to
+    the kernel's limit: 5 scripts then a binary run; a 6th level fails (ELOOP), as a self-naming script."""
+    d = tmpdir("chain")
+    base = busybox_base(d)
+    src = os.path.join(d, "fn")
+    os.makedirs(src)
+
+    def script(name, interp):
+        with open(os.path.join(src, name), "w") as f:
+            f.write("#!%s\necho %s\n" % (interp, name))
+        os.chmod(os.path.join(src, name), 0o755)
+
+    script("s0", "/bin/sh")
+    for i in range(1, 6):
+        script("s%d" % i, "/var/task/s%d" % (i - 1))
+    script("self", "/var/task/self")
+    script("py", "/usr/bin/python3")
+    script("via-py", "/var/task/py")
+    out = os.path.join(d, "img")
+    for ep in ("s0", "s1", "s4"):
+        p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", ep)
+        assert p.returncode == 0, (ep, p.stderr)
+        shutil.rmtree(out)
+    for ep, why in (("s5", "nest more than 5 deep"), ("self", "nest more than 5 deep"),
+                    ("via-py", "the #! interpreter of /var/task/py is not in the image")):
+        p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", ep)
+        assert p.returncode == 4 and why in p.stderr and not os.path.exists(out), (ep, p.returncode, p.stderr)
+    # The kernel agrees: s4 runs, s5 does not (podman runs the image written anyway).
+    p = lp("container", src, "-o", out, "--base", "oci:%s:bb" % base, "--entrypoint", "s5", "--no-check")
+    assert p.returncode == 0, p.stderr
+    r = podman(d, "run", "--rm", "--network=none", *LIMITS, "--entrypoint", "/var/task/s4",
+               "oci:%s:latest" % out)
+    assert "s0" in r.stdout, (r.stdout, r.stderr)
+    r = podman(d, "run", "--rm", "--network=none", *LIMITS, "oci:%s:latest" % out, check=False)
+    assert r.returncode != 0 and "too many levels of symbolic links" in r.stderr.lower(), (r.returncode, r.stderr)
 
 
 if __name__ == "__main__":
