@@ -441,7 +441,8 @@ int lp_analyze_diff(const struct lp_analysis *old, const struct lp_analysis *new
 	if (r < 0)
 		goto out;
 	/* Renames: a removed and an added file with the same bytes (pairs made once). */
-	qsort(rm, nrm, sizeof(*rm), cmp_cand);
+	if (nrm > 1)
+		qsort(rm, nrm, sizeof(*rm), cmp_cand);
 	for (size_t k = 0; k < nad && r == 0; k++) {
 		size_t lo = 0, hi = nrm;
 
@@ -522,8 +523,11 @@ int lp_analyze_diff(const struct lp_analysis *old, const struct lp_analysis *new
 		r = pkg_deltas(&p, &packs);
 	if (r < 0)
 		goto out;
-	qsort(files.v, files.n, sizeof(*files.v), cmp_delta);
-	qsort(packs.v, packs.n, sizeof(*packs.v), cmp_delta);
+	/* Nothing changed leaves the lists NULL, which qsort may not be given. */
+	if (files.n > 1)
+		qsort(files.v, files.n, sizeof(*files.v), cmp_delta);
+	if (packs.n > 1)
+		qsort(packs.v, packs.n, sizeof(*packs.v), cmp_delta);
 	ret->files = files.v;
 	ret->n_files = files.n;
 	ret->packages = packs.v;

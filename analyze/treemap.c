@@ -412,7 +412,8 @@ cJSON *ana_treemap_json(const struct lp_analysis *a, int layer)
 				     : is_data(e->path) ? K_DATA : gk);
 	}
 	ana_map_free(&gm);
-	qsort(g, ng, sizeof(*g), cmp_group);
+	if (ng > 1)
+		qsort(g, ng, sizeof(*g), cmp_group);
 	TRY(root = cJSON_CreateObject());
 	TRY0(lp_json_str(root, "n", layer < 0 ? "/" : "layer"));
 	TRY0(lp_json_u64(root, "s", total));
