@@ -75,6 +75,15 @@ struct zjob {
 	uint64_t usize, csize;
 	unsigned char *data;	/* csize bytes of entry data */
 	size_t cost;		/* bytes charged to the window */
+	/*
+	 * A cache hit whose header checked out, left open: the writer copies
+	 * the payload through its own buffer and verifies the CRC-32 on the
+	 * way (see emit_cached), instead of a worker reading it into fresh
+	 * memory first.
+	 */
+	bool held;
+	bool refetch;		/* its held entry was bad: make the data from the file */
+	struct lp_cache_rd rd;
 };
 
 struct zw {
@@ -115,7 +124,12 @@ struct zw {
 
 	unsigned char *rbuf;	/* READ_CHUNK, for streamed files */
 	struct lp_cache_wr *tee;	/* a streamed entry's data also goes here */
+	unsigned nheld;		/* jobs with an open cache entry (under mu) */
+	struct libdeflate_compressor *wc;	/* the writer's, for a bad cached entry */
 };
+
+/* Open cache entries that jobs may hold at once (well under any fd limit). */
+#define HELD_MAX	64u
 
 static void put16(unsigned char *p, uint32_t v)
 {
@@ -416,6 +430,55 @@ static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *
 	return true;
 }
 
+/*
+ * Open a cached entry and check its header, keeping it open for the
+ * writer, while fewer than HELD_MAX jobs hold one (beyond that the job
+ * reads it into memory as before). 1 held, 0 no usable entry (counted
+ * as a miss already), -1 not tried.
+ */
+static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *j,
+			    const struct lp_cache_key *key)
+{
+	struct lp_cache_rd *rd = &j->rd;
+	bool ok;
+
+	pthread_mutex_lock(&w->mu);
+	ok = w->nheld < HELD_MAX;
+	if (ok)
+		w->nheld++;
+	pthread_mutex_unlock(&w->mu);
+	if (!ok)
+		return -1;
+	if (lp_cache_rd_open(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
+		if (rd->meta.usize == e->size &&
+		    (rd->meta.method == LP_ZIP_DEFLATED ||
+		     (rd->meta.method == LP_ZIP_STORED && rd->len == e->size))) {
+			j->held = true;
+			j->method = (uint16_t)rd->meta.method;
+			j->crc = rd->meta.crc;
+			j->usize = e->size;
+			j->csize = rd->len;
+			return 1;
+		}
+		lp_cache_rd_close(rd);
+	}
+	pthread_mutex_lock(&w->mu);
+	w->nheld--;
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+static void job_unhold(struct zw *w, struct zjob *j)
+{
+	if (!j->held)
+		return;
+	lp_cache_rd_close(&j->rd);
+	j->held = false;
+	pthread_mutex_lock(&w->mu);
+	w->nheld--;
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* Read and deflate one whole file. Runs on a worker (or the writer with one thread). */
 static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		   struct libdeflate_compressor *c)
@@ -444,8 +507,12 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		have_digest = known_digest(w, e, dg);
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
-			if (job_from_cache(w, e, j, &key))
-				return 0;
+			if (!j->refetch) {
+				int h = job_hold_cached(w, e, j, &key);
+
+				if (h == 1 || (h < 0 && job_from_cache(w, e, j, &key)))
+					return 0;
+			}
 		}
 	}
 	r = open_src(e, &fd);
@@ -1097,6 +1164,59 @@ out:
 	return r;
 }
 
+/*
+ * A held cache entry: header from the entry's facts, then the payload
+ * copied through rbuf with its CRC-32 and length checked as it goes (one
+ * read). Bytes written before a mismatch are only in the unfinished
+ * output: the writer goes back to the header, drops the entry and makes
+ * the data from the file instead, so nothing unverified is shipped.
+ */
+static int emit_cached(struct zw *w, const struct lp_entry *e, struct hdr *h, struct zjob *j)
+{
+	uint64_t at;
+	long k = 0;
+	int r;
+
+	h->method = j->method;
+	h->crc = j->crc;
+	h->usize = j->usize;
+	h->csize = j->csize;
+	h->local64 = h->usize >= w->lim || h->csize >= w->lim;
+	r = emit_header(w, h);
+	if (r < 0)
+		return r;
+	at = h->offset;
+	while ((k = lp_cache_rd_read(&j->rd, w->rbuf, READ_CHUNK)) > 0) {
+		r = out_put(w, w->rbuf, (size_t)k);
+		if (r < 0)
+			return r;
+	}
+	if (k == 0 && lp_cache_rd_crc_ok(&j->rd)) {
+		job_unhold(w, j);
+		return 0;
+	}
+	lp_cache_rd_drop(&j->rd, e->path, k < 0 ? "unreadable" : "CRC-32 mismatch");
+	job_unhold(w, j);
+	r = out_rewind(w, at);
+	if (r < 0)
+		return r;
+	if (!w->wc && !(w->wc = libdeflate_alloc_compressor(w->level)))
+		return -ENOMEM;
+	/* The entry file is gone, so this reads and deflates the file (and stores it anew). */
+	j->method = 0;
+	j->crc = 0;
+	j->usize = j->csize = 0;
+	j->refetch = true;
+	r = job_run(w, e, j, w->wc);
+	if (r < 0)
+		return r;
+	h->method = j->method;
+	h->crc = j->crc;
+	h->usize = j->usize;
+	h->csize = j->csize;
+	return emit_simple(w, h, j->data);
+}
+
 static int emit_entry(struct zw *w, size_t i, struct zjob *j)
 {
 	const struct lp_entry *e = &w->l->v[i];
@@ -1139,6 +1259,8 @@ static int emit_entry(struct zw *w, size_t i, struct zjob *j)
 		h.ext = (uint32_t)(S_IFREG | ((e->mode & 0111) ? 0755 : 0644)) << 16;
 		if (j->streamed) {
 			r = emit_streamed(w, e, &h);
+		} else if (j->held) {
+			r = emit_cached(w, e, &h, j);
 		} else {
 			h.method = j->method;
 			h.crc = j->crc;
@@ -1302,6 +1424,8 @@ static void zw_free(struct zw *w)
 		for (size_t i = 0; i < w->l->n; i++) {
 			free(w->jobs[i].data);
 			free(w->jobs[i].msg);
+			if (w->jobs[i].held)
+				lp_cache_rd_close(&w->jobs[i].rd);
 		}
 	}
 	free(w->jobs);
@@ -1309,6 +1433,7 @@ static void zw_free(struct zw *w)
 	free(w->buf);
 	free(w->rbuf);
 	free(w->cd);
+	libdeflate_free_compressor(w->wc);
 }
 
 /* Wait for job i (or prepare it here when there are no workers). */
@@ -1343,6 +1468,7 @@ static void release_job(struct zw *w, size_t i)
 
 	free(j->data);
 	j->data = NULL;
+	job_unhold(w, j);
 	pthread_mutex_lock(&w->mu);
 	w->inflight -= j->cost;
 	j->cost = 0;
