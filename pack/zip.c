@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,11 +126,13 @@ struct zw {
 	unsigned char *rbuf;	/* READ_CHUNK, for streamed files */
 	struct lp_cache_wr *tee;	/* a streamed entry's data also goes here */
 	unsigned nheld;		/* jobs with an open cache entry (under mu) */
+	unsigned held_max;	/* how many may, from the fd limit */
 	struct libdeflate_compressor *wc;	/* the writer's, for a bad cached entry */
 };
 
-/* Open cache entries that jobs may hold at once (well under any fd limit). */
-#define HELD_MAX	64u
+/* Open cache entries that jobs may hold at once: a quarter of the fd limit, within these. */
+#define HELD_MIN	16u
+#define HELD_MAX	1024u
 
 static void put16(unsigned char *p, uint32_t v)
 {
@@ -432,7 +435,7 @@ static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *
 
 /*
  * Open a cached entry and check its header, keeping it open for the
- * writer, while fewer than HELD_MAX jobs hold one (beyond that the job
+ * writer, while fewer than held_max jobs hold one (beyond that the job
  * reads it into memory as before). 1 held, 0 no usable entry (counted
  * as a miss already), -1 not tried.
  */
@@ -443,7 +446,7 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 	bool ok;
 
 	pthread_mutex_lock(&w->mu);
-	ok = w->nheld < HELD_MAX;
+	ok = w->nheld < w->held_max;
 	if (ok)
 		w->nheld++;
 	pthread_mutex_unlock(&w->mu);
@@ -1353,6 +1356,7 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 {
 	uint32_t dt;
 	unsigned threads = o->threads;
+	struct rlimit rl;
 
 	memset(w, 0, sizeof(*w));
 	w->l = l;
@@ -1380,6 +1384,13 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 	w->base = lseek(fd, 0, SEEK_CUR);
 	if (w->base < 0)
 		return lp_fail(-errno, o->name, "the zip output must be a seekable file: %s", strerror(errno));
+	w->held_max = HELD_MIN;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 4 >= HELD_MAX)
+			w->held_max = HELD_MAX;
+		else if (rl.rlim_cur / 4 > HELD_MIN)
+			w->held_max = (unsigned)(rl.rlim_cur / 4);
+	}
 	w->buf = malloc(OUTBUF);
 	w->rbuf = malloc(READ_CHUNK);
 	w->jobs = calloc(l->n ? l->n : 1, sizeof(*w->jobs));
