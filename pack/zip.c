@@ -971,15 +971,19 @@ out:
 }
 
 /*
- * A streamed entry from the cache: the payload is checked against its
- * CRC-32 in one pass before any of it is written, then copied. false (and
- * nothing written) when there is no good copy.
+ * A streamed entry from the cache: header from the entry's facts, then the
+ * payload copied with its length and CRC-32 checked as it goes (one read).
+ * If the check fails the writer goes back to the header (what it wrote is
+ * only in the unfinished output, and is overwritten), the entry is dropped
+ * and *done stays false: the caller deflates the file. Nothing unverified
+ * is shipped.
  */
 static int streamed_from_cache(struct zw *w, const struct lp_entry *e, struct hdr *h,
 			       const struct lp_cache_key *key, bool *done)
 {
 	struct lp_cache_rd rd;
-	long k;
+	struct hdr saved = *h;
+	long k = 0;
 	int r = 0;
 
 	*done = false;
@@ -989,30 +993,29 @@ static int streamed_from_cache(struct zw *w, const struct lp_entry *e, struct hd
 		lp_cache_rd_close(&rd);
 		return 0;
 	}
-	while ((k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) > 0)
-		;
-	if (k < 0 || !lp_cache_rd_crc_ok(&rd)) {
-		lp_cache_rd_drop(&rd, e->path, k < 0 ? "unreadable" : "CRC-32 mismatch");
-		return 0;
-	}
 	h->method = LP_ZIP_DEFLATED;
 	h->usize = e->size;
 	h->csize = rd.len;
 	h->crc = rd.meta.crc;
 	h->local64 = e->size >= w->lim;
 	r = emit_header(w, h);
-	rd.off = 0;
-	while (r == 0 && (k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) != 0) {
-		if (k < 0) {
-			r = lp_fail((int)k, e->path, "cannot read the cached data: %s", strerror((int)-k));
-			break;
-		}
+	while (r == 0 && (k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) > 0) {
 		r = lp_check_cancel(e->path);
 		if (r == 0)
 			r = out_put(w, w->rbuf, (size_t)k);
 	}
-	lp_cache_rd_close(&rd);
-	*done = true;
+	if (r < 0) {
+		lp_cache_rd_close(&rd);
+		return r;
+	}
+	if (k == 0 && lp_cache_rd_crc_ok(&rd)) {
+		lp_cache_rd_close(&rd);
+		*done = true;
+		return 0;
+	}
+	lp_cache_rd_drop(&rd, e->path, k < 0 ? "unreadable" : "CRC-32 mismatch");
+	r = out_rewind(w, h->offset);
+	*h = saved;
 	return r;
 }
 
