@@ -84,6 +84,7 @@ struct zjob {
 	 */
 	bool held;
 	bool refetch;		/* its held entry was bad: make the data from the file */
+	uint8_t dg[32];		/* the content digest the held entry was found by */
 	struct lp_cache_rd rd;
 };
 
@@ -507,9 +508,13 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		return 0;
 	}
 	if (w->o->cache) {
-		have_digest = known_digest(w, e, dg);
+		/* A refetch knows the digest already (one index lookup per entry, as counted). */
+		have_digest = j->refetch || known_digest(w, e, dg);
+		if (j->refetch)
+			memcpy(dg, j->dg, 32);
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
+			memcpy(j->dg, dg, 32);
 			if (!j->refetch) {
 				int h = job_hold_cached(w, e, j, &key);
 
