@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,16 @@ struct zjob {
 	uint64_t usize, csize;
 	unsigned char *data;	/* csize bytes of entry data */
 	size_t cost;		/* bytes charged to the window */
+	/*
+	 * A cache hit whose header checked out, left open: the writer copies
+	 * the payload through its own buffer and verifies the CRC-32 on the
+	 * way (see emit_cached), instead of a worker reading it into fresh
+	 * memory first.
+	 */
+	bool held;
+	bool refetch;		/* its held entry was bad: make the data from the file */
+	uint8_t dg[32];		/* the content digest the held entry was found by */
+	struct lp_cache_rd rd;
 };
 
 struct zw {
@@ -115,7 +126,14 @@ struct zw {
 
 	unsigned char *rbuf;	/* READ_CHUNK, for streamed files */
 	struct lp_cache_wr *tee;	/* a streamed entry's data also goes here */
+	unsigned nheld;		/* jobs with an open cache entry (under mu) */
+	unsigned held_max;	/* how many may, from the fd limit */
+	struct libdeflate_compressor *wc;	/* the writer's, for a bad cached entry */
 };
+
+/* Open cache entries that jobs may hold at once: a quarter of the fd limit, within these. */
+#define HELD_MIN	16u
+#define HELD_MAX	1024u
 
 static void put16(unsigned char *p, uint32_t v)
 {
@@ -416,6 +434,55 @@ static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *
 	return true;
 }
 
+/*
+ * Open a cached entry and check its header, keeping it open for the
+ * writer, while fewer than held_max jobs hold one (beyond that the job
+ * reads it into memory as before). 1 held, 0 no usable entry (counted
+ * as a miss already), -1 not tried.
+ */
+static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *j,
+			    const struct lp_cache_key *key)
+{
+	struct lp_cache_rd *rd = &j->rd;
+	bool ok;
+
+	pthread_mutex_lock(&w->mu);
+	ok = w->nheld < w->held_max;
+	if (ok)
+		w->nheld++;
+	pthread_mutex_unlock(&w->mu);
+	if (!ok)
+		return -1;
+	if (lp_cache_rd_open(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
+		if (rd->meta.usize == e->size &&
+		    (rd->meta.method == LP_ZIP_DEFLATED ||
+		     (rd->meta.method == LP_ZIP_STORED && rd->len == e->size))) {
+			j->held = true;
+			j->method = (uint16_t)rd->meta.method;
+			j->crc = rd->meta.crc;
+			j->usize = e->size;
+			j->csize = rd->len;
+			return 1;
+		}
+		lp_cache_rd_close(rd);
+	}
+	pthread_mutex_lock(&w->mu);
+	w->nheld--;
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+static void job_unhold(struct zw *w, struct zjob *j)
+{
+	if (!j->held)
+		return;
+	lp_cache_rd_close(&j->rd);
+	j->held = false;
+	pthread_mutex_lock(&w->mu);
+	w->nheld--;
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* Read and deflate one whole file. Runs on a worker (or the writer with one thread). */
 static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		   struct libdeflate_compressor *c)
@@ -441,11 +508,19 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		return 0;
 	}
 	if (w->o->cache) {
-		have_digest = known_digest(w, e, dg);
+		/* A refetch knows the digest already (one index lookup per entry, as counted). */
+		have_digest = j->refetch || known_digest(w, e, dg);
+		if (j->refetch)
+			memcpy(dg, j->dg, 32);
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
-			if (job_from_cache(w, e, j, &key))
-				return 0;
+			memcpy(j->dg, dg, 32);
+			if (!j->refetch) {
+				int h = job_hold_cached(w, e, j, &key);
+
+				if (h == 1 || (h < 0 && job_from_cache(w, e, j, &key)))
+					return 0;
+			}
 		}
 	}
 	r = open_src(e, &fd);
@@ -901,15 +976,19 @@ out:
 }
 
 /*
- * A streamed entry from the cache: the payload is checked against its
- * CRC-32 in one pass before any of it is written, then copied. false (and
- * nothing written) when there is no good copy.
+ * A streamed entry from the cache: header from the entry's facts, then the
+ * payload copied with its length and CRC-32 checked as it goes (one read).
+ * If the check fails the writer goes back to the header (what it wrote is
+ * only in the unfinished output, and is overwritten), the entry is dropped
+ * and *done stays false: the caller deflates the file. Nothing unverified
+ * is shipped.
  */
 static int streamed_from_cache(struct zw *w, const struct lp_entry *e, struct hdr *h,
 			       const struct lp_cache_key *key, bool *done)
 {
 	struct lp_cache_rd rd;
-	long k;
+	struct hdr saved = *h;
+	long k = 0;
 	int r = 0;
 
 	*done = false;
@@ -919,30 +998,29 @@ static int streamed_from_cache(struct zw *w, const struct lp_entry *e, struct hd
 		lp_cache_rd_close(&rd);
 		return 0;
 	}
-	while ((k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) > 0)
-		;
-	if (k < 0 || !lp_cache_rd_crc_ok(&rd)) {
-		lp_cache_rd_drop(&rd, e->path, k < 0 ? "unreadable" : "CRC-32 mismatch");
-		return 0;
-	}
 	h->method = LP_ZIP_DEFLATED;
 	h->usize = e->size;
 	h->csize = rd.len;
 	h->crc = rd.meta.crc;
 	h->local64 = e->size >= w->lim;
 	r = emit_header(w, h);
-	rd.off = 0;
-	while (r == 0 && (k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) != 0) {
-		if (k < 0) {
-			r = lp_fail((int)k, e->path, "cannot read the cached data: %s", strerror((int)-k));
-			break;
-		}
+	while (r == 0 && (k = lp_cache_rd_read(&rd, w->rbuf, READ_CHUNK)) > 0) {
 		r = lp_check_cancel(e->path);
 		if (r == 0)
 			r = out_put(w, w->rbuf, (size_t)k);
 	}
-	lp_cache_rd_close(&rd);
-	*done = true;
+	if (r < 0) {
+		lp_cache_rd_close(&rd);
+		return r;
+	}
+	if (k == 0 && lp_cache_rd_crc_ok(&rd)) {
+		lp_cache_rd_close(&rd);
+		*done = true;
+		return 0;
+	}
+	lp_cache_rd_drop(&rd, e->path, k < 0 ? "unreadable" : "CRC-32 mismatch");
+	r = out_rewind(w, h->offset);
+	*h = saved;
 	return r;
 }
 
@@ -1097,6 +1175,59 @@ out:
 	return r;
 }
 
+/*
+ * A held cache entry: header from the entry's facts, then the payload
+ * copied through rbuf with its CRC-32 and length checked as it goes (one
+ * read). Bytes written before a mismatch are only in the unfinished
+ * output: the writer goes back to the header, drops the entry and makes
+ * the data from the file instead, so nothing unverified is shipped.
+ */
+static int emit_cached(struct zw *w, const struct lp_entry *e, struct hdr *h, struct zjob *j)
+{
+	uint64_t at;
+	long k = 0;
+	int r;
+
+	h->method = j->method;
+	h->crc = j->crc;
+	h->usize = j->usize;
+	h->csize = j->csize;
+	h->local64 = h->usize >= w->lim || h->csize >= w->lim;
+	r = emit_header(w, h);
+	if (r < 0)
+		return r;
+	at = h->offset;
+	while ((k = lp_cache_rd_read(&j->rd, w->rbuf, READ_CHUNK)) > 0) {
+		r = out_put(w, w->rbuf, (size_t)k);
+		if (r < 0)
+			return r;
+	}
+	if (k == 0 && lp_cache_rd_crc_ok(&j->rd)) {
+		job_unhold(w, j);
+		return 0;
+	}
+	lp_cache_rd_drop(&j->rd, e->path, k < 0 ? "unreadable" : "CRC-32 mismatch");
+	job_unhold(w, j);
+	r = out_rewind(w, at);
+	if (r < 0)
+		return r;
+	if (!w->wc && !(w->wc = libdeflate_alloc_compressor(w->level)))
+		return -ENOMEM;
+	/* The entry file is gone, so this reads and deflates the file (and stores it anew). */
+	j->method = 0;
+	j->crc = 0;
+	j->usize = j->csize = 0;
+	j->refetch = true;
+	r = job_run(w, e, j, w->wc);
+	if (r < 0)
+		return r;
+	h->method = j->method;
+	h->crc = j->crc;
+	h->usize = j->usize;
+	h->csize = j->csize;
+	return emit_simple(w, h, j->data);
+}
+
 static int emit_entry(struct zw *w, size_t i, struct zjob *j)
 {
 	const struct lp_entry *e = &w->l->v[i];
@@ -1139,6 +1270,8 @@ static int emit_entry(struct zw *w, size_t i, struct zjob *j)
 		h.ext = (uint32_t)(S_IFREG | ((e->mode & 0111) ? 0755 : 0644)) << 16;
 		if (j->streamed) {
 			r = emit_streamed(w, e, &h);
+		} else if (j->held) {
+			r = emit_cached(w, e, &h, j);
 		} else {
 			h.method = j->method;
 			h.crc = j->crc;
@@ -1231,6 +1364,7 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 {
 	uint32_t dt;
 	unsigned threads = o->threads;
+	struct rlimit rl;
 
 	memset(w, 0, sizeof(*w));
 	w->l = l;
@@ -1258,6 +1392,13 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 	w->base = lseek(fd, 0, SEEK_CUR);
 	if (w->base < 0)
 		return lp_fail(-errno, o->name, "the zip output must be a seekable file: %s", strerror(errno));
+	w->held_max = HELD_MIN;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 4 >= HELD_MAX)
+			w->held_max = HELD_MAX;
+		else if (rl.rlim_cur / 4 > HELD_MIN)
+			w->held_max = (unsigned)(rl.rlim_cur / 4);
+	}
 	w->buf = malloc(OUTBUF);
 	w->rbuf = malloc(READ_CHUNK);
 	w->jobs = calloc(l->n ? l->n : 1, sizeof(*w->jobs));
@@ -1302,6 +1443,8 @@ static void zw_free(struct zw *w)
 		for (size_t i = 0; i < w->l->n; i++) {
 			free(w->jobs[i].data);
 			free(w->jobs[i].msg);
+			if (w->jobs[i].held)
+				lp_cache_rd_close(&w->jobs[i].rd);
 		}
 	}
 	free(w->jobs);
@@ -1309,6 +1452,7 @@ static void zw_free(struct zw *w)
 	free(w->buf);
 	free(w->rbuf);
 	free(w->cd);
+	libdeflate_free_compressor(w->wc);
 }
 
 /* Wait for job i (or prepare it here when there are no workers). */
@@ -1343,6 +1487,7 @@ static void release_job(struct zw *w, size_t i)
 
 	free(j->data);
 	j->data = NULL;
+	job_unhold(w, j);
 	pthread_mutex_lock(&w->mu);
 	w->inflight -= j->cost;
 	j->cost = 0;
