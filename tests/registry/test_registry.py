@@ -313,8 +313,10 @@ def test_multiarch_index_selects_arch():
     for repo, arch, lp_arch in (("base/multi", "arm64", "arm64"), ("base/multi", "amd64", "x86_64"),
                                 ("base/multi-docker", "arm64", "arm64"), ("base/multi-docker", "amd64", "x86_64")):
         out = os.path.join(d, "out-%s-%s" % (repo.split("/")[1], arch))
+        # The fixture's arm64 image is the amd64 busybox with a marker file: the runnability check
+        # rightly calls it "exec format error", which is not what this test is about.
         lp("container", src, "-o", out, "--base", reg.ref(repo + ":1"), "--arch", lp_arch,
-           "--cache-dir", os.path.join(d, "cache"), env=env)
+           "--cache-dir", os.path.join(d, "cache"), "--no-check", env=env)
         _, man, cfg = layout_image(out)
         assert cfg["architecture"] == arch, (arch, cfg["architecture"])
         want = json.loads(open(os.path.join(s["multi"], "blobs", "sha256",
