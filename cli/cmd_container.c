@@ -342,7 +342,7 @@ int cmd_container(int argc, char **argv, struct lp_cli *cli)
 		ret = LP_EXIT_ERROR;
 		goto out;
 	}
-	if (reg.push && strlen(oo.output) > 4 && !strcmp(oo.output + strlen(oo.output) - 4, ".tar")) {
+	if (reg.push && is_tar(oo.output)) {
 		lp_cli_error(cli, 0, "--push sends an OCI layout directory; give -o DIR, not a .tar");
 		ret = LP_EXIT_USAGE;
 		goto out;
