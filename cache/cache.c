@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libdeflate.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ struct idx_ent {
 
 struct lp_cache {
 	char *root;
-	char *dir[3];		/* zip/v1, layers/v1, index/v1 */
+	char *dir[3];		/* zip/v1, layers/v2, index/v1 */
 	char *index_path;	/* NULL: no index this run */
 	char *cwd;
 	bool enabled;
@@ -477,7 +478,7 @@ static void idx_write(struct lp_cache *c)
 
 int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 {
-	static const char *const sub[3] = { "zip/v1", "layers/v1", "index/v1" };
+	static const char *const sub[3] = { "zip/v1", "layers/v2", "index/v1" };
 	struct lp_cache *c = calloc(1, sizeof(*c));
 	struct timespec now;
 	char *probe = NULL;
@@ -1064,4 +1065,224 @@ int lp_cache_put_mem(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 		return 0;
 	lp_cache_wr_write(w, data, (size_t)len);
 	return lp_cache_wr_commit(w, key, meta);
+}
+
+/* ---- layer blobs, shared with the output by a hard link ---- */
+
+#define BLOB_REC_LEN	8u	/* a layer record's payload: the blob's length */
+
+static char *blob_path(const struct lp_cache *c, const uint8_t digest[32])
+{
+	char hex[65], *p;
+
+	lp_hex(digest, 32, hex);
+	if (asprintf(&p, "%s/blobs/%s", c->dir[1], hex) < 0)
+		return NULL;
+	return p;
+}
+
+/*
+ * Does fd hold exactly size bytes whose SHA-256 is digest? NULL if so,
+ * else why not. With out >= 0 the bytes are also written there as they
+ * are read (*werr says why that failed); the check and the copy are one
+ * pass over the blob.
+ */
+static const char *blob_check(int fd, const uint8_t digest[32], uint64_t size, int out, int *werr)
+{
+	struct lp_sha256 sha;
+	struct stat st;
+	uint8_t d[32], *buf;
+	uint64_t got = 0;
+	const char *why = NULL;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return "not a regular file";
+	if ((uint64_t)st.st_size != size)
+		return (uint64_t)st.st_size < size ? "truncated" : "longer than its record says";
+	buf = malloc(1u << 20);
+	if (!buf)
+		return "out of memory";
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	lp_sha256_init(&sha);
+	while (!why) {
+		ssize_t k = read(fd, buf, 1u << 20);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			why = "unreadable";
+			break;
+		}
+		if (k == 0)
+			break;
+		lp_sha256_update(&sha, buf, (size_t)k);
+		got += (uint64_t)k;
+		if (out >= 0) {
+			int r = lp_write_all(out, buf, (size_t)k);
+
+			if (r < 0) {
+				*werr = r;
+				why = "not copied";
+			}
+		}
+	}
+	free(buf);
+	if (why)
+		return why;
+	lp_sha256_final(&sha, d);
+	if (got != size)
+		return "changed while read";
+	return memcmp(d, digest, 32) ? "SHA-256 mismatch" : NULL;
+}
+
+/* A stale or bad layer record goes; the next store writes it again. */
+static void drop_record(struct lp_cache *c, const struct lp_cache_key *key)
+{
+	char *p = lp_cache_entry_path(c, LP_CACHE_LAYER, key);
+
+	if (p)
+		unlink(p);
+	free(p);
+	pthread_mutex_lock(&c->mu);
+	c->st.hits--;
+	c->st.misses++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+int lp_cache_blob_get(struct lp_cache *c, const struct lp_cache_key *key, const char *name, const char *path,
+		      struct lp_cache_meta *meta, uint64_t *size)
+{
+	unsigned char *rec = NULL;
+	uint64_t rlen, bsize;
+	const char *why = NULL;
+	char *bp;
+	struct stat st;
+	int fd, out, werr = 0;
+
+	if (lp_cache_get_mem(c, LP_CACHE_LAYER, key, name, meta, &rec, &rlen) != 1)
+		return 0;
+	if (rlen != BLOB_REC_LEN) {
+		free(rec);
+		drop_record(c, key);
+		return 0;
+	}
+	bsize = rd64(rec);
+	free(rec);
+	bp = blob_path(c, meta->digest);
+	if (!bp) {
+		drop_record(c, key);
+		return 0;
+	}
+	if (link(bp, path) == 0) {
+		/*
+		 * The output now shares the cache's inode: check what it holds,
+		 * through the new name. link() does not follow a symlink, so a
+		 * planted one fails O_NOFOLLOW here instead of leaking its target.
+		 */
+		fd = lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+		why = fd < 0 ? "not a regular file" : blob_check(fd, meta->digest, bsize, -1, NULL);
+		if (!why && time(NULL) - st.st_mtime > LRU_GRAIN_S)
+			(void)futimens(fd, NULL);
+		if (fd >= 0)
+			close(fd);
+		if (why)
+			unlink(path);
+	} else if (errno == ENOENT) {
+		/* Evicted blob, stale record: an ordinary miss. */
+		free(bp);
+		drop_record(c, key);
+		return 0;
+	} else {
+		/* Another file system, or no hard links here: copy while checking. */
+		fd = open(bp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			why = strerror(errno);
+		} else {
+			out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (out < 0) {
+				werr = -errno;
+			} else {
+				why = blob_check(fd, meta->digest, bsize, out, &werr);
+				if (close(out) < 0 && !werr)
+					werr = -errno;
+				if (why || werr)
+					unlink(path);
+			}
+			close(fd);
+		}
+		if (werr) {
+			free(bp);
+			return werr;
+		}
+	}
+	if (why) {
+		drop_path(c, bp, name, why);
+		drop_record(c, key);
+		free(bp);
+		return 0;
+	}
+	free(bp);
+	*size = bsize;
+	return 1;
+}
+
+void lp_cache_blob_put(struct lp_cache *c, const struct lp_cache_key *key, const struct lp_cache_meta *meta,
+		       const char *path, uint64_t size)
+{
+	static atomic_uint seq;
+	char *bp, *dir = NULL, *tmp = NULL;
+	uint8_t rec[BLOB_REC_LEN];
+	struct stat st;
+	int r = 0;
+
+	if (!lp_cache_enabled(c))
+		return;
+	bp = blob_path(c, meta->digest);
+	if (!bp || asprintf(&dir, "%s/blobs", c->dir[1]) < 0 ||
+	    asprintf(&tmp, "%s/" TMP_PREFIX "%ld.%u", dir, (long)getpid(), atomic_fetch_add(&seq, 1)) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	/* The same blob under another key, or from a concurrent run: one copy serves both. */
+	if (lstat(bp, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size)
+		goto record;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto out;
+	}
+	lp_cleanup_register(tmp, false);
+	if (link(path, tmp) < 0) {
+		/* Another file system: a copy, as the cache has always stored. */
+		int in = open(path, O_RDONLY | O_CLOEXEC), out = -1;
+		char buf[1 << 16];
+		ssize_t k = 0;
+
+		if (in < 0 || (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+			r = -errno;
+		while (r == 0 && (k = read(in, buf, sizeof(buf))) != 0) {
+			if (k < 0 && errno == EINTR)
+				continue;
+			r = k < 0 ? -errno : lp_write_all(out, buf, (size_t)k);
+		}
+		if (out >= 0 && close(out) < 0 && r == 0)
+			r = -errno;
+		if (in >= 0)
+			close(in);
+	}
+	if (r == 0 && rename(tmp, bp) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	lp_cleanup_unregister(tmp);
+	if (r < 0)
+		goto out;
+record:
+	put64(rec, size);
+	lp_cache_put_mem(c, LP_CACHE_LAYER, key, meta, rec, sizeof(rec));
+out:
+	if (r < 0 && fatal_errno(-r))
+		disable(c, dir ? dir : c->dir[1], -r);
+	free(bp);
+	free(dir);
+	free(tmp);
 }

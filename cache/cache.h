@@ -6,16 +6,22 @@
  * or --cache-dir; ROOT/registry/ belongs to the registry client and is
  * never touched here):
  *   zip/v1/XX/KEY     a zip entry's data as the zip writer would emit it
- *   layers/v1/XX/KEY  a compressed OCI layer blob
+ *   layers/v2/XX/KEY  a layer record: the blob's digest, diff_id and length
+ *   layers/v2/blobs/HEX  a compressed OCI layer blob as it is (HEX = its SHA-256)
  *   index/v1/NAME     a stat index: path, size, mtime, ctime, inode,
  *                     device -> SHA-256, one per set of sources
  *   strip-v2/         the strip cache (pack/strip.c)
  *
- * Every entry file is a header (magic, kind, key, what the entry says about
- * itself, payload length and CRC-32, header CRC-32) and the payload. Entries
- * are written to a temporary name and renamed; every use verifies the
- * header, the length and the payload (CRC-32 for zip data, SHA-256 for layer
- * blobs) and a bad entry is deleted, recomputed by the caller and reported
+ * Layer blobs are kept bare so that an output on the same file system
+ * shares them by a hard link: a warm image build writes no layer bytes, and
+ * a cold one stores its layers in the cache without writing them twice.
+ *
+ * Every entry file (not the bare blobs) is a header (magic, kind, key,
+ * what the entry says about itself, payload length and CRC-32, header
+ * CRC-32) and the payload. Entries and blobs are written to a temporary
+ * name and renamed; every use verifies the header, the length and the
+ * payload (CRC-32 for zip data and records, length and SHA-256 for blobs)
+ * and a bad entry is deleted, recomputed by the caller and reported
  * (lp_cache_report, info "cache-entry-corrupt"). Concurrent runs need no
  * lock for correctness (rename is atomic, an open entry survives its
  * unlink); eviction takes a flock so that only one run evicts at a time.
@@ -99,7 +105,7 @@ void lp_cache_index_record(struct lp_cache *c, const char *path, const struct st
 
 enum lp_cache_kind {
 	LP_CACHE_ZIP = 1,	/* zip entry data, verified by CRC-32 */
-	LP_CACHE_LAYER = 2,	/* layer blob, verified by its SHA-256 (meta.digest) */
+	LP_CACHE_LAYER = 2,	/* layer record (see lp_cache_blob_get) */
 };
 
 /* What an entry says about itself (the caller's facts, stored in the header). */
@@ -159,6 +165,26 @@ void lp_cache_wr_write(struct lp_cache_wr *w, const void *buf, size_t n);
 /* Install under key (the key may only be known at the end). Frees w. */
 int lp_cache_wr_commit(struct lp_cache_wr *w, const struct lp_cache_key *key, const struct lp_cache_meta *meta);
 void lp_cache_wr_abort(struct lp_cache_wr *w);
+
+/* ---- layer blobs ---- */
+
+/*
+ * The blob cached for key, placed at path (which must not exist): a hard
+ * link to the cache's copy, or a copy where a link is impossible (another
+ * file system). Either way its length and SHA-256 are checked through the
+ * new name before it counts; a bad blob is removed from path and from the
+ * cache and reported. 1 done (meta and *size filled), 0 miss (path absent),
+ * -errno when path cannot be written.
+ */
+int lp_cache_blob_get(struct lp_cache *c, const struct lp_cache_key *key, const char *name, const char *path,
+		      struct lp_cache_meta *meta, uint64_t *size);
+/*
+ * Keep the finished blob at path (size bytes, SHA-256 meta->digest) under
+ * key: linked into the cache, or copied across file systems. Failures only
+ * leave it uncached (and may switch the cache off).
+ */
+void lp_cache_blob_put(struct lp_cache *c, const struct lp_cache_key *key, const struct lp_cache_meta *meta,
+		       const char *path, uint64_t size);
 
 /* ---- keys ---- */
 

@@ -121,7 +121,6 @@ struct sink {
 	int fd;
 	struct lp_pdeflate *z;
 	ZSTD_CCtx *zc;
-	struct lp_cache_wr *tee;	/* the blob also goes to the cache */
 	uint8_t *out;
 	size_t fill;
 	int err;
@@ -134,7 +133,6 @@ static int blob_out(void *ctx, const void *buf, size_t n)
 	const uint8_t *p = buf;
 
 	lp_sha256_update(&s->blob, buf, n);
-	lp_cache_wr_write(s->tee, buf, n);
 	s->csize += n;
 	while (n) {
 		size_t take = OUTBUF - s->fill;
@@ -205,9 +203,6 @@ static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, si
 static int sink_open(struct sink *s, const struct lp_oci_opts *o, unsigned threads, int fd)
 {
 	memset(s, 0, sizeof(*s));
-	/* From the first byte (the gzip header) on; abandoned when the cache has the layer. */
-	if (o->cache)
-		s->tee = lp_cache_wr_begin(o->cache, LP_CACHE_LAYER);
 	s->comp = o->compression;
 	s->fd = fd;
 	lp_sha256_init(&s->diff);
@@ -274,8 +269,6 @@ static int sink_finish(struct sink *s)
 
 static void sink_free(struct sink *s)
 {
-	lp_cache_wr_abort(s->tee);
-	s->tee = NULL;
 	lp_pdeflate_free(s->z);
 	ZSTD_freeCCtx(s->zc);
 	free(s->out);
@@ -732,54 +725,10 @@ static void key_begin(struct lp_cache_keyer *k, const struct lp_oci_opts *o)
 		lp_cache_key_add_str(k, ZSTD_versionString());
 }
 
-/*
- * The cached blob for this plan, copied to fd while its SHA-256 is checked
- * against the digest it was stored under. 1 done, 0 not (fd is then empty
- * again), -errno when fd cannot be written.
- */
-static int layer_from_cache(const struct lp_oci_opts *o, const struct lp_cache_key *key, const char *name,
-			    int fd, struct lp_oci_blob *ret)
-{
-	struct lp_cache_rd rd;
-	struct lp_sha256 sha;
-	uint8_t *buf, d[32];
-	long k;
-	int r = 0;
-
-	if (lp_cache_rd_open(o->cache, LP_CACHE_LAYER, key, name, &rd) != 1)
-		return 0;
-	buf = malloc(OUTBUF);
-	if (!buf) {
-		lp_cache_rd_close(&rd);
-		return 0;
-	}
-	lp_sha256_init(&sha);
-	while ((k = lp_cache_rd_read(&rd, buf, OUTBUF)) > 0) {
-		lp_sha256_update(&sha, buf, (size_t)k);
-		r = lp_write_all(fd, buf, (size_t)k);
-		if (r < 0)
-			break;
-	}
-	free(buf);
-	if (r < 0) {
-		lp_cache_rd_close(&rd);
-		return lp_fail(r, NULL, "cannot write layer blob: %s", strerror(-r));
-	}
-	lp_sha256_final(&sha, d);
-	if (k < 0 || memcmp(d, rd.meta.digest, 32) != 0) {
-		lp_cache_rd_drop(&rd, name, k < 0 ? "unreadable" : "SHA-256 mismatch");
-		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
-			return lp_fail(-errno, NULL, "cannot reset layer blob: %s", strerror(errno));
-		return 0;
-	}
-	fill_blob(ret, &rd.meta, rd.len, o);
-	lp_cache_rd_close(&rd);
-	return 1;
-}
-
 int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_plan *lp,
-		       const struct lp_oci_opts *o, unsigned threads, int fd, struct lp_oci_blob *ret)
+		       const struct lp_oci_opts *o, unsigned threads, const char *path, struct lp_oci_blob *ret)
 {
+	int fd = -1;
 	struct item *it = NULL;
 	size_t n = 0;
 	struct archive *a = NULL;
@@ -798,9 +747,7 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	if (utf8)
 		old_loc = uselocale(utf8);
-	r = sink_open(&s, o, threads, fd);
-	if (r < 0)
-		goto out;
+	memset(&s, 0, sizeof(s));
 	r = build_items(l, lp, o, &it, &n);
 	if (r < 0)
 		goto out;
@@ -818,9 +765,18 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 			snprintf(name, sizeof(name), "layer %s %u/%u",
 				 lp->group == LP_OCI_G_OPT ? "opt" : lp->group == LP_OCI_G_DEPS ? "dependencies" : "code",
 				 lp->part, lp->nparts);
-			r = layer_from_cache(o, &key, name, fd, ret);
-			if (r != 0) {
-				r = r < 0 ? r : 0;
+			/* A hit is a hard link to the cache's blob: no layer byte written. */
+			struct lp_cache_meta m;
+			uint64_t size;
+
+			r = lp_cache_blob_get(o->cache, &key, name, path, &m, &size);
+			if (r < 0) {
+				r = lp_fail(r, path, "cannot write layer blob: %s", strerror(-r));
+				goto out;
+			}
+			if (r == 1) {
+				fill_blob(ret, &m, size, o);
+				r = 0;
 				goto out;
 			}
 		} else {
@@ -838,6 +794,14 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 			}
 		}
 	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = lp_fail(-errno, path, "cannot create: %s", strerror(errno));
+		goto out;
+	}
+	r = sink_open(&s, o, threads, fd);
+	if (r < 0)
+		goto out;
 	a = archive_write_new();
 	if (!a) {
 		r = -ENOMEM;
@@ -864,8 +828,11 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 		goto out;
 	}
 	r = sink_finish(&s);
+	if (r == 0 && close(fd) < 0)
+		r = -errno;
+	fd = -1;
 	if (r < 0) {
-		r = lp_fail(r, NULL, "cannot write layer blob: %s", strerror(-r));
+		r = lp_fail(r, path, "cannot write layer blob: %s", strerror(-r));
 		goto out;
 	}
 	{
@@ -874,12 +841,12 @@ int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_pla
 		lp_sha256_final(&s.diff, m.diff_id);
 		lp_sha256_final(&s.blob, m.digest);
 		fill_blob(ret, &m, s.csize, o);
-		if (s.tee) {
+		if (o->cache) {
 			struct lp_cache_key key;
 
+			/* Into the cache by a hard link to the finished file: not written twice. */
 			lp_cache_key_end(&kr, &key);
-			lp_cache_wr_commit(s.tee, &key, &m);
-			s.tee = NULL;
+			lp_cache_blob_put(o->cache, &key, &m, path, s.csize);
 		}
 	}
 out:
@@ -890,6 +857,8 @@ out:
 	free(it);
 	free(kd);
 	sink_free(&s);
+	if (fd >= 0)
+		close(fd);
 	if (utf8) {
 		uselocale(old_loc);
 		freelocale(utf8);

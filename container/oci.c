@@ -194,15 +194,7 @@ struct pool {
 
 static int run_job(struct pool *p, struct job *j)
 {
-	int fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int r;
-
-	if (fd < 0)
-		return lp_fail(-errno, j->tmp, "cannot create: %s", strerror(errno));
-	r = lp_oci_write_layer(p->l, j->lp, p->o, p->per_layer_threads, fd, &j->blob);
-	if (close(fd) < 0 && r == 0)
-		r = lp_fail(-errno, j->tmp, "cannot write: %s", strerror(errno));
-	return r;
+	return lp_oci_write_layer(p->l, j->lp, p->o, p->per_layer_threads, j->tmp, &j->blob);
 }
 
 static void *worker(void *arg)

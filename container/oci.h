@@ -137,11 +137,12 @@ struct lp_oci_blob {
 };
 
 /*
- * Write one planned layer to fd (the blob bytes) and fill ret. Exposed for
- * the tests and for analyze; lp_oci_write() is what commands call.
+ * Write one planned layer to path (the blob bytes; path is created, and a
+ * cached blob may arrive there as a hard link, so it must not exist yet)
+ * and fill ret. Exposed for the tests; lp_oci_write() is what commands call.
  */
 int lp_oci_write_layer(const struct lp_entries *l, const struct lp_oci_layer_plan *lp,
-		       const struct lp_oci_opts *o, unsigned threads, int fd, struct lp_oci_blob *ret);
+		       const struct lp_oci_opts *o, unsigned threads, const char *path, struct lp_oci_blob *ret);
 
 struct lp_oci_result {
 	char manifest_digest[LP_OCI_DIGEST_LEN];

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -93,8 +94,15 @@ def tree_bytes(d):
 
 
 def entry_files(cache, sub):
+    """Entry files under cache/sub; "layers/v2/records" is every layer
+    record (everything under layers/v2 but the bare blobs)."""
+    records = sub.endswith("/records")
+    if records:
+        sub = os.path.dirname(sub)
     out = []
-    for base, _, names in os.walk(os.path.join(cache, sub)):
+    for base, dirs, names in os.walk(os.path.join(cache, sub)):
+        if records and "blobs" in dirs:
+            dirs.remove("blobs")
         out += [os.path.join(base, n) for n in names if not n.startswith(".tmp.")]
     return sorted(out)
 
@@ -249,7 +257,7 @@ def corrupt(path, how):
 
 
 def check_recovers(cmd, sub, how):
-    d = tmp("corrupt-%s-%s" % (cmd, how))
+    d = tmp("corrupt-%s-%s-%s" % (cmd, sub.replace("/", "_"), how))
     src = make_tree(os.path.join(d, "src"), big=(sub == "zip" and how == "flip"))
     cache = os.path.join(d, "cache")
     ext = ".zip" if cmd == "pack" else ""
@@ -292,8 +300,93 @@ def test_corrupt_zip_entries():
 
 
 def test_corrupt_layer_blobs():
-    for how in ("flip", "truncate", "longer", "dir"):
-        check_recovers("container", "layers", how)
+    for how in ("flip", "truncate", "longer", "empty", "dir"):
+        check_recovers("container", "layers/v2/blobs", how)
+
+
+def test_corrupt_layer_records():
+    for how in ("flip", "flip-header", "truncate", "longer", "dir"):
+        check_recovers("container", "layers/v2/records", how)
+
+
+def layer_blobs(layout):
+    d = os.path.join(layout, "blobs", "sha256")
+    return {n: os.path.join(d, n) for n in os.listdir(d)}
+
+
+def test_layers_are_shared_with_the_output_by_hard_link():
+    """On one file system a cold build links its layers into the cache (not
+    written twice) and a warm build links them back out (no layer byte
+    written); an output blob edited in place is caught by its SHA-256 on
+    the next use and never shipped."""
+    d = tmp("ctr-link")
+    src = make_tree(os.path.join(d, "src"), big=True)
+    cache = os.path.join(d, "cache")
+    ref = os.path.join(d, "ref")
+    lp("container", src, "-o", ref, "-q", "--no-check", "--no-cache")
+    settle()
+    lp("container", src, "-o", os.path.join(d, "cold"), "-q", "--no-check", "--cache-dir", cache)
+    cached = {os.path.basename(p): os.stat(p) for p in entry_files(cache, "layers/v2/blobs")}
+    assert len(cached) >= 2, cached
+    cold = layer_blobs(os.path.join(d, "cold"))
+    for name, st in cached.items():
+        assert name in cold, name
+        assert os.stat(cold[name]).st_ino == st.st_ino, "cold layer %s was written twice" % name
+    p = lp("container", src, "-o", os.path.join(d, "warm"), "-v", "--no-check", "--cache-dir", cache)
+    s = stats(p)
+    assert s["computed"] == 0 and s["reused"] == len(cached), s
+    warm = layer_blobs(os.path.join(d, "warm"))
+    for name, st in cached.items():
+        assert os.stat(warm[name]).st_ino == st.st_ino, "warm layer %s is a copy" % name
+        assert os.stat(warm[name]).st_nlink == 3
+    assert tree_bytes(os.path.join(d, "warm")) == tree_bytes(ref)
+    # Someone edits an output blob in place: the cache shares that inode.
+    victim = max(cached, key=lambda n: cached[n].st_size)
+    with open(warm[victim], "r+b") as f:
+        f.seek(cached[victim].st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 1]))
+    rep = os.path.join(d, "again.json")
+    p = lp("container", src, "-o", os.path.join(d, "again"), "-v", "--no-check", "--cache-dir", cache,
+           "--json", rep)
+    s = stats(p)
+    assert s["dropped"] == 1 and s["computed"] == 1, s
+    assert p.stderr.count("[cache-entry-corrupt]") == 1, p.stderr
+    assert "SHA-256 mismatch" in p.stderr, p.stderr
+    assert tree_bytes(os.path.join(d, "again")) == tree_bytes(ref), "a corrupt cached layer was shipped"
+    # The recomputed blob is a new inode: the edited output keeps its own bytes.
+    assert os.stat(layer_blobs(os.path.join(d, "again"))[victim]).st_ino != cached[victim].st_ino
+
+
+def test_cache_on_another_file_system_copies_and_checks():
+    d = tmp("ctr-xdev")
+    other = "/dev/shm"
+    if not os.path.isdir(other) or os.stat(other).st_dev == os.stat(d).st_dev:
+        raise lptest.Skip("no second file system at /dev/shm for the cross-device copy path")
+    cache = tempfile.mkdtemp(prefix="lp-cache-xdev.", dir=other)
+    try:
+        src = make_tree(os.path.join(d, "src"), big=True)
+        ref = os.path.join(d, "ref")
+        lp("container", src, "-o", ref, "-q", "--no-check", "--no-cache")
+        settle()
+        lp("container", src, "-o", os.path.join(d, "cold"), "-q", "--no-check", "--cache-dir", cache)
+        blobs = entry_files(cache, "layers/v2/blobs")
+        assert len(blobs) >= 2, blobs
+        cold = layer_blobs(os.path.join(d, "cold"))
+        for b in blobs:
+            assert os.stat(b).st_nlink == 1 and read(b) == read(cold[os.path.basename(b)])
+        p = lp("container", src, "-o", os.path.join(d, "warm"), "-v", "--no-check", "--cache-dir", cache)
+        s = stats(p)
+        assert s["computed"] == 0 and s["reused"] == len(blobs), s
+        assert tree_bytes(os.path.join(d, "warm")) == tree_bytes(ref)
+        corrupt(blobs[0], "flip")
+        p = lp("container", src, "-o", os.path.join(d, "again"), "-v", "--no-check", "--cache-dir", cache)
+        s = stats(p)
+        assert s["dropped"] == 1 and s["computed"] == 1, s
+        assert tree_bytes(os.path.join(d, "again")) == tree_bytes(ref)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def test_corrupt_stat_index():
