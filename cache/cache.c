@@ -743,7 +743,7 @@ void lp_cache_get_stats(const struct lp_cache *c, struct lp_cache_stats *ret)
 
 static const char *kind_dir(const struct lp_cache *c, enum lp_cache_kind kind)
 {
-	return kind == LP_CACHE_LAYER ? c->dir[1] : c->dir[0];
+	return kind == LP_CACHE_LAYER || kind == LP_CACHE_BASE ? c->dir[1] : c->dir[0];
 }
 
 char *lp_cache_entry_path(const struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key)

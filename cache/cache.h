@@ -106,6 +106,7 @@ void lp_cache_index_record(struct lp_cache *c, const char *path, const struct st
 enum lp_cache_kind {
 	LP_CACHE_ZIP = 1,	/* zip entry data, verified by CRC-32 */
 	LP_CACHE_LAYER = 2,	/* layer record (see lp_cache_blob_get) */
+	LP_CACHE_BASE = 3,	/* a base layer that passed its import: its uncompressed size */
 };
 
 /* What an entry says about itself (the caller's facts, stored in the header). */

@@ -11,6 +11,7 @@
  * 10 GiB budget) measured here.
  */
 #include "container/oci.h"
+#include "cache/cache.h"
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "core/hash.h"
@@ -201,6 +202,7 @@ static int add_layer(struct lp_oci_base *b, const struct lp_image_layer *L, uint
 
 struct import {
 	const char *blobdir;
+	struct lp_cache *cache;	/* remembers layout blobs that passed, or NULL */
 	uint64_t *usize;	/* per layer */
 	struct meter m;
 	bool started;
@@ -265,6 +267,92 @@ static char *path_join(const char *a, const char *b)
 	return p;
 }
 
+/* ---- layout blobs that passed before ---- */
+
+static bool unhex32(const char *h, uint8_t out[32])
+{
+	for (int i = 0; i < 32; i++) {
+		unsigned v = 0;
+
+		for (int k = 0; k < 2; k++) {
+			char ch = h[2 * i + k];
+
+			v <<= 4;
+			if (ch >= '0' && ch <= '9')
+				v |= (unsigned)(ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				v |= (unsigned)(ch - 'a' + 10);
+			else
+				return false;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return h[64] == '\0';
+}
+
+/* What an import proved about a blob: its digest, the diff_id the config gives, this walker's version. */
+static void known_key(const struct lp_image_layer *L, struct lp_cache_key *ret)
+{
+	struct lp_cache_keyer k;
+
+	lp_cache_key_begin(&k, "base-layer/1");
+	lp_cache_key_add_str(&k, L->digest);
+	lp_cache_key_add_str(&k, L->diff_id);
+	lp_cache_key_add_str(&k, L->media_type);
+	lp_cache_key_end(&k, ret);
+}
+
+/*
+ * A layout blob that passed this import before and has not changed since
+ * (the stat index: same path, inode, size, mtime and ctime, and not racy,
+ * so its bytes are the ones that were checked) is not read again: the
+ * cache's copy of it is linked into place (its length and SHA-256 checked
+ * through the new name, as every cached blob is). A big runtime base would
+ * otherwise be decompressed and hashed on every warm build.
+ *
+ * The cache keeps its own copy, never a link to the base's file: a link
+ * moves the linked inode's ctime, which would void the very stat record
+ * that vouches for the base's blob. 1 done, 0 not, -errno.
+ */
+static int import_known(struct import *c, const char *src, const char *dst, const struct stat *st, size_t i)
+{
+	struct lp_cache_key key;
+	struct lp_cache_meta m;
+	struct stat dst_st;
+	uint8_t d[32], want[32];
+	uint64_t size;
+	int r;
+
+	if (!c->cache || !st || !unhex32(c->L->digest + 7, want) || lstat(dst, &dst_st) == 0 ||
+	    lp_cache_index_lookup(c->cache, src, st, d) != 1 || memcmp(d, want, 32) != 0)
+		return 0;
+	known_key(c->L, &key);
+	r = lp_cache_blob_get(c->cache, &key, c->L->what, dst, &m, &size);
+	if (r <= 0)
+		return r < 0 ? lp_fail(r, dst, "cannot write: %s", strerror(-r)) : 0;
+	if (memcmp(m.digest, want, 32) != 0 || size != (uint64_t)st->st_size || m.usize == 0) {
+		unlink(dst);
+		return 0;
+	}
+	c->usize[i] = m.usize;
+	return 1;
+}
+
+/* After a full import of a layout blob: what made it pass, for the next build. */
+static void remember(struct import *c, const char *src, const char *dst, const struct stat *st, uint64_t size)
+{
+	struct lp_cache_key key;
+	struct lp_cache_meta m = { .usize = c->m.usize };
+
+	if (!c->cache || !st || !unhex32(c->L->digest + 7, m.digest) || !unhex32(c->L->diff_id + 7, m.diff_id) ||
+	    m.usize == 0)
+		return;
+	known_key(c->L, &key);
+	/* The copy first: an index record without a cached copy would only miss. */
+	lp_cache_blob_put(c->cache, &key, &m, dst, size);
+	lp_cache_index_record(c->cache, src, st, m.digest);
+}
+
 /*
  * One layer: into blobdir under its digest (a layout's blob is hard-linked
  * when it can be, else copied while read; a tar member is written to a
@@ -275,6 +363,7 @@ static int import_layer(void *ud, struct lp_image *img, size_t i, struct lp_imag
 	struct import *c = ud;
 	const struct lp_image_layer *L = &img->layers[i];
 	char tmp[64], diff[LP_OCI_DIGEST_LEN], *src = NULL, *dst = NULL, *tpath = NULL;
+	struct stat st0, *st = NULL;
 	int r = 0;
 
 	memset(&c->m, 0, sizeof(c->m));
@@ -288,9 +377,23 @@ static int import_layer(void *ud, struct lp_image *img, size_t i, struct lp_imag
 			r = -ENOMEM;
 			goto out;
 		}
-		/* Same file system: share the blob's inode; else copy while reading it anyway. */
-		if (link(src, dst) < 0 && errno != EEXIST) {
-			c->outfd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* The stat of what is about to be read, as the index wants it. */
+		if (c->cache && lp_image_blob_fd(blob) >= 0 && fstat(lp_image_blob_fd(blob), &st0) == 0)
+			st = &st0;
+		r = import_known(c, src, dst, st, i);
+		if (r != 0) {
+			r = r > 0 ? LP_IMAGE_SKIP : r;
+			goto out;
+		}
+		/*
+		 * Same file system and no cache: share the blob's inode. Else copy
+		 * while reading it anyway (the cache then links that copy).
+		 */
+		if (st || (link(src, dst) < 0 && errno != EEXIST)) {
+			/* Never truncate through a name that may be a link to another inode. */
+			if (st)
+				unlink(dst);
+			c->outfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 			if (c->outfd < 0) {
 				r = lp_fail(-errno, dst, "cannot create: %s", strerror(errno));
 				goto out;
@@ -325,6 +428,8 @@ static int import_layer(void *ud, struct lp_image *img, size_t i, struct lp_imag
 		goto out;
 	}
 	c->usize[i] = c->m.usize;
+	if (src && st)
+		remember(c, src, dst, st, lp_image_blob_bytes(blob));
 	if (tpath) {
 		dst = path_join(c->blobdir, L->digest + 7);
 		if (!dst)
@@ -345,10 +450,10 @@ out:
 }
 
 static int import(const char *path, enum lp_image_format fmt, const char *ref, const char *want_arch,
-		  const char *blobdir, struct lp_oci_base *b)
+		  const char *blobdir, struct lp_cache *cache, struct lp_oci_base *b)
 {
 	struct lp_image_opts io = { .ref = ref, .arch = want_arch, .need_arch = true };
-	struct import c = { .blobdir = blobdir, .outfd = -1 };
+	struct import c = { .blobdir = blobdir, .cache = cache, .outfd = -1 };
 	struct lp_image *img;
 	const char *a, *os;
 	int r = lp_image_open(path, fmt, &io, &img);
@@ -415,7 +520,8 @@ void lp_oci_base_free(struct lp_oci_base *b)
 	memset(b, 0, sizeof(*b));
 }
 
-int lp_oci_base_import(const char *spec, const char *want_arch, const char *blobdir, struct lp_oci_base *ret)
+int lp_oci_base_import(const char *spec, const char *want_arch, const char *blobdir, struct lp_cache *cache,
+		       struct lp_oci_base *ret)
 {
 	enum lp_image_format fmt;
 	char *s, *colon, *ref = NULL;
@@ -454,7 +560,7 @@ int lp_oci_base_import(const char *spec, const char *want_arch, const char *blob
 		*colon = '\0';
 		ref = colon + 1;
 	}
-	r = import(s, fmt, ref && *ref ? ref : NULL, want_arch ? want_arch : "amd64", blobdir, ret);
+	r = import(s, fmt, ref && *ref ? ref : NULL, want_arch ? want_arch : "amd64", blobdir, cache, ret);
 	free(s);
 	if (r < 0)
 		lp_oci_base_free(ret);

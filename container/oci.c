@@ -1306,7 +1306,7 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 		goto out;
 	}
 	if (o->base) {
-		r = lp_oci_base_import(o->base, want, blobdir, &base);
+		r = lp_oci_base_import(o->base, want, blobdir, o->cache, &base);
 		if (r < 0) {
 			base_failed = true;
 			goto out;

@@ -212,5 +212,6 @@ struct lp_oci_base {
  * layer (digest, diff_id) while measuring its uncompressed size, and place
  * the layer blobs in blobdir ("<out>/blobs/sha256") under their digests.
  */
-int lp_oci_base_import(const char *spec, const char *want_arch, const char *blobdir, struct lp_oci_base *ret);
+int lp_oci_base_import(const char *spec, const char *want_arch, const char *blobdir, struct lp_cache *cache,
+		       struct lp_oci_base *ret);
 void lp_oci_base_free(struct lp_oci_base *b);

@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lp_mkdir_p(out, 0755);
 	lp_errmsg_clear();
 	memset(&b, 0, sizeof(b));
-	if (lp_oci_base_import(spec, "amd64", out, &b) == 0)
+	if (lp_oci_base_import(spec, "amd64", out, NULL, &b) == 0)
 		lp_oci_base_free(&b);
 	snprintf(path, sizeof(path), "%s/out", dir);
 	lp_rm_rf(path);

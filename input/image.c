@@ -872,6 +872,11 @@ uint64_t lp_image_blob_bytes(const struct lp_image_blob *b)
 	return b->n;
 }
 
+int lp_image_blob_fd(const struct lp_image_blob *b)
+{
+	return b->outer ? -1 : b->fd;
+}
+
 int lp_image_blob_drain(struct lp_image_blob *b)
 {
 	struct lp_image_layer *L = b->L;

@@ -343,6 +343,9 @@ int lp_image_blob_error(struct lp_image_blob *b, int r);
 /* Bytes read from the blob so far. */
 uint64_t lp_image_blob_bytes(const struct lp_image_blob *b);
 
+/* A layout blob's open file (to fstat what is about to be read), else -1 (a member of a tar). */
+int lp_image_blob_fd(const struct lp_image_blob *b);
+
 /* ---- would the image start? ------------------------------------------- */
 
 struct lp_runtime;

@@ -196,6 +196,74 @@ def test_code_change_reuses_dependency_layers():
     assert tree_bytes(os.path.join(d, "b")) == tree_bytes(os.path.join(d, "ref"))
 
 
+def test_unchanged_base_layers_are_not_read_again():
+    """A layout base whose blobs passed the import before and are unchanged
+    (stat index) is taken from the cache's own copy; a base blob edited in
+    place, even with its mtime put back, is read and refused as before."""
+    d = tmp("base-memo")
+    btree = make_tree(os.path.join(d, "btree"), big=True, seed=5)
+    base = os.path.join(d, "base")
+    lp("container", btree, "-o", base, "-q", "--no-check", "--no-cache")
+    fn = os.path.join(d, "fn")
+    os.makedirs(fn)
+    with open(os.path.join(fn, "app.py"), "w") as f:
+        f.write("def handler(e, c):\n    return 1\n")
+    cache = os.path.join(d, "cache")
+    ref = os.path.join(d, "ref")
+    lp("container", fn, "-o", ref, "-q", "--base", "oci:" + base, "--no-check", "--no-cache")
+    settle()
+    args = ["--base", "oci:" + base, "--no-check", "--cache-dir", cache]
+    lp("container", fn, "-o", os.path.join(d, "cold"), "-q", *args)
+    n_base = len([b for b in os.listdir(os.path.join(base, "blobs", "sha256"))
+                  if read(os.path.join(base, "blobs", "sha256", b))[:2] == b"\x1f\x8b"])
+    assert n_base >= 2, n_base
+    for i in range(2):
+        with open(os.path.join(fn, "app.py"), "a") as f:
+            f.write("# %d\n" % i)
+        p = lp("container", fn, "-o", os.path.join(d, "warm%d" % i), "-v", *args)
+        s = stats(p)
+        # Every base layer and nothing else of the function comes from the cache, every time.
+        assert s["reused"] == n_base and s["unchanged"] == n_base and s["computed"] == 1, s
+    # The function changed since ref was built: compare the base layers and a fresh uncached build.
+    lp("container", fn, "-o", ref + "1", "-q", "--base", "oci:" + base, "--no-check", "--no-cache")
+    assert tree_bytes(os.path.join(d, "warm1")) == tree_bytes(ref + "1")
+    ref = ref + "1"
+    # The cache holds its own copies: never a link to the base's files (a link moves their ctime).
+    base_inodes = {os.stat(os.path.join(base, "blobs", "sha256", b)).st_ino
+                   for b in os.listdir(os.path.join(base, "blobs", "sha256"))}
+    assert not base_inodes & {os.stat(v).st_ino for v in entry_files(cache, "layers/v2/blobs")}
+    # That --no-cache build linked the base's blobs into its output, which moved their ctime: the
+    # next cached build reads them again (a miss, not an error) and records them anew.
+    settle()
+    s = stats(lp("container", fn, "-o", os.path.join(d, "prime"), "-v", *args))
+    assert s["unchanged"] == 0 and s["dropped"] == 0, s
+    settle()
+    # The cache's copy of a base blob rots: caught, the base is read and checked again.
+    victims = [v for v in entry_files(cache, "layers/v2/blobs")
+               if os.path.basename(v) in os.listdir(os.path.join(base, "blobs", "sha256"))]
+    assert len(victims) == n_base, victims
+    corrupt(victims[0], "flip")
+    p = lp("container", fn, "-o", os.path.join(d, "rot"), "-v", *args)
+    s = stats(p)
+    # The other base layers and the unchanged code layer reused; the rotten one read again.
+    assert s["dropped"] == 1 and s["reused"] == n_base and s["computed"] == 1, s
+    assert tree_bytes(os.path.join(d, "rot")) == tree_bytes(ref)
+    # Someone edits a base blob in place and puts its mtime back: ctime moved, so it is read, and refused.
+    big = max((os.path.join(base, "blobs", "sha256", b) for b in os.listdir(os.path.join(base, "blobs", "sha256"))),
+              key=os.path.getsize)
+    st = os.stat(big)
+    with open(big, "r+b") as f:
+        f.seek(st.st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 1]))
+    os.utime(big, ns=(st.st_atime_ns, st.st_mtime_ns))
+    p = lp("container", fn, "-o", os.path.join(d, "tampered"), "-q", *args, check=False)
+    assert p.returncode != 0, "a tampered base blob was accepted from the cache"
+    assert "sha256" in p.stderr.lower() or "digest" in p.stderr.lower(), p.stderr
+    assert not os.path.exists(os.path.join(d, "tampered"))
+
+
 def test_fresh_checkout_hashes_once_and_reuses():
     """A copy elsewhere (new inodes and timestamps, another stat index): every
     file is hashed once, nothing is compressed again."""
