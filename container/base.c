@@ -203,6 +203,8 @@ static int add_layer(struct lp_oci_base *b, const struct lp_image_layer *L, uint
 struct import {
 	const char *blobdir;
 	struct lp_cache *cache;	/* remembers layout blobs that passed, or NULL */
+	struct lp_rootfs *fs;	/* every member, by layer, for the runnability check */
+	size_t i;		/* the layer being imported */
 	uint64_t *usize;	/* per layer */
 	struct meter m;
 	bool started;
@@ -247,7 +249,8 @@ static int walk_layer(struct import *c, struct lp_image_blob *blob)
 	if (r < 0)
 		return r;
 	while ((r = lp_stream_next(st, &mem)) > 0)
-		;
+		if ((r = lp_rootfs_add(c->fs, c->i, mem)) < 0)
+			break;
 	lp_stream_close(st);
 	r = lp_image_blob_error(blob, r);
 	if (r == 0)
@@ -302,6 +305,16 @@ static void known_key(const struct lp_image_layer *L, struct lp_cache_key *ret)
 	lp_cache_key_end(&k, ret);
 }
 
+/* The layer's members (lp_rootfs_layer_save), by the blob's digest. */
+static void listing_key(const struct lp_image_layer *L, struct lp_cache_key *ret)
+{
+	struct lp_cache_keyer k;
+
+	lp_cache_key_begin(&k, "base-listing/1");
+	lp_cache_key_add_str(&k, L->digest);
+	lp_cache_key_end(&k, ret);
+}
+
 /*
  * A layout blob that passed this import before and has not changed since
  * (the stat index: same path, inode, size, mtime and ctime, and not racy,
@@ -316,24 +329,33 @@ static void known_key(const struct lp_image_layer *L, struct lp_cache_key *ret)
  */
 static int import_known(struct import *c, const char *src, const char *dst, const struct stat *st, size_t i)
 {
-	struct lp_cache_key key;
-	struct lp_cache_meta m;
+	struct lp_cache_key key, lkey;
+	struct lp_cache_meta m, lm;
 	struct stat dst_st;
 	uint8_t d[32], want[32];
-	uint64_t size;
+	unsigned char *listing = NULL;
+	uint64_t size, llen;
 	int r;
 
 	if (!c->cache || !st || !unhex32(c->L->digest + 7, want) || lstat(dst, &dst_st) == 0 ||
 	    lp_cache_index_lookup(c->cache, src, st, d) != 1 || memcmp(d, want, 32) != 0)
 		return 0;
 	known_key(c->L, &key);
+	listing_key(c->L, &lkey);
+	if (lp_cache_get_mem(c->cache, LP_CACHE_BASE, &lkey, c->L->what, &lm, &listing, &llen) != 1)
+		return 0;
 	r = lp_cache_blob_get(c->cache, &key, c->L->what, dst, &m, &size);
-	if (r <= 0)
+	if (r <= 0) {
+		free(listing);
 		return r < 0 ? lp_fail(r, dst, "cannot write: %s", strerror(-r)) : 0;
-	if (memcmp(m.digest, want, 32) != 0 || size != (uint64_t)st->st_size || m.usize == 0) {
+	}
+	if (memcmp(m.digest, want, 32) != 0 || size != (uint64_t)st->st_size || m.usize == 0 ||
+	    lp_rootfs_layer_load(c->fs, i, listing, (size_t)llen) < 0) {
+		free(listing);
 		unlink(dst);
 		return 0;
 	}
+	free(listing);
 	c->usize[i] = m.usize;
 	return 1;
 }
@@ -342,13 +364,20 @@ static int import_known(struct import *c, const char *src, const char *dst, cons
 static void remember(struct import *c, const char *src, const char *dst, const struct stat *st, uint64_t size)
 {
 	struct lp_cache_key key;
-	struct lp_cache_meta m = { .usize = c->m.usize };
+	struct lp_cache_meta m = { .usize = c->m.usize }, lm = { 0 };
+	unsigned char *listing;
+	size_t llen;
 
 	if (!c->cache || !st || !unhex32(c->L->digest + 7, m.digest) || !unhex32(c->L->diff_id + 7, m.diff_id) ||
 	    m.usize == 0)
 		return;
+	/* The copy and the listing first: an index record without them would only miss. */
+	if (lp_rootfs_layer_save(c->fs, c->i, &listing, &llen) < 0)
+		return;
+	listing_key(c->L, &key);
+	lp_cache_put_mem(c->cache, LP_CACHE_BASE, &key, &lm, listing, llen);
+	free(listing);
 	known_key(c->L, &key);
-	/* The copy first: an index record without a cached copy would only miss. */
 	lp_cache_blob_put(c->cache, &key, &m, dst, size);
 	lp_cache_index_record(c->cache, src, st, m.digest);
 }
@@ -367,6 +396,7 @@ static int import_layer(void *ud, struct lp_image *img, size_t i, struct lp_imag
 	int r = 0;
 
 	memset(&c->m, 0, sizeof(c->m));
+	c->i = i;
 	c->started = false;
 	c->outfd = -1;
 	c->L = L;
@@ -489,10 +519,11 @@ static int import(const char *path, enum lp_image_format fmt, const char *ref, c
 		}
 	}
 	c.usize = calloc(img->n_layers ? img->n_layers : 1, sizeof(*c.usize));
-	if (!c.usize) {
+	if (!c.usize || lp_rootfs_new(img->n_layers, &b->fs) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
+	c.fs = b->fs;
 	r = lp_image_layers(img, import_layer, &c);
 	for (size_t i = 0; r == 0 && i < img->n_layers; i++) {
 		const struct lp_image_layer *L = &img->layers[i];
@@ -514,6 +545,7 @@ out:
 void lp_oci_base_free(struct lp_oci_base *b)
 {
 	cJSON_Delete(b->config);
+	lp_rootfs_free(b->fs);
 	for (size_t i = 0; i < b->n; i++)
 		free(b->layers[i].created_by);
 	free(b->layers);

@@ -8,6 +8,7 @@
  * manifest.json beside index.json so docker load reads it too.
  */
 #include "container/oci.h"
+#include "cache/cache.h"
 #include "core/progress.h"
 #include "core/err.h"
 #include "core/fsutil.h"
@@ -1171,9 +1172,47 @@ out:
  * The staged layout is the whole image (the base's blobs included), so the
  * check reads exactly what will be written, through the reader analyze uses.
  */
-static int check_runnable(const char *layout, const char *tag, const struct lp_entries *l, size_t n_base,
-			  const struct lp_oci_opts *o)
+/*
+ * The check's file reads, kept in the build cache by the digest of the
+ * layer blob that holds them: the base's layers are verified by this run's
+ * import, so their digests name their bytes.
+ */
+static void file_key(const char *layer_digest, const char *path, struct lp_cache_key *ret)
 {
+	struct lp_cache_keyer k;
+
+	lp_cache_key_begin(&k, "rootfs-file/1");
+	lp_cache_key_add_str(&k, layer_digest);
+	lp_cache_key_add_str(&k, path);
+	lp_cache_key_end(&k, ret);
+}
+
+static int memo_get(void *ud, const char *layer_digest, const char *path, unsigned char **buf, size_t *n)
+{
+	struct lp_cache_key key;
+	struct lp_cache_meta m;
+	uint64_t len;
+
+	file_key(layer_digest, path, &key);
+	if (lp_cache_get_mem(ud, LP_CACHE_BASE, &key, path, &m, buf, &len) != 1)
+		return 0;
+	*n = (size_t)len;
+	return 1;
+}
+
+static void memo_put(void *ud, const char *layer_digest, const char *path, const unsigned char *buf, size_t n)
+{
+	struct lp_cache_key key;
+	struct lp_cache_meta m = { .usize = n };
+
+	file_key(layer_digest, path, &key);
+	lp_cache_put_mem(ud, LP_CACHE_BASE, &key, &m, buf, n);
+}
+
+static int check_runnable(const char *layout, const char *tag, const struct lp_entries *l, size_t n_base,
+			  struct lp_rootfs *base_fs, const struct lp_oci_opts *o)
+{
+	struct lp_rootfs_memo memo = { .ud = o->cache, .get = memo_get, .put = memo_put };
 	struct lp_image_opts io = { .ref = tag };
 	struct lp_report local;
 	struct lp_report *rep = o->report ? o->report : &local;
@@ -1214,9 +1253,12 @@ static int check_runnable(const char *layout, const char *tag, const struct lp_e
 		n++;
 	}
 	r = lp_image_open(layout, LP_IMAGE_LAYOUT, &io, &img);
+	if (r == 0 && base_fs && o->cache)
+		lp_rootfs_set_memo(base_fs, &memo);
+	/* The base's members as its import walked them: its layers are not read again. */
 	if (r == 0)
-		r = lp_image_runnable(img, NULL, n_base, top, n, o->runtime, o->check_warn ? LP_SEV_WARNING : LP_SEV_ERROR,
-				      rep);
+		r = lp_image_runnable(img, base_fs, n_base, top, n, o->runtime,
+				      o->check_warn ? LP_SEV_WARNING : LP_SEV_ERROR, rep);
 	if (r == 1 && !o->check_warn)
 		r = lp_fail(-LP_E_CHECK, o->output, "the image would not start: %s",
 			    first < rep->n_findings ? rep->findings[first].message : "see the findings");
@@ -1408,7 +1450,7 @@ int lp_oci_write(const struct lp_entries *l, const struct lp_oci_opts *o, struct
 	if (r < 0)
 		goto out;
 	if (o->check_runnable) {
-		r = check_runnable(od.tmp, tag, l, res->n_base_layers, o);
+		r = check_runnable(od.tmp, tag, l, res->n_base_layers, base.fs, o);
 		if (r < 0)
 			goto out;
 	}

@@ -204,6 +204,7 @@ struct lp_oci_base {
 	char arch[16];
 	struct lp_oci_blob *layers;
 	size_t n;
+	struct lp_rootfs *fs;		/* the layers' members, for the runnability check (owned) */
 };
 
 /*

@@ -361,6 +361,31 @@ int lp_rootfs_new(size_t n_layers, struct lp_rootfs **ret);
 int lp_rootfs_add(struct lp_rootfs *fs, size_t layer, const struct lp_member *m);
 void lp_rootfs_free(struct lp_rootfs *fs);
 
+/*
+ * One layer's members as bytes (save: malloc'd) and back (load: appended
+ * to that layer, which must be empty; -EINVAL on malformed bytes, the
+ * layer left empty): a caller with a cache keeps the listing of a layer
+ * whose blob it verified, so a warm build need not walk the blob again.
+ * Both before lp_image_runnable.
+ */
+int lp_rootfs_layer_save(const struct lp_rootfs *fs, size_t layer, unsigned char **ret, size_t *ret_n);
+int lp_rootfs_layer_load(struct lp_rootfs *fs, size_t layer, const unsigned char *buf, size_t n);
+
+/*
+ * Bytes of image files the check read before, by the digest of the layer
+ * blob that held them (a blob is content-addressed: the same digest, the
+ * same bytes). get: 1 and a malloc'd copy, 0 none; put keeps them. Only
+ * for images whose blob digests this run verified (container's own
+ * output), never for a hostile image read as it is (analyze).
+ */
+struct lp_rootfs_memo {
+	void *ud;
+	int (*get)(void *ud, const char *layer_digest, const char *path, unsigned char **buf, size_t *n);
+	void (*put)(void *ud, const char *layer_digest, const char *path, const unsigned char *buf, size_t n);
+};
+/* m must outlive fs. */
+void lp_rootfs_set_memo(struct lp_rootfs *fs, const struct lp_rootfs_memo *m);
+
 /* A file of the image given directly (container's own layers, from its entries) rather than read. */
 struct lp_rootfs_add {
 	const char *path;		/* in the image, relative: "var/task/bootstrap" */

@@ -29,6 +29,7 @@
 
 #define MAX_LINKS	40		/* symbolic links followed in one lookup, as Linux */
 #define MAX_READ	(256u << 20)	/* bytes of an entry program read for its ELF facts */
+#define MEMO_MAX	(64u << 20)	/* bigger files are read from their layer every time */
 #define MAX_SCRIPTS	5		/* #! levels: the kernel's exec_binprm gives up past depth 5 (-ELOOP) */
 
 struct rec {
@@ -57,6 +58,7 @@ struct lp_rootfs {
 	size_t n;		/* layers, the given top one included */
 	size_t n_img;		/* of them read from the image */
 	bool finished;		/* fs_finish done: sorted, no more members */
+	const struct lp_rootfs_memo *memo;
 };
 
 /* A resolved file: its record and the layer that holds it. */
@@ -203,6 +205,168 @@ void lp_rootfs_free(struct lp_rootfs *fs)
 	}
 	free(fs->L);
 	free(fs);
+}
+
+void lp_rootfs_set_memo(struct lp_rootfs *fs, const struct lp_rootfs_memo *m)
+{
+	fs->memo = m;
+}
+
+/* ---- a layer's listing as bytes ---- */
+
+#define LISTING_MAGIC	"LPRFS\x01\0\0"
+
+struct wbuf {
+	unsigned char *p;
+	size_t n, cap;
+	bool oom;
+};
+
+static void wb_put(struct wbuf *w, const void *p, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->n + n > w->cap) {
+		size_t cap = w->cap ? w->cap : 4096;
+		unsigned char *np;
+
+		while (cap < w->n + n)
+			cap *= 2;
+		np = realloc(w->p, cap);
+		if (!np) {
+			w->oom = true;
+			return;
+		}
+		w->p = np;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->n, p, n);
+	w->n += n;
+}
+
+static void wb_u32(struct wbuf *w, uint32_t v)
+{
+	unsigned char b[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+			       (unsigned char)(v >> 24) };
+
+	wb_put(w, b, 4);
+}
+
+int lp_rootfs_layer_save(const struct lp_rootfs *fs, size_t layer, unsigned char **ret, size_t *ret_n)
+{
+	struct wbuf w = { 0 };
+
+	if (layer >= fs->n_img || fs->finished)
+		return -EINVAL;
+	wb_put(&w, LISTING_MAGIC, 8);
+	for (int g = 0; g < 3; g++) {
+		const struct recs *rs = g == 0 ? &fs->L[layer].files : g == 1 ? &fs->L[layer].wh : &fs->L[layer].opq;
+
+		wb_u32(&w, (uint32_t)rs->n);
+		for (size_t i = 0; i < rs->n; i++) {
+			const struct rec *r = &rs->v[i];
+			size_t pl = strlen(r->path), tl = r->target ? strlen(r->target) : 0;
+
+			wb_u32(&w, (uint32_t)r->kind);
+			wb_u32(&w, r->mode);
+			wb_u32(&w, (uint32_t)pl);
+			wb_put(&w, r->path, pl);
+			wb_u32(&w, r->target ? (uint32_t)tl + 1 : 0);
+			wb_put(&w, r->target ? r->target : "", tl);
+		}
+	}
+	if (w.oom) {
+		free(w.p);
+		return -ENOMEM;
+	}
+	*ret = w.p;
+	*ret_n = w.n;
+	return 0;
+}
+
+static bool rd_u32(const unsigned char **p, const unsigned char *end, uint32_t *v)
+{
+	if (end - *p < 4)
+		return false;
+	*v = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 | (uint32_t)(*p)[3] << 24;
+	*p += 4;
+	return true;
+}
+
+/* A string of len bytes at *p with no NUL in it, copied; NULL when it does not fit. */
+static char *rd_str(const unsigned char **p, const unsigned char *end, uint32_t len)
+{
+	char *s;
+
+	if ((size_t)(end - *p) < len || memchr(*p, '\0', len))
+		return NULL;
+	s = malloc((size_t)len + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, *p, len);
+	s[len] = '\0';
+	*p += len;
+	return s;
+}
+
+int lp_rootfs_layer_load(struct lp_rootfs *fs, size_t layer, const unsigned char *buf, size_t n)
+{
+	const unsigned char *p = buf, *end = buf + n;
+	struct layer *L;
+	int r = -EINVAL;
+
+	if (layer >= fs->n_img || fs->finished)
+		return -EINVAL;
+	L = &fs->L[layer];
+	if (L->files.n || L->wh.n || L->opq.n)
+		return -EINVAL;
+	if (n < 8 || memcmp(buf, LISTING_MAGIC, 8) != 0)
+		return -EINVAL;
+	p += 8;
+	for (int g = 0; g < 3; g++) {
+		struct recs *rs = g == 0 ? &L->files : g == 1 ? &L->wh : &L->opq;
+		uint32_t count;
+
+		if (!rd_u32(&p, end, &count) || count > (size_t)(end - p) / 16)
+			goto bad;
+		for (uint32_t i = 0; i < count; i++) {
+			struct lp_member m = { 0 };
+			uint32_t kind, mode, pl, tl;
+			char *path = NULL, *target = NULL;
+
+			if (!rd_u32(&p, end, &kind) || !rd_u32(&p, end, &mode) || !rd_u32(&p, end, &pl) ||
+			    kind > LP_MEMBER_OTHER || !(path = rd_str(&p, end, pl)))
+				goto bad;
+			if (!rd_u32(&p, end, &tl) || (tl && !(target = rd_str(&p, end, tl - 1)))) {
+				free(path);
+				goto bad;
+			}
+			/* Each group holds only its own kinds, as lp_rootfs_add sorts them. */
+			if ((g == 1) != (kind == LP_MEMBER_WHITEOUT) || (g == 2) != (kind == LP_MEMBER_OPAQUE)) {
+				free(path);
+				free(target);
+				goto bad;
+			}
+			m.path = path;
+			m.kind = (enum lp_member_kind)kind;
+			m.mode = mode;
+			r = recs_push(rs, &m, target);
+			free(path);
+			free(target);
+			if (r < 0)
+				goto fail;
+			r = -EINVAL;
+		}
+	}
+	if (p == end)
+		return 0;
+bad:
+	r = -EINVAL;
+fail:
+	recs_free(&L->files);
+	recs_free(&L->wh);
+	recs_free(&L->opq);
+	return r;
 }
 
 static int record_layer(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
@@ -541,11 +705,17 @@ static int fs_read(const struct lp_rootfs *fs, const struct hit *h, unsigned cha
 	size_t saved = fs->img->n_layers;
 	int r;
 
+	const char *dg;
+
 	if (h->layer >= fs->n_img) {
 		if (!h->r->src)
 			return lp_fail(-ENOENT, h->r->path, "no bytes to read");
 		return read_src(h->r->src, ret, ret_n);
 	}
+	dg = fs->img->layers[fs->img->layers[h->layer].dup_of != SIZE_MAX ? fs->img->layers[h->layer].dup_of :
+			     h->layer].digest;
+	if (fs->memo && fs->memo->get(fs->memo->ud, dg, w.path, ret, ret_n) == 1)
+		return 0;
 	/* Up to the layer that holds it: nothing above it is read. */
 	fs->img->n_layers = h->layer + 1;
 	r = lp_image_layers(fs->img, read_one, &w);
@@ -554,6 +724,8 @@ static int fs_read(const struct lp_rootfs *fs, const struct hit *h, unsigned cha
 		free(w.buf);
 		return r < 0 ? r : -ENOENT;
 	}
+	if (fs->memo && w.n <= MEMO_MAX)
+		fs->memo->put(fs->memo->ud, dg, w.path, w.buf, w.n);
 	*ret = w.buf;
 	*ret_n = w.n;
 	return 0;
@@ -575,6 +747,7 @@ struct libreq {
 struct libreqs {
 	struct libreq *v;
 	size_t n;
+	const struct lp_rootfs_memo *memo;
 };
 
 static int slurp(struct lp_stream *st, unsigned char **ret, size_t *ret_n)
@@ -613,6 +786,15 @@ static int slurp(struct lp_stream *st, unsigned char **ret, size_t *ret_n)
 	return 0;
 }
 
+/* The first request for the same member as request j: its bytes are kept once. */
+static size_t first_of(const struct libreqs *q, size_t j)
+{
+	for (size_t k = 0; k < j; k++)
+		if (q->v[k].layer == q->v[j].layer && strcmp(q->v[k].path, q->v[j].path) == 0)
+			return k;
+	return j;
+}
+
 static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
 {
 	struct libreqs *q = ud;
@@ -623,7 +805,6 @@ static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_b
 	size_t left = 0;
 	int r;
 
-	(void)img;
 	for (size_t j = 0; j < q->n; j++)
 		left += q->v[j].layer == i && !q->v[j].done;
 	if (!left)
@@ -651,6 +832,8 @@ static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_b
 			left--;
 			if (lp_binfo_read_mem(buf, n, &w->bi) < 0)
 				w->bi = NULL;
+			if (q->memo && n <= MEMO_MAX && j == first_of(q, j))
+				q->memo->put(q->memo->ud, img->layers[i].digest, w->path, buf, n);
 		}
 		free(buf);
 	}
@@ -683,6 +866,19 @@ static int fs_read_many(const struct lp_rootfs *fs, struct libreqs *q)
 		}
 		if (fs->img->layers[w->layer].dup_of != SIZE_MAX)
 			w->layer = fs->img->layers[w->layer].dup_of;
+		if (fs->memo) {
+			unsigned char *buf;
+			size_t n;
+
+			q->memo = fs->memo;
+			if (fs->memo->get(fs->memo->ud, fs->img->layers[w->layer].digest, w->path, &buf, &n) == 1) {
+				w->done = true;
+				if (lp_binfo_read_mem(buf, n, &w->bi) < 0)
+					w->bi = NULL;
+				free(buf);
+				continue;
+			}
+		}
 		if (w->layer + 1 > top)
 			top = w->layer + 1;
 	}

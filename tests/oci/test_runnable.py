@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tarfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -671,6 +672,60 @@ def test_script_interpreters_followed_as_the_kernel_does():
     assert "s0" in r.stdout, (r.stdout, r.stderr)
     r = podman(d, "run", "--rm", "--network=none", *LIMITS, "oci:%s:latest" % out, check=False)
     assert r.returncode != 0 and "too many levels of symbolic links" in r.stderr.lower(), (r.returncode, r.stderr)
+
+
+def test_warm_check_reads_no_base_layer_and_decides_the_same():
+    """The check's view of a base (its members, and the bytes of the program, loader and libraries
+    it reads) is kept in the build cache by layer digest: a warm build reads no base layer, and
+    still finds what is missing and what is there, exactly as a cold one."""
+    need("cc", "readelf")
+    if os.uname().machine != "x86_64":
+        raise Skip("builds an amd64 image from the host's loader and libc")
+    d = tmpdir("warmcheck")
+    src = os.path.join(d, "fn")
+    os.makedirs(src)
+    c = os.path.join(d, "main.c")
+    open(c, "wb").write(b"int main(void) { return 0; }\n")
+    prog = os.path.join(d, "prog")
+    run(["cc", "-O2", "-o", prog, c])
+    loader, files = host_loader_libc(prog)
+    files.append(("usr/bin/prog", open(prog, "rb").read()))
+    members = dirs_of([f for f, _ in files]) + [(f, "file", data, 0o755) for f, data in files]
+    base = make_layout(d, "base", [members], {"Entrypoint": ["/usr/bin/prog"]}, tag="wc")
+    open(os.path.join(src, "app.py"), "w").write("def handler(e, c):\n    return 1\n")
+    cache = os.path.join(d, "cache")
+    time.sleep(2.1)		# let the stat index trust the base's blobs
+    stats = []
+    for i in range(3):
+        with open(os.path.join(src, "app.py"), "a") as f:
+            f.write("# %d\n" % i)
+        p = lp("container", src, "-o", os.path.join(d, "img%d" % i), "--base", "oci:%s:wc" % base,
+               "--cache-dir", cache, "-v")
+        assert p.returncode == 0, p.stderr
+        m = re.search(r"cache\s+(\d+) reused, (\d+) computed", p.stderr)
+        assert m, p.stderr
+        stats.append((int(m.group(1)), int(m.group(2))))
+    # Cold: nothing reused. Warm: the base layer, its listing and the bytes of the program and of
+    # libc (the loader is only looked up) come from the cache, only the code layer is built.
+    assert stats[0][0] == 0, stats
+    assert stats[1][0] == 4 and stats[1][1] == 1 and stats[2] == stats[1], stats
+    # The same image as an uncached build.
+    lp("container", src, "-o", os.path.join(d, "ref"), "--base", "oci:%s:wc" % base, "--no-cache",
+       check=True)
+    for sub, _, names in os.walk(os.path.join(d, "ref")):
+        for n in names:
+            a = os.path.join(sub, n)
+            b = os.path.join(d, "img2", os.path.relpath(a, os.path.join(d, "ref")))
+            assert open(a, "rb").read() == open(b, "rb").read(), a
+    # A base whose program lost its loader: the warm check still says so, naming it.
+    base2 = make_layout(d, "base2", [dirs_of(["usr/bin/prog"]) + [("usr/bin/prog", "file", files[-1][1], 0o755)]],
+                        {"Entrypoint": ["/usr/bin/prog"]}, tag="wc")
+    time.sleep(2.1)
+    for i in range(2):
+        p = lp("container", src, "-o", os.path.join(d, "bad%d" % i), "--base", "oci:%s:wc" % base2,
+               "--cache-dir", cache, "-v")
+        assert p.returncode == 4, (i, p.returncode, p.stderr)
+        assert loader in p.stderr and "[image-not-runnable]" in p.stderr, p.stderr
 
 
 if __name__ == "__main__":
