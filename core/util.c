@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,4 +354,24 @@ char *lp_escape(const char *in, char *out, size_t outlen)
 char *lp_sanitize(const char *in, char *out, size_t outlen)
 {
 	return escape(in, out, outlen, false);
+}
+
+int lp_grow(void **buf, size_t *cap, size_t need, size_t first)
+{
+	size_t nc = *cap ? *cap : first;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2)
+			return -ENOMEM;
+		nc *= 2;
+	}
+	p = realloc(*buf, nc);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = nc;
+	return 0;
 }

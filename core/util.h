@@ -85,6 +85,12 @@ struct lp_strv {
 int lp_strv_push(struct lp_strv *sv, const char *s);
 void lp_strv_free(struct lp_strv *sv);
 
+/*
+ * Make *buf (of *cap bytes) hold at least need bytes, doubling from first:
+ * 0, or -ENOMEM with *buf and *cap unchanged.
+ */
+int lp_grow(void **buf, size_t *cap, size_t need, size_t first);
+
 /* Monotonic seconds, for progress and reports. */
 double lp_now(void);
 

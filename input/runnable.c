@@ -19,6 +19,7 @@
 #include "core/elf.h"
 #include "core/err.h"
 #include "core/limits.h"
+#include "core/util.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -217,30 +218,16 @@ void lp_rootfs_set_memo(struct lp_rootfs *fs, const struct lp_rootfs_memo *m)
 #define LISTING_MAGIC	"LPRFS\x01\0\0"
 
 struct wbuf {
-	unsigned char *p;
+	void *p;
 	size_t n, cap;
 	bool oom;
 };
 
 static void wb_put(struct wbuf *w, const void *p, size_t n)
 {
-	if (w->oom)
+	if (w->oom || (w->oom = lp_grow(&w->p, &w->cap, w->n + n, 4096) < 0))
 		return;
-	if (w->n + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 4096;
-		unsigned char *np;
-
-		while (cap < w->n + n)
-			cap *= 2;
-		np = realloc(w->p, cap);
-		if (!np) {
-			w->oom = true;
-			return;
-		}
-		w->p = np;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->n, p, n);
+	memcpy((unsigned char *)w->p + w->n, p, n);
 	w->n += n;
 }
 
@@ -288,7 +275,7 @@ static bool rd_u32(const unsigned char **p, const unsigned char *end, uint32_t *
 {
 	if (end - *p < 4)
 		return false;
-	*v = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 | (uint32_t)(*p)[3] << 24;
+	*v = lp_le32(*p);
 	*p += 4;
 	return true;
 }

@@ -503,6 +503,14 @@ def host_loader_libc(prog):
                     ("lib/x86_64-linux-gnu/libc.so.6", open(libc, "rb").read())]
 
 
+def amd64_host_tmpdir(tag):
+    """A scratch dir for a test that builds an amd64 image from the host's cc, loader and libc."""
+    need("cc", "readelf")
+    if os.uname().machine != "x86_64":
+        raise Skip("builds an amd64 image from the host's loader and libc")
+    return tmpdir(tag)
+
+
 def dirs_of(paths):
     out = set()
     for p in paths:
@@ -516,10 +524,7 @@ def test_libraries_needed_by_libraries_are_found_or_named():
     """A bootstrap linked against libfoo.so, which itself needs libbar.so: libfoo.so is in the task
     root's lib/ (found), libbar.so is looked up through libfoo's own RUNPATH ($ORIGIN/../vendor, i.e.
     relative to the library, not the program), then the system directories."""
-    need("cc", "readelf")
-    if os.uname().machine != "x86_64":
-        raise Skip("builds an amd64 image from the host's loader and libc")
-    d = tmpdir("closure")
+    d = amd64_host_tmpdir("closure")
     b = os.path.join(d, "build")
     os.makedirs(b)
     for n, c in (("foo.c", FOO_C), ("bar.c", BAR_C), ("main.c", MAIN_C)):
@@ -678,10 +683,7 @@ def test_warm_check_reads_no_base_layer_and_decides_the_same():
     """The check's view of a base (its members, and the bytes of the program, loader and libraries
     it reads) is kept in the build cache by layer digest: a warm build reads no base layer, and
     still finds what is missing and what is there, exactly as a cold one."""
-    need("cc", "readelf")
-    if os.uname().machine != "x86_64":
-        raise Skip("builds an amd64 image from the host's loader and libc")
-    d = tmpdir("warmcheck")
+    d = amd64_host_tmpdir("warmcheck")
     src = os.path.join(d, "fn")
     os.makedirs(src)
     c = os.path.join(d, "main.c")
