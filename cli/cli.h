@@ -213,6 +213,7 @@ struct lp_cli_reg {
 	bool have_pulled;
 	struct lp_reg_pushed pushed;
 	bool have_pushed;
+	char *scratch_root;		/* --no-cache: a pulled base lives here, removed at the end */
 };
 void lp_cli_reg_init(struct lp_cli_reg *r);
 void lp_cli_reg_free(struct lp_cli_reg *r);

@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "cache/cache.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/util.h"
 #include "core/json.h"
 
@@ -568,6 +569,12 @@ void lp_cli_reg_free(struct lp_cli_reg *r)
 {
 	lp_reg_pulled_free(&r->pulled);
 	lp_reg_pushed_free(&r->pushed);
+	if (r->scratch_root) {
+		lp_rm_rf(r->scratch_root);
+		lp_cleanup_unregister(r->scratch_root);
+		free(r->scratch_root);
+		r->scratch_root = NULL;
+	}
 }
 
 int lp_cli_reg_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_cli_reg *r)
@@ -595,13 +602,24 @@ int lp_cli_reg_opt(struct lp_cli *cli, int opt, const char *arg, struct lp_cli_r
 	}
 }
 
-static void reg_opts(const struct lp_pack_opts *o, const struct lp_cli_reg *r, struct lp_reg_opts *ro)
+static int reg_opts(const struct lp_pack_opts *o, struct lp_cli_reg *r, struct lp_reg_opts *ro)
 {
 	lp_reg_opts_init(ro);
 	ro->cache_root = o->cache_dir;
+	/* --no-cache leaves the cache dir alone: a pulled base goes to a scratch root for this run only. */
+	if (o->no_cache) {
+		if (!r->scratch_root) {
+			int e = lp_tmpdir_create("registry", &r->scratch_root);
+
+			if (e < 0)
+				return e;
+		}
+		ro->cache_root = r->scratch_root;
+	}
 	ro->tls_verify = r->tls_verify;
 	/* The base's architecture: the one asked for, else amd64 (Lambda's default). */
 	ro->arch = o->arch == LP_ARCH_ARM64 ? "arm64" : "amd64";
+	return 0;
 }
 
 int lp_cli_base_resolve(struct lp_cli *cli, const char *spec, const struct lp_pack_opts *o,
@@ -616,7 +634,11 @@ int lp_cli_base_resolve(struct lp_cli *cli, const char *spec, const struct lp_pa
 		*ret = strdup(spec);
 		return *ret ? 0 : -ENOMEM;
 	}
-	reg_opts(o, r, &ro);
+	e = reg_opts(o, r, &ro);
+	if (e < 0) {
+		lp_cli_error(cli, e, "--base");
+		return e;
+	}
 	lp_errmsg_clear();
 	e = lp_reg_pull(spec, &ro, &r->pulled);
 	if (e == -LP_E_USAGE) {
@@ -651,7 +673,11 @@ int lp_cli_push(struct lp_cli *cli, const char *layout, const char *manifest_dig
 	char a[32];
 	int e;
 
-	reg_opts(o, r, &ro);
+	e = reg_opts(o, r, &ro);
+	if (e < 0) {
+		lp_cli_error(cli, e, "--push");
+		return e;
+	}
 	lp_errmsg_clear();
 	e = lp_reg_push(layout, manifest_digest, r->push, r->base_ref, &ro, &r->pushed);
 	if (e < 0) {

@@ -285,6 +285,32 @@ def test_tls_second_build_needs_no_network():
     assert layout_image(os.path.join(d, "o1"))[0] == layout_image(os.path.join(d, "o2"))[0]
 
 
+def test_no_cache_pulls_into_a_scratch_root_it_removes():
+    """--no-cache leaves the cache dir alone for a pulled base too: the base goes to a scratch root
+    for the run, removed at the end, so the next --no-cache build pulls again."""
+    s = fx()
+    d = tmp("nocache")
+    src = make_src(d, deps=False)
+    cache = os.path.join(d, "cache")
+    scratch = os.path.join(d, "tmp")
+    os.makedirs(scratch)
+    f = s["faulty"]
+    ref = f.ref("nocache/busybox@" + s["bb_desc"]["digest"])
+    env = lp_env(d, extra={"TMPDIR": scratch})
+    outs = []
+    for i in range(2):
+        f.reset("ok")
+        out = os.path.join(d, "o%d" % i)
+        lp("container", src, "-o", out, "--base", ref, "--tls-verify=false", "--cache-dir", cache, "--no-cache",
+           env=env)
+        assert any("/blobs/" in str(x) for x in f.log), "build %d did not pull the base: %r" % (i, f.log)
+        outs.append(layout_image(out)[0])
+        assert not os.path.exists(cache), "--no-cache created the cache dir"
+        assert not os.path.exists(os.path.join(d, "home", "cache", "lambdapack")), "--no-cache used the default root"
+        assert os.listdir(scratch) == [], "scratch left behind: %r" % os.listdir(scratch)
+    assert outs[0] == outs[1]
+
+
 def test_tag_build_with_registry_gone_uses_the_cache():
     """A tag pulled once builds again with its registry stopped (the tag's last digest, from the cache)."""
     s = fx()
