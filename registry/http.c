@@ -72,6 +72,7 @@ void reg_req_init(struct reg_req *q, const char *method, const char *url, const 
 	q->out_fd = -1;
 	q->out_max = UINT64_MAX;
 	q->mem_max = 8 << 20;
+	q->retry_after = -1;
 }
 
 static void resp_reset(struct reg_req *q)
@@ -81,6 +82,7 @@ static void resp_reset(struct reg_req *q)
 	free(q->ctype_resp);
 	free(q->www_auth);
 	q->location = q->digest_hdr = q->ctype_resp = q->www_auth = NULL;
+	q->retry_after = -1;
 	q->status = 0;
 	q->mem_len = 0;
 	if (q->mem)
@@ -165,9 +167,17 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 		free(q->ctype_resp);
 		free(q->www_auth);
 		q->location = q->digest_hdr = q->ctype_resp = q->www_auth = NULL;
+		q->retry_after = -1;
 		return n;
 	}
-	if ((v = hdr_value(buf, n, "Location"))) {
+	if ((v = hdr_value(buf, n, "Retry-After"))) {
+		char *end;
+		long secs = strtol(v, &end, 10);
+
+		/* delta-seconds only; an HTTP-date is left to the usual backoff. */
+		q->retry_after = end != v && !*end && secs >= 0 ? secs : -1;
+		free(v);
+	} else if ((v = hdr_value(buf, n, "Location"))) {
 		free(q->location);
 		q->location = v;
 	} else if ((v = hdr_value(buf, n, "Docker-Content-Digest"))) {
@@ -453,7 +463,8 @@ int reg_status_fail(struct reg_sess *s, const struct reg_req *q, const char *doi
 	case 404:
 		return where_fail(s, -ENOENT, "%s: 404 not found%s%s", what, *code ? " " : "", code);
 	case 429:
-		return where_fail(s, -EBUSY, "%s: 429 too many requests (rate limited; try later or log in)", what);
+		return where_fail(s, -EBUSY, "%s: 429 too many requests (after %u tries; rate limited: try later or log in)",
+				  what, s->o->tries ? s->o->tries : 3);
 	default:
 		if (q->status >= 500)
 			return where_fail(s, -EIO, "%s: server error %ld (after %u tries)%s%s", what, q->status,
@@ -474,10 +485,18 @@ static char *full_url(struct reg_sess *s, const char *url)
 	return u;
 }
 
-static void backoff(unsigned attempt)
+/* A registry's Retry-After is honoured up to this; a longer wait is its problem, not the build's. */
+#define RETRY_AFTER_MAX	10
+
+static void backoff(unsigned attempt, long retry_after)
 {
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 250000000L };
 
+	if (retry_after >= 0) {
+		ts.tv_sec = retry_after < RETRY_AFTER_MAX ? retry_after : RETRY_AFTER_MAX;
+		ts.tv_nsec = 0;
+		attempt = 1;
+	}
 	/* 0.25 s, 0.5 s, 1 s, ... capped at 4 s. */
 	for (unsigned i = 1; i < attempt && ts.tv_sec < 4; i++) {
 		ts.tv_nsec *= 2;
@@ -490,7 +509,7 @@ static void backoff(unsigned attempt)
 		;
 }
 
-/* Run with retries (5xx, dropped connections), without auth handling. */
+/* Run with retries (5xx, 429 after its Retry-After, dropped connections), without auth handling. */
 static int run_retry(struct reg_sess *s, struct reg_req *q, const char *url, const char *authz, CURLcode *ret_rc)
 {
 	unsigned tries = s->o->tries ? s->o->tries : 3;
@@ -500,13 +519,13 @@ static int run_retry(struct reg_sess *s, struct reg_req *q, const char *url, con
 		rc = perform(s, q, url, authz);
 		if (rc == CURLE_ABORTED_BY_CALLBACK || lp_cancelled())
 			return lp_fail(-EINTR, NULL, "interrupted");
-		if (rc == CURLE_OK && q->status < 500)
+		if (rc == CURLE_OK && q->status < 500 && q->status != 429)
 			break;
 		if (rc != CURLE_OK && !transient(rc))
 			break;
 		/* A body read from a file can be sent again; a one-shot stream could not (we have none). */
 		if (a < tries)
-			backoff(a);
+			backoff(a, rc == CURLE_OK ? q->retry_after : -1);
 	}
 	*ret_rc = rc;
 	if (rc != CURLE_OK)

@@ -54,6 +54,7 @@ struct reg_req {
 	char *digest_hdr;		/* Docker-Content-Digest */
 	char *ctype_resp;
 	char *www_auth;			/* the Bearer challenge if one was sent, else the first */
+	long retry_after;		/* Retry-After in seconds, -1 when absent or a date */
 };
 
 void reg_req_init(struct reg_req *q, const char *method, const char *url, const char *what);

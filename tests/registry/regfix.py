@@ -516,6 +516,7 @@ class FaultyRegistry:
       down      500 on everything under /v2/<repo>/
       drop      the first request of each (method, path) gets its connection closed, no answer
       ratelimit 429 TOOMANYREQUESTS on everything under /v2/<repo>/
+      ratelimit1 429 with Retry-After: 1 on the first request of each (method, path), then the right answer
       forbidden 403 DENIED on everything under /v2/<repo>/
       stallbody blobs: headers and half the bytes, then nothing until stopped
     """
@@ -557,6 +558,14 @@ class FaultyRegistry:
                     return self._err(500, "UNKNOWN", "down for the test")
                 if mode == "ratelimit":
                     return self._err(429, "TOOMANYREQUESTS", "slow down")
+                if mode == "ratelimit1":
+                    key = (self.command, path)
+                    with fx.lock:
+                        first = key not in fx.seen
+                        fx.seen.add(key)
+                    if first:
+                        body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+                        return self._reply(429, body, {"Content-Type": "application/json", "Retry-After": "1"})
                 if mode == "forbidden":
                     return self._err(403, "DENIED", "requested access to the resource is denied")
                 if mode == "drop":

@@ -670,6 +670,24 @@ def test_500_then_success_is_retried():
     assert layout_image(out)[1]["layers"][0]["digest"] == bman["layers"][0]["digest"]
 
 
+def test_429_with_retry_after_is_retried():
+    """A rate limit that lifts: each first request gets 429 with Retry-After: 1, and the pull waits and
+    asks again instead of failing the build."""
+    s = fx()
+    d = tmp("429")
+    src = make_src(d, deps=False)
+    f = s["faulty"]
+    f.reset("ratelimit1")
+    out = os.path.join(d, "o")
+    lp("container", src, "-o", out, "--base", f.ref("rl/busybox:1"), "--tls-verify=false",
+       "--cache-dir", os.path.join(d, "cache"), "--no-check", env=lp_env(d))
+    limited = [(m, p) for m, p, st, _ in f.log if st == 429]
+    assert limited, f.log
+    for m, p in limited:
+        assert any((m2, p2, 200) == (m, p, st2) for m2, p2, st2, _ in f.log), ("not asked again", m, p, f.log)
+    assert os.path.isdir(out)
+
+
 def test_dropped_connections_are_retried():
     s = fx()
     f = s["faulty"]
