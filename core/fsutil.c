@@ -22,7 +22,22 @@ static struct {
 	bool is_dir;
 	bool used;
 } cleanup_tab[LP_CLEANUP_MAX];
-static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * Recursive: code that creates a file under lp_cleanup_lock() may call
+ * lp_cleanup_register() (or a helper that does) without deadlocking itself.
+ */
+static pthread_mutex_t cleanup_lock;
+static pthread_once_t cleanup_once = PTHREAD_ONCE_INIT;
+
+static void cleanup_init(void)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&cleanup_lock, &a);
+	pthread_mutexattr_destroy(&a);
+}
 
 static void register_locked(const char *path, bool is_dir)
 {
@@ -38,6 +53,7 @@ static void register_locked(const char *path, bool is_dir)
 
 void lp_cleanup_lock(void)
 {
+	pthread_once(&cleanup_once, cleanup_init);
 	pthread_mutex_lock(&cleanup_lock);
 }
 
@@ -421,18 +437,18 @@ int lp_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 
 void lp_cleanup_register(const char *path, bool is_dir)
 {
-	pthread_mutex_lock(&cleanup_lock);
+	lp_cleanup_lock();
 	register_locked(path, is_dir);
-	pthread_mutex_unlock(&cleanup_lock);
+	lp_cleanup_unlock();
 }
 
 void lp_cleanup_unregister(const char *path)
 {
-	pthread_mutex_lock(&cleanup_lock);
+	lp_cleanup_lock();
 	for (int i = 0; i < LP_CLEANUP_MAX; i++)
 		if (cleanup_tab[i].used && strcmp(cleanup_tab[i].path, path) == 0)
 			cleanup_tab[i].used = false;
-	pthread_mutex_unlock(&cleanup_lock);
+	lp_cleanup_unlock();
 }
 
 void lp_cleanup_run(void)
@@ -441,7 +457,7 @@ void lp_cleanup_run(void)
 	 * Called by the front end's signal thread on the way out. The lock is
 	 * kept: the process exits next, and no thread may create more.
 	 */
-	pthread_mutex_lock(&cleanup_lock);
+	lp_cleanup_lock();
 	for (int i = 0; i < LP_CLEANUP_MAX; i++) {
 		if (!cleanup_tab[i].used)
 			continue;

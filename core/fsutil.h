@@ -77,6 +77,7 @@ int lp_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
  * front end waits for those signals on a thread of its own and calls
  * lp_cleanup_run(); library code registers what it creates, creating and
  * registering under lp_cleanup_lock() so an interrupt cannot fall between.
+ * The lock is recursive: lp_cleanup_register() may be called while holding it.
  */
 void lp_cleanup_lock(void);
 void lp_cleanup_unlock(void);

@@ -84,6 +84,22 @@ static void test_outdir_commit_never_replaces_content(void **state)
 	assert_int_equal(rmdir(dir), 0);	/* no temporary left beside it */
 }
 
+/* Registering while holding the cleanup lock (create-then-register) must not deadlock. */
+static void test_cleanup_register_under_lock(void **state)
+{
+	char *dir = NULL;
+
+	(void)state;
+	assert_int_equal(lp_tmpdir_create("cleanup-test", &dir), 0);
+	lp_cleanup_lock();
+	lp_cleanup_register(dir, true);
+	lp_cleanup_unregister(dir);
+	lp_cleanup_unlock();
+	assert_int_equal(lp_rm_rf(dir), 0);
+	lp_cleanup_unregister(dir);
+	free(dir);
+}
+
 static void test_cancel(void **state)
 {
 	assert_false(lp_cancelled());
@@ -101,6 +117,7 @@ int main(void)
 		cmocka_unit_test(test_temp_names),
 		cmocka_unit_test(test_file_outputs),
 		cmocka_unit_test(test_outdir_commit_never_replaces_content),
+		cmocka_unit_test(test_cleanup_register_under_lock),
 		cmocka_unit_test(test_cancel),	/* last: the flag stays raised */
 	};
 
