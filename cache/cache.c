@@ -23,8 +23,8 @@
 
 #define MAGIC		"LPCACHE\x01"
 #define HDR_LEN		144u
-#define IDX_MAGIC	"LPINDEX\x01"
-#define IDX_ENT_LEN	(5 * 8 + 32 + 4)
+#define IDX_MAGIC	"LPINDEX\x02"	/* v2: + the caller's facts; a v1 index is ignored */
+#define IDX_ENT_LEN	(5 * 8 + 32 + 4 + 4)
 #define TMP_PREFIX	".tmp."
 #define TMP_STALE_S	3600	/* a temporary older than this was left by a dead run */
 #define LRU_GRAIN_S	3600	/* a hit refreshes an entry's mtime once per this */
@@ -34,6 +34,7 @@ struct idx_ent {
 	uint64_t dev, ino, size;
 	int64_t mtime, ctime;	/* ns */
 	uint8_t d[32];
+	uint32_t facts;		/* the caller's, opaque here */
 	bool used;		/* looked up and matched this run: kept in the new index */
 };
 
@@ -303,7 +304,8 @@ static void idx_load(struct lp_cache *c)
 		e->mtime = (int64_t)rd64(p + at + 24);
 		e->ctime = (int64_t)rd64(p + at + 32);
 		memcpy(e->d, p + at + 40, 32);
-		pl = rd32(p + at + 72);
+		e->facts = rd32(p + at + 72);
+		pl = rd32(p + at + 76);
 		at += IDX_ENT_LEN;
 		if (len - 4 - at < pl)
 			goto bad;
@@ -339,6 +341,14 @@ static int abs_path(const struct lp_cache *c, const char *path, char *buf, size_
 
 int lp_cache_index_lookup(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32])
 {
+	uint32_t facts;
+
+	return lp_cache_index_lookup_facts(c, path, st, digest, &facts);
+}
+
+int lp_cache_index_lookup_facts(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32],
+				uint32_t *facts)
+{
 	char abs[4096];
 	size_t s;
 	struct idx_ent *e = NULL;
@@ -360,6 +370,7 @@ int lp_cache_index_lookup(struct lp_cache *c, const char *path, const struct sta
 	if (e->mtime >= c->old_taken_at || e->ctime >= c->old_taken_at)
 		goto miss;
 	memcpy(digest, e->d, 32);
+	*facts = e->facts;
 	pthread_mutex_lock(&c->mu);
 	e->used = true;
 	c->st.index_hits++;
@@ -372,6 +383,12 @@ miss:
 }
 
 void lp_cache_index_record(struct lp_cache *c, const char *path, const struct stat *st, const uint8_t digest[32])
+{
+	lp_cache_index_record_facts(c, path, st, digest, 0);
+}
+
+void lp_cache_index_record_facts(struct lp_cache *c, const char *path, const struct stat *st,
+				 const uint8_t digest[32], uint32_t facts)
 {
 	char abs[4096];
 	struct idx_ent e = { 0 };
@@ -387,6 +404,7 @@ void lp_cache_index_record(struct lp_cache *c, const char *path, const struct st
 	e.mtime = ts_ns(&st->st_mtim);
 	e.ctime = ts_ns(&st->st_ctim);
 	memcpy(e.d, digest, 32);
+	e.facts = facts;
 	pthread_mutex_lock(&c->mu);
 	if (c->n_fresh == c->cap_fresh) {
 		size_t nc = c->cap_fresh ? c->cap_fresh * 2 : 1024;
@@ -415,7 +433,8 @@ static int put_ent(FILE *f, const struct idx_ent *e, uint32_t *crc)
 	put64(b + 24, (uint64_t)e->mtime);
 	put64(b + 32, (uint64_t)e->ctime);
 	memcpy(b + 40, e->d, 32);
-	put32(b + 72, (uint32_t)pl);
+	put32(b + 72, e->facts);
+	put32(b + 76, (uint32_t)pl);
 	*crc = libdeflate_crc32(*crc, b, sizeof(b));
 	*crc = libdeflate_crc32(*crc, e->path, pl);
 	return fwrite(b, 1, sizeof(b), f) == sizeof(b) && fwrite(e->path, 1, pl, f) == pl ? 0 : -EIO;
@@ -540,6 +559,16 @@ int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 		lp_sha256_init(&s);
 		lp_sha256_update(&s, o->index_name, strlen(o->index_name));
 		lp_sha256_update(&s, c->cwd, strlen(c->cwd) + 1);
+		/*
+		 * And the user: a record lets the walk skip its access check
+		 * (the file was read by this user with this very stat), so
+		 * another user sharing the cache dir keeps an index of its own.
+		 */
+		{
+			uint64_t ids[2] = { (uint64_t)geteuid(), (uint64_t)getegid() };
+
+			lp_sha256_update(&s, ids, sizeof(ids));
+		}
 		lp_sha256_final(&s, d);
 		lp_hex(d, 16, hex);
 		c->index_path = path_join(c->dir[2], hex);

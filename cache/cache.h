@@ -8,7 +8,8 @@
  *   zip/v1/XX/KEY     a zip entry's data as the zip writer would emit it
  *   layers/v1/XX/KEY  a compressed OCI layer blob
  *   index/v1/NAME     a stat index: path, size, mtime, ctime, inode,
- *                     device -> SHA-256, one per set of sources
+ *                     device -> SHA-256 and the caller's facts, one per
+ *                     set of sources and user
  *   strip-v2/         the strip cache (pack/strip.c)
  *
  * Every entry file is a header (magic, kind, key, what the entry says about
@@ -94,6 +95,16 @@ void lp_cache_note_miss(struct lp_cache *c);
 int lp_cache_index_lookup(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32]);
 /* Record path's digest; st must be from before its bytes were read (fstat of the fd read). */
 void lp_cache_index_record(struct lp_cache *c, const char *path, const struct stat *st, const uint8_t digest[32]);
+/*
+ * The same with the caller's facts about those bytes (32 opaque bits,
+ * 0 = none, e.g. what sniffing the file's head found; they must describe
+ * the bytes the digest is of), given back by a hit of
+ * lp_cache_index_lookup_facts. The plain calls record and read 0.
+ */
+void lp_cache_index_record_facts(struct lp_cache *c, const char *path, const struct stat *st,
+				 const uint8_t digest[32], uint32_t facts);
+int lp_cache_index_lookup_facts(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32],
+				uint32_t *facts);
 
 /* ---- entries ---- */
 

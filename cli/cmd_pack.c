@@ -432,6 +432,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		goto out;
 	}
 
+	o.index_in_walk = true;	/* the zip writer knows LP_F_MEMO_MISS */
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);

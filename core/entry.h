@@ -33,6 +33,7 @@ enum lp_entry_flag {
 	LP_F_REMOVED = 1u << 6,		/* pruned; dropped by lp_entries_compact() */
 	LP_F_SNIFFED = 1u << 7,		/* binfmt/exec classification done */
 	LP_F_SCRIPT = 1u << 8,		/* starts with #! */
+	LP_F_MEMO_MISS = 1u << 9,	/* the walk's memo (lp_input_memo) was asked and knew nothing */
 };
 
 struct lp_entry {

@@ -196,9 +196,14 @@ static int add_file(struct walk *w, const char *fs, const char *rel, const struc
 {
 	char *ap;
 	struct lp_entry *e;
+	uint8_t digest[32];
+	uint32_t facts = 0;
+	/* A materialized link's bytes are read from its real path: not looked up by the link's. */
+	bool memo = w->o->memo.lookup && !(extra & LP_F_MATERIALIZED);
+	bool known = memo && w->o->memo.lookup(w->o->memo.ctx, fs, st, digest, &facts) == 1;
 
 	/* Effective ids, as the emitter will open it; root reads anything. */
-	if (faccessat(AT_FDCWD, fs, R_OK, AT_EACCESS) < 0) {
+	if (!known && faccessat(AT_FDCWD, fs, R_OK, AT_EACCESS) < 0) {
 		int err = errno;
 
 		return problem(w, -err, "unreadable", rel, "%s: cannot read: %s", fs, strerror(err));
@@ -221,6 +226,13 @@ static int add_file(struct walk *w, const char *fs, const char *rel, const struc
 	if (st->st_mode & 0111)
 		e->flags |= LP_F_EXEC;
 	e->mode = (e->flags & LP_F_EXEC) ? 0755 : 0644;
+	if (known) {
+		memcpy(e->digest, digest, 32);
+		e->flags |= LP_F_HAS_DIGEST;
+		(void)lp_entry_apply_sniff_facts(e, facts);
+	} else if (memo) {
+		e->flags |= LP_F_MEMO_MISS;
+	}
 	return 0;
 }
 

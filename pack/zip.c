@@ -34,6 +34,7 @@
 #include <zlib.h>
 
 #include "cache/cache.h"
+#include "core/classify.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
@@ -406,7 +407,8 @@ static bool known_digest(const struct zw *w, const struct lp_entry *e, uint8_t d
 		memcpy(d, e->digest, 32);
 		return true;
 	}
-	if (!w->o->cache || !e->src || (e->flags & LP_F_STRIPPED) || stat(e->src, &st) < 0)
+	/* The walk asked the index already (and counted the miss). */
+	if (!w->o->cache || (e->flags & LP_F_MEMO_MISS) || !e->src || (e->flags & LP_F_STRIPPED) || stat(e->src, &st) < 0)
 		return false;
 	return lp_cache_index_lookup(w->o->cache, e->src, &st, d) == 1;
 }
@@ -552,7 +554,7 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		lp_sha256(in, n, dg);
 		have_digest = true;
 		if (!(e->flags & LP_F_STRIPPED) && e->src)
-			lp_cache_index_record(w->o->cache, e->src, &st, dg);
+			lp_cache_index_record_facts(w->o->cache, e->src, &st, dg, lp_entry_sniff_facts(e));
 		zip_key(w, dg, e->size, &key);
 		if (job_from_cache(w, e, j, &key))
 			goto out;
@@ -1093,7 +1095,7 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 				goto out;
 			have_digest = true;
 			if (!(e->flags & LP_F_STRIPPED) && e->src)
-				lp_cache_index_record(w->o->cache, e->src, &st, dg);
+				lp_cache_index_record_facts(w->o->cache, e->src, &st, dg, lp_entry_sniff_facts(e));
 			zip_key(w, dg, e->size, &key);
 			r = streamed_from_cache(w, e, h, &key, &done);
 			if (done || r < 0)

@@ -520,6 +520,116 @@ def test_full_cache_dir_degrades_with_one_warning():
     assert tree_bytes(os.path.join(d, "full")) == tree_bytes(os.path.join(d, "ref"))
 
 
+# ---- what the walk takes from the stat index -------------------------------------------
+
+def zip_modes(path):
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: (i.external_attr >> 16) & 0o777 for i in z.infolist()}
+
+
+def pack_json(src, out, cache, *extra):
+    rep = out + ".json"
+    p = lp("pack", src, "-o", out, "-v", "--no-check", "--cache-dir", cache, "--json", rep, *extra)
+    with open(rep) as f:
+        return p, json.load(f)
+
+
+def test_index_facts_follow_the_bytes():
+    """The walk takes a file's digest and its #!/ELF facts from the index only
+    while its stat (ctime included) is unchanged: an edit that keeps size and
+    mtime, or a chmod, is seen; an ELF file is still read for its facts."""
+    d = tmp("facts")
+    src = make_tree(os.path.join(d, "src"))
+    # An ELF program without its x bit: 0755 from its bytes, arch from its facts.
+    shutil.copy(shutil.which("true"), os.path.join(src, "tool"))
+    os.chmod(os.path.join(src, "tool"), 0o644)
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p, rep = pack_json(src, os.path.join(d, "b.zip"), cache)
+    assert stats(p)["hashed"] == 0 and stats(p)["computed"] == 0, stats(p)
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "b.zip"))
+    assert zip_modes(os.path.join(d, "b.zip"))["tool"] == 0o755
+    assert rep["target"]["arch_source"] == "detected from binaries", rep["target"]
+    # Same size, mtime put back: app.py now starts with #! (0755), main.py gains its x bit.
+    script = os.path.join(src, "app.py")
+    st = os.stat(script)
+    data = bytearray(read(script))
+    data[:2] = b"#!"
+    with open(script, "r+b") as f:
+        f.write(data)
+    os.utime(script, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(script).st_size == st.st_size and os.stat(script).st_mtime_ns == st.st_mtime_ns
+    os.chmod(os.path.join(src, "handler", "main.py"), 0o755)
+    modes = zip_modes(os.path.join(d, "b.zip"))
+    assert modes["app.py"] == 0o644 and modes["handler/main.py"] == 0o644, modes
+    p, rep = pack_json(src, os.path.join(d, "c.zip"), cache)
+    assert stats(p)["hashed"] == 2, stats(p)
+    modes = zip_modes(os.path.join(d, "c.zip"))
+    assert modes["app.py"] == 0o755 and modes["handler/main.py"] == 0o755 and modes["tool"] == 0o755, modes
+    assert rep["target"]["arch_source"] == "detected from binaries", rep["target"]
+    lp("pack", src, "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    assert read(os.path.join(d, "c.zip")) == read(os.path.join(d, "ref.zip"))
+    # And once more, now from the index alone (the facts recorded for the new bytes).
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "d.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p, rep = pack_json(src, os.path.join(d, "e.zip"), cache)
+    assert stats(p)["hashed"] == 0, stats(p)
+    assert read(os.path.join(d, "e.zip")) == read(os.path.join(d, "ref.zip"))
+
+
+def _as_nobody():
+    def pre():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    return pre
+
+
+def test_file_made_unreadable_after_a_cold_run_is_reported():
+    """The index lets the walk skip its access check only for a file whose
+    stat is unchanged; chmod moves ctime, so the warm run still reports it."""
+    if os.geteuid() != 0:
+        # root reads a mode-000 file anyway; as another user the test needs root to switch.
+        raise lptest.Skip("needs root to run lambdapack as an unprivileged user (nobody)")
+    # Outside TMP (mode 0700): nobody has to reach the tree, the cache and the output.
+    d = lptest.tmpdir("cache-nobody")
+    try:
+        _unreadable_as_nobody(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _unreadable_as_nobody(d):
+    os.chmod(d, 0o755)
+    src = make_tree(os.path.join(d, "src"))
+    for base, dirs, names in os.walk(d):
+        for n in dirs:
+            os.chmod(os.path.join(base, n), 0o755)
+    cache = os.path.join(d, "cache")
+    os.mkdir(cache)
+    os.chmod(cache, 0o777)
+    outdir = os.path.join(d, "out")
+    os.mkdir(outdir)
+    os.chmod(outdir, 0o777)
+    settle()
+
+    def run(name):
+        return subprocess.run([LP, "pack", src, "-o", os.path.join(outdir, name), "-v", "--no-check",
+                               "--cache-dir", cache], capture_output=True, text=True, preexec_fn=_as_nobody())
+    p = run("a.zip")
+    assert p.returncode == 0, p.stderr
+    p = run("b.zip")
+    assert p.returncode == 0 and stats(p)["unchanged"] >= 8, p.stderr
+    secret = os.path.join(src, "handler", "main.py")
+    os.chmod(secret, 0)
+    p = run("c.zip")
+    assert p.returncode == 1 and "main.py" in p.stderr and "ermission denied" in p.stderr \
+        and "[unreadable]" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(outdir, "c.zip"))
+
+
 if __name__ == "__main__":
     try:
         lptest.main(globals())

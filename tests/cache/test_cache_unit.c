@@ -139,11 +139,21 @@ static void test_stat_index(void **state)
 	assert_int_equal(lp_cache_index_lookup(c, "/src/a", &old, got), 0);
 	lp_cache_index_record(c, "/src/a", &old, d);
 	lp_cache_index_record(c, "/src/b", &racy, d);
+	lp_cache_index_record_facts(c, "/src/c", &old, d, 0x1203);
 	lp_cache_free(c);
 
 	c = open_cache("unit-index");
 	assert_int_equal(lp_cache_index_lookup(c, "/src/a", &old, got), 1);
 	assert_memory_equal(got, d, 32);
+	{
+		uint32_t facts = 7;
+
+		/* The caller's facts come back with the digest; the plain record keeps none. */
+		assert_int_equal(lp_cache_index_lookup_facts(c, "/src/c", &old, got, &facts), 1);
+		assert_int_equal(facts, 0x1203);
+		assert_int_equal(lp_cache_index_lookup_facts(c, "/src/a", &old, got, &facts), 1);
+		assert_int_equal(facts, 0);
+	}
 	/* Racy: recorded with a ctime not older than the second before the stat. */
 	assert_int_equal(lp_cache_index_lookup(c, "/src/b", &racy, got), 0);
 	/* Every field counts: size, mtime (to the ns), ctime, inode, device. */
