@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +63,12 @@ struct lp_cache {
 	size_t n_dropped;
 	bool stored_any;
 	bool closed;
+	/*
+	 * The zip dir's file system keeps access times (relatime or strict):
+	 * reading an entry marks it used, so a small hit needs neither an
+	 * fstat nor a futimens for the LRU (see lp_cache_get_small).
+	 */
+	bool atime_lru;
 	struct lp_cache_stats st;
 	pthread_mutex_t mu;
 };
@@ -544,6 +551,11 @@ int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 		}
 		free(probe);
 	}
+	if (c->enabled) {
+		struct statvfs vfs;
+
+		c->atime_lru = statvfs(c->dir[0], &vfs) == 0 && !(vfs.f_flag & (ST_NOATIME | ST_RDONLY));
+	}
 	/*
 	 * The file system stamps files from the coarse clock; a stat taken now
 	 * is trusted for files whose mtime and ctime are older than the second
@@ -643,7 +655,8 @@ static void scan(const char *dir, int depth, struct ev_file **v, size_t *n, size
 		}
 		(*v)[*n].path = p;
 		(*v)[*n].bytes = (uint64_t)st.st_blocks * 512;
-		(*v)[*n].used = ts_ns(&st.st_mtim);
+		/* A hit touches mtime (hourly) or, read by lp_cache_get_small, atime (relatime: daily). */
+		(*v)[*n].used = ts_ns(&st.st_mtim) > ts_ns(&st.st_atim) ? ts_ns(&st.st_mtim) : ts_ns(&st.st_atim);
 		*total += (*v)[*n].bytes;
 		(*n)++;
 	}
@@ -968,6 +981,77 @@ int lp_cache_get_mem(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 	*ret_data = buf;
 	*ret_len = rd.len;
 	lp_cache_rd_close(&rd);
+	return 1;
+}
+
+int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+		       const char *name, uint64_t max_len, struct lp_cache_meta *meta, unsigned char **ret_data,
+		       uint64_t *ret_len)
+{
+	size_t cap = HDR_LEN + (size_t)max_len + 1;
+	unsigned char *buf;
+	const char *why = NULL;
+	char *path;
+	uint64_t len = 0;
+	uint32_t pcrc = 0;
+	ssize_t k;
+	int fd;
+
+	if (!lp_cache_enabled(c))
+		return 0;
+	if (!c->atime_lru)
+		return lp_cache_get_mem(c, kind, key, name, meta, ret_data, ret_len);
+	path = lp_cache_entry_path(c, kind, key);
+	if (!path)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT)
+			bump(c, &c->st.misses, 1);
+		else
+			drop_path(c, path, name, strerror(e));
+		free(path);
+		return 0;
+	}
+	buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		free(path);
+		return 0;
+	}
+	/*
+	 * One read for header and payload, one byte more than the longest
+	 * payload allowed: a regular file reads short only at its end, so the
+	 * count is the file's size (no fstat) up to that bound.
+	 */
+	do
+		k = pread(fd, buf, cap, 0);
+	while (k < 0 && errno == EINTR);
+	close(fd);
+	if (k < 0)
+		why = errno == EISDIR ? "not a regular file" : "unreadable";
+	else if ((size_t)k < HDR_LEN)
+		why = "truncated";
+	else if ((size_t)k == cap)
+		why = "longer than its contents can be";
+	else
+		why = hdr_check(buf, kind, key, (uint64_t)k, meta, &len, &pcrc);
+	if (!why && libdeflate_crc32(0, buf + HDR_LEN, (size_t)len) != pcrc)
+		why = "CRC-32 mismatch";
+	if (why) {
+		free(buf);
+		drop_path(c, path, name, why);
+		free(path);
+		bump(c, &c->st.misses, 1);
+		return 0;
+	}
+	free(path);
+	memmove(buf, buf + HDR_LEN, (size_t)len);
+	bump(c, &c->st.hits, 1);
+	*ret_data = buf;
+	*ret_len = len;
 	return 1;
 }
 

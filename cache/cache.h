@@ -138,6 +138,17 @@ int lp_cache_put_mem(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 		     const struct lp_cache_meta *meta, const void *data, uint64_t len);
 
 /*
+ * lp_cache_get_mem for an entry whose payload is known to be at most
+ * max_len bytes (a zip entry's data is never longer than the file): open,
+ * one read, close. Where the file system keeps access times that read
+ * marks the entry used for eviction, so it takes no fstat and no futimens
+ * (on a noatime mount this is lp_cache_get_mem). A longer entry is corrupt.
+ */
+int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+		       const char *name, uint64_t max_len, struct lp_cache_meta *meta, unsigned char **ret_data,
+		       uint64_t *ret_len);
+
+/*
  * Streamed use of a big entry: open checks the header and length, then
  * the caller reads the payload (lp_cache_rd_read) and verifies it as it
  * goes (zip: lp_cache_rd_crc() against the header; layer: its SHA-256 against

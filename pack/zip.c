@@ -132,6 +132,13 @@ struct zw {
 	struct libdeflate_compressor *wc;	/* the writer's, for a bad cached entry */
 };
 
+/*
+ * Files up to this size take their cached data into memory in one read
+ * (lp_cache_get_small, verified by the worker); bigger ones are held open
+ * and copied through the writer's buffer.
+ */
+#define SMALL_HIT_MAX	(64u << 10)
+
 /* Open cache entries that jobs may hold at once: a quarter of the fd limit, within these. */
 #define HELD_MIN	16u
 #define HELD_MAX	1024u
@@ -421,8 +428,13 @@ static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *
 	unsigned char *data;
 	uint64_t len;
 
-	if (lp_cache_get_mem(w->o->cache, LP_CACHE_ZIP, key, e->path, &m, &data, &len) != 1)
+	/* A zip entry's data is never longer than the file: small ones take one read. */
+	if (e->size <= SMALL_HIT_MAX) {
+		if (lp_cache_get_small(w->o->cache, LP_CACHE_ZIP, key, e->path, e->size, &m, &data, &len) != 1)
+			return false;
+	} else if (lp_cache_get_mem(w->o->cache, LP_CACHE_ZIP, key, e->path, &m, &data, &len) != 1) {
 		return false;
+	}
 	if (m.usize != e->size || (m.method != LP_ZIP_STORED && m.method != LP_ZIP_DEFLATED) ||
 	    (m.method == LP_ZIP_STORED && len != e->size)) {
 		free(data);
@@ -517,7 +529,10 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
 			memcpy(j->dg, dg, 32);
-			if (!j->refetch) {
+			if (!j->refetch && e->size <= SMALL_HIT_MAX) {
+				if (job_from_cache(w, e, j, &key))
+					return 0;
+			} else if (!j->refetch) {
 				int h = job_hold_cached(w, e, j, &key);
 
 				if (h == 1 || (h < 0 && job_from_cache(w, e, j, &key)))
