@@ -104,6 +104,13 @@ struct zw {
 	unsigned char *buf;
 	size_t blen;
 	uint64_t buf_at;
+	/*
+	 * SHA-256 of the bytes in order as they go out, so the caller need
+	 * not read the archive back for it; a patch or rewind behind what was
+	 * hashed spoils it (sha_ok false: the caller hashes the file).
+	 */
+	struct lp_sha256 sha;
+	bool sha_ok;
 
 	/* Central directory, built as entries are written. */
 	unsigned char *cd;
@@ -121,13 +128,20 @@ struct zw {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work;	/* window freed, or stop */
 	pthread_cond_t cv_done;	/* a job finished */
+	/*
+	 * Who sleeps on which condition (set under mu, read without it):
+	 * nobody is woken when nobody waits, so a warm run whose workers
+	 * stay ahead of the writer makes almost no futex calls.
+	 */
+	unsigned nwait_work;	/* workers waiting for window room (under mu) */
+	int writer_waiting;	/* atomic: the writer sleeps on cv_done */
 	pthread_t *tid;
 	unsigned nworkers;
 	bool sync_ok;
 
 	unsigned char *rbuf;	/* READ_CHUNK, for streamed files */
 	struct lp_cache_wr *tee;	/* a streamed entry's data also goes here */
-	unsigned nheld;		/* jobs with an open cache entry (under mu) */
+	unsigned nheld;		/* jobs with an open cache entry (atomic) */
 	unsigned held_max;	/* how many may, from the fd limit */
 	struct libdeflate_compressor *wc;	/* the writer's, for a bad cached entry */
 };
@@ -237,6 +251,8 @@ static int out_flush(struct zw *w)
 
 	if (!w->blen)
 		return 0;
+	if (w->sha_ok)
+		lp_sha256_update(&w->sha, w->buf, w->blen);
 	r = pwrite_all(w->fd, w->buf, w->blen, w->base + (off_t)w->buf_at);
 	if (r < 0)
 		return write_fail(w, r);
@@ -262,6 +278,8 @@ static int out_put(struct zw *w, const void *p, size_t n)
 			return r;
 		if (n >= OUTBUF) {
 			/* Big prepared entries go straight out, skipping the copy. */
+			if (w->sha_ok)
+				lp_sha256_update(&w->sha, p, n);
 			r = pwrite_all(w->fd, p, n, w->base + (off_t)w->buf_at);
 			if (r < 0)
 				return write_fail(w, r);
@@ -286,6 +304,7 @@ static int out_patch(struct zw *w, uint64_t at, const void *p, size_t n)
 	r = out_flush(w);
 	if (r < 0)
 		return r;
+	w->sha_ok = false;
 	r = pwrite_all(w->fd, p, n, w->base + (off_t)at);
 	return r < 0 ? write_fail(w, r) : 0;
 }
@@ -297,6 +316,8 @@ static int out_rewind(struct zw *w, uint64_t at)
 
 	if (r < 0)
 		return r;
+	if (at != w->buf_at)
+		w->sha_ok = false;
 	w->buf_at = at;
 	return 0;
 }
@@ -460,11 +481,11 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 	struct lp_cache_rd *rd = &j->rd;
 	bool ok;
 
-	pthread_mutex_lock(&w->mu);
-	ok = w->nheld < w->held_max;
-	if (ok)
-		w->nheld++;
-	pthread_mutex_unlock(&w->mu);
+	unsigned n = __atomic_load_n(&w->nheld, __ATOMIC_RELAXED);
+
+	do {
+		ok = n < w->held_max;
+	} while (ok && !__atomic_compare_exchange_n(&w->nheld, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	if (!ok)
 		return -1;
 	if (lp_cache_rd_open(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
@@ -480,9 +501,7 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 		}
 		lp_cache_rd_close(rd);
 	}
-	pthread_mutex_lock(&w->mu);
-	w->nheld--;
-	pthread_mutex_unlock(&w->mu);
+	__atomic_fetch_sub(&w->nheld, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -492,9 +511,7 @@ static void job_unhold(struct zw *w, struct zjob *j)
 		return;
 	lp_cache_rd_close(&j->rd);
 	j->held = false;
-	pthread_mutex_lock(&w->mu);
-	w->nheld--;
-	pthread_mutex_unlock(&w->mu);
+	__atomic_fetch_sub(&w->nheld, 1, __ATOMIC_RELAXED);
 }
 
 /* Read and deflate one whole file. Runs on a worker (or the writer with one thread). */
@@ -626,18 +643,41 @@ static void job_finish(struct zjob *j, int r)
 	}
 }
 
+/* Job i is done: wake the writer only if it sleeps (see take_job for the other half). */
+static void job_done(struct zw *w, struct zjob *j)
+{
+	__atomic_store_n(&j->state, J_DONE, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->writer_waiting, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&w->mu);
+		pthread_cond_broadcast(&w->cv_done);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+/*
+ * A worker takes a run of consecutive jobs under one lock: up to
+ * BATCH_MAX, the second and later only while cheap (a directory, a link,
+ * a small file), so the writer, which waits for them in order, is never
+ * kept waiting long behind one worker's queue.
+ */
+#define BATCH_MAX	16u
+#define BATCH_CHEAP	(256u << 10)
+
 static void *worker(void *arg)
 {
 	struct zw *w = arg;
 	struct libdeflate_compressor *c = libdeflate_alloc_compressor(w->level);
+	size_t refund = 0;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		struct zjob *j;
-		const struct lp_entry *e;
-		size_t cost, kept;
-		int r;
+		size_t first, taken = 0, cost;
 
+		/* Window bytes charged for data that was not kept. */
+		w->inflight -= refund;
+		if (refund && w->nwait_work)
+			pthread_cond_broadcast(&w->cv_work);
+		refund = 0;
 		/*
 		 * Take jobs strictly in order, and only while the window has
 		 * room (an empty window admits anything, so the entry the
@@ -647,31 +687,44 @@ static void *worker(void *arg)
 			cost = job_cost(w, &w->l->v[w->next]);
 			if (!cost || !w->inflight || w->inflight + cost <= w->window)
 				break;
+			w->nwait_work++;
 			pthread_cond_wait(&w->cv_work, &w->mu);
+			w->nwait_work--;
 		}
 		if (w->stop || w->next >= w->l->n)
 			break;
-		e = &w->l->v[w->next];
-		j = &w->jobs[w->next++];
-		cost = job_cost(w, e);
-		w->inflight += cost;
-		j->cost = cost;
-		j->state = J_RUNNING;
+		first = w->next;
+		while (w->next < w->l->n && taken < BATCH_MAX) {
+			cost = job_cost(w, &w->l->v[w->next]);
+			if (taken && (cost > BATCH_CHEAP || (cost && w->inflight + cost > w->window)))
+				break;
+			w->inflight += cost;
+			w->jobs[w->next].cost = cost;
+			__atomic_store_n(&w->jobs[w->next].state, J_RUNNING, __ATOMIC_RELAXED);
+			w->next++;
+			taken++;
+		}
 		pthread_mutex_unlock(&w->mu);
 
-		lp_errmsg_clear();
-		r = c ? job_run(w, e, j, c) : -ENOMEM;
-		job_finish(j, r);
-		kept = j->data ? (size_t)j->csize : 0;
+		for (size_t i = first; i < first + taken; i++) {
+			struct zjob *j = &w->jobs[i];
+			size_t kept;
+			int r;
 
+			lp_errmsg_clear();
+			r = c ? job_run(w, &w->l->v[i], j, c) : -ENOMEM;
+			job_finish(j, r);
+			kept = j->data ? (size_t)j->csize : 0;
+			/* Only what is kept for the writer stays charged (the rest at the next lock). */
+			refund += j->cost - kept;
+			j->cost = kept;
+			job_done(w, j);
+		}
 		pthread_mutex_lock(&w->mu);
-		/* Only what is kept for the writer stays charged. */
-		w->inflight -= cost - kept;
-		j->cost = kept;
-		j->state = J_DONE;
-		pthread_cond_broadcast(&w->cv_done);
-		pthread_cond_broadcast(&w->cv_work);
 	}
+	w->inflight -= refund;
+	if (refund && w->nwait_work)
+		pthread_cond_broadcast(&w->cv_work);
 	pthread_mutex_unlock(&w->mu);
 	libdeflate_free_compressor(c);
 	return NULL;
@@ -1406,6 +1459,8 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 	w->dos_date = (uint16_t)(dt >> 16);
 	w->dos_time = (uint16_t)dt;
 
+	lp_sha256_init(&w->sha);
+	w->sha_ok = true;
 	w->base = lseek(fd, 0, SEEK_CUR);
 	if (w->base < 0)
 		return lp_fail(-errno, o->name, "the zip output must be a seekable file: %s", strerror(errno));
@@ -1487,10 +1542,19 @@ static int take_job(struct zw *w, size_t i, struct libdeflate_compressor **c)
 		job_finish(j, job_run(w, &w->l->v[i], j, *c));
 		j->state = J_DONE;
 	}
-	pthread_mutex_lock(&w->mu);
-	while (j->state != J_DONE)
-		pthread_cond_wait(&w->cv_done, &w->mu);
-	pthread_mutex_unlock(&w->mu);
+	/*
+	 * Say we sleep before looking (both sequentially consistent): a
+	 * worker that finishes the job either is seen here or sees the flag
+	 * and wakes us, taking mu, which cond_wait holds until it sleeps.
+	 */
+	if (__atomic_load_n(&j->state, __ATOMIC_SEQ_CST) != J_DONE) {
+		pthread_mutex_lock(&w->mu);
+		__atomic_store_n(&w->writer_waiting, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&j->state, __ATOMIC_SEQ_CST) != J_DONE)
+			pthread_cond_wait(&w->cv_done, &w->mu);
+		__atomic_store_n(&w->writer_waiting, 0, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&w->mu);
+	}
 	if (j->err < 0) {
 		lp_errmsg_set(j->msg);
 		return j->err;
@@ -1505,10 +1569,13 @@ static void release_job(struct zw *w, size_t i)
 	free(j->data);
 	j->data = NULL;
 	job_unhold(w, j);
+	if (!j->cost)
+		return;
 	pthread_mutex_lock(&w->mu);
 	w->inflight -= j->cost;
 	j->cost = 0;
-	pthread_cond_broadcast(&w->cv_work);
+	if (w->nwait_work)
+		pthread_cond_broadcast(&w->cv_work);
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -1565,6 +1632,9 @@ int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o
 		res->unzipped = w.unzipped;
 		res->zipped = w.buf_at;
 		res->zip64 = w.any64;
+		res->have_sha256 = w.sha_ok;
+		if (w.sha_ok)
+			lp_sha256_final(&w.sha, res->sha256);
 	}
 out:
 	if (r == -ENOMEM && !*lp_errmsg())

@@ -114,6 +114,15 @@ def settle():
     time.sleep(2.1)
 
 
+def assert_code_sha256(zip_path, rep_path):
+    """The writer hashes the zip as it goes out (or the file, after a rewind): either way the file's."""
+    import base64
+    with open(rep_path) as f:
+        got = json.load(f)["artifact"]["code_sha256"]
+    want = base64.b64encode(hashlib.sha256(read(zip_path)).digest()).decode()
+    assert got == want, (zip_path, got, want)
+
+
 def snapshot(d):
     out = {}
     for base, dirs, names in os.walk(d):
@@ -275,6 +284,7 @@ def check_recovers(cmd, sub, how):
         return
     assert s["dropped"] == len(victims), (how, s, len(victims))
     if cmd == "pack":
+        assert_code_sha256(out, rep)
         with open(rep) as f:
             codes = [x["code"] for x in json.load(f)["findings"]]
         assert codes.count("cache-entry-corrupt") == len(victims), codes
@@ -576,6 +586,7 @@ def test_index_facts_follow_the_bytes():
     lp("pack", src, "-o", os.path.join(d, "d.zip"), "-q", "--no-check", "--cache-dir", cache)
     p, rep = pack_json(src, os.path.join(d, "e.zip"), cache)
     assert stats(p)["hashed"] == 0, stats(p)
+    assert_code_sha256(os.path.join(d, "e.zip"), os.path.join(d, "e.zip.json"))
     assert read(os.path.join(d, "e.zip")) == read(os.path.join(d, "ref.zip"))
 
 
