@@ -69,6 +69,7 @@ struct lp_cache {
 	 * fstat nor a futimens for the LRU (see lp_cache_get_small).
 	 */
 	bool atime_lru;
+	int zipfd;		/* zip/v1, for opens relative to it (-1: none) */
 	struct lp_cache_stats st;
 	pthread_mutex_t mu;
 };
@@ -147,11 +148,11 @@ static void disable(struct lp_cache *c, const char *path, int err)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Counters are atomic: two workers counting hits must not queue on mu. */
 static void bump(struct lp_cache *c, uint64_t *field, uint64_t by)
 {
-	pthread_mutex_lock(&c->mu);
-	*field += by;
-	pthread_mutex_unlock(&c->mu);
+	(void)c;
+	__atomic_fetch_add(field, by, __ATOMIC_RELAXED);
 }
 
 int lp_cache_default_root(char **ret)
@@ -269,8 +270,8 @@ static void note_dropped(struct lp_cache *c, const char *name, const char *why)
 			v[c->n_dropped++] = line;
 			line = NULL;
 		}
-		c->st.dropped++;
 	}
+	bump(c, &c->st.dropped, 1);
 	pthread_mutex_unlock(&c->mu);
 	free(line);
 }
@@ -380,8 +381,8 @@ int lp_cache_index_lookup_facts(struct lp_cache *c, const char *path, const stru
 	*facts = e->facts;
 	pthread_mutex_lock(&c->mu);
 	e->used = true;
-	c->st.index_hits++;
 	pthread_mutex_unlock(&c->mu);
+	bump(c, &c->st.index_hits, 1);
 	return 1;
 miss:
 	if (c)
@@ -512,6 +513,7 @@ int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->mu, NULL);
+	c->zipfd = -1;
 	c->max_bytes = o->max_bytes ? o->max_bytes : LP_CACHE_MAX_DEFAULT;
 	c->max_given = o->max_bytes != 0;
 	c->cwd = getcwd(NULL, 0);
@@ -555,6 +557,7 @@ int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 		struct statvfs vfs;
 
 		c->atime_lru = statvfs(c->dir[0], &vfs) == 0 && !(vfs.f_flag & (ST_NOATIME | ST_RDONLY));
+		c->zipfd = open(c->dir[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
 	}
 	/*
 	 * The file system stamps files from the coarse clock; a stat taken now
@@ -735,6 +738,8 @@ void lp_cache_free(struct lp_cache *c)
 	for (int i = 0; i < 3; i++)
 		free(c->dir[i]);
 	free(c->index_path);
+	if (c->zipfd >= 0)
+		close(c->zipfd);
 	free(c->root);
 	free(c->cwd);
 	pthread_mutex_destroy(&c->mu);
@@ -825,7 +830,8 @@ static const char *hdr_check(const uint8_t *h, enum lp_cache_kind kind, const st
 	if (rd32(h + 8) != (uint32_t)kind || memcmp(h + 16, key->k, 32))
 		return "header of another entry";
 	*len = rd64(h + 128);
-	if (file_size != HDR_LEN + *len)
+	/* UINT64_MAX: size unknown, the reader checks where the file ends. */
+	if (file_size != UINT64_MAX && file_size != HDR_LEN + *len)
 		return file_size < HDR_LEN + *len ? "truncated" : "longer than its header says";
 	m->method = rd32(h + 48);
 	m->crc = rd32(h + 52);
@@ -904,21 +910,94 @@ int lp_cache_rd_open(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 	return 1;
 }
 
+int lp_cache_rd_open_fast(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+			  const char *name, struct lp_cache_rd *rd)
+{
+	uint8_t h[HDR_LEN];
+	const char *why = NULL;
+	char hex[65], rel[3 + 65], *path;
+	ssize_t k;
+	int fd;
+
+	if (!lp_cache_enabled(c) || !c->atime_lru || c->zipfd < 0 || kind != LP_CACHE_ZIP)
+		return lp_cache_rd_open(c, kind, key, name, rd);
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = -1;
+	lp_hex(key->k, 32, hex);
+	snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
+	fd = openat(c->zipfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT) {
+			bump(c, &c->st.misses, 1);
+		} else if ((path = lp_cache_entry_path(c, kind, key))) {
+			drop_path(c, path, name, strerror(e));
+			free(path);
+		}
+		return 0;
+	}
+	do
+		k = pread(fd, h, HDR_LEN, 0);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		why = errno == EISDIR ? "not a regular file" : "unreadable";
+	else if ((size_t)k < HDR_LEN)
+		why = "truncated";
+	else
+		why = hdr_check(h, kind, key, UINT64_MAX, &rd->meta, &rd->len, &rd->payload_crc);
+	path = lp_cache_entry_path(c, kind, key);
+	if (why || !path) {
+		close(fd);
+		if (why && path)
+			drop_path(c, path, name, why);
+		free(path);
+		bump(c, &c->st.misses, 1);
+		return 0;
+	}
+	/* The read marks the entry used (atime); its end is checked by lp_cache_rd_read. */
+	bump(c, &c->st.hits, 1);
+	rd->fd = fd;
+	rd->path = path;
+	rd->c = c;
+	rd->kind = kind;
+	rd->unchecked = true;
+	return 1;
+}
+
 long lp_cache_rd_read(struct lp_cache_rd *rd, void *buf, size_t n)
 {
+	size_t cap = n, want;
+	unsigned char extra;
 	ssize_t k;
 
 	if (rd->off + n > rd->len)
 		n = (size_t)(rd->len - rd->off);
-	if (!n)
+	if (!n) {
+		/* Opened without a size check (lp_cache_rd_open_fast): the file must end here. */
+		if (rd->unchecked) {
+			rd->unchecked = false;
+			do
+				k = pread(rd->fd, &extra, 1, (off_t)(HDR_LEN + rd->off));
+			while (k < 0 && errno == EINTR);
+			if (k != 0)
+				return k < 0 ? -errno : -EIO;	/* longer than its header says */
+		}
 		return 0;
+	}
+	/* Unchecked and the rest fits with room to spare: one byte more shows the end in the same read. */
+	want = rd->unchecked && n < cap ? n + 1 : n;
 	do
-		k = pread(rd->fd, buf, n, (off_t)(HDR_LEN + rd->off));
+		k = pread(rd->fd, buf, want, (off_t)(HDR_LEN + rd->off));
 	while (k < 0 && errno == EINTR);
 	if (k < 0)
 		return -errno;
 	if (k == 0)
 		return -EIO;	/* shrank under us */
+	if ((size_t)k > n)
+		return -EIO;	/* longer than its header says */
+	if (want > n && (size_t)k == n)
+		rd->unchecked = false;	/* read short: that was the end */
 	rd->crc = libdeflate_crc32(rd->crc, buf, (size_t)k);
 	rd->off += (uint64_t)k;
 	return (long)k;
@@ -933,10 +1012,8 @@ void lp_cache_rd_drop(struct lp_cache_rd *rd, const char *name, const char *why)
 {
 	if (rd->path) {
 		drop_path(rd->c, rd->path, name, why);
-		pthread_mutex_lock(&rd->c->mu);
-		rd->c->st.hits--;
-		rd->c->st.misses++;
-		pthread_mutex_unlock(&rd->c->mu);
+		__atomic_fetch_sub(&rd->c->st.hits, 1, __ATOMIC_RELAXED);
+		bump(rd->c, &rd->c->st.misses, 1);
 	}
 	lp_cache_rd_close(rd);
 }
@@ -991,7 +1068,7 @@ int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct
 	size_t cap = HDR_LEN + (size_t)max_len + 1;
 	unsigned char *buf;
 	const char *why = NULL;
-	char *path;
+	char hex[65], rel[3 + 65], *path;
 	uint64_t len = 0;
 	uint32_t pcrc = 0;
 	ssize_t k;
@@ -999,26 +1076,25 @@ int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct
 
 	if (!lp_cache_enabled(c))
 		return 0;
-	if (!c->atime_lru)
+	if (!c->atime_lru || c->zipfd < 0 || kind != LP_CACHE_ZIP)
 		return lp_cache_get_mem(c, kind, key, name, meta, ret_data, ret_len);
-	path = lp_cache_entry_path(c, kind, key);
-	if (!path)
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	lp_hex(key->k, 32, hex);
+	snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
+	fd = openat(c->zipfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		int e = errno;
 
-		if (e == ENOENT)
+		if (e == ENOENT) {
 			bump(c, &c->st.misses, 1);
-		else
+		} else if ((path = lp_cache_entry_path(c, kind, key))) {
 			drop_path(c, path, name, strerror(e));
-		free(path);
+			free(path);
+		}
 		return 0;
 	}
 	buf = malloc(cap);
 	if (!buf) {
 		close(fd);
-		free(path);
 		return 0;
 	}
 	/*
@@ -1042,12 +1118,13 @@ int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct
 		why = "CRC-32 mismatch";
 	if (why) {
 		free(buf);
-		drop_path(c, path, name, why);
-		free(path);
+		if ((path = lp_cache_entry_path(c, kind, key))) {
+			drop_path(c, path, name, why);
+			free(path);
+		}
 		bump(c, &c->st.misses, 1);
 		return 0;
 	}
-	free(path);
 	memmove(buf, buf + HDR_LEN, (size_t)len);
 	bump(c, &c->st.hits, 1);
 	*ret_data = buf;
@@ -1157,8 +1234,8 @@ int lp_cache_wr_commit(struct lp_cache_wr *w, const struct lp_cache_key *key, co
 	} else {
 		pthread_mutex_lock(&w->c->mu);
 		w->c->stored_any = true;
-		w->c->st.stored++;
 		pthread_mutex_unlock(&w->c->mu);
+		bump(w->c, &w->c->st.stored, 1);
 	}
 	free(path);
 out:

@@ -163,9 +163,18 @@ struct lp_cache_rd {
 	char *path;
 	struct lp_cache *c;
 	enum lp_cache_kind kind;
+	bool unchecked;		/* the file's size was not checked at open: the reads find its end */
 };
 int lp_cache_rd_open(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
 		     const char *name, struct lp_cache_rd *rd);
+/*
+ * lp_cache_rd_open for a zip entry without the fstat where the file system
+ * keeps access times (see lp_cache_get_small): open and read the header;
+ * the reads find where the file ends (a truncated or longer entry fails
+ * lp_cache_rd_read with -EIO). Otherwise it is lp_cache_rd_open.
+ */
+int lp_cache_rd_open_fast(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+			  const char *name, struct lp_cache_rd *rd);
 /* Read up to n bytes of payload; returns bytes read (0 at the end) or -errno. */
 long lp_cache_rd_read(struct lp_cache_rd *rd, void *buf, size_t n);
 /* Did the payload read so far (all of it) match the header's CRC-32? */

@@ -429,7 +429,8 @@ static int walk_dir(struct walk *w, const char *fsdir, const char *reldir)
 				break;
 			continue;
 		}
-		if (lstat(fs, &st) < 0) {
+		/* Relative to the open directory: no walk of the whole path per file. */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			int err = errno;
 
 			r = problem(w, -err, "unreadable", rel, "%s: cannot stat: %s", fs, strerror(err));

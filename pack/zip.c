@@ -133,7 +133,7 @@ struct zw {
 	 * nobody is woken when nobody waits, so a warm run whose workers
 	 * stay ahead of the writer makes almost no futex calls.
 	 */
-	unsigned nwait_work;	/* workers waiting for window room (under mu) */
+	unsigned nwait_work;	/* workers waiting for window or held room (atomic, changed under mu) */
 	int writer_waiting;	/* atomic: the writer sleeps on cv_done */
 	pthread_t *tid;
 	unsigned nworkers;
@@ -469,6 +469,17 @@ static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *
 	return true;
 }
 
+/* One open entry fewer: a worker may be waiting for held room (see worker()). */
+static void unheld(struct zw *w)
+{
+	__atomic_fetch_sub(&w->nheld, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&w->mu);
+		pthread_cond_broadcast(&w->cv_work);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
 /*
  * Open a cached entry and check its header, keeping it open for the
  * writer, while fewer than held_max jobs hold one (beyond that the job
@@ -488,7 +499,7 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 	} while (ok && !__atomic_compare_exchange_n(&w->nheld, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	if (!ok)
 		return -1;
-	if (lp_cache_rd_open(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
+	if (lp_cache_rd_open_fast(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
 		if (rd->meta.usize == e->size &&
 		    (rd->meta.method == LP_ZIP_DEFLATED ||
 		     (rd->meta.method == LP_ZIP_STORED && rd->len == e->size))) {
@@ -501,7 +512,7 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 		}
 		lp_cache_rd_close(rd);
 	}
-	__atomic_fetch_sub(&w->nheld, 1, __ATOMIC_RELAXED);
+	unheld(w);
 	return 0;
 }
 
@@ -511,7 +522,7 @@ static void job_unhold(struct zw *w, struct zjob *j)
 		return;
 	lp_cache_rd_close(&j->rd);
 	j->held = false;
-	__atomic_fetch_sub(&w->nheld, 1, __ATOMIC_RELAXED);
+	unheld(w);
 }
 
 /* Read and deflate one whole file. Runs on a worker (or the writer with one thread). */
@@ -546,10 +557,7 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
 			memcpy(j->dg, dg, 32);
-			if (!j->refetch && e->size <= SMALL_HIT_MAX) {
-				if (job_from_cache(w, e, j, &key))
-					return 0;
-			} else if (!j->refetch) {
+			if (!j->refetch) {
 				int h = job_hold_cached(w, e, j, &key);
 
 				if (h == 1 || (h < 0 && job_from_cache(w, e, j, &key)))
@@ -675,7 +683,7 @@ static void *worker(void *arg)
 
 		/* Window bytes charged for data that was not kept. */
 		w->inflight -= refund;
-		if (refund && w->nwait_work)
+		if (refund && __atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST))
 			pthread_cond_broadcast(&w->cv_work);
 		refund = 0;
 		/*
@@ -684,12 +692,23 @@ static void *worker(void *arg)
 		 * writer waits for can always start).
 		 */
 		while (!w->stop && w->next < w->l->n) {
+			bool room;
+
 			cost = job_cost(w, &w->l->v[w->next]);
-			if (!cost || !w->inflight || w->inflight + cost <= w->window)
+			room = !cost || !w->inflight || w->inflight + cost <= w->window;
+			/*
+			 * Nor run further ahead than held_max open entries:
+			 * beyond them a hit would be read into memory. (The
+			 * writer has released every job before the one it
+			 * waits for, so this never stops the job it needs.)
+			 */
+			if (room && __atomic_load_n(&w->nheld, __ATOMIC_SEQ_CST) < w->held_max)
 				break;
-			w->nwait_work++;
-			pthread_cond_wait(&w->cv_work, &w->mu);
-			w->nwait_work--;
+			__atomic_store_n(&w->nwait_work, w->nwait_work + 1, __ATOMIC_SEQ_CST);
+			/* Look again after saying so: unheld() sees the count or we see its release. */
+			if (!room || __atomic_load_n(&w->nheld, __ATOMIC_SEQ_CST) >= w->held_max)
+				pthread_cond_wait(&w->cv_work, &w->mu);
+			__atomic_store_n(&w->nwait_work, w->nwait_work - 1, __ATOMIC_SEQ_CST);
 		}
 		if (w->stop || w->next >= w->l->n)
 			break;
@@ -723,7 +742,7 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&w->mu);
 	}
 	w->inflight -= refund;
-	if (refund && w->nwait_work)
+	if (refund && __atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST))
 		pthread_cond_broadcast(&w->cv_work);
 	pthread_mutex_unlock(&w->mu);
 	libdeflate_free_compressor(c);
@@ -1574,7 +1593,7 @@ static void release_job(struct zw *w, size_t i)
 	pthread_mutex_lock(&w->mu);
 	w->inflight -= j->cost;
 	j->cost = 0;
-	if (w->nwait_work)
+	if (__atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST))
 		pthread_cond_broadcast(&w->cv_work);
 	pthread_mutex_unlock(&w->mu);
 }
