@@ -111,6 +111,19 @@ struct zw {
 	 */
 	struct lp_sha256 sha;
 	bool sha_ok;
+	uint64_t synced;	/* archive bytes handed to writeback (sync_file_range) */
+	/*
+	 * With workers, a hasher thread takes each flushed buffer while the
+	 * writer fills the other one (buf2), so hashing overlaps the writing.
+	 */
+	unsigned char *buf2;
+	bool hasher_on;
+	pthread_t hasher;
+	pthread_mutex_t hmu;
+	pthread_cond_t hcv;
+	const unsigned char *hp;	/* what the hasher is given (under hmu) */
+	size_t hn;
+	bool hbusy, hstop;
 
 	/* Central directory, built as entries are written. */
 	unsigned char *cd;
@@ -145,6 +158,9 @@ struct zw {
 	unsigned held_max;	/* how many may, from the fd limit */
 	struct libdeflate_compressor *wc;	/* the writer's, for a bad cached entry */
 };
+
+/* emit_cached reads into the output buffer when this much of it is free, else flushes first. */
+#define CACHED_MIN_ROOM	(64u << 10)
 
 /*
  * Files up to this size take their cached data into memory in one read
@@ -245,6 +261,76 @@ static int pwrite_all(int fd, const void *p, size_t n, off_t at)
 	return 0;
 }
 
+static void *hasher_main(void *arg)
+{
+	struct zw *w = arg;
+
+	pthread_mutex_lock(&w->hmu);
+	for (;;) {
+		const unsigned char *p;
+		size_t n;
+
+		while (!w->hbusy && !w->hstop)
+			pthread_cond_wait(&w->hcv, &w->hmu);
+		if (!w->hbusy)
+			break;
+		p = w->hp;
+		n = w->hn;
+		pthread_mutex_unlock(&w->hmu);
+		lp_sha256_update(&w->sha, p, n);
+		pthread_mutex_lock(&w->hmu);
+		w->hbusy = false;
+		pthread_cond_broadcast(&w->hcv);
+	}
+	pthread_mutex_unlock(&w->hmu);
+	return NULL;
+}
+
+/* Wait until the hasher is done with what it was given. */
+static void hash_wait(struct zw *w)
+{
+	if (!w->hasher_on)
+		return;
+	pthread_mutex_lock(&w->hmu);
+	while (w->hbusy)
+		pthread_cond_wait(&w->hcv, &w->hmu);
+	pthread_mutex_unlock(&w->hmu);
+}
+
+/* Hash p (left untouched until the next hash_give or hash_wait returns). */
+static void hash_give(struct zw *w, const unsigned char *p, size_t n)
+{
+	if (!w->hasher_on) {
+		lp_sha256_update(&w->sha, p, n);
+		return;
+	}
+	pthread_mutex_lock(&w->hmu);
+	while (w->hbusy)
+		pthread_cond_wait(&w->hcv, &w->hmu);
+	w->hp = p;
+	w->hn = n;
+	w->hbusy = true;
+	pthread_cond_broadcast(&w->hcv);
+	pthread_mutex_unlock(&w->hmu);
+}
+
+/*
+ * Start the disk writes of what is written so far, every WRITEBACK_STEP
+ * bytes, without waiting for them: the caller's fsync before the rename
+ * then finds most of the archive on disk already instead of writing it
+ * all at the end. Only a hint (errors ignored; fsync reports them).
+ */
+#define WRITEBACK_STEP	(8u << 20)
+
+static void start_writeback(struct zw *w)
+{
+	if (w->buf_at - w->synced < WRITEBACK_STEP)
+		return;
+	(void)sync_file_range(w->fd, w->base + (off_t)w->synced, (off_t)(w->buf_at - w->synced),
+			      SYNC_FILE_RANGE_WRITE);
+	w->synced = w->buf_at;
+}
+
 static int out_flush(struct zw *w)
 {
 	int r;
@@ -252,12 +338,20 @@ static int out_flush(struct zw *w)
 	if (!w->blen)
 		return 0;
 	if (w->sha_ok)
-		lp_sha256_update(&w->sha, w->buf, w->blen);
+		hash_give(w, w->buf, w->blen);
 	r = pwrite_all(w->fd, w->buf, w->blen, w->base + (off_t)w->buf_at);
 	if (r < 0)
 		return write_fail(w, r);
 	w->buf_at += w->blen;
 	w->blen = 0;
+	start_writeback(w);
+	if (w->hasher_on) {
+		/* The hasher may still read this one: fill the other (it finished with that before taking this). */
+		unsigned char *t = w->buf;
+
+		w->buf = w->buf2;
+		w->buf2 = t;
+	}
 	return 0;
 }
 
@@ -279,11 +373,13 @@ static int out_put(struct zw *w, const void *p, size_t n)
 		if (n >= OUTBUF) {
 			/* Big prepared entries go straight out, skipping the copy. */
 			if (w->sha_ok)
-				lp_sha256_update(&w->sha, p, n);
+				hash_give(w, p, n);
 			r = pwrite_all(w->fd, p, n, w->base + (off_t)w->buf_at);
+			hash_wait(w);	/* p is the caller's */
 			if (r < 0)
 				return write_fail(w, r);
 			w->buf_at += n;
+			start_writeback(w);
 			return 0;
 		}
 	}
@@ -319,6 +415,8 @@ static int out_rewind(struct zw *w, uint64_t at)
 	if (at != w->buf_at)
 		w->sha_ok = false;
 	w->buf_at = at;
+	if (w->synced > at)
+		w->synced = at;
 	return 0;
 }
 
@@ -1286,10 +1384,14 @@ static int emit_cached(struct zw *w, const struct lp_entry *e, struct hdr *h, st
 	if (r < 0)
 		return r;
 	at = h->offset;
-	while ((k = lp_cache_rd_read(&j->rd, w->rbuf, READ_CHUNK)) > 0) {
-		r = out_put(w, w->rbuf, (size_t)k);
-		if (r < 0)
+	/* Straight into the output buffer: no copy through rbuf. */
+	for (;;) {
+		if (OUTBUF - w->blen < CACHED_MIN_ROOM && (r = out_flush(w)) < 0)
 			return r;
+		k = lp_cache_rd_read(&j->rd, w->buf + w->blen, OUTBUF - w->blen);
+		if (k <= 0)
+			break;
+		w->blen += (size_t)k;
 	}
 	if (k == 0 && lp_cache_rd_crc_ok(&j->rd)) {
 		job_unhold(w, j);
@@ -1508,6 +1610,16 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 	pthread_cond_init(&w->cv_work, NULL);
 	pthread_cond_init(&w->cv_done, NULL);
 	w->sync_ok = true;
+	if (threads > 1 && pthread_mutex_init(&w->hmu, NULL) == 0) {
+		pthread_cond_init(&w->hcv, NULL);
+		w->buf2 = malloc(OUTBUF);
+		if (w->buf2 && pthread_create(&w->hasher, NULL, hasher_main, w) == 0) {
+			w->hasher_on = true;
+		} else {
+			pthread_cond_destroy(&w->hcv);
+			pthread_mutex_destroy(&w->hmu);
+		}
+	}
 	if (threads > 1) {
 		w->tid = calloc(threads, sizeof(*w->tid));
 		if (!w->tid)
@@ -1524,6 +1636,16 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 
 static void zw_free(struct zw *w)
 {
+	if (w->hasher_on) {
+		pthread_mutex_lock(&w->hmu);
+		w->hstop = true;
+		pthread_cond_broadcast(&w->hcv);
+		pthread_mutex_unlock(&w->hmu);
+		pthread_join(w->hasher, NULL);
+		pthread_cond_destroy(&w->hcv);
+		pthread_mutex_destroy(&w->hmu);
+		w->hasher_on = false;
+	}
 	if (w->sync_ok) {
 		stop_workers(w);
 		pthread_mutex_destroy(&w->mu);
@@ -1541,6 +1663,7 @@ static void zw_free(struct zw *w)
 	free(w->jobs);
 	free(w->tid);
 	free(w->buf);
+	free(w->buf2);
 	free(w->rbuf);
 	free(w->cd);
 	libdeflate_free_compressor(w->wc);
@@ -1651,6 +1774,7 @@ int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o
 		res->unzipped = w.unzipped;
 		res->zipped = w.buf_at;
 		res->zip64 = w.any64;
+		hash_wait(&w);
 		res->have_sha256 = w.sha_ok;
 		if (w.sha_ok)
 			lp_sha256_final(&w.sha, res->sha256);
