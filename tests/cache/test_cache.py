@@ -641,6 +641,53 @@ def _unreadable_as_nobody(d):
     assert not os.path.exists(os.path.join(outdir, "c.zip"))
 
 
+def test_eviction_order_on_a_noatime_cache_dir():
+    """Where the file system keeps no access times the hit path stats and
+    touches entries as before, so recently used entries still survive."""
+    d = tmp("evict-noatime")
+    a = make_tree(os.path.join(d, "a"), seed=3)
+    b = make_tree(os.path.join(d, "b"), seed=4)
+    cache = os.path.join(d, "cache")
+    os.makedirs(cache)
+    # Everything in one private mount namespace: a noatime tmpfs as the cache dir.
+    script = os.path.join(d, "run.py")
+    with open(script, "w") as f:
+        f.write(r"""
+import os, subprocess, sys, time
+lp, a, b, cache, d = sys.argv[1:6]
+def run(*args):
+    p = subprocess.run([lp, *args], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p
+def entries():
+    out = set()
+    for base, _, names in os.walk(os.path.join(cache, "zip")):
+        out |= {os.path.join(base, n) for n in names if not n.startswith(".tmp.")}
+    return out
+run("pack", a, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+ea = entries()
+run("pack", b, "-o", os.path.join(d, "b.zip"), "-q", "--no-check", "--cache-dir", cache)
+eb = entries() - ea
+now = time.time()
+for p, age in [(p, 3 * 3600) for p in ea] + [(p, 2 * 3600) for p in eb]:
+    os.utime(p, (now - age, now - age))
+p = run("pack", a, "-o", os.path.join(d, "a1.zip"), "-v", "--no-check", "--cache-dir", cache)
+assert " 0 computed" in p.stderr, p.stderr
+# The hits were touched (mtime), as the file system keeps no atime for them.
+assert all(os.stat(p).st_mtime > now - 600 for p in ea), "hits not marked used"
+size = sum(os.lstat(p).st_blocks * 512 for p in ea)
+run("pack", a, "-o", os.path.join(d, "a2.zip"), "-q", "--no-check", "--cache-dir", cache,
+    "--cache-max", str(size + 64 * 1024))
+left = entries()
+assert ea <= left, "recently used entries were evicted"
+assert eb - left, "nothing of the least recently used was evicted"
+print("ok")
+""")
+    p = in_mount_ns("mount -t tmpfs -o noatime,size=64m tmpfs '%s'" % cache,
+                    [sys.executable, script, LP, a, b, cache, d])
+    assert p.returncode == 0 and "ok" in p.stdout, (p.stdout, p.stderr)
+
+
 if __name__ == "__main__":
     try:
         lptest.main(globals())
