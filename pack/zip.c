@@ -84,6 +84,12 @@ struct zjob {
 	 * memory first.
 	 */
 	bool held;
+	/*
+	 * A small hit read whole into data by the worker (lp_cache_get_small:
+	 * open, one read, close), holding a slot like a held entry so workers
+	 * stay within held_max jobs of the writer and the buffers recycle.
+	 */
+	bool slot;
 	bool refetch;		/* its held entry was bad: make the data from the file */
 	uint8_t dg[32];		/* the content digest the held entry was found by */
 	struct lp_cache_rd rd;
@@ -578,6 +584,18 @@ static void unheld(struct zw *w)
 	}
 }
 
+/* One of held_max slots for a job that keeps a cache hit for the writer, or false. */
+static bool take_slot(struct zw *w)
+{
+	unsigned n = __atomic_load_n(&w->nheld, __ATOMIC_RELAXED);
+	bool ok;
+
+	do {
+		ok = n < w->held_max;
+	} while (ok && !__atomic_compare_exchange_n(&w->nheld, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return ok;
+}
+
 /*
  * Open a cached entry and check its header, keeping it open for the
  * writer, while fewer than held_max jobs hold one (beyond that the job
@@ -588,14 +606,8 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 			    const struct lp_cache_key *key)
 {
 	struct lp_cache_rd *rd = &j->rd;
-	bool ok;
 
-	unsigned n = __atomic_load_n(&w->nheld, __ATOMIC_RELAXED);
-
-	do {
-		ok = n < w->held_max;
-	} while (ok && !__atomic_compare_exchange_n(&w->nheld, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	if (!ok)
+	if (!take_slot(w))
 		return -1;
 	if (lp_cache_rd_open_fast(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
 		if (rd->meta.usize == e->size &&
@@ -655,7 +667,13 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
 			memcpy(j->dg, dg, 32);
-			if (!j->refetch) {
+			if (!j->refetch && e->size <= SMALL_HIT_MAX && take_slot(w)) {
+				if (job_from_cache(w, e, j, &key)) {
+					j->slot = true;
+					return 0;
+				}
+				unheld(w);	/* a miss (counted): make it from the file */
+			} else if (!j->refetch) {
 				int h = job_hold_cached(w, e, j, &key);
 
 				if (h == 1 || (h < 0 && job_from_cache(w, e, j, &key)))
@@ -1711,6 +1729,10 @@ static void release_job(struct zw *w, size_t i)
 	free(j->data);
 	j->data = NULL;
 	job_unhold(w, j);
+	if (j->slot) {
+		j->slot = false;
+		unheld(w);
+	}
 	if (!j->cost)
 		return;
 	pthread_mutex_lock(&w->mu);
