@@ -226,6 +226,12 @@ static int add_file(struct walk *w, const char *fs, const char *rel, const struc
 	if (st->st_mode & 0111)
 		e->flags |= LP_F_EXEC;
 	e->mode = (e->flags & LP_F_EXEC) ? 0755 : 0644;
+	e->stat_id.dev = (uint64_t)st->st_dev;
+	e->stat_id.ino = (uint64_t)st->st_ino;
+	e->stat_id.size = (uint64_t)st->st_size;
+	e->stat_id.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	e->stat_id.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	e->flags |= LP_F_STAT_ID;
 	if (known) {
 		memcpy(e->digest, digest, 32);
 		e->flags |= LP_F_HAS_DIGEST;

@@ -545,6 +545,30 @@ static bool known_digest(const struct zw *w, const struct lp_entry *e, uint8_t d
 	return lp_cache_index_lookup(w->o->cache, e->src, &st, d) == 1;
 }
 
+/*
+ * An entry the index did not know whose digest was made since (dedupe
+ * hashes files that share a size): record it under the walk's stat,
+ * which was taken before those bytes were read, so the next run finds it.
+ */
+static void record_walk_digest(const struct zw *w, const struct lp_entry *e, const uint8_t d[32])
+{
+	struct stat st;
+
+	if (!w->o->cache || !e->src || (e->flags & (LP_F_MEMO_MISS | LP_F_STAT_ID | LP_F_HAS_DIGEST | LP_F_STRIPPED)) !=
+	    (LP_F_MEMO_MISS | LP_F_STAT_ID | LP_F_HAS_DIGEST) || e->stat_id.size != e->size)
+		return;
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG;
+	st.st_dev = (dev_t)e->stat_id.dev;
+	st.st_ino = (ino_t)e->stat_id.ino;
+	st.st_size = (off_t)e->stat_id.size;
+	st.st_mtim.tv_sec = (time_t)(e->stat_id.mtime_ns / 1000000000LL);
+	st.st_mtim.tv_nsec = (long)(e->stat_id.mtime_ns % 1000000000LL);
+	st.st_ctim.tv_sec = (time_t)(e->stat_id.ctime_ns / 1000000000LL);
+	st.st_ctim.tv_nsec = (long)(e->stat_id.ctime_ns % 1000000000LL);
+	lp_cache_index_record_facts(w->o->cache, e->src, &st, d, lp_entry_sniff_facts(e));
+}
+
 /* A verified cached copy of the entry's data, or false. */
 static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *j,
 			   const struct lp_cache_key *key)
@@ -664,6 +688,8 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		have_digest = j->refetch || known_digest(w, e, dg);
 		if (j->refetch)
 			memcpy(dg, j->dg, 32);
+		else if (have_digest)
+			record_walk_digest(w, e, dg);
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
 			memcpy(j->dg, dg, 32);
@@ -1275,6 +1301,8 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 
 	if (w->o->cache) {
 		have_digest = known_digest(w, e, dg);
+		if (have_digest)
+			record_walk_digest(w, e, dg);
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
 			r = streamed_from_cache(w, e, h, &key, &done);

@@ -688,6 +688,25 @@ print("ok")
     assert p.returncode == 0 and "ok" in p.stdout, (p.stdout, p.stderr)
 
 
+def test_files_hashed_for_dedupe_are_indexed():
+    """-O hashes files that share a size (dedupe); the zip writer records them under
+    the walk's stat, so the next run takes their digests from the index."""
+    d = tmp("dedupe-index")
+    src = make_tree(os.path.join(d, "src"))
+    for rel in ("dup/a.txt", "dup/b.txt", "dup/c.txt"):
+        os.makedirs(os.path.join(src, os.path.dirname(rel)), exist_ok=True)
+        with open(os.path.join(src, rel), "wb") as f:
+            f.write(b"same bytes\n" * 50 if rel != "dup/c.txt" else b"diff bytes\n" * 50)
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("pack", src, "-O", "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p = lp("pack", src, "-O", "-o", os.path.join(d, "b.zip"), "-v", "--no-check", "--cache-dir", cache)
+    assert stats(p)["hashed"] == 0 and stats(p)["computed"] == 0, stats(p)
+    lp("pack", src, "-O", "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "ref.zip"))
+    assert read(os.path.join(d, "b.zip")) == read(os.path.join(d, "ref.zip"))
+
+
 if __name__ == "__main__":
     try:
         lptest.main(globals())
