@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,8 +25,8 @@
 
 #define MAGIC		"LPCACHE\x01"
 #define HDR_LEN		144u
-#define IDX_MAGIC	"LPINDEX\x01"
-#define IDX_ENT_LEN	(5 * 8 + 32 + 4)
+#define IDX_MAGIC	"LPINDEX\x02"	/* v2: + the caller's facts; a v1 index is ignored */
+#define IDX_ENT_LEN	(5 * 8 + 32 + 4 + 4)
 #define TMP_PREFIX	".tmp."
 #define TMP_STALE_S	3600	/* a temporary older than this was left by a dead run */
 #define LRU_GRAIN_S	3600	/* a hit refreshes an entry's mtime once per this */
@@ -35,6 +36,7 @@ struct idx_ent {
 	uint64_t dev, ino, size;
 	int64_t mtime, ctime;	/* ns */
 	uint8_t d[32];
+	uint32_t facts;		/* the caller's, opaque here */
 	bool used;		/* looked up and matched this run: kept in the new index */
 };
 
@@ -62,6 +64,13 @@ struct lp_cache {
 	size_t n_dropped;
 	bool stored_any;
 	bool closed;
+	/*
+	 * The zip dir's file system keeps access times (relatime or strict):
+	 * reading an entry marks it used, so a small hit needs neither an
+	 * fstat nor a futimens for the LRU (see lp_cache_get_small).
+	 */
+	bool atime_lru;
+	int zipfd;		/* zip/v1, for opens relative to it (-1: none) */
 	struct lp_cache_stats st;
 	pthread_mutex_t mu;
 };
@@ -140,11 +149,11 @@ static void disable(struct lp_cache *c, const char *path, int err)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Counters are atomic: two workers counting hits must not queue on mu. */
 static void bump(struct lp_cache *c, uint64_t *field, uint64_t by)
 {
-	pthread_mutex_lock(&c->mu);
-	*field += by;
-	pthread_mutex_unlock(&c->mu);
+	(void)c;
+	__atomic_fetch_add(field, by, __ATOMIC_RELAXED);
 }
 
 int lp_cache_default_root(char **ret)
@@ -262,8 +271,8 @@ static void note_dropped(struct lp_cache *c, const char *name, const char *why)
 			v[c->n_dropped++] = line;
 			line = NULL;
 		}
-		c->st.dropped++;
 	}
+	bump(c, &c->st.dropped, 1);
 	pthread_mutex_unlock(&c->mu);
 	free(line);
 }
@@ -304,7 +313,8 @@ static void idx_load(struct lp_cache *c)
 		e->mtime = (int64_t)rd64(p + at + 24);
 		e->ctime = (int64_t)rd64(p + at + 32);
 		memcpy(e->d, p + at + 40, 32);
-		pl = rd32(p + at + 72);
+		e->facts = rd32(p + at + 72);
+		pl = rd32(p + at + 76);
 		at += IDX_ENT_LEN;
 		if (len - 4 - at < pl)
 			goto bad;
@@ -340,6 +350,14 @@ static int abs_path(const struct lp_cache *c, const char *path, char *buf, size_
 
 int lp_cache_index_lookup(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32])
 {
+	uint32_t facts;
+
+	return lp_cache_index_lookup_facts(c, path, st, digest, &facts);
+}
+
+int lp_cache_index_lookup_facts(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32],
+				uint32_t *facts)
+{
 	char abs[4096];
 	size_t s;
 	struct idx_ent *e = NULL;
@@ -361,10 +379,11 @@ int lp_cache_index_lookup(struct lp_cache *c, const char *path, const struct sta
 	if (e->mtime >= c->old_taken_at || e->ctime >= c->old_taken_at)
 		goto miss;
 	memcpy(digest, e->d, 32);
+	*facts = e->facts;
 	pthread_mutex_lock(&c->mu);
 	e->used = true;
-	c->st.index_hits++;
 	pthread_mutex_unlock(&c->mu);
+	bump(c, &c->st.index_hits, 1);
 	return 1;
 miss:
 	if (c)
@@ -373,6 +392,12 @@ miss:
 }
 
 void lp_cache_index_record(struct lp_cache *c, const char *path, const struct stat *st, const uint8_t digest[32])
+{
+	lp_cache_index_record_facts(c, path, st, digest, 0);
+}
+
+void lp_cache_index_record_facts(struct lp_cache *c, const char *path, const struct stat *st,
+				 const uint8_t digest[32], uint32_t facts)
 {
 	char abs[4096];
 	struct idx_ent e = { 0 };
@@ -388,6 +413,7 @@ void lp_cache_index_record(struct lp_cache *c, const char *path, const struct st
 	e.mtime = ts_ns(&st->st_mtim);
 	e.ctime = ts_ns(&st->st_ctim);
 	memcpy(e.d, digest, 32);
+	e.facts = facts;
 	pthread_mutex_lock(&c->mu);
 	if (c->n_fresh == c->cap_fresh) {
 		size_t nc = c->cap_fresh ? c->cap_fresh * 2 : 1024;
@@ -416,7 +442,8 @@ static int put_ent(FILE *f, const struct idx_ent *e, uint32_t *crc)
 	put64(b + 24, (uint64_t)e->mtime);
 	put64(b + 32, (uint64_t)e->ctime);
 	memcpy(b + 40, e->d, 32);
-	put32(b + 72, (uint32_t)pl);
+	put32(b + 72, e->facts);
+	put32(b + 76, (uint32_t)pl);
 	*crc = libdeflate_crc32(*crc, b, sizeof(b));
 	*crc = libdeflate_crc32(*crc, e->path, pl);
 	return fwrite(b, 1, sizeof(b), f) == sizeof(b) && fwrite(e->path, 1, pl, f) == pl ? 0 : -EIO;
@@ -487,6 +514,7 @@ int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->mu, NULL);
+	c->zipfd = -1;
 	c->max_bytes = o->max_bytes ? o->max_bytes : LP_CACHE_MAX_DEFAULT;
 	c->max_given = o->max_bytes != 0;
 	c->cwd = getcwd(NULL, 0);
@@ -526,6 +554,12 @@ int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 		}
 		free(probe);
 	}
+	if (c->enabled) {
+		struct statvfs vfs;
+
+		c->atime_lru = statvfs(c->dir[0], &vfs) == 0 && !(vfs.f_flag & (ST_NOATIME | ST_RDONLY));
+		c->zipfd = open(c->dir[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
 	/*
 	 * The file system stamps files from the coarse clock; a stat taken now
 	 * is trusted for files whose mtime and ctime are older than the second
@@ -541,6 +575,16 @@ int lp_cache_open(const struct lp_cache_opts *o, struct lp_cache **ret)
 		lp_sha256_init(&s);
 		lp_sha256_update(&s, o->index_name, strlen(o->index_name));
 		lp_sha256_update(&s, c->cwd, strlen(c->cwd) + 1);
+		/*
+		 * And the user: a record lets the walk skip its access check
+		 * (the file was read by this user with this very stat), so
+		 * another user sharing the cache dir keeps an index of its own.
+		 */
+		{
+			uint64_t ids[2] = { (uint64_t)geteuid(), (uint64_t)getegid() };
+
+			lp_sha256_update(&s, ids, sizeof(ids));
+		}
 		lp_sha256_final(&s, d);
 		lp_hex(d, 16, hex);
 		c->index_path = path_join(c->dir[2], hex);
@@ -615,7 +659,8 @@ static void scan(const char *dir, int depth, struct ev_file **v, size_t *n, size
 		}
 		(*v)[*n].path = p;
 		(*v)[*n].bytes = (uint64_t)st.st_blocks * 512;
-		(*v)[*n].used = ts_ns(&st.st_mtim);
+		/* A hit touches mtime (hourly) or, read by lp_cache_get_small, atime (relatime: daily). */
+		(*v)[*n].used = ts_ns(&st.st_mtim) > ts_ns(&st.st_atim) ? ts_ns(&st.st_mtim) : ts_ns(&st.st_atim);
 		*total += (*v)[*n].bytes;
 		(*n)++;
 	}
@@ -694,6 +739,8 @@ void lp_cache_free(struct lp_cache *c)
 	for (int i = 0; i < 3; i++)
 		free(c->dir[i]);
 	free(c->index_path);
+	if (c->zipfd >= 0)
+		close(c->zipfd);
 	free(c->root);
 	free(c->cwd);
 	pthread_mutex_destroy(&c->mu);
@@ -784,7 +831,8 @@ static const char *hdr_check(const uint8_t *h, enum lp_cache_kind kind, const st
 	if (rd32(h + 8) != (uint32_t)kind || memcmp(h + 16, key->k, 32))
 		return "header of another entry";
 	*len = rd64(h + 128);
-	if (file_size != HDR_LEN + *len)
+	/* UINT64_MAX: size unknown, the reader checks where the file ends. */
+	if (file_size != UINT64_MAX && file_size != HDR_LEN + *len)
 		return file_size < HDR_LEN + *len ? "truncated" : "longer than its header says";
 	m->method = rd32(h + 48);
 	m->crc = rd32(h + 52);
@@ -863,21 +911,94 @@ int lp_cache_rd_open(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 	return 1;
 }
 
+int lp_cache_rd_open_fast(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+			  const char *name, struct lp_cache_rd *rd)
+{
+	uint8_t h[HDR_LEN];
+	const char *why = NULL;
+	char hex[65], rel[3 + 65], *path;
+	ssize_t k;
+	int fd;
+
+	if (!lp_cache_enabled(c) || !c->atime_lru || c->zipfd < 0 || kind != LP_CACHE_ZIP)
+		return lp_cache_rd_open(c, kind, key, name, rd);
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = -1;
+	lp_hex(key->k, 32, hex);
+	snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
+	fd = openat(c->zipfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT) {
+			bump(c, &c->st.misses, 1);
+		} else if ((path = lp_cache_entry_path(c, kind, key))) {
+			drop_path(c, path, name, strerror(e));
+			free(path);
+		}
+		return 0;
+	}
+	do
+		k = pread(fd, h, HDR_LEN, 0);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		why = errno == EISDIR ? "not a regular file" : "unreadable";
+	else if ((size_t)k < HDR_LEN)
+		why = "truncated";
+	else
+		why = hdr_check(h, kind, key, UINT64_MAX, &rd->meta, &rd->len, &rd->payload_crc);
+	path = lp_cache_entry_path(c, kind, key);
+	if (why || !path) {
+		close(fd);
+		if (why && path)
+			drop_path(c, path, name, why);
+		free(path);
+		bump(c, &c->st.misses, 1);
+		return 0;
+	}
+	/* The read marks the entry used (atime); its end is checked by lp_cache_rd_read. */
+	bump(c, &c->st.hits, 1);
+	rd->fd = fd;
+	rd->path = path;
+	rd->c = c;
+	rd->kind = kind;
+	rd->unchecked = true;
+	return 1;
+}
+
 long lp_cache_rd_read(struct lp_cache_rd *rd, void *buf, size_t n)
 {
+	size_t cap = n, want;
+	unsigned char extra;
 	ssize_t k;
 
 	if (rd->off + n > rd->len)
 		n = (size_t)(rd->len - rd->off);
-	if (!n)
+	if (!n) {
+		/* Opened without a size check (lp_cache_rd_open_fast): the file must end here. */
+		if (rd->unchecked) {
+			rd->unchecked = false;
+			do
+				k = pread(rd->fd, &extra, 1, (off_t)(HDR_LEN + rd->off));
+			while (k < 0 && errno == EINTR);
+			if (k != 0)
+				return k < 0 ? -errno : -EIO;	/* longer than its header says */
+		}
 		return 0;
+	}
+	/* Unchecked and the rest fits with room to spare: one byte more shows the end in the same read. */
+	want = rd->unchecked && n < cap ? n + 1 : n;
 	do
-		k = pread(rd->fd, buf, n, (off_t)(HDR_LEN + rd->off));
+		k = pread(rd->fd, buf, want, (off_t)(HDR_LEN + rd->off));
 	while (k < 0 && errno == EINTR);
 	if (k < 0)
 		return -errno;
 	if (k == 0)
 		return -EIO;	/* shrank under us */
+	if ((size_t)k > n)
+		return -EIO;	/* longer than its header says */
+	if (want > n && (size_t)k == n)
+		rd->unchecked = false;	/* read short: that was the end */
 	rd->crc = libdeflate_crc32(rd->crc, buf, (size_t)k);
 	rd->off += (uint64_t)k;
 	return (long)k;
@@ -892,10 +1013,8 @@ void lp_cache_rd_drop(struct lp_cache_rd *rd, const char *name, const char *why)
 {
 	if (rd->path) {
 		drop_path(rd->c, rd->path, name, why);
-		pthread_mutex_lock(&rd->c->mu);
-		rd->c->st.hits--;
-		rd->c->st.misses++;
-		pthread_mutex_unlock(&rd->c->mu);
+		__atomic_fetch_sub(&rd->c->st.hits, 1, __ATOMIC_RELAXED);
+		bump(rd->c, &rd->c->st.misses, 1);
 	}
 	lp_cache_rd_close(rd);
 }
@@ -940,6 +1059,77 @@ int lp_cache_get_mem(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 	*ret_data = buf;
 	*ret_len = rd.len;
 	lp_cache_rd_close(&rd);
+	return 1;
+}
+
+int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+		       const char *name, uint64_t max_len, struct lp_cache_meta *meta, unsigned char **ret_data,
+		       uint64_t *ret_len)
+{
+	size_t cap = HDR_LEN + (size_t)max_len + 1;
+	unsigned char *buf;
+	const char *why = NULL;
+	char hex[65], rel[3 + 65], *path;
+	uint64_t len = 0;
+	uint32_t pcrc = 0;
+	ssize_t k;
+	int fd;
+
+	if (!lp_cache_enabled(c))
+		return 0;
+	if (!c->atime_lru || c->zipfd < 0 || kind != LP_CACHE_ZIP)
+		return lp_cache_get_mem(c, kind, key, name, meta, ret_data, ret_len);
+	lp_hex(key->k, 32, hex);
+	snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
+	fd = openat(c->zipfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT) {
+			bump(c, &c->st.misses, 1);
+		} else if ((path = lp_cache_entry_path(c, kind, key))) {
+			drop_path(c, path, name, strerror(e));
+			free(path);
+		}
+		return 0;
+	}
+	buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return 0;
+	}
+	/*
+	 * One read for header and payload, one byte more than the longest
+	 * payload allowed: a regular file reads short only at its end, so the
+	 * count is the file's size (no fstat) up to that bound.
+	 */
+	do
+		k = pread(fd, buf, cap, 0);
+	while (k < 0 && errno == EINTR);
+	close(fd);
+	if (k < 0)
+		why = errno == EISDIR ? "not a regular file" : "unreadable";
+	else if ((size_t)k < HDR_LEN)
+		why = "truncated";
+	else if ((size_t)k == cap)
+		why = "longer than its contents can be";
+	else
+		why = hdr_check(buf, kind, key, (uint64_t)k, meta, &len, &pcrc);
+	if (!why && libdeflate_crc32(0, buf + HDR_LEN, (size_t)len) != pcrc)
+		why = "CRC-32 mismatch";
+	if (why) {
+		free(buf);
+		if ((path = lp_cache_entry_path(c, kind, key))) {
+			drop_path(c, path, name, why);
+			free(path);
+		}
+		bump(c, &c->st.misses, 1);
+		return 0;
+	}
+	memmove(buf, buf + HDR_LEN, (size_t)len);
+	bump(c, &c->st.hits, 1);
+	*ret_data = buf;
+	*ret_len = len;
 	return 1;
 }
 
@@ -1045,8 +1235,8 @@ int lp_cache_wr_commit(struct lp_cache_wr *w, const struct lp_cache_key *key, co
 	} else {
 		pthread_mutex_lock(&w->c->mu);
 		w->c->stored_any = true;
-		w->c->st.stored++;
 		pthread_mutex_unlock(&w->c->mu);
+		bump(w->c, &w->c->st.stored, 1);
 	}
 	free(path);
 out:
@@ -1143,10 +1333,8 @@ static void drop_record(struct lp_cache *c, const struct lp_cache_key *key)
 	if (p)
 		unlink(p);
 	free(p);
-	pthread_mutex_lock(&c->mu);
-	c->st.hits--;
-	c->st.misses++;
-	pthread_mutex_unlock(&c->mu);
+	__atomic_fetch_sub(&c->st.hits, 1, __ATOMIC_RELAXED);
+	bump(c, &c->st.misses, 1);
 }
 
 int lp_cache_blob_get(struct lp_cache *c, const struct lp_cache_key *key, const char *name, const char *path,

@@ -9,7 +9,8 @@
  *   layers/v2/XX/KEY  a layer record: the blob's digest, diff_id and length
  *   layers/v2/blobs/HEX  a compressed OCI layer blob as it is (HEX = its SHA-256)
  *   index/v1/NAME     a stat index: path, size, mtime, ctime, inode,
- *                     device -> SHA-256, one per set of sources
+ *                     device -> SHA-256 and the caller's facts, one per
+ *                     set of sources and user
  *   strip-v2/         the strip cache (pack/strip.c)
  *
  * Layer blobs are kept bare so that an output on the same file system
@@ -100,6 +101,16 @@ void lp_cache_note_miss(struct lp_cache *c);
 int lp_cache_index_lookup(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32]);
 /* Record path's digest; st must be from before its bytes were read (fstat of the fd read). */
 void lp_cache_index_record(struct lp_cache *c, const char *path, const struct stat *st, const uint8_t digest[32]);
+/*
+ * The same with the caller's facts about those bytes (32 opaque bits,
+ * 0 = none, e.g. what sniffing the file's head found; they must describe
+ * the bytes the digest is of), given back by a hit of
+ * lp_cache_index_lookup_facts. The plain calls record and read 0.
+ */
+void lp_cache_index_record_facts(struct lp_cache *c, const char *path, const struct stat *st,
+				 const uint8_t digest[32], uint32_t facts);
+int lp_cache_index_lookup_facts(struct lp_cache *c, const char *path, const struct stat *st, uint8_t digest[32],
+				uint32_t *facts);
 
 /* ---- entries ---- */
 
@@ -134,6 +145,17 @@ int lp_cache_put_mem(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 		     const struct lp_cache_meta *meta, const void *data, uint64_t len);
 
 /*
+ * lp_cache_get_mem for an entry whose payload is known to be at most
+ * max_len bytes (a zip entry's data is never longer than the file): open,
+ * one read, close. Where the file system keeps access times that read
+ * marks the entry used for eviction, so it takes no fstat and no futimens
+ * (on a noatime mount this is lp_cache_get_mem). A longer entry is corrupt.
+ */
+int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+		       const char *name, uint64_t max_len, struct lp_cache_meta *meta, unsigned char **ret_data,
+		       uint64_t *ret_len);
+
+/*
  * Streamed use of a big entry: open checks the header and length, then
  * the caller reads the payload (lp_cache_rd_read) and verifies it as it
  * goes (zip: lp_cache_rd_crc() against the header; layer: its SHA-256 against
@@ -148,9 +170,18 @@ struct lp_cache_rd {
 	char *path;
 	struct lp_cache *c;
 	enum lp_cache_kind kind;
+	bool unchecked;		/* the file's size was not checked at open: the reads find its end */
 };
 int lp_cache_rd_open(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
 		     const char *name, struct lp_cache_rd *rd);
+/*
+ * lp_cache_rd_open for a zip entry without the fstat where the file system
+ * keeps access times (see lp_cache_get_small): open and read the header;
+ * the reads find where the file ends (a truncated or longer entry fails
+ * lp_cache_rd_read with -EIO). Otherwise it is lp_cache_rd_open.
+ */
+int lp_cache_rd_open_fast(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+			  const char *name, struct lp_cache_rd *rd);
 /* Read up to n bytes of payload; returns bytes read (0 at the end) or -errno. */
 long lp_cache_rd_read(struct lp_cache_rd *rd, void *buf, size_t n);
 /* Did the payload read so far (all of it) match the header's CRC-32? */

@@ -225,8 +225,14 @@ static int write_zip(const struct lp_pack_opts *o, struct lp_pack_state *st, str
 		lp_outfile_abort(&of);
 		return r;
 	}
-	/* CodeSha256 is over the exact bytes Lambda receives: hash the file we wrote. */
-	r = lp_sha256_file(of.tmp, d);
+	/*
+	 * CodeSha256 is over the exact bytes Lambda receives: the writer hashed
+	 * them on their way into the fresh file, else hash the file we wrote.
+	 */
+	if (zr.have_sha256)
+		memcpy(d, zr.sha256, 32);
+	else
+		r = lp_sha256_file(of.tmp, d);
 	if (r < 0) {
 		lp_outfile_abort(&of);
 		return r;
@@ -432,6 +438,7 @@ int cmd_pack(int argc, char **argv, struct lp_cli *cli)
 		goto out;
 	}
 
+	o.index_in_walk = true;	/* the zip writer knows LP_F_MEMO_MISS */
 	lp_progress_start(cli, "reading sources");
 	lp_errmsg_clear();
 	r = lp_pack_prepare(&o, &st);

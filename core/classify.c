@@ -74,6 +74,28 @@ void lp_entry_finish_mode(struct lp_entry *e)
 	e->flags |= LP_F_SNIFFED;
 }
 
+#define FACT_VALID	1u
+#define FACT_SCRIPT	2u
+#define FACT_BINFMT_SHIFT	8
+
+uint32_t lp_entry_sniff_facts(const struct lp_entry *e)
+{
+	if (!(e->flags & LP_F_SNIFFED))
+		return 0;
+	return FACT_VALID | ((e->flags & LP_F_SCRIPT) ? FACT_SCRIPT : 0) | (uint32_t)e->binfmt << FACT_BINFMT_SHIFT;
+}
+
+bool lp_entry_apply_sniff_facts(struct lp_entry *e, uint32_t facts)
+{
+	if (!(facts & FACT_VALID) || (uint8_t)(facts >> FACT_BINFMT_SHIFT) != LP_BIN_NONE)
+		return false;
+	e->binfmt = LP_BIN_NONE;
+	if (facts & FACT_SCRIPT)
+		e->flags |= LP_F_SCRIPT | LP_F_EXEC;
+	lp_entry_finish_mode(e);
+	return true;
+}
+
 /* ---- classification --------------------------------------------------- */
 
 unsigned lp_ncpus(void)

@@ -21,6 +21,19 @@ int lp_entry_sniff(struct lp_entry *e, const uint8_t *p, size_t n);
 void lp_entry_finish_mode(struct lp_entry *e);
 
 /*
+ * What sniffing found about an entry's bytes, as 32 bits to keep beside
+ * its digest (the build cache's stat index): 0 if not sniffed yet.
+ */
+uint32_t lp_entry_sniff_facts(const struct lp_entry *e);
+/*
+ * Apply facts kept for these very bytes: a file that is not native code
+ * needs nothing else from its head, so it is marked sniffed (mode from
+ * its x bit or #!) and classification will not open it. Native code still
+ * has to be read for its ELF facts. true: sniffed.
+ */
+bool lp_entry_apply_sniff_facts(struct lp_entry *e, uint32_t facts);
+
+/*
  * Classify every file entry that has a src and is not yet LP_F_SNIFFED:
  * read it once, compute its SHA-256 (if want_digest), detect native code by
  * magic bytes, parse ELF facts (if want_binfo), and set the mode (0755 for

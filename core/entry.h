@@ -33,6 +33,14 @@ enum lp_entry_flag {
 	LP_F_REMOVED = 1u << 6,		/* pruned; dropped by lp_entries_compact() */
 	LP_F_SNIFFED = 1u << 7,		/* binfmt/exec classification done */
 	LP_F_SCRIPT = 1u << 8,		/* starts with #! */
+	LP_F_MEMO_MISS = 1u << 9,	/* the walk's memo (lp_input_memo) was asked and knew nothing */
+	LP_F_STAT_ID = 1u << 10,	/* stat_id holds the walk's stat of src */
+};
+
+/* The stat a directory walk took of a file, before anything read it (for a stat index). */
+struct lp_stat_id {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
 };
 
 struct lp_entry {
@@ -51,6 +59,7 @@ struct lp_entry {
 	uint8_t binfmt;		/* enum lp_binfmt from core/elf.h, 0 = not native code */
 	struct lp_binfo *bin;	/* parsed native-binary facts or NULL (owned) */
 	uint64_t stored_size;	/* compressed size when read from an archive, else 0 */
+	struct lp_stat_id stat_id;	/* if LP_F_STAT_ID */
 };
 
 struct lp_entries {

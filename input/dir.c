@@ -196,9 +196,14 @@ static int add_file(struct walk *w, const char *fs, const char *rel, const struc
 {
 	char *ap;
 	struct lp_entry *e;
+	uint8_t digest[32];
+	uint32_t facts = 0;
+	/* A materialized link's bytes are read from its real path: not looked up by the link's. */
+	bool memo = w->o->memo.lookup && !(extra & LP_F_MATERIALIZED);
+	bool known = memo && w->o->memo.lookup(w->o->memo.ctx, fs, st, digest, &facts) == 1;
 
 	/* Effective ids, as the emitter will open it; root reads anything. */
-	if (faccessat(AT_FDCWD, fs, R_OK, AT_EACCESS) < 0) {
+	if (!known && faccessat(AT_FDCWD, fs, R_OK, AT_EACCESS) < 0) {
 		int err = errno;
 
 		return problem(w, -err, "unreadable", rel, "%s: cannot read: %s", fs, strerror(err));
@@ -221,6 +226,19 @@ static int add_file(struct walk *w, const char *fs, const char *rel, const struc
 	if (st->st_mode & 0111)
 		e->flags |= LP_F_EXEC;
 	e->mode = (e->flags & LP_F_EXEC) ? 0755 : 0644;
+	e->stat_id.dev = (uint64_t)st->st_dev;
+	e->stat_id.ino = (uint64_t)st->st_ino;
+	e->stat_id.size = (uint64_t)st->st_size;
+	e->stat_id.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	e->stat_id.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	e->flags |= LP_F_STAT_ID;
+	if (known) {
+		memcpy(e->digest, digest, 32);
+		e->flags |= LP_F_HAS_DIGEST;
+		(void)lp_entry_apply_sniff_facts(e, facts);
+	} else if (memo) {
+		e->flags |= LP_F_MEMO_MISS;
+	}
 	return 0;
 }
 
@@ -417,7 +435,8 @@ static int walk_dir(struct walk *w, const char *fsdir, const char *reldir)
 				break;
 			continue;
 		}
-		if (lstat(fs, &st) < 0) {
+		/* Relative to the open directory: no walk of the whole path per file. */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			int err = errno;
 
 			r = problem(w, -err, "unreadable", rel, "%s: cannot stat: %s", fs, strerror(err));

@@ -86,6 +86,19 @@ struct lp_input_skip {
 
 #define LP_INPUT_SKIP_SEEN 16
 
+/*
+ * What an earlier run learned about a file that has not changed since: a
+ * memo the caller wires to its store (pack: the build cache's stat index).
+ * lookup returns 1 when path with exactly this stat (size, mtime, ctime,
+ * inode, device) was read before by this user and gives the SHA-256 of its
+ * bytes and their sniff facts (lp_entry_sniff_facts), else 0. Called from
+ * the walk, one thread.
+ */
+struct lp_input_memo {
+	int (*lookup)(void *ctx, const char *path, const struct stat *st, uint8_t digest[32], uint32_t *facts);
+	void *ctx;
+};
+
 struct lp_input_opts {
 	struct lp_strv excludes;	/* --exclude GLOB (gitignore-like) */
 	bool no_default_excludes;	/* keep .git, .DS_Store, ... */
@@ -105,6 +118,15 @@ struct lp_input_opts {
 	struct lp_report *problems;
 	struct lp_input_skip *skip;	/* this run's own outputs (lp_input_skip_add) */
 	size_t n_skip;
+	/*
+	 * Directory walks ask it for every regular file: a hit gives the
+	 * entry its digest (LP_F_HAS_DIGEST) and, for a file that is not
+	 * native code, its mode (LP_F_SNIFFED: never opened to classify),
+	 * and skips the read-access check (a change of owner or mode moves
+	 * ctime, so a file unreadable now cannot hit); a miss marks the
+	 * entry LP_F_MEMO_MISS. lookup NULL = no memo.
+	 */
+	struct lp_input_memo memo;
 };
 
 /*

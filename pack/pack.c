@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "pack/pack.h"
+#include "cache/cache.h"
 #include "core/err.h"
 #include "core/fsutil.h"
 #include "container/oci.h"
@@ -144,6 +145,11 @@ static int lp_pack_check(struct lp_pack_opts *o, struct lp_pack_state *st)
 	return lp_check_entries(&st->entries, &co, &st->report);
 }
 
+static int index_memo(void *ctx, const char *path, const struct stat *st, uint8_t digest[32], uint32_t *facts)
+{
+	return lp_cache_index_lookup_facts(ctx, path, st, digest, facts);
+}
+
 int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 {
 	struct lp_input_opts in = o->input;
@@ -178,6 +184,10 @@ int lp_pack_prepare(struct lp_pack_opts *o, struct lp_pack_state *st)
 	in.digest = true;
 	in.binfo = true;
 	in.problems = &st->report;
+	if (o->cache && o->index_in_walk && lp_cache_enabled(o->cache)) {
+		in.memo.lookup = index_memo;
+		in.memo.ctx = o->cache;
+	}
 	r = lp_input_load_all(o->sources, o->n_sources, &in, o->overwrite, &st->entries);
 	st->n_problems = lp_report_count(&st->report, LP_SEV_ERROR);
 	if (r < 0)

@@ -54,6 +54,13 @@ struct lp_pack_opts {
 	uint64_t cache_max;		/* --cache-max; 0 = default */
 	struct lp_cache *cache;		/* the open build cache, or NULL */
 	bool cache_warned;		/* its warning was printed */
+	/*
+	 * The walk asks the cache's stat index about every file (digest and
+	 * sniff facts; see lp_input_memo), instead of the emitter asking later.
+	 * Only for an emitter that knows LP_F_MEMO_MISS (the zip writer), so
+	 * a miss is counted once.
+	 */
+	bool index_in_walk;
 
 	/* Target. */
 	const char *runtime_name;	/* --runtime, may be NULL */

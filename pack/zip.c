@@ -34,6 +34,7 @@
 #include <zlib.h>
 
 #include "cache/cache.h"
+#include "core/classify.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/util.h"
@@ -83,6 +84,12 @@ struct zjob {
 	 * memory first.
 	 */
 	bool held;
+	/*
+	 * A small hit read whole into data by the worker (lp_cache_get_small:
+	 * open, one read, close), holding a slot like a held entry so workers
+	 * stay within held_max jobs of the writer and the buffers recycle.
+	 */
+	bool slot;
 	bool refetch;		/* its held entry was bad: make the data from the file */
 	uint8_t dg[32];		/* the content digest the held entry was found by */
 	struct lp_cache_rd rd;
@@ -103,6 +110,26 @@ struct zw {
 	unsigned char *buf;
 	size_t blen;
 	uint64_t buf_at;
+	/*
+	 * SHA-256 of the bytes in order as they go out, so the caller need
+	 * not read the archive back for it; a patch or rewind behind what was
+	 * hashed spoils it (sha_ok false: the caller hashes the file).
+	 */
+	struct lp_sha256 sha;
+	bool sha_ok;
+	uint64_t synced;	/* archive bytes handed to writeback (sync_file_range) */
+	/*
+	 * With workers, a hasher thread takes each flushed buffer while the
+	 * writer fills the other one (buf2), so hashing overlaps the writing.
+	 */
+	unsigned char *buf2;
+	bool hasher_on;
+	pthread_t hasher;
+	pthread_mutex_t hmu;
+	pthread_cond_t hcv;
+	const unsigned char *hp;	/* what the hasher is given (under hmu) */
+	size_t hn;
+	bool hbusy, hstop;
 
 	/* Central directory, built as entries are written. */
 	unsigned char *cd;
@@ -120,16 +147,33 @@ struct zw {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work;	/* window freed, or stop */
 	pthread_cond_t cv_done;	/* a job finished */
+	/*
+	 * Who sleeps on which condition (set under mu, read without it):
+	 * nobody is woken when nobody waits, so a warm run whose workers
+	 * stay ahead of the writer makes almost no futex calls.
+	 */
+	unsigned nwait_work;	/* workers waiting for window or held room (atomic, changed under mu) */
+	int writer_waiting;	/* atomic: the writer sleeps on cv_done */
 	pthread_t *tid;
 	unsigned nworkers;
 	bool sync_ok;
 
 	unsigned char *rbuf;	/* READ_CHUNK, for streamed files */
 	struct lp_cache_wr *tee;	/* a streamed entry's data also goes here */
-	unsigned nheld;		/* jobs with an open cache entry (under mu) */
+	unsigned nheld;		/* jobs with an open cache entry (atomic) */
 	unsigned held_max;	/* how many may, from the fd limit */
 	struct libdeflate_compressor *wc;	/* the writer's, for a bad cached entry */
 };
+
+/* emit_cached reads into the output buffer when this much of it is free, else flushes first. */
+#define CACHED_MIN_ROOM	(64u << 10)
+
+/*
+ * Files up to this size take their cached data into memory in one read
+ * (lp_cache_get_small, verified by the worker); bigger ones are held open
+ * and copied through the writer's buffer.
+ */
+#define SMALL_HIT_MAX	(64u << 10)
 
 /* Open cache entries that jobs may hold at once: a quarter of the fd limit, within these. */
 #define HELD_MIN	16u
@@ -223,17 +267,97 @@ static int pwrite_all(int fd, const void *p, size_t n, off_t at)
 	return 0;
 }
 
+static void *hasher_main(void *arg)
+{
+	struct zw *w = arg;
+
+	pthread_mutex_lock(&w->hmu);
+	for (;;) {
+		const unsigned char *p;
+		size_t n;
+
+		while (!w->hbusy && !w->hstop)
+			pthread_cond_wait(&w->hcv, &w->hmu);
+		if (!w->hbusy)
+			break;
+		p = w->hp;
+		n = w->hn;
+		pthread_mutex_unlock(&w->hmu);
+		lp_sha256_update(&w->sha, p, n);
+		pthread_mutex_lock(&w->hmu);
+		w->hbusy = false;
+		pthread_cond_broadcast(&w->hcv);
+	}
+	pthread_mutex_unlock(&w->hmu);
+	return NULL;
+}
+
+/* Wait until the hasher is done with what it was given. */
+static void hash_wait(struct zw *w)
+{
+	if (!w->hasher_on)
+		return;
+	pthread_mutex_lock(&w->hmu);
+	while (w->hbusy)
+		pthread_cond_wait(&w->hcv, &w->hmu);
+	pthread_mutex_unlock(&w->hmu);
+}
+
+/* Hash p (left untouched until the next hash_give or hash_wait returns). */
+static void hash_give(struct zw *w, const unsigned char *p, size_t n)
+{
+	if (!w->hasher_on) {
+		lp_sha256_update(&w->sha, p, n);
+		return;
+	}
+	pthread_mutex_lock(&w->hmu);
+	while (w->hbusy)
+		pthread_cond_wait(&w->hcv, &w->hmu);
+	w->hp = p;
+	w->hn = n;
+	w->hbusy = true;
+	pthread_cond_broadcast(&w->hcv);
+	pthread_mutex_unlock(&w->hmu);
+}
+
+/*
+ * Start the disk writes of what is written so far, every WRITEBACK_STEP
+ * bytes, without waiting for them: the caller's fsync before the rename
+ * then finds most of the archive on disk already instead of writing it
+ * all at the end. Only a hint (errors ignored; fsync reports them).
+ */
+#define WRITEBACK_STEP	(8u << 20)
+
+static void start_writeback(struct zw *w)
+{
+	if (w->buf_at - w->synced < WRITEBACK_STEP)
+		return;
+	(void)sync_file_range(w->fd, w->base + (off_t)w->synced, (off_t)(w->buf_at - w->synced),
+			      SYNC_FILE_RANGE_WRITE);
+	w->synced = w->buf_at;
+}
+
 static int out_flush(struct zw *w)
 {
 	int r;
 
 	if (!w->blen)
 		return 0;
+	if (w->sha_ok)
+		hash_give(w, w->buf, w->blen);
 	r = pwrite_all(w->fd, w->buf, w->blen, w->base + (off_t)w->buf_at);
 	if (r < 0)
 		return write_fail(w, r);
 	w->buf_at += w->blen;
 	w->blen = 0;
+	start_writeback(w);
+	if (w->hasher_on) {
+		/* The hasher may still read this one: fill the other (it finished with that before taking this). */
+		unsigned char *t = w->buf;
+
+		w->buf = w->buf2;
+		w->buf2 = t;
+	}
 	return 0;
 }
 
@@ -254,10 +378,14 @@ static int out_put(struct zw *w, const void *p, size_t n)
 			return r;
 		if (n >= OUTBUF) {
 			/* Big prepared entries go straight out, skipping the copy. */
+			if (w->sha_ok)
+				hash_give(w, p, n);
 			r = pwrite_all(w->fd, p, n, w->base + (off_t)w->buf_at);
+			hash_wait(w);	/* p is the caller's */
 			if (r < 0)
 				return write_fail(w, r);
 			w->buf_at += n;
+			start_writeback(w);
 			return 0;
 		}
 	}
@@ -278,6 +406,7 @@ static int out_patch(struct zw *w, uint64_t at, const void *p, size_t n)
 	r = out_flush(w);
 	if (r < 0)
 		return r;
+	w->sha_ok = false;
 	r = pwrite_all(w->fd, p, n, w->base + (off_t)at);
 	return r < 0 ? write_fail(w, r) : 0;
 }
@@ -289,7 +418,11 @@ static int out_rewind(struct zw *w, uint64_t at)
 
 	if (r < 0)
 		return r;
+	if (at != w->buf_at)
+		w->sha_ok = false;
 	w->buf_at = at;
+	if (w->synced > at)
+		w->synced = at;
 	return 0;
 }
 
@@ -406,9 +539,34 @@ static bool known_digest(const struct zw *w, const struct lp_entry *e, uint8_t d
 		memcpy(d, e->digest, 32);
 		return true;
 	}
-	if (!w->o->cache || !e->src || (e->flags & LP_F_STRIPPED) || stat(e->src, &st) < 0)
+	/* The walk asked the index already (and counted the miss). */
+	if (!w->o->cache || (e->flags & LP_F_MEMO_MISS) || !e->src || (e->flags & LP_F_STRIPPED) || stat(e->src, &st) < 0)
 		return false;
 	return lp_cache_index_lookup(w->o->cache, e->src, &st, d) == 1;
+}
+
+/*
+ * An entry the index did not know whose digest was made since (dedupe
+ * hashes files that share a size): record it under the walk's stat,
+ * which was taken before those bytes were read, so the next run finds it.
+ */
+static void record_walk_digest(const struct zw *w, const struct lp_entry *e, const uint8_t d[32])
+{
+	struct stat st;
+
+	if (!w->o->cache || !e->src || (e->flags & (LP_F_MEMO_MISS | LP_F_STAT_ID | LP_F_HAS_DIGEST | LP_F_STRIPPED)) !=
+	    (LP_F_MEMO_MISS | LP_F_STAT_ID | LP_F_HAS_DIGEST) || e->stat_id.size != e->size)
+		return;
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG;
+	st.st_dev = (dev_t)e->stat_id.dev;
+	st.st_ino = (ino_t)e->stat_id.ino;
+	st.st_size = (off_t)e->stat_id.size;
+	st.st_mtim.tv_sec = (time_t)(e->stat_id.mtime_ns / 1000000000LL);
+	st.st_mtim.tv_nsec = (long)(e->stat_id.mtime_ns % 1000000000LL);
+	st.st_ctim.tv_sec = (time_t)(e->stat_id.ctime_ns / 1000000000LL);
+	st.st_ctim.tv_nsec = (long)(e->stat_id.ctime_ns % 1000000000LL);
+	lp_cache_index_record_facts(w->o->cache, e->src, &st, d, lp_entry_sniff_facts(e));
 }
 
 /* A verified cached copy of the entry's data, or false. */
@@ -419,8 +577,13 @@ static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *
 	unsigned char *data;
 	uint64_t len;
 
-	if (lp_cache_get_mem(w->o->cache, LP_CACHE_ZIP, key, e->path, &m, &data, &len) != 1)
+	/* A zip entry's data is never longer than the file: small ones take one read. */
+	if (e->size <= SMALL_HIT_MAX) {
+		if (lp_cache_get_small(w->o->cache, LP_CACHE_ZIP, key, e->path, e->size, &m, &data, &len) != 1)
+			return false;
+	} else if (lp_cache_get_mem(w->o->cache, LP_CACHE_ZIP, key, e->path, &m, &data, &len) != 1) {
 		return false;
+	}
 	if (m.usize != e->size || (m.method != LP_ZIP_STORED && m.method != LP_ZIP_DEFLATED) ||
 	    (m.method == LP_ZIP_STORED && len != e->size)) {
 		free(data);
@@ -434,6 +597,29 @@ static bool job_from_cache(struct zw *w, const struct lp_entry *e, struct zjob *
 	return true;
 }
 
+/* One open entry fewer: a worker may be waiting for held room (see worker()). */
+static void unheld(struct zw *w)
+{
+	__atomic_fetch_sub(&w->nheld, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&w->mu);
+		pthread_cond_broadcast(&w->cv_work);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+/* One of held_max slots for a job that keeps a cache hit for the writer, or false. */
+static bool take_slot(struct zw *w)
+{
+	unsigned n = __atomic_load_n(&w->nheld, __ATOMIC_RELAXED);
+	bool ok;
+
+	do {
+		ok = n < w->held_max;
+	} while (ok && !__atomic_compare_exchange_n(&w->nheld, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return ok;
+}
+
 /*
  * Open a cached entry and check its header, keeping it open for the
  * writer, while fewer than held_max jobs hold one (beyond that the job
@@ -444,16 +630,10 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 			    const struct lp_cache_key *key)
 {
 	struct lp_cache_rd *rd = &j->rd;
-	bool ok;
 
-	pthread_mutex_lock(&w->mu);
-	ok = w->nheld < w->held_max;
-	if (ok)
-		w->nheld++;
-	pthread_mutex_unlock(&w->mu);
-	if (!ok)
+	if (!take_slot(w))
 		return -1;
-	if (lp_cache_rd_open(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
+	if (lp_cache_rd_open_fast(w->o->cache, LP_CACHE_ZIP, key, e->path, rd) == 1) {
 		if (rd->meta.usize == e->size &&
 		    (rd->meta.method == LP_ZIP_DEFLATED ||
 		     (rd->meta.method == LP_ZIP_STORED && rd->len == e->size))) {
@@ -466,9 +646,7 @@ static int job_hold_cached(struct zw *w, const struct lp_entry *e, struct zjob *
 		}
 		lp_cache_rd_close(rd);
 	}
-	pthread_mutex_lock(&w->mu);
-	w->nheld--;
-	pthread_mutex_unlock(&w->mu);
+	unheld(w);
 	return 0;
 }
 
@@ -478,9 +656,7 @@ static void job_unhold(struct zw *w, struct zjob *j)
 		return;
 	lp_cache_rd_close(&j->rd);
 	j->held = false;
-	pthread_mutex_lock(&w->mu);
-	w->nheld--;
-	pthread_mutex_unlock(&w->mu);
+	unheld(w);
 }
 
 /* Read and deflate one whole file. Runs on a worker (or the writer with one thread). */
@@ -512,10 +688,18 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		have_digest = j->refetch || known_digest(w, e, dg);
 		if (j->refetch)
 			memcpy(dg, j->dg, 32);
+		else if (have_digest)
+			record_walk_digest(w, e, dg);
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
 			memcpy(j->dg, dg, 32);
-			if (!j->refetch) {
+			if (!j->refetch && e->size <= SMALL_HIT_MAX && take_slot(w)) {
+				if (job_from_cache(w, e, j, &key)) {
+					j->slot = true;
+					return 0;
+				}
+				unheld(w);	/* a miss (counted): make it from the file */
+			} else if (!j->refetch) {
 				int h = job_hold_cached(w, e, j, &key);
 
 				if (h == 1 || (h < 0 && job_from_cache(w, e, j, &key)))
@@ -552,7 +736,7 @@ static int job_run(struct zw *w, const struct lp_entry *e, struct zjob *j,
 		lp_sha256(in, n, dg);
 		have_digest = true;
 		if (!(e->flags & LP_F_STRIPPED) && e->src)
-			lp_cache_index_record(w->o->cache, e->src, &st, dg);
+			lp_cache_index_record_facts(w->o->cache, e->src, &st, dg, lp_entry_sniff_facts(e));
 		zip_key(w, dg, e->size, &key);
 		if (job_from_cache(w, e, j, &key))
 			goto out;
@@ -609,52 +793,99 @@ static void job_finish(struct zjob *j, int r)
 	}
 }
 
+/* Job i is done: wake the writer only if it sleeps (see take_job for the other half). */
+static void job_done(struct zw *w, struct zjob *j)
+{
+	__atomic_store_n(&j->state, J_DONE, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->writer_waiting, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&w->mu);
+		pthread_cond_broadcast(&w->cv_done);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+/*
+ * A worker takes a run of consecutive jobs under one lock: up to
+ * BATCH_MAX, the second and later only while cheap (a directory, a link,
+ * a small file), so the writer, which waits for them in order, is never
+ * kept waiting long behind one worker's queue.
+ */
+#define BATCH_MAX	16u
+#define BATCH_CHEAP	(256u << 10)
+
 static void *worker(void *arg)
 {
 	struct zw *w = arg;
 	struct libdeflate_compressor *c = libdeflate_alloc_compressor(w->level);
+	size_t refund = 0;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		struct zjob *j;
-		const struct lp_entry *e;
-		size_t cost, kept;
-		int r;
+		size_t first, taken = 0, cost;
 
+		/* Window bytes charged for data that was not kept. */
+		w->inflight -= refund;
+		if (refund && __atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST))
+			pthread_cond_broadcast(&w->cv_work);
+		refund = 0;
 		/*
 		 * Take jobs strictly in order, and only while the window has
 		 * room (an empty window admits anything, so the entry the
 		 * writer waits for can always start).
 		 */
 		while (!w->stop && w->next < w->l->n) {
+			bool room;
+
 			cost = job_cost(w, &w->l->v[w->next]);
-			if (!cost || !w->inflight || w->inflight + cost <= w->window)
+			room = !cost || !w->inflight || w->inflight + cost <= w->window;
+			/*
+			 * Nor run further ahead than held_max open entries:
+			 * beyond them a hit would be read into memory. (The
+			 * writer has released every job before the one it
+			 * waits for, so this never stops the job it needs.)
+			 */
+			if (room && __atomic_load_n(&w->nheld, __ATOMIC_SEQ_CST) < w->held_max)
 				break;
-			pthread_cond_wait(&w->cv_work, &w->mu);
+			__atomic_store_n(&w->nwait_work, w->nwait_work + 1, __ATOMIC_SEQ_CST);
+			/* Look again after saying so: unheld() sees the count or we see its release. */
+			if (!room || __atomic_load_n(&w->nheld, __ATOMIC_SEQ_CST) >= w->held_max)
+				pthread_cond_wait(&w->cv_work, &w->mu);
+			__atomic_store_n(&w->nwait_work, w->nwait_work - 1, __ATOMIC_SEQ_CST);
 		}
 		if (w->stop || w->next >= w->l->n)
 			break;
-		e = &w->l->v[w->next];
-		j = &w->jobs[w->next++];
-		cost = job_cost(w, e);
-		w->inflight += cost;
-		j->cost = cost;
-		j->state = J_RUNNING;
+		first = w->next;
+		while (w->next < w->l->n && taken < BATCH_MAX) {
+			cost = job_cost(w, &w->l->v[w->next]);
+			if (taken && (cost > BATCH_CHEAP || (cost && w->inflight + cost > w->window)))
+				break;
+			w->inflight += cost;
+			w->jobs[w->next].cost = cost;
+			__atomic_store_n(&w->jobs[w->next].state, J_RUNNING, __ATOMIC_RELAXED);
+			w->next++;
+			taken++;
+		}
 		pthread_mutex_unlock(&w->mu);
 
-		lp_errmsg_clear();
-		r = c ? job_run(w, e, j, c) : -ENOMEM;
-		job_finish(j, r);
-		kept = j->data ? (size_t)j->csize : 0;
+		for (size_t i = first; i < first + taken; i++) {
+			struct zjob *j = &w->jobs[i];
+			size_t kept;
+			int r;
 
+			lp_errmsg_clear();
+			r = c ? job_run(w, &w->l->v[i], j, c) : -ENOMEM;
+			job_finish(j, r);
+			kept = j->data ? (size_t)j->csize : 0;
+			/* Only what is kept for the writer stays charged (the rest at the next lock). */
+			refund += j->cost - kept;
+			j->cost = kept;
+			job_done(w, j);
+		}
 		pthread_mutex_lock(&w->mu);
-		/* Only what is kept for the writer stays charged. */
-		w->inflight -= cost - kept;
-		j->cost = kept;
-		j->state = J_DONE;
-		pthread_cond_broadcast(&w->cv_done);
-		pthread_cond_broadcast(&w->cv_work);
 	}
+	w->inflight -= refund;
+	if (refund && __atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST))
+		pthread_cond_broadcast(&w->cv_work);
 	pthread_mutex_unlock(&w->mu);
 	libdeflate_free_compressor(c);
 	return NULL;
@@ -1070,6 +1301,8 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 
 	if (w->o->cache) {
 		have_digest = known_digest(w, e, dg);
+		if (have_digest)
+			record_walk_digest(w, e, dg);
 		if (have_digest) {
 			zip_key(w, dg, e->size, &key);
 			r = streamed_from_cache(w, e, h, &key, &done);
@@ -1093,7 +1326,7 @@ static int emit_streamed(struct zw *w, const struct lp_entry *e, struct hdr *h)
 				goto out;
 			have_digest = true;
 			if (!(e->flags & LP_F_STRIPPED) && e->src)
-				lp_cache_index_record(w->o->cache, e->src, &st, dg);
+				lp_cache_index_record_facts(w->o->cache, e->src, &st, dg, lp_entry_sniff_facts(e));
 			zip_key(w, dg, e->size, &key);
 			r = streamed_from_cache(w, e, h, &key, &done);
 			if (done || r < 0)
@@ -1197,10 +1430,14 @@ static int emit_cached(struct zw *w, const struct lp_entry *e, struct hdr *h, st
 	if (r < 0)
 		return r;
 	at = h->offset;
-	while ((k = lp_cache_rd_read(&j->rd, w->rbuf, READ_CHUNK)) > 0) {
-		r = out_put(w, w->rbuf, (size_t)k);
-		if (r < 0)
+	/* Straight into the output buffer: no copy through rbuf. */
+	for (;;) {
+		if (OUTBUF - w->blen < CACHED_MIN_ROOM && (r = out_flush(w)) < 0)
 			return r;
+		k = lp_cache_rd_read(&j->rd, w->buf + w->blen, OUTBUF - w->blen);
+		if (k <= 0)
+			break;
+		w->blen += (size_t)k;
 	}
 	if (k == 0 && lp_cache_rd_crc_ok(&j->rd)) {
 		job_unhold(w, j);
@@ -1389,6 +1626,8 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 	w->dos_date = (uint16_t)(dt >> 16);
 	w->dos_time = (uint16_t)dt;
 
+	lp_sha256_init(&w->sha);
+	w->sha_ok = true;
 	w->base = lseek(fd, 0, SEEK_CUR);
 	if (w->base < 0)
 		return lp_fail(-errno, o->name, "the zip output must be a seekable file: %s", strerror(errno));
@@ -1417,6 +1656,16 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 	pthread_cond_init(&w->cv_work, NULL);
 	pthread_cond_init(&w->cv_done, NULL);
 	w->sync_ok = true;
+	if (threads > 1 && pthread_mutex_init(&w->hmu, NULL) == 0) {
+		pthread_cond_init(&w->hcv, NULL);
+		w->buf2 = malloc(OUTBUF);
+		if (w->buf2 && pthread_create(&w->hasher, NULL, hasher_main, w) == 0) {
+			w->hasher_on = true;
+		} else {
+			pthread_cond_destroy(&w->hcv);
+			pthread_mutex_destroy(&w->hmu);
+		}
+	}
 	if (threads > 1) {
 		w->tid = calloc(threads, sizeof(*w->tid));
 		if (!w->tid)
@@ -1433,6 +1682,16 @@ static int zw_init(struct zw *w, const struct lp_entries *l, int fd, const struc
 
 static void zw_free(struct zw *w)
 {
+	if (w->hasher_on) {
+		pthread_mutex_lock(&w->hmu);
+		w->hstop = true;
+		pthread_cond_broadcast(&w->hcv);
+		pthread_mutex_unlock(&w->hmu);
+		pthread_join(w->hasher, NULL);
+		pthread_cond_destroy(&w->hcv);
+		pthread_mutex_destroy(&w->hmu);
+		w->hasher_on = false;
+	}
 	if (w->sync_ok) {
 		stop_workers(w);
 		pthread_mutex_destroy(&w->mu);
@@ -1450,6 +1709,7 @@ static void zw_free(struct zw *w)
 	free(w->jobs);
 	free(w->tid);
 	free(w->buf);
+	free(w->buf2);
 	free(w->rbuf);
 	free(w->cd);
 	libdeflate_free_compressor(w->wc);
@@ -1470,10 +1730,19 @@ static int take_job(struct zw *w, size_t i, struct libdeflate_compressor **c)
 		job_finish(j, job_run(w, &w->l->v[i], j, *c));
 		j->state = J_DONE;
 	}
-	pthread_mutex_lock(&w->mu);
-	while (j->state != J_DONE)
-		pthread_cond_wait(&w->cv_done, &w->mu);
-	pthread_mutex_unlock(&w->mu);
+	/*
+	 * Say we sleep before looking (both sequentially consistent): a
+	 * worker that finishes the job either is seen here or sees the flag
+	 * and wakes us, taking mu, which cond_wait holds until it sleeps.
+	 */
+	if (__atomic_load_n(&j->state, __ATOMIC_SEQ_CST) != J_DONE) {
+		pthread_mutex_lock(&w->mu);
+		__atomic_store_n(&w->writer_waiting, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&j->state, __ATOMIC_SEQ_CST) != J_DONE)
+			pthread_cond_wait(&w->cv_done, &w->mu);
+		__atomic_store_n(&w->writer_waiting, 0, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&w->mu);
+	}
 	if (j->err < 0) {
 		lp_errmsg_set(j->msg);
 		return j->err;
@@ -1488,10 +1757,17 @@ static void release_job(struct zw *w, size_t i)
 	free(j->data);
 	j->data = NULL;
 	job_unhold(w, j);
+	if (j->slot) {
+		j->slot = false;
+		unheld(w);
+	}
+	if (!j->cost)
+		return;
 	pthread_mutex_lock(&w->mu);
 	w->inflight -= j->cost;
 	j->cost = 0;
-	pthread_cond_broadcast(&w->cv_work);
+	if (__atomic_load_n(&w->nwait_work, __ATOMIC_SEQ_CST))
+		pthread_cond_broadcast(&w->cv_work);
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -1548,6 +1824,10 @@ int lp_zip_write(const struct lp_entries *l, int fd, const struct lp_zip_opts *o
 		res->unzipped = w.unzipped;
 		res->zipped = w.buf_at;
 		res->zip64 = w.any64;
+		hash_wait(&w);
+		res->have_sha256 = w.sha_ok;
+		if (w.sha_ok)
+			lp_sha256_final(&w.sha, res->sha256);
 	}
 out:
 	if (r == -ENOMEM && !*lp_errmsg())

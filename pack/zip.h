@@ -74,6 +74,13 @@ struct lp_zip_result {
 	uint64_t unzipped;	/* sum of uncompressed sizes (files and symlink texts) */
 	uint64_t zipped;	/* bytes written */
 	bool zip64;		/* any zip64 structure was written */
+	/*
+	 * SHA-256 of the bytes written (from the fd's offset at the call), taken
+	 * as they went out; have_sha256 false when the writer had to go back
+	 * over written bytes (a streamed entry patched or rewritten).
+	 */
+	bool have_sha256;
+	uint8_t sha256[32];
 };
 
 /* Defaults: level 6, all CPUs, epoch 1980-01-01. */

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -22,12 +23,91 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * libcurl is loaded when a registry session first opens, not linked: it
+ * brings about thirty libraries (TLS, Kerberos, LDAP, ...) whose loading
+ * and relocation would cost every run, pack and analyze included, some
+ * 15 ms before main(). LP_CURL_SONAME is the ABI the headers describe.
+ */
+#define LP_CURL_SONAME "libcurl.so.4"
+
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *h);
+	void (*easy_reset)(CURL *h);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode rc);
+	char *(*easy_escape)(CURL *h, const char *s, int len);
+	void (*free)(void *p);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+	bool ok;
+	char err[512];
+} lc;
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void *curl_sym(void *dl, const char *name, bool *ok)
+{
+	void *p = dlsym(dl, name);
+
+	if (!p && *ok) {
+		snprintf(lc.err, sizeof(lc.err), "%s has no symbol %s", LP_CURL_SONAME, name);
+		*ok = false;
+	}
+	return p;
+}
 
 static void curl_init_once(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *dl = dlopen(LP_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	bool ok = true;
+
+	if (!dl) {
+		const char *e = dlerror();
+
+		snprintf(lc.err, sizeof(lc.err), "%s", e ? e : "not found");
+		return;
+	}
+	/* Through void * as POSIX allows for dlsym results. */
+	*(void **)&lc.global_init = curl_sym(dl, "curl_global_init", &ok);
+	*(void **)&lc.easy_init = curl_sym(dl, "curl_easy_init", &ok);
+	*(void **)&lc.easy_cleanup = curl_sym(dl, "curl_easy_cleanup", &ok);
+	*(void **)&lc.easy_reset = curl_sym(dl, "curl_easy_reset", &ok);
+	*(void **)&lc.easy_setopt = curl_sym(dl, "curl_easy_setopt", &ok);
+	*(void **)&lc.easy_perform = curl_sym(dl, "curl_easy_perform", &ok);
+	*(void **)&lc.easy_getinfo = curl_sym(dl, "curl_easy_getinfo", &ok);
+	*(void **)&lc.easy_strerror = curl_sym(dl, "curl_easy_strerror", &ok);
+	*(void **)&lc.easy_escape = curl_sym(dl, "curl_easy_escape", &ok);
+	*(void **)&lc.free = curl_sym(dl, "curl_free", &ok);
+	*(void **)&lc.slist_append = curl_sym(dl, "curl_slist_append", &ok);
+	*(void **)&lc.slist_free_all = curl_sym(dl, "curl_slist_free_all", &ok);
+	if (!ok)
+		return;	/* dl stays loaded: harmless, and never retried */
+	if (lc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(lc.err, sizeof(lc.err), "curl_global_init failed");
+		return;
+	}
+	lc.ok = true;
 }
+
+/* From here on the curl_* calls go through the loaded library. */
+#define curl_easy_init lc.easy_init
+#define curl_easy_cleanup lc.easy_cleanup
+#define curl_easy_reset lc.easy_reset
+#undef curl_easy_setopt	/* curl.h may wrap these two in macros */
+#undef curl_easy_getinfo
+#define curl_easy_setopt lc.easy_setopt
+#define curl_easy_perform lc.easy_perform
+#define curl_easy_getinfo lc.easy_getinfo
+#define curl_easy_strerror lc.easy_strerror
+#define curl_easy_escape lc.easy_escape
+#define curl_free lc.free
+#define curl_slist_append lc.slist_append
+#define curl_slist_free_all lc.slist_free_all
 
 void lp_reg_opts_init(struct lp_reg_opts *o)
 {
@@ -105,6 +185,10 @@ int reg_sess_open(struct reg_sess *s, const struct lp_reg_opts *o, const char *h
 {
 	memset(s, 0, sizeof(*s));
 	pthread_once(&curl_once, curl_init_once);
+	if (!lc.ok)
+		return lp_fail(-ENOENT, LP_CURL_SONAME,
+			       "cannot load libcurl, which the registry client needs (%s); install it "
+			       "(Debian: apt install libcurl4)", lc.err);
 	s->o = o;
 	s->host = host;
 	s->repo = repo;

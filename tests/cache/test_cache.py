@@ -122,6 +122,15 @@ def settle():
     time.sleep(2.1)
 
 
+def assert_code_sha256(zip_path, rep_path):
+    """The writer hashes the zip as it goes out (or the file, after a rewind): either way the file's."""
+    import base64
+    with open(rep_path) as f:
+        got = json.load(f)["artifact"]["code_sha256"]
+    want = base64.b64encode(hashlib.sha256(read(zip_path)).digest()).decode()
+    assert got == want, (zip_path, got, want)
+
+
 def snapshot(d):
     out = {}
     for base, dirs, names in os.walk(d):
@@ -353,6 +362,7 @@ def check_recovers(cmd, sub, how):
         return
     assert s["dropped"] == len(victims), (how, s, len(victims))
     if cmd == "pack":
+        assert_code_sha256(out, rep)
         with open(rep) as f:
             codes = [x["code"] for x in json.load(f)["findings"]]
         assert codes.count("cache-entry-corrupt") == len(victims), codes
@@ -681,6 +691,183 @@ def test_full_cache_dir_degrades_with_one_warning():
         assert len(lines) == 1 and "No space left" in lines[0], p.stderr
     assert read(os.path.join(d, "full.zip")) == read(os.path.join(d, "ref.zip"))
     assert tree_bytes(os.path.join(d, "full")) == tree_bytes(os.path.join(d, "ref"))
+
+
+# ---- what the walk takes from the stat index -------------------------------------------
+
+def zip_modes(path):
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: (i.external_attr >> 16) & 0o777 for i in z.infolist()}
+
+
+def pack_json(src, out, cache, *extra):
+    rep = out + ".json"
+    p = lp("pack", src, "-o", out, "-v", "--no-check", "--cache-dir", cache, "--json", rep, *extra)
+    with open(rep) as f:
+        return p, json.load(f)
+
+
+def test_index_facts_follow_the_bytes():
+    """The walk takes a file's digest and its #!/ELF facts from the index only
+    while its stat (ctime included) is unchanged: an edit that keeps size and
+    mtime, or a chmod, is seen; an ELF file is still read for its facts."""
+    d = tmp("facts")
+    src = make_tree(os.path.join(d, "src"))
+    # An ELF program without its x bit: 0755 from its bytes, arch from its facts.
+    shutil.copy(shutil.which("true"), os.path.join(src, "tool"))
+    os.chmod(os.path.join(src, "tool"), 0o644)
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p, rep = pack_json(src, os.path.join(d, "b.zip"), cache)
+    assert stats(p)["hashed"] == 0 and stats(p)["computed"] == 0, stats(p)
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "b.zip"))
+    assert zip_modes(os.path.join(d, "b.zip"))["tool"] == 0o755
+    assert rep["target"]["arch_source"] == "detected from binaries", rep["target"]
+    # Same size, mtime put back: app.py now starts with #! (0755), main.py gains its x bit.
+    script = os.path.join(src, "app.py")
+    st = os.stat(script)
+    data = bytearray(read(script))
+    data[:2] = b"#!"
+    with open(script, "r+b") as f:
+        f.write(data)
+    os.utime(script, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(script).st_size == st.st_size and os.stat(script).st_mtime_ns == st.st_mtime_ns
+    os.chmod(os.path.join(src, "handler", "main.py"), 0o755)
+    modes = zip_modes(os.path.join(d, "b.zip"))
+    assert modes["app.py"] == 0o644 and modes["handler/main.py"] == 0o644, modes
+    p, rep = pack_json(src, os.path.join(d, "c.zip"), cache)
+    assert stats(p)["hashed"] == 2, stats(p)
+    modes = zip_modes(os.path.join(d, "c.zip"))
+    assert modes["app.py"] == 0o755 and modes["handler/main.py"] == 0o755 and modes["tool"] == 0o755, modes
+    assert rep["target"]["arch_source"] == "detected from binaries", rep["target"]
+    lp("pack", src, "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    assert read(os.path.join(d, "c.zip")) == read(os.path.join(d, "ref.zip"))
+    # And once more, now from the index alone (the facts recorded for the new bytes).
+    settle()
+    lp("pack", src, "-o", os.path.join(d, "d.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p, rep = pack_json(src, os.path.join(d, "e.zip"), cache)
+    assert stats(p)["hashed"] == 0, stats(p)
+    assert_code_sha256(os.path.join(d, "e.zip"), os.path.join(d, "e.zip.json"))
+    assert read(os.path.join(d, "e.zip")) == read(os.path.join(d, "ref.zip"))
+
+
+def _as_nobody():
+    def pre():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    return pre
+
+
+def test_file_made_unreadable_after_a_cold_run_is_reported():
+    """The index lets the walk skip its access check only for a file whose
+    stat is unchanged; chmod moves ctime, so the warm run still reports it."""
+    if os.geteuid() != 0:
+        # root reads a mode-000 file anyway; as another user the test needs root to switch.
+        raise lptest.Skip("needs root to run lambdapack as an unprivileged user (nobody)")
+    # Outside TMP (mode 0700): nobody has to reach the tree, the cache and the output.
+    d = lptest.tmpdir("cache-nobody")
+    try:
+        _unreadable_as_nobody(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _unreadable_as_nobody(d):
+    os.chmod(d, 0o755)
+    src = make_tree(os.path.join(d, "src"))
+    for base, dirs, names in os.walk(d):
+        for n in dirs:
+            os.chmod(os.path.join(base, n), 0o755)
+    cache = os.path.join(d, "cache")
+    os.mkdir(cache)
+    os.chmod(cache, 0o777)
+    outdir = os.path.join(d, "out")
+    os.mkdir(outdir)
+    os.chmod(outdir, 0o777)
+    settle()
+
+    def run(name):
+        return subprocess.run([LP, "pack", src, "-o", os.path.join(outdir, name), "-v", "--no-check",
+                               "--cache-dir", cache], capture_output=True, text=True, preexec_fn=_as_nobody())
+    p = run("a.zip")
+    assert p.returncode == 0, p.stderr
+    p = run("b.zip")
+    assert p.returncode == 0 and stats(p)["unchanged"] >= 8, p.stderr
+    secret = os.path.join(src, "handler", "main.py")
+    os.chmod(secret, 0)
+    p = run("c.zip")
+    assert p.returncode == 1 and "main.py" in p.stderr and "ermission denied" in p.stderr \
+        and "[unreadable]" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(outdir, "c.zip"))
+
+
+def test_eviction_order_on_a_noatime_cache_dir():
+    """Where the file system keeps no access times the hit path stats and
+    touches entries as before, so recently used entries still survive."""
+    d = tmp("evict-noatime")
+    a = make_tree(os.path.join(d, "a"), seed=3)
+    b = make_tree(os.path.join(d, "b"), seed=4)
+    cache = os.path.join(d, "cache")
+    os.makedirs(cache)
+    # Everything in one private mount namespace: a noatime tmpfs as the cache dir.
+    script = os.path.join(d, "run.py")
+    with open(script, "w") as f:
+        f.write(r"""
+import os, subprocess, sys, time
+lp, a, b, cache, d = sys.argv[1:6]
+def run(*args):
+    p = subprocess.run([lp, *args], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p
+def entries():
+    out = set()
+    for base, _, names in os.walk(os.path.join(cache, "zip")):
+        out |= {os.path.join(base, n) for n in names if not n.startswith(".tmp.")}
+    return out
+run("pack", a, "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+ea = entries()
+run("pack", b, "-o", os.path.join(d, "b.zip"), "-q", "--no-check", "--cache-dir", cache)
+eb = entries() - ea
+now = time.time()
+for p, age in [(p, 3 * 3600) for p in ea] + [(p, 2 * 3600) for p in eb]:
+    os.utime(p, (now - age, now - age))
+p = run("pack", a, "-o", os.path.join(d, "a1.zip"), "-v", "--no-check", "--cache-dir", cache)
+assert " 0 computed" in p.stderr, p.stderr
+# The hits were touched (mtime), as the file system keeps no atime for them.
+assert all(os.stat(p).st_mtime > now - 600 for p in ea), "hits not marked used"
+size = sum(os.lstat(p).st_blocks * 512 for p in ea)
+run("pack", a, "-o", os.path.join(d, "a2.zip"), "-q", "--no-check", "--cache-dir", cache,
+    "--cache-max", str(size + 64 * 1024))
+left = entries()
+assert ea <= left, "recently used entries were evicted"
+assert eb - left, "nothing of the least recently used was evicted"
+print("ok")
+""")
+    p = in_mount_ns("mount -t tmpfs -o noatime,size=64m tmpfs '%s'" % cache,
+                    [sys.executable, script, LP, a, b, cache, d])
+    assert p.returncode == 0 and "ok" in p.stdout, (p.stdout, p.stderr)
+
+
+def test_files_hashed_for_dedupe_are_indexed():
+    """-O hashes files that share a size (dedupe); the zip writer records them under
+    the walk's stat, so the next run takes their digests from the index."""
+    d = tmp("dedupe-index")
+    src = make_tree(os.path.join(d, "src"))
+    for rel in ("dup/a.txt", "dup/b.txt", "dup/c.txt"):
+        os.makedirs(os.path.join(src, os.path.dirname(rel)), exist_ok=True)
+        with open(os.path.join(src, rel), "wb") as f:
+            f.write(b"same bytes\n" * 50 if rel != "dup/c.txt" else b"diff bytes\n" * 50)
+    cache = os.path.join(d, "cache")
+    settle()
+    lp("pack", src, "-O", "-o", os.path.join(d, "a.zip"), "-q", "--no-check", "--cache-dir", cache)
+    p = lp("pack", src, "-O", "-o", os.path.join(d, "b.zip"), "-v", "--no-check", "--cache-dir", cache)
+    assert stats(p)["hashed"] == 0 and stats(p)["computed"] == 0, stats(p)
+    lp("pack", src, "-O", "-o", os.path.join(d, "ref.zip"), "-q", "--no-check", "--no-cache")
+    assert read(os.path.join(d, "a.zip")) == read(os.path.join(d, "ref.zip"))
+    assert read(os.path.join(d, "b.zip")) == read(os.path.join(d, "ref.zip"))
 
 
 if __name__ == "__main__":

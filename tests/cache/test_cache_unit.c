@@ -139,11 +139,21 @@ static void test_stat_index(void **state)
 	assert_int_equal(lp_cache_index_lookup(c, "/src/a", &old, got), 0);
 	lp_cache_index_record(c, "/src/a", &old, d);
 	lp_cache_index_record(c, "/src/b", &racy, d);
+	lp_cache_index_record_facts(c, "/src/c", &old, d, 0x1203);
 	lp_cache_free(c);
 
 	c = open_cache("unit-index");
 	assert_int_equal(lp_cache_index_lookup(c, "/src/a", &old, got), 1);
 	assert_memory_equal(got, d, 32);
+	{
+		uint32_t facts = 7;
+
+		/* The caller's facts come back with the digest; the plain record keeps none. */
+		assert_int_equal(lp_cache_index_lookup_facts(c, "/src/c", &old, got, &facts), 1);
+		assert_int_equal(facts, 0x1203);
+		assert_int_equal(lp_cache_index_lookup_facts(c, "/src/a", &old, got, &facts), 1);
+		assert_int_equal(facts, 0);
+	}
 	/* Racy: recorded with a ctime not older than the second before the stat. */
 	assert_int_equal(lp_cache_index_lookup(c, "/src/b", &racy, got), 0);
 	/* Every field counts: size, mtime (to the ns), ctime, inode, device. */
@@ -170,6 +180,65 @@ static void test_stat_index(void **state)
 	/* The matched record was carried over to the next index. */
 	c = open_cache("unit-index");
 	assert_int_equal(lp_cache_index_lookup(c, "/src/a", &old, got), 1);
+	lp_cache_free(c);
+}
+
+/* Read the whole payload through a buffer of exactly its size: 1 when it checks out, else 0. */
+static int read_fast(struct lp_cache *c, const struct lp_cache_key *k, size_t len)
+{
+	struct lp_cache_rd rd;
+	char buf[1000];
+	long got, end;
+	int ok;
+
+	assert_true(len <= sizeof(buf));
+	if (lp_cache_rd_open_fast(c, LP_CACHE_ZIP, k, "x", &rd) != 1)
+		return 0;
+	got = lp_cache_rd_read(&rd, buf, len);
+	end = got == (long)len ? lp_cache_rd_read(&rd, buf, len) : -1;
+	ok = got == (long)len && end == 0 && lp_cache_rd_crc_ok(&rd);
+	lp_cache_rd_close(&rd);
+	return ok;
+}
+
+static void rewrite(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static void test_fast_open_finds_the_end(void **state)
+{
+	struct lp_cache *c = open_cache(NULL);
+	struct lp_cache_meta m = { .method = 0, .usize = 1000 };
+	struct lp_cache_key k;
+	char payload[1000], *path, *file;
+	size_t n;
+
+	(void)state;
+	memset(payload, 'p', sizeof(payload));
+	key_of("fast", "a", &k);
+	assert_int_equal(lp_cache_put_mem(c, LP_CACHE_ZIP, &k, &m, payload, sizeof(payload)), 0);
+	/* A caller's buffer of exactly the payload's size: the end is found by one more read. */
+	assert_int_equal(read_fast(c, &k, sizeof(payload)), 1);
+	path = lp_cache_entry_path(c, LP_CACHE_ZIP, &k);
+	assert_int_equal(lp_read_file(path, 1 << 20, &file, &n), 0);
+	/* Longer than its header says: refused (here or, without the fast open, at open). */
+	file = realloc(file, n + 3);
+	memcpy(file + n, "xyz", 3);
+	rewrite(path, file, n + 3);
+	assert_int_equal(read_fast(c, &k, sizeof(payload)), 0);
+	/* Truncated. */
+	rewrite(path, file, n - 10);
+	assert_int_equal(read_fast(c, &k, sizeof(payload)), 0);
+	/* And the intact entry again. */
+	rewrite(path, file, n);
+	assert_int_equal(read_fast(c, &k, sizeof(payload)), 1);
+	free(file);
+	free(path);
 	lp_cache_free(c);
 }
 
@@ -200,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_roundtrip_and_corruption),
 		cmocka_unit_test(test_stat_index),
+		cmocka_unit_test(test_fast_open_finds_the_end),
 		cmocka_unit_test(test_unusable_root),
 	};
 
