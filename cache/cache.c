@@ -911,19 +911,15 @@ int lp_cache_rd_open(struct lp_cache *c, enum lp_cache_kind kind, const struct l
 	return 1;
 }
 
-int lp_cache_rd_open_fast(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
-			  const char *name, struct lp_cache_rd *rd)
+/*
+ * A zip entry opened through the zip dir's fd (no path walk), or -1: a
+ * missing one is a miss, one that cannot be opened is dropped and reported.
+ */
+static int open_zip_entry(struct lp_cache *c, const struct lp_cache_key *key, const char *name)
 {
-	uint8_t h[HDR_LEN];
-	const char *why = NULL;
 	char hex[65], rel[3 + 65], *path;
-	ssize_t k;
 	int fd;
 
-	if (!lp_cache_enabled(c) || !c->atime_lru || c->zipfd < 0 || kind != LP_CACHE_ZIP)
-		return lp_cache_rd_open(c, kind, key, name, rd);
-	memset(rd, 0, sizeof(*rd));
-	rd->fd = -1;
 	lp_hex(key->k, 32, hex);
 	snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
 	fd = openat(c->zipfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -932,12 +928,30 @@ int lp_cache_rd_open_fast(struct lp_cache *c, enum lp_cache_kind kind, const str
 
 		if (e == ENOENT) {
 			bump(c, &c->st.misses, 1);
-		} else if ((path = lp_cache_entry_path(c, kind, key))) {
+		} else if ((path = lp_cache_entry_path(c, LP_CACHE_ZIP, key))) {
 			drop_path(c, path, name, strerror(e));
 			free(path);
 		}
-		return 0;
 	}
+	return fd;
+}
+
+int lp_cache_rd_open_fast(struct lp_cache *c, enum lp_cache_kind kind, const struct lp_cache_key *key,
+			  const char *name, struct lp_cache_rd *rd)
+{
+	uint8_t h[HDR_LEN];
+	const char *why = NULL;
+	char *path;
+	ssize_t k;
+	int fd;
+
+	if (!lp_cache_enabled(c) || !c->atime_lru || c->zipfd < 0 || kind != LP_CACHE_ZIP)
+		return lp_cache_rd_open(c, kind, key, name, rd);
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = -1;
+	fd = open_zip_entry(c, key, name);
+	if (fd < 0)
+		return 0;
 	do
 		k = pread(fd, h, HDR_LEN, 0);
 	while (k < 0 && errno == EINTR);
@@ -1069,7 +1083,7 @@ int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct
 	size_t cap = HDR_LEN + (size_t)max_len + 1;
 	unsigned char *buf;
 	const char *why = NULL;
-	char hex[65], rel[3 + 65], *path;
+	char *path;
 	uint64_t len = 0;
 	uint32_t pcrc = 0;
 	ssize_t k;
@@ -1079,20 +1093,9 @@ int lp_cache_get_small(struct lp_cache *c, enum lp_cache_kind kind, const struct
 		return 0;
 	if (!c->atime_lru || c->zipfd < 0 || kind != LP_CACHE_ZIP)
 		return lp_cache_get_mem(c, kind, key, name, meta, ret_data, ret_len);
-	lp_hex(key->k, 32, hex);
-	snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
-	fd = openat(c->zipfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		int e = errno;
-
-		if (e == ENOENT) {
-			bump(c, &c->st.misses, 1);
-		} else if ((path = lp_cache_entry_path(c, kind, key))) {
-			drop_path(c, path, name, strerror(e));
-			free(path);
-		}
+	fd = open_zip_entry(c, key, name);
+	if (fd < 0)
 		return 0;
-	}
 	buf = malloc(cap);
 	if (!buf) {
 		close(fd);

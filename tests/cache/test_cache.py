@@ -753,14 +753,6 @@ def test_index_facts_follow_the_bytes():
     assert read(os.path.join(d, "e.zip")) == read(os.path.join(d, "ref.zip"))
 
 
-def _as_nobody():
-    def pre():
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
-    return pre
-
-
 def test_file_made_unreadable_after_a_cold_run_is_reported():
     """The index lets the walk skip its access check only for a file whose
     stat is unchanged; chmod moves ctime, so the warm run still reports it."""
@@ -791,7 +783,7 @@ def _unreadable_as_nobody(d):
 
     def run(name):
         return subprocess.run([LP, "pack", src, "-o", os.path.join(outdir, name), "-v", "--no-check",
-                               "--cache-dir", cache], capture_output=True, text=True, preexec_fn=_as_nobody())
+                               "--cache-dir", cache], capture_output=True, text=True, preexec_fn=lptest.as_nobody())
     p = run("a.zip")
     assert p.returncode == 0, p.stderr
     p = run("b.zip")

@@ -25,6 +25,15 @@ def run(cmd, check=True, **kw):
     return p
 
 
+def as_nobody():
+    """A preexec_fn that drops to nobody (root only): to see what an unprivileged user is refused."""
+    def pre():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    return pre
+
+
 def tmpdir(tag="lp"):
     return tempfile.mkdtemp(prefix="lambdapack-it-%s-" % tag)
 

@@ -12,7 +12,7 @@ import warnings
 import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lptest import interrupt as _interrupt, main, run, tmpdir  # noqa: E402
+from lptest import as_nobody, interrupt as _interrupt, main, run, tmpdir  # noqa: E402
 
 LP = os.path.abspath(sys.argv[1])
 SRC = os.environ.get("LP_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -466,14 +466,6 @@ def test_collision_names_both_sources():
     assert not os.path.exists(out)
 
 
-def _as_nobody():
-    def pre():
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
-    return pre
-
-
 def test_unreadable_file_and_readonly_output_dir():
     if os.geteuid() != 0:
         raise AssertionError("needs root to switch to an unprivileged user for this test")
@@ -487,7 +479,7 @@ def test_unreadable_file_and_readonly_output_dir():
     os.mkdir(outdir)
     os.chmod(outdir, 0o777)
     out = os.path.join(outdir, "f.zip")
-    p = subprocess.run([LP, "pack", src, "-o", out], capture_output=True, text=True, preexec_fn=_as_nobody())
+    p = subprocess.run([LP, "pack", src, "-o", out], capture_output=True, text=True, preexec_fn=as_nobody())
     assert p.returncode == 1 and "secret.txt" in p.stderr and "ermission denied" in p.stderr, p.stderr
     assert os.listdir(outdir) == [], os.listdir(outdir)
     os.chmod(secret, 0o644)
@@ -495,7 +487,7 @@ def test_unreadable_file_and_readonly_output_dir():
     os.mkdir(ro)
     os.chmod(ro, 0o555)
     p = subprocess.run([LP, "pack", src, "-o", os.path.join(ro, "f.zip")], capture_output=True, text=True,
-                       preexec_fn=_as_nobody())
+                       preexec_fn=as_nobody())
     assert p.returncode == 1 and "ro/f.zip" in p.stderr, p.stderr
     assert os.listdir(ro) == []
 

@@ -559,20 +559,14 @@ class FaultyRegistry:
                 if mode == "ratelimit":
                     return self._err(429, "TOOMANYREQUESTS", "slow down")
                 if mode == "ratelimit1":
-                    key = (self.command, path)
-                    with fx.lock:
-                        first = key not in fx.seen
-                        fx.seen.add(key)
+                    first = fx.first_time(self.command, path)
                     if first:
                         body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
                         return self._reply(429, body, {"Content-Type": "application/json", "Retry-After": "1"})
                 if mode == "forbidden":
                     return self._err(403, "DENIED", "requested access to the resource is denied")
                 if mode == "drop":
-                    key = (self.command, path)
-                    with fx.lock:
-                        first = key not in fx.seen
-                        fx.seen.add(key)
+                    first = fx.first_time(self.command, path)
                     if first:
                         with fx.lock:
                             fx.log.append((self.command, self.path, 0, bool(self.headers.get("Authorization"))))
@@ -580,10 +574,7 @@ class FaultyRegistry:
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
                 if mode == "flaky":
-                    key = (self.command, path)
-                    with fx.lock:
-                        first = key not in fx.seen
-                        fx.seen.add(key)
+                    first = fx.first_time(self.command, path)
                     if first:
                         return self._err(500, "UNKNOWN", "transient failure for the test")
                 parts = path.split("/")
@@ -649,6 +640,13 @@ class FaultyRegistry:
     def statuses(self):
         with self.lock:
             return [s for _, _, s, _ in self.log]
+
+    def first_time(self, method, path):
+        """Is this the first request of (method, path) since the last reset?"""
+        with self.lock:
+            first = (method, path) not in self.seen
+            self.seen.add((method, path))
+        return first
 
     def reset(self, mode="ok"):
         with self.lock:
