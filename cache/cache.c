@@ -1442,24 +1442,9 @@ void lp_cache_blob_put(struct lp_cache *c, const struct lp_cache_key *key, const
 		goto out;
 	}
 	lp_cleanup_register(tmp, false);
-	if (link(path, tmp) < 0) {
-		/* Another file system: a copy, as the cache has always stored. */
-		int in = open(path, O_RDONLY | O_CLOEXEC), out = -1;
-		char buf[1 << 16];
-		ssize_t k = 0;
-
-		if (in < 0 || (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
-			r = -errno;
-		while (r == 0 && (k = read(in, buf, sizeof(buf))) != 0) {
-			if (k < 0 && errno == EINTR)
-				continue;
-			r = k < 0 ? -errno : lp_write_all(out, buf, (size_t)k);
-		}
-		if (out >= 0 && close(out) < 0 && r == 0)
-			r = -errno;
-		if (in >= 0)
-			close(in);
-	}
+	/* Another file system: a copy, as the cache has always stored. */
+	if (link(path, tmp) < 0)
+		r = lp_copy_file(path, tmp);
 	if (r == 0 && rename(tmp, bp) < 0)
 		r = -errno;
 	if (r < 0)

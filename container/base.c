@@ -272,27 +272,6 @@ static char *path_join(const char *a, const char *b)
 
 /* ---- layout blobs that passed before ---- */
 
-static bool unhex32(const char *h, uint8_t out[32])
-{
-	for (int i = 0; i < 32; i++) {
-		unsigned v = 0;
-
-		for (int k = 0; k < 2; k++) {
-			char ch = h[2 * i + k];
-
-			v <<= 4;
-			if (ch >= '0' && ch <= '9')
-				v |= (unsigned)(ch - '0');
-			else if (ch >= 'a' && ch <= 'f')
-				v |= (unsigned)(ch - 'a' + 10);
-			else
-				return false;
-		}
-		out[i] = (uint8_t)v;
-	}
-	return h[64] == '\0';
-}
-
 /* What an import proved about a blob: its digest, the diff_id the config gives, this walker's version. */
 static void known_key(const struct lp_image_layer *L, struct lp_cache_key *ret)
 {
@@ -327,7 +306,7 @@ static void listing_key(const struct lp_image_layer *L, struct lp_cache_key *ret
  * moves the linked inode's ctime, which would void the very stat record
  * that vouches for the base's blob. 1 done, 0 not, -errno.
  */
-static int import_known(struct import *c, const char *src, const char *dst, const struct stat *st, size_t i)
+static int import_known(struct import *c, const char *src, const char *dst, const struct stat *st)
 {
 	struct lp_cache_key key, lkey;
 	struct lp_cache_meta m, lm;
@@ -337,7 +316,7 @@ static int import_known(struct import *c, const char *src, const char *dst, cons
 	uint64_t size, llen;
 	int r;
 
-	if (!c->cache || !st || !unhex32(c->L->digest + 7, want) || lstat(dst, &dst_st) == 0 ||
+	if (!c->cache || !st || !lp_unhex(c->L->digest + 7, want, 32) || lstat(dst, &dst_st) == 0 ||
 	    lp_cache_index_lookup(c->cache, src, st, d) != 1 || memcmp(d, want, 32) != 0)
 		return 0;
 	known_key(c->L, &key);
@@ -350,13 +329,13 @@ static int import_known(struct import *c, const char *src, const char *dst, cons
 		return r < 0 ? lp_fail(r, dst, "cannot write: %s", strerror(-r)) : 0;
 	}
 	if (memcmp(m.digest, want, 32) != 0 || size != (uint64_t)st->st_size || m.usize == 0 ||
-	    lp_rootfs_layer_load(c->fs, i, listing, (size_t)llen) < 0) {
+	    lp_rootfs_layer_load(c->fs, c->i, listing, (size_t)llen) < 0) {
 		free(listing);
 		unlink(dst);
 		return 0;
 	}
 	free(listing);
-	c->usize[i] = m.usize;
+	c->usize[c->i] = m.usize;
 	return 1;
 }
 
@@ -368,7 +347,7 @@ static void remember(struct import *c, const char *src, const char *dst, const s
 	unsigned char *listing;
 	size_t llen;
 
-	if (!c->cache || !st || !unhex32(c->L->digest + 7, m.digest) || !unhex32(c->L->diff_id + 7, m.diff_id) ||
+	if (!c->cache || !st || !lp_unhex(c->L->digest + 7, m.digest, 32) || !lp_unhex(c->L->diff_id + 7, m.diff_id, 32) ||
 	    m.usize == 0)
 		return;
 	/* The copy and the listing first: an index record without them would only miss. */
@@ -410,7 +389,7 @@ static int import_layer(void *ud, struct lp_image *img, size_t i, struct lp_imag
 		/* The stat of what is about to be read, as the index wants it. */
 		if (c->cache && lp_image_blob_fd(blob) >= 0 && fstat(lp_image_blob_fd(blob), &st0) == 0)
 			st = &st0;
-		r = import_known(c, src, dst, st, i);
+		r = import_known(c, src, dst, st);
 		if (r != 0) {
 			r = r > 0 ? LP_IMAGE_SKIP : r;
 			goto out;

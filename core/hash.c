@@ -297,6 +297,23 @@ void lp_hex(const uint8_t *d, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+bool lp_unhex(const char *h, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < 2 * n; i++) {
+		char ch = h[i];
+		unsigned v;
+
+		if (ch >= '0' && ch <= '9')
+			v = (unsigned)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			v = (unsigned)(ch - 'a' + 10);
+		else
+			return false;
+		out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] << 4 | v : v);
+	}
+	return h[2 * n] == '\0';
+}
+
 void lp_base64(const uint8_t *d, size_t n, char *out)
 {
 	static const char tb[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,8 @@ int lp_sha256_file(const char *path, uint8_t out[32]);
 
 /* 64 lowercase hex chars + NUL. */
 void lp_hex(const uint8_t *d, size_t n, char *out);
+/* The reverse, for exactly 2n lowercase hex digits and nothing after them: true on success. */
+bool lp_unhex(const char *h, uint8_t *out, size_t n);
 
 /* Base64 (standard alphabet, padded) of n bytes; out needs 4*ceil(n/3)+1. */
 void lp_base64(const uint8_t *d, size_t n, char *out);

@@ -17,6 +17,25 @@ static void hexof(const void *d, size_t n, char out[65])
 	lp_hex(md, 32, out);
 }
 
+static void test_unhex_reverses_hex(void **state)
+{
+	uint8_t d[32], back[32];
+	char hex[65];
+
+	(void)state;
+	for (int i = 0; i < 32; i++)
+		d[i] = (uint8_t)(i * 37 + 5);
+	lp_hex(d, 32, hex);
+	assert_true(lp_unhex(hex, back, 32));
+	assert_memory_equal(d, back, 32);
+	hex[10] = 'A';		/* digests are lowercase */
+	assert_false(lp_unhex(hex, back, 32));
+	hex[10] = 'g';
+	assert_false(lp_unhex(hex, back, 32));
+	assert_false(lp_unhex("00ff", back, 3));	/* too short */
+	assert_false(lp_unhex("00ff00", back, 2));	/* something after */
+}
+
 static void test_known_vectors(void **state)
 {
 	char hex[65];
@@ -91,6 +110,7 @@ int main(void)
 		cmocka_unit_test(test_million_a_streamed),
 		cmocka_unit_test(test_impls_agree),
 		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_unhex_reverses_hex),
 	};
 
 	return cmocka_run_group_tests_name("hash", tests, NULL, NULL);
