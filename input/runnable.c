@@ -356,29 +356,50 @@ fail:
 	return r;
 }
 
+/*
+ * A blob's members. Those the reader refuses are analyze's and container's
+ * to report; here they are skipped (collected in scratch and dropped).
+ */
+struct members {
+	struct lp_report scratch;
+	struct lp_stream *st;
+};
+
+static int members_open(struct members *ms, struct lp_image_blob *b)
+{
+	struct lp_stream_opts so = { .problems = &ms->scratch };
+	int r;
+
+	lp_report_init(&ms->scratch);
+	r = lp_image_blob_stream(b, &so, &ms->st);
+	if (r < 0)
+		lp_report_free(&ms->scratch);
+	return r;
+}
+
+/* Close the walk that ended with r: the blob's own error if it had one, else r. */
+static int members_close(struct members *ms, struct lp_image_blob *b, int r)
+{
+	lp_stream_close(ms->st);
+	lp_report_free(&ms->scratch);
+	return lp_image_blob_error(b, r);
+}
+
 static int record_layer(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
 {
 	struct lp_rootfs *fs = ud;
-	struct lp_report scratch;
-	struct lp_stream_opts so = { .problems = &scratch };
 	const struct lp_member *m;
-	struct lp_stream *st;
+	struct members ms;
 	int r;
 
 	(void)img;
-	/* Members the reader refuses are analyze's and container's to report; here they are skipped. */
-	lp_report_init(&scratch);
-	r = lp_image_blob_stream(b, &so, &st);
-	if (r < 0) {
-		lp_report_free(&scratch);
+	r = members_open(&ms, b);
+	if (r < 0)
 		return r;
-	}
-	while ((r = lp_stream_next(st, &m)) > 0)
+	while ((r = lp_stream_next(ms.st, &m)) > 0)
 		if ((r = lp_rootfs_add(fs, i, m)) < 0)
 			break;
-	lp_stream_close(st);
-	lp_report_free(&scratch);
-	return lp_image_blob_error(b, r);
+	return members_close(&ms, b, r);
 }
 
 /* Read the first fs->n_img layers of img into fs. */
@@ -583,23 +604,18 @@ struct want {
 static int read_one(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
 {
 	struct want *w = ud;
-	struct lp_report scratch;
-	struct lp_stream_opts so = { .problems = &scratch };
 	const struct lp_member *m;
-	struct lp_stream *st;
+	struct members ms;
 	size_t want_layer = img->layers[w->layer].dup_of != SIZE_MAX ? img->layers[w->layer].dup_of : w->layer;
 	int r;
 
 	/* The walk that recorded the members checked every blob: the others need no second read. */
 	if (i != want_layer || w->found)
 		return LP_IMAGE_SKIP;
-	lp_report_init(&scratch);
-	r = lp_image_blob_stream(b, &so, &st);
-	if (r < 0) {
-		lp_report_free(&scratch);
+	r = members_open(&ms, b);
+	if (r < 0)
 		return r;
-	}
-	while ((r = lp_stream_next(st, &m)) > 0) {
+	while ((r = lp_stream_next(ms.st, &m)) > 0) {
 		ssize_t k;
 
 		if (m->kind != LP_MEMBER_FILE || strcmp(m->path, w->path) != 0)
@@ -622,7 +638,7 @@ static int read_one(void *ud, struct lp_image *img, size_t i, struct lp_image_bl
 				w->buf = nb;
 				w->cap = cap;
 			}
-			k = lp_stream_read(st, w->buf + w->n, w->cap - w->n);
+			k = lp_stream_read(ms.st, w->buf + w->n, w->cap - w->n);
 			if (k <= 0) {
 				r = k < 0 ? (int)k : 0;
 				break;
@@ -631,9 +647,7 @@ static int read_one(void *ud, struct lp_image *img, size_t i, struct lp_image_bl
 		}
 		break;
 	}
-	lp_stream_close(st);
-	lp_report_free(&scratch);
-	return lp_image_blob_error(b, r);
+	return members_close(&ms, b, r);
 }
 
 /* The first bytes (up to MAX_READ) of a file on disk: the top layer given as files. */
@@ -785,10 +799,8 @@ static size_t first_of(const struct libreqs *q, size_t j)
 static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_blob *b)
 {
 	struct libreqs *q = ud;
-	struct lp_report scratch;
-	struct lp_stream_opts so = { .problems = &scratch };
 	const struct lp_member *m;
-	struct lp_stream *st;
+	struct members ms;
 	size_t left = 0;
 	int r;
 
@@ -796,13 +808,10 @@ static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_b
 		left += q->v[j].layer == i && !q->v[j].done;
 	if (!left)
 		return LP_IMAGE_SKIP;
-	lp_report_init(&scratch);
-	r = lp_image_blob_stream(b, &so, &st);
-	if (r < 0) {
-		lp_report_free(&scratch);
+	r = members_open(&ms, b);
+	if (r < 0)
 		return r;
-	}
-	while (left && (r = lp_stream_next(st, &m)) > 0) {
+	while (left && (r = lp_stream_next(ms.st, &m)) > 0) {
 		unsigned char *buf = NULL;
 		size_t n = 0;
 
@@ -813,7 +822,7 @@ static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_b
 
 			if (w->layer != i || w->done || strcmp(m->path, w->path) != 0)
 				continue;
-			if (!buf && (r = slurp(st, &buf, &n)) < 0)
+			if (!buf && (r = slurp(ms.st, &buf, &n)) < 0)
 				goto out;
 			w->done = true;
 			left--;
@@ -826,15 +835,15 @@ static int read_many(void *ud, struct lp_image *img, size_t i, struct lp_image_b
 	}
 	r = r < 0 ? r : 0;
 out:
-	lp_stream_close(st);
-	lp_report_free(&scratch);
-	return lp_image_blob_error(b, r);
+	return members_close(&ms, b, r);
 }
 
 static int fs_read_many(const struct lp_rootfs *fs, struct libreqs *q)
 {
 	size_t top = 0, saved = fs->img->n_layers;
 	int r = 0;
+
+	q->memo = fs->memo;	/* read_many keeps what it reads */
 
 	for (size_t j = 0; j < q->n; j++) {
 		struct libreq *w = &q->v[j];
@@ -857,7 +866,6 @@ static int fs_read_many(const struct lp_rootfs *fs, struct libreqs *q)
 			unsigned char *buf;
 			size_t n;
 
-			q->memo = fs->memo;
 			if (fs->memo->get(fs->memo->ud, fs->img->layers[w->layer].digest, w->path, &buf, &n) == 1) {
 				w->done = true;
 				if (lp_binfo_read_mem(buf, n, &w->bi) < 0)
